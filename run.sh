@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# One entry point that sets itself up: a virtual environment in .venv with the project and its
+# dependencies (weights are fetched on first use, into the user cache, checked by sha256).
+#   ./run.sh demo            the main job on the built-in default model
+#   ./run.sh test [ARGS]     the test suite (ARGS go to pytest)
+#   ./run.sh lg ARGS         any latent-geodesics command
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PY=${PYTHON:-$(command -v python3.11 || command -v python3)}
+VENV=.venv
+# torch is installed first and pinned, so pip does not pull a multi-GB CUDA build where a CPU one is at hand.
+TORCH_SPEC=${LG_TORCH_SPEC:-torch==2.13.0}
+
+setup() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    "$PY" -m venv "$VENV"
+  fi
+  if [ ! -f "$VENV/.installed" ] || [ pyproject.toml -nt "$VENV/.installed" ]; then
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$TORCH_SPEC" 2>&1 | grep -v '^WARNING: Location' || true
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v '^WARNING: Location' || true
+    "$VENV/bin/python" -c 'import torch, latent_geodesics' || { echo "run.sh: installing the project failed" >&2; exit 1; }
+    touch "$VENV/.installed"
+  fi
+}
+
+cmd=${1:-}
+shift || true
+case "$cmd" in
+  demo) setup; exec "$VENV/bin/latent-geodesics" demo "$@" ;;
+  test) setup; exec "$VENV/bin/python" -m pytest "$@" ;;
+  lg)   setup; exec "$VENV/bin/latent-geodesics" "$@" ;;
+  *) echo "usage: ./run.sh demo | test [pytest args] | lg ARGS" >&2; exit 2 ;;
+esac

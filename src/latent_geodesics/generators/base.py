@@ -1,0 +1,127 @@
+"""The generator protocol: latents in, images in ``[-1, 1]`` out, plus what a solver must know.
+
+A :class:`Generator` wraps any ``nn.Module`` or callable ``f(z) -> images`` with its latent shape,
+its prior, and optionally a discriminator (for realism-weighted metrics) and a fixed extra input
+(e.g. a class label for a conditional model) that rides along with every point.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from .._check import UserError, check_images
+
+Prior = Literal["gaussian", "sphere"]
+PRIORS: tuple[str, ...] = ("gaussian", "sphere")
+
+
+def _frozen(module: Callable) -> Callable:
+    """A frozen copy of ``module``: eval mode, no parameter gradients, the caller's object untouched."""
+    if not isinstance(module, nn.Module):
+        return module
+    if not isinstance(module, torch.jit.ScriptModule):  # a deep-copied ScriptModule has non-leaf parameters
+        module = copy.deepcopy(module)
+    module.eval()
+    for p in module.parameters():  # ScriptModules refuse module.requires_grad_()
+        p.requires_grad_(False)
+    return module
+
+
+class Generator(nn.Module):
+    """A generator with the facts a path solver needs.
+
+    Args:
+        net: module or callable mapping latents ``(B, *latent_shape)`` (plus ``condition`` if given)
+            to images ``(B, C, H, W)`` in ``[-1, 1]``. A frozen copy is kept.
+        latent_shape: shape of one latent code, e.g. ``(100,)``.
+        prior: ``"gaussian"`` (standard normal) or ``"sphere"`` (codes live on the sphere of radius
+            ``sqrt(dim)``; every point is renormalised, as in ProGAN).
+        discriminator: optional module or callable ``images (B, C, H, W) -> scores (B,)``, higher is
+            more realistic.
+        condition: optional fixed tensor ``(*cond_shape)`` passed as second argument to ``net`` for
+            every point (e.g. a one-hot class label).
+        name: shown in reports.
+
+    Shape:
+        - input: ``(B, *latent_shape)``
+        - output: ``(B, C, H, W)``, ``C`` in ``{1, 3}``, values in ``[-1, 1]``
+    """
+
+    def __init__(self, net: Callable, *, latent_shape: tuple[int, ...] | int, prior: Prior = "gaussian",
+                 discriminator: Callable | None = None, condition: Tensor | None = None,
+                 name: str = "generator") -> None:
+        super().__init__()
+        if prior not in PRIORS:
+            raise UserError(f"unknown latent prior {prior!r}; choose one of: {', '.join(PRIORS)}")
+        if isinstance(latent_shape, int):
+            latent_shape = (latent_shape,)
+        self.latent_shape = tuple(int(s) for s in latent_shape)
+        if not self.latent_shape or any(s < 1 for s in self.latent_shape):
+            raise UserError(f"latent shape must be positive sizes, got {latent_shape}")
+        self.prior: Prior = prior
+        self.name = name
+        self.net = _frozen(net)
+        self.discriminator = _frozen(discriminator) if discriminator is not None else None
+        self.register_buffer("condition", condition, persistent=False)
+
+    @property
+    def latent_dim(self) -> int:
+        return math.prod(self.latent_shape)
+
+    @property
+    def device(self) -> torch.device:
+        for t in self.parameters():
+            return t.device
+        for t in self.buffers():
+            return t.device
+        return torch.device("cpu")
+
+    def forward(self, z: Tensor) -> Tensor:
+        if self.condition is None:
+            return self.net(z)
+        cond = self.condition.expand(z.shape[0], *self.condition.shape)
+        return self.net(z, cond)
+
+    def train(self, mode: bool = True) -> "Generator":
+        # Always in eval mode: batch norm must use its running statistics, or an image would
+        # depend on the other images of its batch.
+        return super().train(False)
+
+    def project(self, z: Tensor) -> Tensor:
+        """Map latents onto the support of the prior: identity (gaussian) or renormalise (sphere)."""
+        if self.prior == "sphere":
+            flat = z.flatten(-len(self.latent_shape))
+            radius = math.sqrt(self.latent_dim)
+            return (flat * (radius / flat.norm(dim=-1, keepdim=True).clamp_min(1e-12))).reshape(z.shape)
+        return z
+
+    def sample_latents(self, n: int, *, seed: int, device: torch.device | str | None = None) -> Tensor:
+        """``n`` latents drawn from the prior with their own RNG seeded by ``seed``: ``(n, *latent_shape)``.
+
+        Drawn on the CPU so that a seed gives the same codes on every device.
+        """
+        rng = torch.Generator().manual_seed(int(seed))
+        z = torch.randn(n, *self.latent_shape, generator=rng)
+        return self.project(z).to(device or self.device)
+
+    @torch.no_grad()
+    def probe(self, *, what: str | None = None) -> tuple[int, int, int]:
+        """Run two latents through the generator and check what comes back; returns ``(C, H, W)``."""
+        what = what or f"generator {self.name}"
+        z = self.sample_latents(2, seed=0)
+        try:
+            x = self(z)
+        except UserError:
+            raise
+        except Exception as e:  # anything the user's model raises on a plain latent batch
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise UserError(f"{what} failed on latents of shape {tuple(z.shape)}: {msg}; "
+                            "check --latent-shape and the model") from e
+        check_images(x, batch=2, what=what)
+        return tuple(x.shape[1:])  # type: ignore[return-value]

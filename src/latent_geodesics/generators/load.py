@@ -1,0 +1,112 @@
+"""Turn what the user names into a checked :class:`Generator`.
+
+Accepted: a :class:`Generator`; an ``nn.Module`` or callable; a TorchScript file (``*.pt``/``*.pth``);
+a ``package.module:factory`` spec whose factory returns either of the former; ``zoo:NAME``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from .._check import UserError, resolve_device
+from .base import Generator, Prior
+from .zoo import load_zoo
+
+
+def _latent_shape_of(net: object, given: tuple[int, ...] | None, what: str) -> tuple[int, ...]:
+    if given is not None:
+        return tuple(given)
+    for attr in ("latent_shape", "z_dim", "latent_dim", "nz"):
+        value = getattr(net, attr, None)
+        if isinstance(value, int):
+            return (value,)
+        if isinstance(value, (tuple, list)) and value and all(isinstance(v, int) for v in value):
+            return tuple(value)
+    raise UserError(f"{what}: cannot tell its latent size; pass --latent-shape (e.g. --latent-shape 128) "
+                    "or give the model a `latent_shape` attribute")
+
+
+def load_torchscript(path: str | Path, *, device: torch.device) -> torch.jit.ScriptModule:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"model file {path} does not exist")
+    try:
+        with warnings.catch_warnings():  # torch 2.10+ marks TorchScript deprecated; it is still what users have
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return torch.jit.load(str(path), map_location=device)
+    except Exception as e:  # torch raises many kinds for a file that is not TorchScript
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"{path} is not a TorchScript model ({first}); save one with "
+                        "torch.jit.save(torch.jit.script(model), path)") from e
+
+
+def _import_factory(spec: str) -> Callable:
+    module_name, _, attr = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise UserError(f"cannot import {module_name!r} for model {spec!r}: {e}") from e
+    try:
+        factory = getattr(module, attr)
+    except AttributeError:
+        raise UserError(f"module {module_name!r} has no {attr!r} for model {spec!r}") from None
+    if not callable(factory):
+        raise UserError(f"{spec!r} is not callable; it must be a function or class that returns a generator")
+    return factory
+
+
+def load_generator(model: object, *, device: str | torch.device | None = "cpu",
+                   latent_shape: tuple[int, ...] | None = None, prior: Prior | None = None,
+                   discriminator: Callable | None = None, check: bool = True) -> Generator:
+    """Load and check a generator.
+
+    Args:
+        model: a :class:`Generator`, ``nn.Module``/callable, ``"zoo:NAME"``, a TorchScript path, or
+            ``"package.module:factory"``.
+        device: where it runs (``"auto"`` picks CUDA when available).
+        latent_shape: shape of one latent (needed when the model does not say).
+        prior: overrides the model's prior (default ``gaussian``).
+        discriminator: optional realism critic ``images -> (B,)``.
+        check: probe the generator on two latents and check the images' shape and range.
+
+    Raises:
+        UserError: unknown name, unreadable file, or a model whose output is not images in ``[-1, 1]``.
+    """
+    dev = resolve_device(device)
+    what = f"model {model!r}" if isinstance(model, str) else "model"
+    if isinstance(model, str) and model.startswith("zoo:"):
+        gen = load_zoo(model[4:], dev)
+    elif isinstance(model, str) and (model.endswith((".pt", ".pth", ".ts")) or Path(model).is_file()):
+        net = load_torchscript(model, device=dev)
+        gen = Generator(net, latent_shape=_latent_shape_of(net, latent_shape, what), prior=prior or "gaussian",
+                        name=Path(model).name)
+    elif isinstance(model, str) and ":" in model:
+        obj = _import_factory(model)()
+        return load_generator(obj, device=dev, latent_shape=latent_shape, prior=prior,
+                              discriminator=discriminator, check=check)
+    elif isinstance(model, str):
+        raise UserError(f"unknown model {model!r}; give zoo:NAME, a TorchScript .pt file, "
+                        "or package.module:factory")
+    elif isinstance(model, Generator):
+        gen = model
+    elif callable(model):
+        gen = Generator(model, latent_shape=_latent_shape_of(model, latent_shape, what),
+                        prior=prior or "gaussian", name=type(model).__name__)
+    else:
+        raise UserError(f"cannot use a {type(model).__name__} as a generator; give a module or callable")
+    if prior is not None and gen.prior != prior:
+        gen.prior = prior
+    if latent_shape is not None and tuple(latent_shape) != gen.latent_shape:
+        raise UserError(f"{what} has latent shape {gen.latent_shape}, not {tuple(latent_shape)}")
+    if discriminator is not None:
+        gen = Generator(gen.net, latent_shape=gen.latent_shape, prior=gen.prior, discriminator=discriminator,
+                        condition=gen.condition, name=gen.name)
+    gen = gen.to(dev)
+    if check:
+        gen.probe(what=what)
+    return gen

@@ -1,0 +1,75 @@
+"""Built-in models by name (``zoo:NAME``): one registry that the CLI, reports and docs list from."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from .. import weights
+from .._check import UserError
+from .base import Generator
+from .dcgan import DCGANGenerator
+
+
+@dataclass(frozen=True)
+class ZooModel:
+    """A built-in model: ``build(device)`` returns a ready :class:`Generator`."""
+
+    name: str
+    build: Callable[[torch.device], Generator]
+    summary: str
+    image_shape: tuple[int, int, int]
+    latent_shape: tuple[int, ...]
+    has_discriminator: bool = False
+    weight_files: tuple[str, ...] = ()
+
+
+ZOO: dict[str, ZooModel] = {}
+DEFAULT_MODEL = "faces64"
+
+
+def register_zoo(model: ZooModel) -> ZooModel:
+    if model.name in ZOO:
+        raise ValueError(f"zoo model {model.name!r} registered twice")
+    ZOO[model.name] = model
+    return model
+
+
+def load_zoo(name: str, device: torch.device | str = "cpu") -> Generator:
+    try:
+        entry = ZOO[name]
+    except KeyError:
+        raise UserError(f"unknown zoo model {name!r}; choose one of: {', '.join(ZOO)} "
+                        "(`latent-geodesics models` lists them)") from None
+    return entry.build(torch.device(device))
+
+
+def _load_state(path, key: str | None = None) -> dict:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # any unpickling or zip error means the file is not what we pinned
+        raise UserError(f"cannot read weight file {path}: {e}; delete it and fetch it again") from e
+    if key is not None:
+        if not isinstance(state, dict) or key not in state:
+            raise UserError(f"weight file {path} has no {key!r} entry; delete it and fetch it again")
+        state = state[key]
+    return state
+
+
+def _build_faces64(device: torch.device) -> Generator:
+    path = weights.weight_path("faces64-dcgan")
+    net = DCGANGenerator(z_dim=100, width=64, channels=3, upsamplings=4)
+    net.load_state_dict(_load_state(path, "netG_state_dict"))
+    return Generator(net, latent_shape=(100,), prior="gaussian", name="zoo:faces64").to(device)
+
+
+register_zoo(ZooModel(
+    name="faces64",
+    build=_build_faces64,
+    summary="64x64 RGB synthetic faces, DCGAN trained on DigiFace-1M (MIT); generator only",
+    image_shape=(3, 64, 64),
+    latent_shape=(100,),
+    weight_files=("faces64-dcgan",),
+))

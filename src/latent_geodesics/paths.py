@@ -1,0 +1,269 @@
+"""Discrete paths between latent codes, and their energy and length under a metric.
+
+A batch of ``B`` paths with ``N`` segments is a tensor ``points: (B, N+1, *latent_shape)`` whose first
+and last points are the fixed endpoints. With ``d_i`` the metric distance between frames ``i`` and
+``i+1``:
+
+- length ``L = sum_i d_i``
+- energy ``E = N * sum_i d_i^2``; ``E >= L^2`` with equality at constant speed, so minimising ``E``
+  gives the shortest path *and* constant speed.
+
+The generator and metric run in chunks of at most ``chunk_size`` points, so memory stays bounded for
+any ``N`` and ``B``; with gradients, each chunk is checkpointed (recomputed in the backward pass) and
+the result is identical to one unchunked pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from torch.utils.checkpoint import checkpoint
+
+from ._check import UserError, check_latents, check_positive_int
+from .generators import Generator
+from .metrics import Features, Metric, cat
+
+DEFAULT_CHUNK = 64
+"""Points per generator + metric call: small enough for 64x64 images and VGG on a laptop."""
+
+
+def linear_path(z0: Tensor, z1: Tensor, n_segments: int) -> Tensor:
+    """Straight line from ``z0`` to ``z1``.
+
+    Shape:
+        - z0, z1: ``(B, *latent_shape)``
+        - output: ``(B, N+1, *latent_shape)``, ``N = n_segments``
+    """
+    n = check_positive_int(n_segments, "number of segments")
+    t = torch.linspace(0, 1, n + 1, dtype=z0.dtype, device=z0.device).view(1, n + 1, *([1] * (z0.dim() - 1)))
+    return (1 - t) * z0.unsqueeze(1) + t * z1.unsqueeze(1)
+
+
+def slerp_path(z0: Tensor, z1: Tensor, n_segments: int) -> Tensor:
+    """Spherical interpolation: the angle changes linearly and the norm linearly between the endpoints'.
+
+    Falls back to the straight line where the endpoints are (anti)parallel within float precision.
+
+    Shape:
+        - z0, z1: ``(B, *latent_shape)``
+        - output: ``(B, N+1, *latent_shape)``
+    """
+    n = check_positive_int(n_segments, "number of segments")
+    b = z0.shape[0]
+    a, c = z0.reshape(b, -1), z1.reshape(b, -1)
+    na, nc = a.norm(dim=1, keepdim=True), c.norm(dim=1, keepdim=True)
+    ua, uc = a / na.clamp_min(1e-12), c / nc.clamp_min(1e-12)
+    cos = (ua * uc).sum(1, keepdim=True).clamp(-1, 1)
+    omega = torch.acos(cos)  # (B, 1)
+    t = torch.linspace(0, 1, n + 1, dtype=z0.dtype, device=z0.device).view(1, n + 1, 1)
+    so = torch.sin(omega).unsqueeze(1)  # (B, 1, 1)
+    wa = torch.sin((1 - t) * omega.unsqueeze(1)) / so.clamp_min(1e-12)
+    wc = torch.sin(t * omega.unsqueeze(1)) / so.clamp_min(1e-12)
+    direction = wa * ua.unsqueeze(1) + wc * uc.unsqueeze(1)  # (B, N+1, D), unit norm
+    radius = (1 - t) * na.unsqueeze(1) + t * nc.unsqueeze(1)
+    out = direction * radius
+    lin = linear_path(a, c, n)
+    degenerate = (so.squeeze(-1).squeeze(-1) < 1e-6).view(b, 1, 1)
+    out = torch.where(degenerate, lin, out)
+    return out.reshape(b, n + 1, *z0.shape[1:])
+
+
+INITS = {"linear": linear_path, "slerp": slerp_path}
+
+
+def embed_latents(generator: Generator, metric: Metric, z: Tensor, *, chunk_size: int = DEFAULT_CHUNK,
+                  grad: bool = False) -> Features:
+    """Generator then metric embedding, in chunks.
+
+    Args:
+        z: ``(M, *latent_shape)``.
+        grad: keep the graph to ``z`` (each chunk checkpointed when there is more than one).
+
+    Returns:
+        Features, each ``(M, ...)``.
+    """
+    def run(zc: Tensor) -> Features:
+        return metric.embed(generator(zc))
+
+    if not grad:
+        with torch.no_grad():
+            return cat([run(zc) for zc in z.split(chunk_size)])
+    if z.shape[0] <= chunk_size:
+        return run(z)
+    return cat([checkpoint(run, zc, use_reentrant=False) for zc in z.split(chunk_size)])
+
+
+def images_of(generator: Generator, z: Tensor, *, chunk_size: int = DEFAULT_CHUNK) -> Tensor:
+    """Images of latents ``(M, *latent_shape)`` -> ``(M, C, H, W)``, without gradients, in chunks."""
+    with torch.no_grad():
+        return torch.cat([generator(zc) for zc in z.split(chunk_size)])
+
+
+def consecutive_distances_sq(metric: Metric, features: Features, n_points: int) -> Tensor:
+    """Squared distances between consecutive points of each path.
+
+    Args:
+        features: each ``(B * n_points, ...)``, path-major.
+        n_points: ``N + 1``.
+
+    Returns:
+        ``(B, N)``.
+    """
+    per_path = tuple(f.reshape(-1, n_points, *f.shape[1:]) for f in features)
+    b = per_path[0].shape[0]
+    fa = tuple(f[:, :-1].reshape(-1, *f.shape[2:]) for f in per_path)
+    fb = tuple(f[:, 1:].reshape(-1, *f.shape[2:]) for f in per_path)
+    return metric.compare(fa, fb).view(b, n_points - 1)
+
+
+def energy_of(d_sq: Tensor) -> Tensor:
+    """Discrete energy ``N * sum_i d_i^2`` from squared step distances ``(B, N)`` -> ``(B,)``."""
+    return d_sq.shape[-1] * d_sq.sum(-1)
+
+
+def length_of(d_sq: Tensor) -> Tensor:
+    """Length ``sum_i d_i`` from squared step distances ``(B, N)`` -> ``(B,)``."""
+    return d_sq.clamp_min(0).sqrt().sum(-1)
+
+
+class PathProblem:
+    """Paths between fixed endpoints under a generator and a metric.
+
+    The endpoints' features are computed once; each evaluation embeds only the interior points.
+    ``n_points_evaluated`` counts latents sent through the generator (for efficiency figures).
+
+    Args:
+        generator, metric: the model and the metric (both frozen; move them to one device first).
+        z0, z1: endpoints ``(B, *latent_shape)``.
+        chunk_size: points per generator + metric call.
+    """
+
+    def __init__(self, generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, *,
+                 chunk_size: int = DEFAULT_CHUNK) -> None:
+        self.generator = generator
+        self.metric = metric
+        self.chunk_size = check_positive_int(chunk_size, "chunk size")
+        self.z0 = z0.detach()
+        self.z1 = z1.detach()
+        self.n_points_evaluated = 0
+        ends = embed_latents(generator, metric, torch.cat([self.z0, self.z1]), chunk_size=self.chunk_size)
+        self.n_points_evaluated += 2 * z0.shape[0]
+        b = z0.shape[0]
+        self._start = tuple(f[:b] for f in ends)
+        self._end = tuple(f[b:] for f in ends)
+
+    @property
+    def n_pairs(self) -> int:
+        return self.z0.shape[0]
+
+    def distances_sq(self, interior: Tensor, pairs: Tensor | None = None, *, grad: bool = True) -> Tensor:
+        """Squared step distances of the paths whose interior points are given.
+
+        Args:
+            interior: ``(P, N-1, *latent_shape)``; differentiable if ``grad``.
+            pairs: indices ``(P,)`` of the endpoint pairs these paths belong to (default: all ``B``).
+
+        Returns:
+            ``(P, N)``.
+        """
+        p, n_inner = interior.shape[:2]
+        start = self._start if pairs is None else tuple(f[pairs] for f in self._start)
+        end = self._end if pairs is None else tuple(f[pairs] for f in self._end)
+        if n_inner == 0:
+            return self.metric.compare(start, end).view(p, 1)
+        feats = embed_latents(self.generator, self.metric, interior.reshape(p * n_inner, *interior.shape[2:]),
+                              chunk_size=self.chunk_size, grad=grad)
+        self.n_points_evaluated += p * n_inner
+        per_path = tuple(torch.cat([s.unsqueeze(1), f.reshape(p, n_inner, *f.shape[1:]), e.unsqueeze(1)], 1)
+                         for s, f, e in zip(start, feats, end))
+        flat = tuple(f.reshape(-1, *f.shape[2:]) for f in per_path)
+        return consecutive_distances_sq(self.metric, flat, n_inner + 2)
+
+    def points(self, interior: Tensor, pairs: Tensor | None = None) -> Tensor:
+        """Full paths ``(P, N+1, *latent_shape)`` from interior points ``(P, N-1, *latent_shape)``."""
+        z0 = self.z0 if pairs is None else self.z0[pairs]
+        z1 = self.z1 if pairs is None else self.z1[pairs]
+        return torch.cat([z0.unsqueeze(1), interior, z1.unsqueeze(1)], 1)
+
+
+@dataclass
+class PathStats:
+    """Distances along a batch of paths (no gradients).
+
+    Attributes:
+        d_sq: squared step distances ``(B, N)``.
+        length: ``(B,)``.
+        energy: ``(B,)``.
+    """
+
+    d_sq: Tensor
+    length: Tensor
+    energy: Tensor
+
+    @classmethod
+    def of(cls, d_sq: Tensor) -> "PathStats":
+        d_sq = d_sq.detach()
+        return cls(d_sq=d_sq, length=length_of(d_sq), energy=energy_of(d_sq))
+
+
+def path_stats(generator: Generator, metric: Metric, points: Tensor, *,
+               chunk_size: int = DEFAULT_CHUNK) -> PathStats:
+    """Length, energy and step distances of paths ``(B, N+1, *latent_shape)``, without gradients."""
+    b, n1 = points.shape[:2]
+    feats = embed_latents(generator, metric, points.reshape(b * n1, *points.shape[2:]), chunk_size=chunk_size)
+    return PathStats.of(consecutive_distances_sq(metric, feats, n1))
+
+
+def check_endpoints(generator: Generator, z0: Tensor, z1: Tensor) -> tuple[Tensor, Tensor]:
+    """Validate user endpoints (shape, finiteness) and bring them to the generator's device and prior."""
+    z0 = check_latents(torch.as_tensor(z0), generator.latent_shape, what="start latent")
+    z1 = check_latents(torch.as_tensor(z1), generator.latent_shape, what="end latent")
+    if z0.shape[0] != z1.shape[0]:
+        raise UserError(f"got {z0.shape[0]} start latents but {z1.shape[0]} end latents; give as many of each")
+    dev = generator.device
+    return generator.project(z0.to(dev)), generator.project(z1.to(dev))
+
+
+def resample_uniform(d_sq: Tensor, n_frames: int) -> Tensor:
+    """Arc-length positions for re-timing: where to sample each path so that steps are equal.
+
+    Args:
+        d_sq: squared step distances ``(B, N)``.
+        n_frames: frames wanted (``>= 2``).
+
+    Returns:
+        Fractional indices ``(B, n_frames)`` into the ``N+1`` points of each path.
+    """
+    d = d_sq.clamp_min(0).sqrt()
+    cum = torch.cat([torch.zeros_like(d[:, :1]), d.cumsum(1)], 1)  # (B, N+1)
+    total = cum[:, -1:].clamp_min(1e-30)
+    target = torch.linspace(0, 1, n_frames, dtype=d.dtype, device=d.device).unsqueeze(0) * total
+    idx = torch.searchsorted(cum.contiguous(), target.contiguous(), right=True).clamp(1, d.shape[1])
+    lo, hi = cum.gather(1, idx - 1), cum.gather(1, idx)
+    frac = ((target - lo) / (hi - lo).clamp_min(1e-30)).clamp(0, 1)
+    return (idx - 1).to(d.dtype) + frac
+
+
+def interpolate_points(points: Tensor, positions: Tensor) -> Tensor:
+    """Piecewise-linear lookup of fractional positions along paths.
+
+    Shape:
+        - points: ``(B, N+1, *latent_shape)``
+        - positions: ``(B, M)`` in ``[0, N]``
+        - output: ``(B, M, *latent_shape)``
+    """
+    b, n1 = points.shape[:2]
+    flat = points.reshape(b, n1, -1)
+    lo = positions.floor().long().clamp(0, n1 - 2)
+    frac = (positions - lo.to(positions.dtype)).unsqueeze(-1)
+    take = lambda i: flat.gather(1, i.unsqueeze(-1).expand(-1, -1, flat.shape[-1]))  # noqa: E731
+    out = (1 - frac) * take(lo) + frac * take(lo + 1)
+    return out.reshape(b, positions.shape[1], *points.shape[2:])
+
+
+def n_segments_for_frames(frames: int) -> int:
+    """Segments of a path with ``frames`` frames (endpoints included)."""
+    return check_positive_int(frames, "--frames", minimum=2) - 1
+

@@ -1,0 +1,152 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from torch import nn
+
+from latent_geodesics.cli import main
+
+
+class TinyGen(nn.Module):
+    latent_shape: tuple[int]
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.latent_shape = (6,)
+        self.lin = nn.Linear(6, 3 * 8 * 8)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.lin(z)).view(z.shape[0], 3, 8, 8)
+
+
+@pytest.fixture
+def model_file(tmp_path):
+    path = tmp_path / "tiny.pt"
+    torch.jit.save(torch.jit.script(TinyGen()), str(path))
+    return str(path)
+
+
+def run(*args):
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    return result
+
+
+def assert_user_error(result, match: str):
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.output
+    assert match in lines[0], lines[0]
+
+
+def test_interpolate_writes_all_files(model_file, tmp_path):
+    out = tmp_path / "out"
+    result = run("interpolate", "--model", model_file, "--seed", 1, "--seed", 2, "--frames", 9, "--steps", 30,
+                 "--out", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["path.npz", "report.json", "strip.png", "video.mp4"]
+    report = json.loads((out / "report.json").read_text())
+    assert report["metric"] == "pixel" and report["device"] == "cpu" and report["pairs"] == 1
+    assert report["settings"]["frames"] == 9 and report["settings"]["optimize"]["optimizer"] == "adam"
+    assert len(report["result"]["step_distances"][0]) == 8
+    assert report["result"]["energy"][0] <= report["start"]["energy"][0]
+    assert report["start"]["method"] == "linear" and report["wall_time_s"] > 0
+    with np.load(out / "path.npz") as data:
+        assert data["points"].shape == (1, 9, 6)
+        np.testing.assert_array_equal(data["points"][:, 0], data["z0"])
+
+
+def test_seeds_are_reproducible(model_file, tmp_path):
+    for name in ("a", "b"):
+        assert run("interpolate", "--model", model_file, "--seed", 3, "--seed", 4, "--frames", 5, "--steps", 5,
+                   "--out", tmp_path / name, "-q").exit_code == 0
+    with np.load(tmp_path / "a" / "path.npz") as a, np.load(tmp_path / "b" / "path.npz") as b:
+        np.testing.assert_array_equal(a["points"], b["points"])
+
+
+def test_latent_files_and_batches(model_file, tmp_path):
+    np.save(tmp_path / "a.npy", np.random.default_rng(0).standard_normal((2, 6)).astype(np.float32))
+    np.save(tmp_path / "b.npy", np.random.default_rng(1).standard_normal((2, 6)).astype(np.float32))
+    result = run("interpolate", "--model", model_file, "--z0", tmp_path / "a.npy", "--z1", tmp_path / "b.npy",
+                 "--solver", "slerp", "--frames", 4, "--out", tmp_path / "o", "-q")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert report["pairs"] == 2 and report["result"]["method"] == "slerp"
+
+
+@pytest.mark.parametrize("content,match", [
+    (np.zeros(5, np.float32), "latent has shape (5,)"),
+    (np.array([0, 0, np.nan, 0, 0, 0], np.float32), "NaN or inf"),
+    (np.array(["a"] * 6), "dtype"),
+])
+def test_bad_latent_files(model_file, tmp_path, content, match):
+    np.save(tmp_path / "bad.npy", content)
+    np.save(tmp_path / "good.npy", np.zeros(6, np.float32))
+    out = tmp_path / "out"
+    result = run("interpolate", "--model", model_file, "--z0", tmp_path / "bad.npy", "--z1", tmp_path / "good.npy",
+                 "--out", out)
+    assert_user_error(result, match)
+    assert not out.exists() or not any(out.iterdir())  # no partial output
+
+
+def test_unreadable_latent_file(model_file, tmp_path):
+    (tmp_path / "bad.npy").write_bytes(b"garbage")
+    np.save(tmp_path / "good.npy", np.zeros(6, np.float32))
+    assert_user_error(run("interpolate", "--model", model_file, "--z0", tmp_path / "bad.npy", "--z1",
+                          tmp_path / "good.npy", "--out", tmp_path / "o"), "cannot read latent file")
+
+
+def test_bad_names_and_models(model_file, tmp_path):
+    out = tmp_path / "o"
+    assert_user_error(run("interpolate", "--model", "zoo:nope", "--seed", 1, "--seed", 2, "--out", out),
+                      "unknown zoo model 'nope'")
+    assert_user_error(run("interpolate", "--model", model_file, "--metric", "nope", "--seed", 1, "--seed", 2,
+                          "--out", out), "unknown metric 'nope'")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"\x00" * 10)
+    assert_user_error(run("interpolate", "--model", junk, "--seed", 1, "--seed", 2, "--out", out),
+                      "is not a TorchScript model")
+    assert_user_error(run("interpolate", "--model", model_file, "--seed", 1, "--out", out), "exactly two --seed")
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_non_generator_torchscript(tmp_path):
+    class Classifier(nn.Module):
+        def forward(self, z: torch.Tensor) -> torch.Tensor:
+            return z.sum(1)
+
+    path = tmp_path / "clf.pt"
+    torch.jit.save(torch.jit.script(Classifier()), str(path))
+    assert_user_error(run("interpolate", "--model", path, "--latent-shape", 4, "--seed", 1, "--seed", 2,
+                          "--out", tmp_path / "o"), "expected images")
+
+
+def test_unwritable_output_folder(model_file, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert_user_error(run("interpolate", "--model", model_file, "--seed", 1, "--seed", 2, "--out",
+                          blocker / "sub"), "cannot write to output folder")
+
+
+def test_corrupt_weight_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("LATENT_GEODESICS_CACHE", str(tmp_path))
+    (tmp_path / "faces64-dcgan.tar").write_bytes(b"bad")
+    assert_user_error(run("interpolate", "--seed", 1, "--seed", 2, "--out", tmp_path / "o"),
+                      "weights fetch faces64-dcgan")
+
+
+def test_cuda_unavailable_is_a_user_error(model_file, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    assert_user_error(run("interpolate", "--model", model_file, "--seed", 1, "--seed", 2, "--device", "cuda",
+                          "--out", tmp_path / "o"), "CUDA is not available")
+
+
+def test_models_and_metrics_lists():
+    result = run("models")
+    assert result.exit_code == 0 and "zoo:faces64" in result.output
+    result = run("metrics")
+    assert result.exit_code == 0 and "pixel, pixel-eq" in result.output
