@@ -50,7 +50,7 @@ def test_interpolate_writes_all_files(model_file, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["path.npz", "report.json", "strip.png", "video.mp4"]
     report = json.loads((out / "report.json").read_text())
     assert report["metric"] == "pixel" and report["device"] == "cpu" and report["pairs"] == 1
-    assert report["settings"]["frames"] == 9 and report["settings"]["optimize"]["optimizer"] == "adam"
+    assert report["settings"]["frames"] == 9 and report["settings"]["subdivide"]["variant"] == "joint"
     assert len(report["result"]["step_distances"][0]) == 8
     assert report["result"]["energy"][0] <= report["start"]["energy"][0]
     assert report["start"]["method"] == "linear" and report["wall_time_s"] > 0
@@ -109,7 +109,7 @@ def test_bad_names_and_models(model_file, tmp_path):
     junk.write_bytes(b"\x00" * 10)
     assert_user_error(run("interpolate", "--model", junk, "--seed", 1, "--seed", 2, "--out", out),
                       "is not a TorchScript model")
-    assert_user_error(run("interpolate", "--model", model_file, "--seed", 1, "--out", out), "exactly two --seed")
+    assert_user_error(run("interpolate", "--model", model_file, "--seed", 1, "--out", out), "at least two --seed")
     assert not out.exists() or not any(out.iterdir())
 
 
@@ -150,3 +150,57 @@ def test_models_and_metrics_lists():
     assert result.exit_code == 0 and "zoo:faces64" in result.output
     result = run("metrics")
     assert result.exit_code == 0 and "pixel, pixel-eq" in result.output
+
+
+def test_waypoints_loop_and_retime(model_file, tmp_path):
+    out = tmp_path / "loop"
+    result = run("interpolate", "--model", model_file, "--seed", 1, "--seed", 2, "--seed", 3, "--loop",
+                 "--solver", "linear", "--retime", "--frames", 5, "--out", out, "-q")
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["waypoints"] == {"legs": 3, "loop": True} and report["result"]["method"] == "linear+retime"
+    with np.load(out / "path.npz") as data:
+        pts = data["points"]
+    assert pts.shape == (1, 3 * 4 + 1, 6)
+    np.testing.assert_array_equal(pts[0, 0], pts[0, -1])  # closed loop
+    import imageio.v2 as imageio
+
+    assert len([f for f in imageio.get_reader(out / "video.mp4")]) == 12  # the repeated first frame is dropped
+    # re-timing evens out each leg's speed
+    d = np.asarray(report["result"]["step_distances"])
+    assert (d.std(1) / d.mean(1)).max() < 0.1
+
+
+def test_subdivide_and_optimize_solvers(model_file, tmp_path):
+    for solver, extra in (("subdivide", ["--variant", "local"]), ("optimize", ["--optimizer", "lbfgs"])):
+        out = tmp_path / solver
+        result = run("interpolate", "--model", model_file, "--seed", 1, "--seed", 2, "--solver", solver, *extra,
+                     "--frames", 6, "--steps", 10, "--metric", "pixel-eq", "--out", out, "-q")
+        assert result.exit_code == 0, result.output
+        report = json.loads((out / "report.json").read_text())
+        assert report["result"]["energy"][0] <= report["start"]["energy"][0]
+        assert len(report["result"]["step_distances"][0]) == 5
+
+
+def test_endpoint_option_conflicts(model_file, tmp_path):
+    np.save(tmp_path / "a.npy", np.zeros(6, np.float32))
+    assert_user_error(run("interpolate", "--model", model_file, "--seed", 1, "--seed", 2, "--z0", tmp_path / "a.npy",
+                          "--z1", tmp_path / "a.npy", "--out", tmp_path / "o"), "give endpoints one way")
+    assert_user_error(run("interpolate", "--model", model_file, "--z0", tmp_path / "a.npy", "--z1",
+                          tmp_path / "a.npy", "--loop", "--out", tmp_path / "o"), "--loop needs waypoints")
+    assert_user_error(run("interpolate", "--model", model_file, "--seed", 1, "--seed", 2, "--metric-option", "oops",
+                          "--out", tmp_path / "o"), "KEY=VALUE")
+
+
+def test_evaluate_command(model_file, tmp_path):
+    out = tmp_path / "o"
+    assert run("interpolate", "--model", model_file, "--seed", 1, "--seed", 2, "--seed", 5, "--solver", "optimize",
+               "--steps", 20, "--frames", 5, "--out", out, "-q").exit_code == 0
+    result = run("evaluate", out / "path.npz", "--model", model_file, "--metric", "pixel", "--json", tmp_path / "e.json")
+    assert result.exit_code == 0, result.output
+    assert "linear" in result.output and "slerp" in result.output
+    report = json.loads((tmp_path / "e.json").read_text())
+    assert report["pairs"] == 2 and report["frames"] == 5  # the waypoint path is split back into its legs
+    path_len = report["methods"]["path"]["metrics"]["pixel"]["length"]
+    assert all(p <= l + 1e-6 for p, l in zip(path_len, report["methods"]["linear"]["metrics"]["pixel"]["length"]))
+    assert_user_error(run("evaluate", tmp_path / "missing.npz"), "does not exist")

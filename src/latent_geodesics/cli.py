@@ -6,13 +6,14 @@ import sys
 from pathlib import Path
 
 import click
+import torch
 
 from . import __version__
 from ._check import UserError, check_output_dir
 from .generators import DEFAULT_MODEL, ZOO, load_generator
-from .jobs import InterpolateSettings, interpolate, load_latent_file
+from .jobs import InterpolateSettings, interpolate, load_latent_file, waypoint_legs
 from .metrics import build_metric, metric_help, metric_names
-from .solvers import SOLVERS, OptimizeConfig
+from .solvers import SOLVERS, OptimizeConfig, SubdivideConfig
 
 
 class _Group(click.Group):
@@ -39,6 +40,7 @@ def main() -> None:
       latent-geodesics demo
       latent-geodesics interpolate --model zoo:faces64 --seed 1 --seed 2 --metric pixel --out out/
       latent-geodesics interpolate --model my_gen.pt --latent-shape 128 --z0 a.npy --z1 b.npy --out out/
+      latent-geodesics evaluate out/path.npz --metric vgg-eq --metric pixel
       latent-geodesics models
       latent-geodesics weights list
     """
@@ -63,79 +65,163 @@ def _progress(total: int, desc: str, quiet: bool):
                 dynamic_ncols=True)
 
 
+def _parse_options(items: tuple[str, ...]) -> dict:
+    """``KEY=VALUE`` pairs for a metric: ints and floats are converted, the rest stay strings."""
+    options: dict = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--metric-option must look like KEY=VALUE (e.g. min_size=64), got {item!r}")
+        for cast in (int, float):
+            try:
+                options[key.strip()] = cast(value)
+                break
+            except ValueError:
+                continue
+        else:
+            options[key.strip()] = value
+    return options
+
+
+def _model_options(f):
+    f = click.option("--shell", type=click.FloatRange(min=0, min_open=True), default=None,
+                     help="Keep gaussian latents within this many std of the typical-set radius.")(f)
+    f = click.option("--prior", type=click.Choice(["gaussian", "sphere"]), default=None,
+                     help="Latent prior (default: the model's, else gaussian).")(f)
+    f = click.option("--latent-shape", help="Latent shape when the model does not say, e.g. 128 or 4,8,8.")(f)
+    f = click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")(f)
+    f = click.option("--model", default=f"zoo:{DEFAULT_MODEL}", show_default=True,
+                     help="zoo:NAME, a TorchScript .pt file, or package.module:factory.")(f)
+    return f
+
+
 @main.command("interpolate")
-@click.option("--model", default=f"zoo:{DEFAULT_MODEL}", show_default=True,
-              help="zoo:NAME, a TorchScript .pt file, or package.module:factory.")
+@_model_options
 @click.option("--seed", "seeds", type=int, multiple=True,
-              help="Endpoint latents drawn from the prior with these seeds (give exactly two).")
+              help="Endpoint latents drawn from the prior with these seeds: two, or more for waypoints.")
+@click.option("--z", "z_files", type=click.Path(dir_okay=False, path_type=Path), multiple=True,
+              help="Waypoint latent files (.npy), in order: two or more.")
 @click.option("--z0", type=click.Path(dir_okay=False, path_type=Path), help="Start latent(s), .npy (one or a batch).")
 @click.option("--z1", type=click.Path(dir_okay=False, path_type=Path), help="End latent(s), .npy, as many as --z0.")
+@click.option("--loop", is_flag=True, help="Close the path through the waypoints back to the first (seamless video).")
 @click.option("--metric", default="pixel", show_default=True, help=f"One of: {', '.join(metric_names())}.")
-@click.option("--solver", type=click.Choice(list(SOLVERS)), default="optimize", show_default=True)
+@click.option("--metric-option", "metric_options", multiple=True, metavar="KEY=VALUE",
+              help="Metric setting, e.g. min_size=64 or layers=conv1_2,conv2_2 (repeatable).")
+@click.option("--solver", type=click.Choice(list(SOLVERS)), default="subdivide", show_default=True)
+@click.option("--variant", type=click.Choice(["joint", "local"]), default="joint", show_default=True,
+              help="Subdivision variant: re-optimise all points per level, or solve new midpoints locally first.")
 @click.option("--optimizer", type=click.Choice(["adam", "lbfgs"]), default="adam", show_default=True)
 @click.option("--frames", type=click.IntRange(min=2), default=33, show_default=True,
-              help="Frames per path, endpoints included.")
-@click.option("--steps", type=click.IntRange(min=0), default=300, show_default=True,
-              help="Most optimisation steps per path.")
+              help="Frames per path (per leg with waypoints), endpoints included.")
+@click.option("--steps", type=click.IntRange(min=0), default=None,
+              help="Most optimisation steps per path (per level for subdivide) [default: 300 optimize, 100 subdivide].")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Step size (Adam: relative to the path's point spacing; default 0.05).")
 @click.option("--rtol", type=click.FloatRange(min=0), default=1e-3, show_default=True,
               help="Stop a path when its energy falls by less than this fraction over 10 steps.")
 @click.option("--init", type=click.Choice(["linear", "slerp"]), default="linear", show_default=True,
-              help="Starting path of the optimiser.")
+              help="Starting path of the optimize solver.")
+@click.option("--retime", is_flag=True, help="Resample the result so that perceptual speed is constant.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
-@click.option("--latent-shape", help="Latent shape when the model does not say, e.g. 128 or 4,8,8.")
-@click.option("--prior", type=click.Choice(["gaussian", "sphere"]), default=None,
-              help="Latent prior (default: the model's, else gaussian).")
 @click.option("--chunk-size", type=click.IntRange(min=1), default=64, show_default=True,
               help="Points per generator call (bounds memory).")
 @click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=12.0, show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def interpolate_cmd(model: str, seeds: tuple[int, ...], z0: Path | None, z1: Path | None, metric: str, solver: str,
-                    optimizer: str, frames: int, steps: int, lr: float | None, rtol: float, init: str, out: Path,
-                    device: str, latent_shape: str | None, prior: str | None, chunk_size: int, fps: float,
-                    quiet: bool) -> None:
-    """Find the shortest path between two latents and write strip.png, video.mp4, path.npz, report.json.
+def interpolate_cmd(model: str, device: str, latent_shape: str | None, prior: str | None, shell: float | None,
+                    seeds: tuple[int, ...], z_files: tuple[Path, ...], z0: Path | None, z1: Path | None, loop: bool,
+                    metric: str, metric_options: tuple[str, ...], solver: str, variant: str, optimizer: str,
+                    frames: int, steps: int | None, lr: float | None, rtol: float, init: str, retime: bool, out: Path,
+                    chunk_size: int, fps: float, quiet: bool) -> None:
+    """Find shortest paths between latents and write strip.png, video.mp4, path.npz, report.json.
+
+    \b
+    Endpoints: --seed A --seed B (more seeds: waypoints), --z a.npy --z b.npy ... (waypoints),
+    or --z0 a.npy --z1 b.npy (each one latent or a batch: one path per row, solved as one batch).
 
     \b
     Examples:
-      latent-geodesics interpolate --seed 1 --seed 2 --metric pixel --frames 33 --out out/
+      latent-geodesics interpolate --seed 1 --seed 2 --metric vgg-eq --frames 17 --out out/
+      latent-geodesics interpolate --seed 1 --seed 2 --seed 3 --loop --solver linear --retime --out loop/
       latent-geodesics interpolate --model gen.pt --latent-shape 64 --z0 a.npy --z1 b.npy --out out/
     """
+    given = sum(bool(x) for x in (seeds, z_files, z0 is not None or z1 is not None))
+    if given != 1:
+        raise UserError("give endpoints one way: --seed (twice or more), --z (twice or more), or --z0 with --z1")
     if (z0 is None) != (z1 is None):
         raise UserError("give both --z0 and --z1, or neither")
-    if z0 is not None and seeds:
-        raise UserError("give endpoints either as --seed twice or as --z0/--z1, not both")
-    if z0 is None and len(seeds) != 2:
-        raise UserError(f"give exactly two --seed values (start and end), got {len(seeds)}")
+    waypoints = seeds or z_files
+    if waypoints and len(waypoints) < 2:
+        raise UserError(f"give at least two --seed or --z values (start and end), got {len(waypoints)}")
+    if loop and not waypoints:
+        raise UserError("--loop needs waypoints given with --seed or --z")
+    level_steps = steps if steps is not None else (300 if solver == "optimize" else 100)
+    opt = OptimizeConfig(optimizer=optimizer, lr=lr, max_steps=level_steps, rtol=rtol)
     settings = InterpolateSettings(solver=solver, frames=frames, init=init, chunk_size=chunk_size, fps=fps,
-                                   optimize=OptimizeConfig(optimizer=optimizer, lr=lr, max_steps=steps, rtol=rtol))
-    _run_interpolate(model=model, seeds=seeds, z0_file=z0, z1_file=z1, metric=metric, settings=settings, out=out,
-                     device=device, latent_shape=_parse_shape(latent_shape), prior=prior, quiet=quiet)
+                                   retime=retime, optimize=opt, subdivide=SubdivideConfig(variant=variant, level=opt))
+    _run_interpolate(model=model, seeds=seeds, z_files=z_files, z0_file=z0, z1_file=z1, loop=loop, metric=metric,
+                     metric_options=_parse_options(metric_options), settings=settings, out=out, device=device,
+                     latent_shape=_parse_shape(latent_shape), prior=prior, shell=shell, quiet=quiet)
 
 
-def _run_interpolate(*, model: str, seeds, z0_file, z1_file, metric: str, settings: InterpolateSettings, out: Path,
-                     device: str, latent_shape, prior, quiet: bool) -> dict:
+def _run_interpolate(*, model: str, seeds=(), z_files=(), z0_file=None, z1_file=None, loop: bool = False,
+                     metric: str, metric_options: dict | None = None, settings: InterpolateSettings, out: Path,
+                     device: str, latent_shape=None, prior=None, shell=None, quiet: bool) -> dict:
     check_output_dir(out)  # before any work: a bad --out fails at once
-    metric_obj = build_metric(metric, device="cpu")  # names checked before any model is loaded
-    gen = load_generator(model, device=device, latent_shape=latent_shape, prior=prior)
+    metric_obj = build_metric(metric, device="cpu", **(metric_options or {}))  # checked before the model loads
+    gen = load_generator(model, device=device, latent_shape=latent_shape, prior=prior, shell=shell)
     metric_obj = metric_obj.to(gen.device)
+    join = bool(seeds or z_files)
     if z0_file is not None:
         za, zb = load_latent_file(z0_file, gen), load_latent_file(z1_file, gen)
     else:
-        za, zb = gen.sample_latents(1, seed=seeds[0]), gen.sample_latents(1, seed=seeds[1])
-    total = settings.optimize.max_steps if settings.solver == "optimize" else 0
-    with _progress(total, f"{settings.solver} ({metric})", quiet) as bar:
-        report = interpolate(gen, metric_obj, za, zb, out, settings, model_name=model, progress=bar)
+        points = [gen.sample_latents(1, seed=s) for s in seeds] or [load_latent_file(f, gen)[:1] for f in z_files]
+        za, zb = waypoint_legs(torch.cat(points), loop=loop)
+    with _progress(settings.progress_total(), f"{settings.solver} ({metric})", quiet) as bar:
+        report = interpolate(gen, metric_obj, za, zb, out, settings, model_name=model, join=join, loop=loop,
+                             progress=bar)
     start, res = report["start"], report["result"]
     if not quiet:
         for b in range(report["pairs"]):
-            click.echo(f"pair {b}: {metric} length {start['length'][b]:.4g} ({start['method']}) -> "
-                       f"{res['length'][b]:.4g} ({res['method']}); energy {start['energy'][b]:.4g} -> "
-                       f"{res['energy'][b]:.4g}", err=True)
+            click.echo(f"{'leg' if join else 'pair'} {b}: {metric} length {start['length'][b]:.4g} "
+                       f"({start['method']}) -> {res['length'][b]:.4g} ({res['method']}); energy "
+                       f"{start['energy'][b]:.4g} -> {res['energy'][b]:.4g}", err=True)
     click.echo(f"wrote {out}/strip.png, video.mp4, path.npz, report.json")
     return report
+
+
+@main.command("evaluate")
+@click.argument("path_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--metric", "metrics", multiple=True,
+              help="Metric to measure with (repeatable; default: the one the path was solved with).")
+@click.option("--model", default=None, help="Model that made the path (default: the one recorded in the file).")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@click.option("--latent-shape", help="Latent shape when the model does not say.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write every number to this JSON file.")
+def evaluate_cmd(path_file: Path, metrics: tuple[str, ...], model: str | None, device: str,
+                 latent_shape: str | None, json_out: Path | None) -> None:
+    """Measure a path.npz against the linear and slerp paths between the same endpoints.
+
+    \b
+    Per metric: length, energy, step-length CV (speed uniformity), max/mean step; per frame: mean
+    brightness and contrast (mid-path change against the endpoints shows Laine's darkening failure),
+    and the critic's score where the model has a discriminator.
+
+    \b
+    Example:
+      latent-geodesics evaluate out/path.npz --metric vgg-eq --metric pixel --json out/eval.json
+    """
+    from .evaluation import evaluate_file, format_table
+    from .rendering import write_json
+
+    if json_out is not None:
+        check_output_dir(json_out.parent if str(json_out.parent) else Path("."))
+    report = evaluate_file(path_file, model=model, metrics=list(metrics), device=device,
+                           latent_shape=_parse_shape(latent_shape))
+    click.echo(format_table(report))
+    if json_out is not None:
+        write_json(json_out, report)
+        click.echo(f"wrote {json_out}")
 
 
 @main.command("demo")
@@ -146,8 +232,8 @@ def demo_cmd(out: Path, device: str, quiet: bool) -> None:
     """The main job on the built-in default model: a pixel-metric geodesic between two seeded faces."""
     settings = InterpolateSettings(solver="optimize", frames=17,
                                    optimize=OptimizeConfig(optimizer="adam", max_steps=150))
-    _run_interpolate(model=f"zoo:{DEFAULT_MODEL}", seeds=(1, 2), z0_file=None, z1_file=None, metric="pixel",
-                     settings=settings, out=out, device=device, latent_shape=None, prior=None, quiet=quiet)
+    _run_interpolate(model=f"zoo:{DEFAULT_MODEL}", seeds=(1, 2), metric="pixel", settings=settings, out=out,
+                     device=device, quiet=quiet)
 
 
 @main.command("models")

@@ -16,9 +16,10 @@ from . import __version__
 from ._check import UserError, check_latents, check_output_dir
 from .generators import Generator
 from .metrics import Metric
-from .paths import INITS, DEFAULT_CHUNK, PathProblem, PathStats, check_endpoints, images_of, path_stats
+from .paths import DEFAULT_CHUNK, INITS, PathProblem, PathStats, check_endpoints, images_of, path_stats
 from .rendering import staged_outputs, tile, to_uint8, write_json, write_npz, write_png, write_video
-from .solvers import OptimizeConfig, Progress, SolveResult, optimize_path
+from .solvers import (SOLVERS, OptimizeConfig, Progress, SolveResult, SubdivideConfig, optimize_path, retime_path,
+                      subdivide_path)
 
 
 def load_latent_file(path: str | Path, generator: Generator) -> Tensor:
@@ -43,41 +44,102 @@ def load_latent_file(path: str | Path, generator: Generator) -> Tensor:
 
 @dataclass
 class InterpolateSettings:
-    """What ``interpolate`` does (all recorded in ``report.json``)."""
+    """What ``interpolate`` does (all recorded in ``report.json``).
+
+    Attributes:
+        solver: ``linear``, ``slerp``, ``optimize`` or ``subdivide``.
+        frames: frames per path (per leg with waypoints), endpoints included.
+        optimize: settings of the ``optimize`` solver (and of each ``subdivide`` level).
+        subdivide: settings of the ``subdivide`` solver.
+        init: starting path of ``optimize``.
+        retime: resample the result by arc length (constant perceptual speed) under the metric.
+        chunk_size: points per generator + metric call.
+        fps: video frame rate.
+    """
 
     solver: str = "optimize"
     frames: int = 33
     optimize: OptimizeConfig = field(default_factory=OptimizeConfig)
+    subdivide: SubdivideConfig = field(default_factory=SubdivideConfig)
     init: str = "linear"
+    retime: bool = False
     chunk_size: int = DEFAULT_CHUNK
     fps: float = 12.0
 
+    def __post_init__(self) -> None:
+        if self.solver not in SOLVERS:
+            raise UserError(f"unknown solver {self.solver!r}; choose one of: {', '.join(SOLVERS)}")
+        if self.init not in INITS:
+            raise UserError(f"unknown initial path {self.init!r}; choose one of: {', '.join(INITS)}")
+        if self.frames < 2:
+            raise UserError(f"--frames must be at least 2, got {self.frames}")
+
     def to_dict(self) -> dict:
-        return {"solver": self.solver, "frames": self.frames, "init": self.init, "chunk_size": self.chunk_size,
-                "fps": self.fps, "optimize": self.optimize.to_dict() if self.solver == "optimize" else None}
+        return {"solver": self.solver, "frames": self.frames, "init": self.init, "retime": self.retime,
+                "chunk_size": self.chunk_size, "fps": self.fps,
+                "optimize": self.optimize.to_dict() if self.solver == "optimize" else None,
+                "subdivide": self.subdivide.to_dict() if self.solver == "subdivide" else None}
+
+    def progress_total(self) -> int:
+        """Most solver steps per pair, for a progress bar."""
+        if self.solver == "optimize":
+            return self.optimize.max_steps
+        if self.solver == "subdivide":
+            return self.subdivide.max_steps(self.frames - 1)
+        return 0
+
+
+@dataclass
+class Solved:
+    """Start path, final path and, for optimising solvers, the solver's result."""
+
+    start: Tensor
+    start_stats: PathStats
+    points: Tensor
+    stats: PathStats
+    result: SolveResult | None
 
 
 def solve(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, settings: InterpolateSettings, *,
-          progress: Progress | None = None) -> tuple[Tensor, PathStats, SolveResult | None]:
-    """Start paths and, for an optimising solver, the solved paths.
-
-    Returns:
-        ``(start_points (B, N+1, *S), start_stats, result or None)``.
-    """
+          progress: Progress | None = None) -> Solved:
+    """Solve ``B`` paths between ``z0`` and ``z1`` (``(B, *latent_shape)`` each) as one batch."""
     n = settings.frames - 1
-    if settings.solver in INITS:
-        start = INITS[settings.solver](z0, z1, n)
-        start = torch.cat([start[:, :1], generator.project(start[:, 1:-1]), start[:, -1:]], 1)
-        return start, path_stats(generator, metric, start, chunk_size=settings.chunk_size), None
-    if settings.solver != "optimize":
-        raise UserError(f"unknown solver {settings.solver!r}; choose one of: linear, slerp, optimize")
-    if settings.init not in INITS:
-        raise UserError(f"unknown initial path {settings.init!r}; choose linear or slerp")
-    start = INITS[settings.init](z0, z1, n)
+    init = settings.solver if settings.solver in INITS else settings.init
+    start = INITS[init](z0, z1, n)
+    start = torch.cat([start[:, :1], generator.project(start[:, 1:-1]), start[:, -1:]], 1)
     start_stats = path_stats(generator, metric, start, chunk_size=settings.chunk_size)
-    problem = PathProblem(generator, metric, z0, z1, chunk_size=settings.chunk_size)
-    result = optimize_path(problem, start, settings.optimize, progress=progress)
-    return start, start_stats, result
+    result = None
+    points = start
+    if settings.solver in ("optimize", "subdivide"):
+        problem = PathProblem(generator, metric, z0, z1, chunk_size=settings.chunk_size)
+        if settings.solver == "optimize":
+            result = optimize_path(problem, start, settings.optimize, progress=progress)
+        else:
+            result = subdivide_path(problem, n, settings.subdivide, progress=progress)
+        points = result.points
+    if settings.retime:
+        points = retime_path(generator, metric, points, settings.frames, chunk_size=settings.chunk_size)
+    if points is start:
+        return Solved(start, start_stats, start, start_stats, None)
+    stats = result.stats if result is not None and not settings.retime else \
+        path_stats(generator, metric, points, chunk_size=settings.chunk_size)
+    return Solved(start, start_stats, points, stats, result)
+
+
+def waypoint_legs(waypoints: Tensor, *, loop: bool = False) -> tuple[Tensor, Tensor]:
+    """Legs between consecutive waypoints ``(K, *latent_shape)``: ``z0, z1`` of shape ``(L, *latent_shape)``.
+
+    ``L = K - 1``, or ``K`` with ``loop`` (a last leg back to the first waypoint).
+    """
+    if waypoints.shape[0] < 2:
+        raise UserError(f"need at least two waypoints, got {waypoints.shape[0]}")
+    ends = torch.cat([waypoints, waypoints[:1]]) if loop else waypoints
+    return ends[:-1], ends[1:]
+
+
+def join_legs(points: Tensor) -> Tensor:
+    """Concatenate legs ``(L, N+1, ...)`` into one path ``(1, L*N+1, ...)`` (shared waypoints once)."""
+    return torch.cat([points[:1, :1].squeeze(0)] + [leg[1:] for leg in points]).unsqueeze(0)
 
 
 def _stats_dict(stats: PathStats) -> dict:
@@ -86,24 +148,26 @@ def _stats_dict(stats: PathStats) -> dict:
 
 
 def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, out_dir: str | Path,
-                settings: InterpolateSettings, *, model_name: str, progress: Progress | None = None) -> dict:
+                settings: InterpolateSettings, *, model_name: str, join: bool = False, loop: bool = False,
+                progress: Progress | None = None) -> dict:
     """Solve paths between ``z0`` and ``z1`` and write ``strip.png``, ``video.mp4``, ``path.npz``, ``report.json``.
 
     Args:
         z0, z1: endpoints ``(B, *latent_shape)``; ``B`` paths are solved as one batch.
         out_dir: created if needed; nothing in it changes unless the whole job succeeds.
+        join: the ``B`` paths are legs through waypoints: write them as one path.
+        loop: with ``join``, the last leg returns to the start: the video drops its last frame so
+            that it repeats seamlessly.
 
     Returns:
         The report (also written to ``report.json``).
     """
     out = check_output_dir(out_dir)
-    if settings.frames < 2:
-        raise UserError(f"--frames must be at least 2, got {settings.frames}")
     z0, z1 = check_endpoints(generator, z0, z1)
     t0 = time.perf_counter()
-    start, start_stats, result = solve(generator, metric, z0, z1, settings, progress=progress)
-    points = result.points if result is not None else start
-    final_stats = result.stats if result is not None else start_stats
+    solved = solve(generator, metric, z0, z1, settings, progress=progress)
+    start_stats, final_stats, result = solved.start_stats, solved.stats, solved.result
+    points = join_legs(solved.points) if join else solved.points
     wall = time.perf_counter() - t0
     b, n1 = points.shape[:2]
     images = images_of(generator, points.reshape(b * n1, *points.shape[2:]), chunk_size=settings.chunk_size)
@@ -116,9 +180,11 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
                   "image_shape": list(images.shape[1:])},
         "metric": metric.name,
         "settings": settings.to_dict(),
-        "pairs": b,
-        "start": {"method": settings.init if result is not None else settings.solver, **_stats_dict(start_stats)},
-        "result": {"method": settings.solver, **_stats_dict(final_stats),
+        "pairs": int(z0.shape[0]),
+        "waypoints": {"legs": int(z0.shape[0]), "loop": loop} if join else None,
+        "start": {"method": settings.init if settings.solver not in INITS else settings.solver,
+                  **_stats_dict(start_stats)},
+        "result": {"method": settings.solver + ("+retime" if settings.retime else ""), **_stats_dict(final_stats),
                    **(result.summary() if result is not None else {})},
         "wall_time_s": round(wall, 4),
         "device": str(generator.device),
@@ -127,8 +193,10 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
     with staged_outputs(out) as stage:
         write_png(stage / "strip.png", tile(frames))
         video = np.concatenate(list(frames), axis=1) if b > 1 else frames[0]  # pairs stacked vertically
-        write_video(stage / "video.mp4", video, fps=settings.fps)
-        write_npz(stage / "path.npz", points=points.detach().cpu().numpy(), z0=z0.cpu().numpy(),
-                  z1=z1.cpu().numpy(), metric=np.array(metric.name), model=np.array(model_name))
+        write_video(stage / "video.mp4", video[:-1] if loop else video, fps=settings.fps)
+        pts = points.detach().cpu().numpy()
+        legs = {"legs": np.array(z0.shape[0])} if join else {}
+        write_npz(stage / "path.npz", points=pts, z0=pts[:, 0], z1=pts[:, -1], metric=np.array(metric.name),
+                  model=np.array(model_name), **legs)
         write_json(stage / "report.json", report)
     return json.loads(json.dumps(report))

@@ -223,7 +223,7 @@ def check_endpoints(generator: Generator, z0: Tensor, z1: Tensor) -> tuple[Tenso
     if z0.shape[0] != z1.shape[0]:
         raise UserError(f"got {z0.shape[0]} start latents but {z1.shape[0]} end latents; give as many of each")
     dev = generator.device
-    return generator.project(z0.to(dev)), generator.project(z1.to(dev))
+    return generator.endpoint(z0.to(dev)), generator.endpoint(z1.to(dev))
 
 
 def resample_uniform(d_sq: Tensor, n_frames: int) -> Tensor:

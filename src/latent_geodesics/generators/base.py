@@ -47,6 +47,9 @@ class Generator(nn.Module):
         condition: optional fixed tensor ``(*cond_shape)`` passed as second argument to ``net`` for
             every point (e.g. a one-hot class label).
         name: shown in reports.
+        shell: for a ``gaussian`` prior, keep every point's norm within ``shell`` standard deviations
+            of the typical-set radius ``sqrt(dim - 1/2)`` (the norm of a standard normal has std
+            ``~1/sqrt(2)``); ``None`` (default) leaves points free.
 
     Shape:
         - input: ``(B, *latent_shape)``
@@ -55,7 +58,7 @@ class Generator(nn.Module):
 
     def __init__(self, net: Callable, *, latent_shape: tuple[int, ...] | int, prior: Prior = "gaussian",
                  discriminator: Callable | None = None, condition: Tensor | None = None,
-                 name: str = "generator") -> None:
+                 name: str = "generator", shell: float | None = None) -> None:
         super().__init__()
         if prior not in PRIORS:
             raise UserError(f"unknown latent prior {prior!r}; choose one of: {', '.join(PRIORS)}")
@@ -66,6 +69,9 @@ class Generator(nn.Module):
             raise UserError(f"latent shape must be positive sizes, got {latent_shape}")
         self.prior: Prior = prior
         self.name = name
+        if shell is not None and not shell > 0:
+            raise UserError(f"shell width must be positive, got {shell}")
+        self.shell = shell
         self.net = _frozen(net)
         self.discriminator = _frozen(discriminator) if discriminator is not None else None
         self.register_buffer("condition", condition, persistent=False)
@@ -93,13 +99,31 @@ class Generator(nn.Module):
         # depend on the other images of its batch.
         return super().train(False)
 
+    @property
+    def constrained(self) -> bool:
+        """Whether :meth:`project` changes points (sphere prior, or a gaussian shell)."""
+        return self.prior == "sphere" or self.shell is not None
+
+    def endpoint(self, z: Tensor) -> Tensor:
+        """Endpoints given by a user: renormalised on a sphere prior, otherwise kept exactly."""
+        return self.project(z) if self.prior == "sphere" else z
+
     def project(self, z: Tensor) -> Tensor:
-        """Map latents onto the support of the prior: identity (gaussian) or renormalise (sphere)."""
+        """Map latents ``(..., *latent_shape)`` onto the support of the prior.
+
+        ``sphere``: renormalise to radius ``sqrt(dim)``; ``gaussian``: identity, or with ``shell`` the
+        norm clamped into the typical-set shell.
+        """
+        if self.prior == "gaussian" and self.shell is None:
+            return z
+        flat = z.flatten(-len(self.latent_shape))
+        norm = flat.norm(dim=-1, keepdim=True).clamp_min(1e-12)
         if self.prior == "sphere":
-            flat = z.flatten(-len(self.latent_shape))
-            radius = math.sqrt(self.latent_dim)
-            return (flat * (radius / flat.norm(dim=-1, keepdim=True).clamp_min(1e-12))).reshape(z.shape)
-        return z
+            target = torch.full_like(norm, math.sqrt(self.latent_dim))
+        else:
+            radius, half_width = math.sqrt(self.latent_dim - 0.5), self.shell / math.sqrt(2)
+            target = norm.clamp(radius - half_width, radius + half_width)
+        return (flat * (target / norm)).reshape(z.shape)
 
     def sample_latents(self, n: int, *, seed: int, device: torch.device | str | None = None) -> Tensor:
         """``n`` latents drawn from the prior with their own RNG seeded by ``seed``: ``(n, *latent_shape)``.
@@ -108,7 +132,7 @@ class Generator(nn.Module):
         """
         rng = torch.Generator().manual_seed(int(seed))
         z = torch.randn(n, *self.latent_shape, generator=rng)
-        return self.project(z).to(device or self.device)
+        return self.endpoint(z).to(device or self.device)
 
     @torch.no_grad()
     def probe(self, *, what: str | None = None) -> tuple[int, int, int]:

@@ -62,7 +62,8 @@ def _import_factory(spec: str) -> Callable:
 
 def load_generator(model: object, *, device: str | torch.device | None = "cpu",
                    latent_shape: tuple[int, ...] | None = None, prior: Prior | None = None,
-                   discriminator: Callable | None = None, check: bool = True) -> Generator:
+                   discriminator: Callable | None = None, shell: float | None = None,
+                   check: bool = True) -> Generator:
     """Load and check a generator.
 
     Args:
@@ -72,6 +73,7 @@ def load_generator(model: object, *, device: str | torch.device | None = "cpu",
         latent_shape: shape of one latent (needed when the model does not say).
         prior: overrides the model's prior (default ``gaussian``).
         discriminator: optional realism critic ``images -> (B,)``.
+        shell: keep gaussian latents near the typical-set radius (see :class:`Generator`).
         check: probe the generator on two latents and check the images' shape and range.
 
     Raises:
@@ -88,7 +90,7 @@ def load_generator(model: object, *, device: str | torch.device | None = "cpu",
     elif isinstance(model, str) and ":" in model:
         obj = _import_factory(model)()
         return load_generator(obj, device=dev, latent_shape=latent_shape, prior=prior,
-                              discriminator=discriminator, check=check)
+                              discriminator=discriminator, shell=shell, check=check)
     elif isinstance(model, str):
         raise UserError(f"unknown model {model!r}; give zoo:NAME, a TorchScript .pt file, "
                         "or package.module:factory")
@@ -101,6 +103,8 @@ def load_generator(model: object, *, device: str | torch.device | None = "cpu",
         raise UserError(f"cannot use a {type(model).__name__} as a generator; give a module or callable")
     if prior is not None and gen.prior != prior:
         gen.prior = prior
+    if shell is not None:
+        gen.shell = shell
     if latent_shape is not None and tuple(latent_shape) != gen.latent_shape:
         raise UserError(f"{what} has latent shape {gen.latent_shape}, not {tuple(latent_shape)}")
     if discriminator is not None:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from .base import NoProgress, Progress, SolveResult
 from .optimize import OptimizeConfig, optimize_path
+from .retime import retime_path
+from .subdivide import SubdivideConfig, subdivide_path
 
 SOLVERS = {
     "linear": "the straight line in latent space (no optimisation)",
     "slerp": "spherical interpolation (no optimisation)",
-    "optimize": "all interior points optimised jointly (Adam or L-BFGS)",
+    "optimize": "all interior points at the final resolution optimised jointly (Adam or L-BFGS)",
+    "subdivide": "progressive path subdivision (Laine 2018): coarse to fine, midpoints inserted per level",
 }
 
-__all__ = ["NoProgress", "OptimizeConfig", "Progress", "SOLVERS", "SolveResult", "optimize_path"]
+__all__ = ["NoProgress", "OptimizeConfig", "Progress", "SOLVERS", "SolveResult", "SubdivideConfig",
+           "optimize_path", "retime_path", "subdivide_path"]

@@ -121,7 +121,7 @@ def _adam(problem: PathProblem, init: Tensor, config: OptimizeConfig,
                 best_energy[i] = e[k]
                 best[i] = params[i].detach().clone()
         opt.step()
-        if gen.prior == "sphere":
+        if gen.constrained:
             with torch.no_grad():
                 for i in active:
                     params[i].copy_(gen.project(params[i]))

@@ -1,0 +1,438 @@
+"""Evaluation of finished paths: length, speed uniformity, brightness and realism, against baselines.
+
+What section 6 of the design judges, measured on a batch of paths ``points: (B, N+1, *latent_shape)``
+and, for comparison, on the linear and slerp paths between the same endpoints with the same ``N``:
+
+- per metric: length ``L = sum_i d_i``, energy ``N * sum_i d_i^2``, the step distances ``d_i`` and how
+  uneven they are (coefficient of variation ``std(d) / mean(d)``, and ``max(d) / mean(d)``);
+- per frame: brightness and contrast (mean and std of the luminance on the ``[0, 1]`` scale), and the
+  mid-path change against the endpoints (Laine's darkening failure mode);
+- per frame, where the generator carries a discriminator: the raw critic score (higher = more real).
+
+Each frame goes through the generator once, and through each metric's feature network once; frames are
+streamed in chunks of ``chunk_size`` so memory stays bounded for any ``B`` and ``N``. Nothing here needs
+gradients.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ._check import UserError, check_positive_int, resolve_device
+from .generators import Generator, load_generator
+from .metrics import Features, Metric, build_metric, cat, select
+from .paths import DEFAULT_CHUNK, INITS, energy_of, length_of
+
+LUMA = (0.299, 0.587, 0.114)
+"""Rec. 601 luminance weights for R, G, B."""
+
+PATH_METHOD = "path"
+"""Key of the evaluated paths in a report's ``methods``; the baselines use their own names."""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Pure functions of tensors
+# ---------------------------------------------------------------------------------------------------------------
+
+def step_cv(d: Tensor) -> Tensor:
+    """Coefficient of variation of the step distances of each path: ``std(d) / mean(d)``, population std.
+
+    0 for a path at constant speed (and for a path whose steps are all zero).
+
+    Shape:
+        - d: ``(B, N)`` step distances (not squared)
+        - output: ``(B,)``
+    """
+    mean = d.mean(-1)
+    std = d.std(-1, unbiased=False)
+    return torch.where(mean > 0, std / mean.clamp_min(torch.finfo(d.dtype).tiny), torch.zeros_like(mean))
+
+
+def max_over_mean_step(d: Tensor) -> Tensor:
+    """Largest step over the mean step of each path (1 at constant speed, 1 for all-zero steps).
+
+    Shape:
+        - d: ``(B, N)``
+        - output: ``(B,)``
+    """
+    mean = d.mean(-1)
+    return torch.where(mean > 0, d.amax(-1) / mean.clamp_min(torch.finfo(d.dtype).tiny), torch.ones_like(mean))
+
+
+def luminance(images: Tensor) -> Tensor:
+    """Luminance on the ``[0, 1]`` scale: ``Y = 0.299 R + 0.587 G + 0.114 B``, or the channel itself if grey.
+
+    Shape:
+        - images: ``(M, C, H, W)`` in ``[-1, 1]``, ``C`` in ``{1, 3}``
+        - output: ``(M, H, W)`` in ``[0, 1]``
+    """
+    x = (images + 1) / 2
+    if x.shape[1] == 1:
+        return x[:, 0]
+    w = torch.tensor(LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (x * w).sum(1)
+
+
+def brightness_contrast(images: Tensor) -> tuple[Tensor, Tensor]:
+    """Brightness (mean) and contrast (population std) of each image's luminance, on the ``[0, 1]`` scale.
+
+    Shape:
+        - images: ``(M, C, H, W)`` in ``[-1, 1]``, ``C`` in ``{1, 3}``
+        - output: ``((M,), (M,))``
+    """
+    y = luminance(images).flatten(1)  # (M, H*W)
+    return y.mean(1), y.std(1, unbiased=False)
+
+
+def middle_third(n_points: int) -> list[int]:
+    """Indices ``i`` of the frames of an ``N + 1``-frame path whose position ``i / N`` lies in ``[1/3, 2/3]``.
+
+    Symmetric about the middle of the path; for ``N = 1`` (no interior frame) both endpoints, so that the
+    mid-path change of a two-frame path is 0.
+    """
+    n = n_points - 1
+    idx = [i for i in range(n_points) if n <= 3 * i <= 2 * n]
+    return idx or list(range(n_points))
+
+
+def _mid_and_ends(values: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean over the middle third of the frames and mean of the two endpoints: ``(B, N+1) -> ((B,), (B,))``."""
+    mid = values[:, middle_third(values.shape[1])].mean(1)
+    ends = (values[:, 0] + values[:, -1]) / 2
+    return mid, ends
+
+
+def mid_path_change(values: Tensor) -> Tensor:
+    """Mean of a per-frame value over the middle third of each path minus the mean of its two endpoints.
+
+    With brightness as the value, negative means the path gets darker in the middle.
+
+    Shape:
+        - values: ``(B, N+1)``
+        - output: ``(B,)``
+    """
+    mid, ends = _mid_and_ends(values)
+    return mid - ends
+
+
+def mid_path_ratio(values: Tensor) -> Tensor:
+    """Mean of a per-frame value over the middle third of each path over the mean of its two endpoints.
+
+    With contrast as the value, below 1 means the path gets flatter in the middle. NaN where the endpoints'
+    mean is 0 (the ratio is undefined; reports write it as ``null``).
+
+    Shape:
+        - values: ``(B, N+1)``
+        - output: ``(B,)``
+    """
+    mid, ends = _mid_and_ends(values)
+    return torch.where(ends > 0, mid / ends.clamp_min(torch.finfo(values.dtype).tiny),
+                       torch.full_like(mid, math.nan))
+
+
+def critic_scores(generator: Generator, images: Tensor) -> Tensor:
+    """Raw critic scores of images from the generator's discriminator (higher = more realistic).
+
+    Call it on at most a chunk of images at a time; it runs the discriminator once, without gradients.
+
+    Shape:
+        - images: ``(M, C, H, W)`` in ``[-1, 1]``
+        - output: ``(M,)``, in the discriminator's own units (e.g. a logit)
+
+    Raises:
+        UserError: the generator has no discriminator, or it does not return one score per image.
+    """
+    if generator.discriminator is None:
+        raise UserError(f"model {generator.name} has no discriminator, so realism cannot be scored; "
+                        "use a model that carries one")
+    with torch.no_grad():
+        scores = generator.discriminator(images)
+    m = images.shape[0]
+    if not torch.is_tensor(scores) or scores.numel() != m:
+        shape = tuple(scores.shape) if torch.is_tensor(scores) else type(scores).__name__
+        raise UserError(f"the discriminator of {generator.name} returned {shape} for {m} images; "
+                        f"it must return one score per image ({m},)")
+    return scores.reshape(m).float()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Streaming over the frames of a path set
+# ---------------------------------------------------------------------------------------------------------------
+
+class _ConsecutiveDistances:
+    """Squared distances between consecutive frames of a path-major frame stream, fed in chunks.
+
+    Each frame is embedded once; the last frame's features of a chunk are kept to compare with the first
+    frame of the next, so only ``chunk + 1`` frames' features are ever held.
+    """
+
+    def __init__(self, metric: Metric) -> None:
+        self.metric = metric
+        self._last: Features | None = None
+        self._out: list[Tensor] = []
+
+    def add(self, images: Tensor) -> None:
+        feats = self.metric.embed(images)
+        both = feats if self._last is None else cat([self._last, feats])
+        if both[0].shape[0] > 1:
+            self._out.append(self.metric.compare(select(both, slice(0, -1)), select(both, slice(1, None))))
+        self._last = tuple(f[-1:].clone() for f in feats)  # clone: do not keep the whole chunk alive
+
+    def result(self, b: int, n_points: int) -> Tensor:
+        """``(B, N)``: drops the distances across path boundaries (last frame of one path, first of the next)."""
+        d = torch.cat(self._out)  # (B * (N+1) - 1,)
+        d = torch.cat([d, d.new_zeros(1)]).view(b, n_points)
+        return d[:, :-1]
+
+
+def _measure(generator: Generator, metrics: Mapping[str, Metric], points: Tensor, chunk_size: int) -> dict:
+    """Raw per-step and per-frame tensors for one path set ``(B, N+1, *latent_shape)``.
+
+    Returns:
+        ``{"d_sq": {name: (B, N)}, "brightness": (B, N+1), "contrast": (B, N+1), "critic": (B, N+1) or None}``.
+    """
+    b, n1 = points.shape[:2]
+    z = points.reshape(b * n1, *points.shape[2:])
+    dists = {name: _ConsecutiveDistances(m) for name, m in metrics.items()}
+    bright, contrast, critic = [], [], []
+    with torch.no_grad():
+        for zc in z.split(chunk_size):
+            images = generator(zc)  # (chunk, C, H, W)
+            br, co = brightness_contrast(images)
+            bright.append(br)
+            contrast.append(co)
+            if generator.discriminator is not None:
+                critic.append(critic_scores(generator, images))
+            for acc in dists.values():
+                acc.add(images)
+    return {
+        "d_sq": {name: acc.result(b, n1) for name, acc in dists.items()},
+        "brightness": torch.cat(bright).view(b, n1),
+        "contrast": torch.cat(contrast).view(b, n1),
+        "critic": torch.cat(critic).view(b, n1) if critic else None,
+    }
+
+
+def _floats(t: Tensor) -> list:
+    """Tensor -> nested lists of Python floats, with ``None`` for NaN/inf (JSON has no NaN)."""
+    def clean(x):
+        if isinstance(x, list):
+            return [clean(v) for v in x]
+        return float(x) if math.isfinite(x) else None
+    return clean(t.detach().double().cpu().tolist())
+
+
+def _summarise(raw: dict) -> dict:
+    """Per-pair numbers of one path set, JSON-ready."""
+    metrics = {}
+    for name, d_sq in raw["d_sq"].items():
+        d = d_sq.clamp_min(0).sqrt()
+        metrics[name] = {
+            "length": _floats(length_of(d_sq)),
+            "energy": _floats(energy_of(d_sq)),
+            "step_cv": _floats(step_cv(d)),
+            "max_over_mean_step": _floats(max_over_mean_step(d)),
+            "step_distances": _floats(d),
+        }
+    out = {
+        "metrics": metrics,
+        "brightness": _floats(raw["brightness"]),
+        "contrast": _floats(raw["contrast"]),
+        "mid_brightness_change": _floats(mid_path_change(raw["brightness"])),
+        "mid_contrast_ratio": _floats(mid_path_ratio(raw["contrast"])),
+        "realism": None,
+    }
+    if raw["critic"] is not None:
+        c = raw["critic"]
+        out["realism"] = {"critic": _floats(c), "min": _floats(c.amin(1)), "mean": _floats(c.mean(1))}
+    return out
+
+
+def baseline_path(generator: Generator, method: str, z0: Tensor, z1: Tensor, n_segments: int) -> Tensor:
+    """A baseline path between ``z0`` and ``z1`` ``(B, *latent_shape)``, interior projected onto the prior.
+
+    Returns:
+        ``(B, N+1, *latent_shape)``, ``N = n_segments``; endpoints exactly ``z0`` and ``z1``.
+    """
+    if method not in INITS:
+        raise UserError(f"unknown baseline {method!r}; choose from: {', '.join(INITS)}")
+    p = INITS[method](z0, z1, n_segments)
+    return torch.cat([z0.unsqueeze(1), generator.project(p[:, 1:-1]), z1.unsqueeze(1)], 1)
+
+
+def evaluate_paths(generator: Generator, metrics: Mapping[str, Metric], points: Tensor, *,
+                   chunk_size: int = DEFAULT_CHUNK, baselines: Sequence[str] = ("linear", "slerp")) -> dict:
+    """Measure paths and the baseline paths between the same endpoints with the same number of segments.
+
+    Args:
+        generator: the model the paths live in (its discriminator, if any, scores realism).
+        metrics: metrics by the name the report uses, e.g. ``{"vgg-eq": build_metric("vgg-eq")}``; all on the
+            generator's device.
+        points: ``(B, N+1, *latent_shape)``, ``N >= 1``, on the generator's device.
+        chunk_size: frames per generator + metric call.
+        baselines: names from :data:`latent_geodesics.paths.INITS`.
+
+    Returns:
+        JSON-ready ``{"pairs": B, "frames": N+1, "metrics": [names], "methods": {"path": M, "linear": M, ...}}``
+        where each ``M`` holds per pair (lists of length ``B``): ``metrics[name]`` with ``length``,
+        ``energy``, ``step_cv``, ``max_over_mean_step``, ``length_vs_linear`` (when linear is a baseline),
+        ``step_distances`` ``(B, N)``; ``brightness`` and ``contrast`` ``(B, N+1)``; ``mid_brightness_change``;
+        ``mid_contrast_ratio``; ``realism`` (``None`` without a discriminator, else ``critic`` ``(B, N+1)``,
+        ``min``, ``mean``). Undefined values (a ratio over 0) are ``None``.
+    """
+    chunk_size = check_positive_int(chunk_size, "chunk size")
+    latent_shape = tuple(generator.latent_shape)
+    if points.dim() != 2 + len(latent_shape) or tuple(points.shape[2:]) != latent_shape or points.shape[1] < 2:
+        raise UserError(f"paths have shape {tuple(points.shape)}; expected (pairs, frames >= 2, "
+                        f"{', '.join(map(str, latent_shape))}) for this model")
+    if not metrics:
+        raise UserError("no metric to evaluate with; name at least one (e.g. pixel, vgg-eq)")
+    for method in baselines:
+        if method not in INITS:
+            raise UserError(f"unknown baseline {method!r}; choose from: {', '.join(INITS)}")
+    b, n1 = points.shape[:2]
+    sets = {PATH_METHOD: points}
+    for method in baselines:
+        sets[method] = baseline_path(generator, method, points[:, 0], points[:, -1], n1 - 1)
+    raw = {method: _measure(generator, metrics, p, chunk_size) for method, p in sets.items()}
+    methods = {method: _summarise(r) for method, r in raw.items()}
+    if "linear" in raw:
+        for method, r in raw.items():
+            for name, d_sq in r["d_sq"].items():
+                ref = length_of(raw["linear"]["d_sq"][name])
+                rel = torch.where(ref > 0, length_of(d_sq) / ref.clamp_min(1e-30), torch.full_like(ref, math.nan))
+                methods[method]["metrics"][name]["length_vs_linear"] = _floats(rel)
+    return {"pairs": b, "frames": n1, "metrics": list(metrics), "methods": methods}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Files and tables
+# ---------------------------------------------------------------------------------------------------------------
+
+def _load_path_file(path: Path) -> tuple[np.ndarray, str | None, str | None]:
+    """``(points, model name or None, metric name or None)`` from a ``path.npz``, with clear errors.
+
+    A path through waypoints (the file has ``legs``) is split back into its legs, one per row, so
+    that each leg is compared with the straight line between its own waypoints.
+    """
+    if not path.is_file():
+        raise UserError(f"path file {path} does not exist; give the path.npz that "
+                        "`latent-geodesics interpolate` wrote")
+    try:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError("it is a single array, not an .npz archive")
+        with data:
+            if "points" not in data.files:
+                raise UserError(f"{path} has no 'points' array (it has: {', '.join(data.files) or 'none'}); "
+                                "give the path.npz that `latent-geodesics interpolate` wrote")
+            points = data["points"]
+            names = {key: str(data[key].item()) if key in data.files and data[key].ndim == 0 else None
+                     for key in ("model", "metric")}
+            legs = int(data["legs"]) if "legs" in data.files else 1
+    except UserError:
+        raise
+    except (OSError, ValueError, EOFError) as e:
+        raise UserError(f"cannot read path file {path}: {e}; give the path.npz that "
+                        "`latent-geodesics interpolate` wrote") from e
+    if not np.issubdtype(points.dtype, np.number) or np.iscomplexobj(points):
+        raise UserError(f"{path}: 'points' has dtype {points.dtype}; it must hold real numbers")
+    if not np.isfinite(points).all():
+        raise UserError(f"{path}: 'points' contains NaN or inf values; solve the path again")
+    if legs > 1:
+        if points.shape[0] != 1 or (points.shape[1] - 1) % legs:
+            raise UserError(f"{path}: {legs} legs do not fit 'points' of shape {points.shape}; solve the path again")
+        n = (points.shape[1] - 1) // legs
+        points = np.stack([points[0, i * n: (i + 1) * n + 1] for i in range(legs)])
+    return points, names["model"], names["metric"]
+
+
+def evaluate_file(path_npz: str | Path, *, model: str | None, metrics: Sequence[str], device: str = "cpu",
+                  latent_shape: tuple[int, ...] | None = None, chunk_size: int = DEFAULT_CHUNK) -> dict:
+    """Evaluate the paths of a ``path.npz`` written by ``interpolate`` against linear and slerp.
+
+    Args:
+        path_npz: the file; its ``points`` array is ``(B, N+1, *latent_shape)``.
+        model: what :func:`~latent_geodesics.generators.load_generator` accepts; ``None`` uses the file's
+            ``model`` entry (e.g. ``zoo:faces64``).
+        metrics: metric names (:func:`~latent_geodesics.metrics.build_metric`); empty uses the metric the
+            path was solved with (the file's ``metric`` entry).
+        device: where the model and metrics run.
+        latent_shape: for models that do not say their latent shape.
+        chunk_size: frames per generator + metric call.
+
+    Returns:
+        ``{"file", "model", "pairs", "frames", "metrics", "methods"}``; see :func:`evaluate_paths`.
+
+    Raises:
+        UserError: unreadable file, no ``points``, non-finite points, no model named, or points whose
+            latent size does not match the model.
+    """
+    path = Path(path_npz)
+    points, file_model, file_metric = _load_path_file(path)
+    model_name = model if model is not None else file_model
+    if model_name is None:
+        raise UserError(f"{path} does not say which model made it; pass --model")
+    metric_names = list(metrics) if metrics else ([file_metric] if file_metric else [])
+    if not metric_names:
+        raise UserError(f"{path} does not say which metric made it; pass --metric")
+    dev = resolve_device(device)
+    generator = load_generator(model_name, device=dev, latent_shape=latent_shape)
+    shape = generator.latent_shape
+    if points.ndim != 2 + len(shape) or tuple(points.shape[2:]) != shape or points.shape[1] < 2:
+        raise UserError(f"{path}: 'points' has shape {points.shape} but model {model_name} expects "
+                        f"(pairs, frames >= 2, {', '.join(map(str, shape))}); "
+                        "pass the model the path was made with")
+    built = {name: build_metric(name, device=dev) for name in dict.fromkeys(metric_names)}
+    tensor = torch.from_numpy(np.asarray(points, dtype=np.float32)).to(dev)
+    report = evaluate_paths(generator, built, tensor, chunk_size=chunk_size)
+    return {"file": str(path), "model": model_name, **report}
+
+
+def _median(values: list | None) -> float | None:
+    vals = [v for v in (values or []) if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def format_table(report: Mapping) -> str:
+    """A plain-text table of a report from :func:`evaluate_paths` or :func:`evaluate_file`.
+
+    One row per method and metric; every number is the median over the pairs: path length, length over
+    the linear path's, step-length coefficient of variation (0 = constant speed), mid-path brightness
+    change (negative = darker in the middle) and, where the model has a discriminator, the lowest critic
+    score along the path.
+    """
+    methods = report["methods"]
+    has_realism = any(m.get("realism") for m in methods.values())
+    cols = [("method", 8, "<"), ("metric", 12, "<"), ("length", 11, ">"), ("vs linear", 10, ">"),
+            ("step CV", 9, ">"), ("mid bright", 11, ">")] + ([("realism min", 12, ">")] if has_realism else [])
+
+    def row(cells: list) -> str:
+        parts = []
+        for (_, width, align), cell in zip(cols, cells):
+            text = cell if isinstance(cell, str) else ("-" if cell is None else f"{cell:.4g}")
+            parts.append(f"{text[:width]:{align}{width}}")
+        return "  ".join(parts).rstrip()
+
+    lines = []
+    if "model" in report or "file" in report:
+        lines.append(f"{report.get('file', '')}  model {report.get('model', '?')}".strip())
+    lines.append(f"{report['pairs']} pair(s), {report['frames']} frames; medians over pairs")
+    lines.append(row([name for name, _, _ in cols]))
+    lines.append(row(["-" * width for _, width, _ in cols]))
+    for method, m in methods.items():
+        realism = _median(m["realism"]["min"]) if m.get("realism") else None
+        for name, s in m["metrics"].items():
+            cells = [method, name, _median(s["length"]), _median(s.get("length_vs_linear")), _median(s["step_cv"]),
+                     _median(m["mid_brightness_change"])]
+            lines.append(row(cells + ([realism] if has_realism else [])))
+    lines.append("vs linear: length / linear length; step CV: std/mean of step lengths (0 = constant speed); "
+                 "mid bright: middle-third brightness minus endpoints' (< 0: darker)")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,158 @@
+"""Progressive path subdivision (Laine 2018): coarse to fine.
+
+Start with one interior point (two segments), minimise the energy, insert the midpoint of every
+segment (renormalised for a sphere prior), minimise again, and so on until the requested number of
+segments. A frame count that is not a power of two plus one is reached by re-timing the finest path
+by arc length and polishing it at the final resolution.
+
+Two variants:
+
+- ``joint``: each level re-optimises all interior points together.
+- ``local``: each level first solves every new midpoint on its own, its two neighbours fixed (all
+  midpoints of all pairs as one batch of two-segment problems), then runs a few joint sweeps.
+
+Each level stops on relative energy change (the rule of :class:`OptimizeConfig`), not a fixed count.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from .._check import UserError
+from ..paths import PathProblem, PathStats, interpolate_points, resample_uniform
+from .base import NoProgress, Progress, SolveResult
+from .optimize import OptimizeConfig, optimize_path
+
+Variant = Literal["joint", "local"]
+
+
+@dataclass(frozen=True)
+class SubdivideConfig:
+    """Settings of :func:`subdivide_path` (recorded in reports).
+
+    Attributes:
+        variant: ``"joint"`` or ``"local"`` (see the module docstring).
+        level: optimiser settings for each level (``max_steps`` is per level).
+        local_steps: most steps of the local midpoint solves (``local`` variant).
+        sweeps: most joint steps after the local solves (``local`` variant).
+    """
+
+    variant: Variant = "joint"
+    level: OptimizeConfig = field(default_factory=lambda: OptimizeConfig(max_steps=100))
+    local_steps: int = 50
+    sweeps: int = 30
+
+    def __post_init__(self) -> None:
+        if self.variant not in ("joint", "local"):
+            raise UserError(f"unknown subdivision variant {self.variant!r}; choose joint or local")
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "level": self.level.to_dict()}
+
+    def max_steps(self, n_segments: int) -> int:
+        """An upper bound on the steps one pair can take (for progress bars)."""
+        levels = max(1, (n_segments - 1).bit_length())
+        per_level = self.level.max_steps if self.variant == "joint" else self.local_steps + self.sweeps
+        return (levels + 1) * per_level
+
+
+def midpoints(points: Tensor, project) -> Tensor:
+    """Insert the midpoint of every segment: ``(B, N+1, ...) -> (B, 2N+1, ...)``."""
+    b, n1 = points.shape[:2]
+    mids = project((points[:, :-1] + points[:, 1:]) / 2)
+    out = torch.empty(b, 2 * n1 - 1, *points.shape[2:], dtype=points.dtype, device=points.device)
+    out[:, 0::2] = points
+    out[:, 1::2] = mids
+    return out
+
+
+def subdivide_path(problem: PathProblem, n_segments: int, config: SubdivideConfig = SubdivideConfig(), *,
+                   init: Tensor | None = None, progress: Progress | None = None) -> SolveResult:
+    """Minimal paths with ``n_segments`` segments by progressive subdivision.
+
+    Args:
+        problem: generator, metric and endpoints (``B`` pairs, solved as one batch).
+        n_segments: segments of the result (frames - 1), at least 1.
+        config: variant and per-level settings.
+        init: optional starting path ``(B, 3, *latent_shape)`` (default: the latent midpoint).
+        progress: told about every step.
+
+    Returns:
+        ``points (B, n_segments + 1, *latent_shape)``; ``steps`` and ``n_points_evaluated`` add up all levels.
+    """
+    if n_segments < 1:
+        raise UserError(f"need at least 1 segment, got {n_segments}")
+    progress = progress or NoProgress()
+    gen = problem.generator
+    t0 = time.perf_counter()
+    evaluated0 = problem.n_points_evaluated
+    b = problem.n_pairs
+    steps = torch.zeros(b, dtype=torch.long)
+    trace: list[float] = []
+    converged = torch.ones(b, dtype=torch.bool)
+    if init is None:
+        ends = torch.stack([problem.z0, problem.z1], 1)
+        points = midpoints(ends, gen.project)
+    else:
+        points = init
+    segments = points.shape[1] - 1
+
+    def run(problem_: PathProblem, start: Tensor, cfg: OptimizeConfig) -> SolveResult:
+        res = optimize_path(problem_, start, cfg, progress=progress)
+        trace.extend(res.trace)
+        return res
+
+    if n_segments == 1:
+        points = torch.stack([problem.z0, problem.z1], 1)
+    else:
+        res = run(problem, points, config.level)
+        points, steps, converged = res.points, steps + res.steps, res.converged
+        while segments < n_segments:
+            coarse = points
+            points = midpoints(coarse, gen.project)
+            segments *= 2
+            if config.variant == "local":
+                points, local_steps = _solve_midpoints(problem, coarse, points, config, run)
+                steps += local_steps
+                res = run(problem, points, _with_steps(config.level, config.sweeps))
+            else:
+                res = run(problem, points, config.level)
+            points, steps, converged = res.points, steps + res.steps, res.converged
+        if segments != n_segments:  # overshot a frame count that is not 2^k + 1: re-time, then polish
+            with torch.no_grad():
+                d_sq = problem.distances_sq(points[:, 1:-1], grad=False)
+            points = gen.project(interpolate_points(points, resample_uniform(d_sq, n_segments + 1)))
+            points[:, 0], points[:, -1] = problem.z0, problem.z1
+            res = run(problem, points, config.level)
+            points, steps, converged = res.points, steps + res.steps, res.converged
+    with torch.no_grad():
+        stats = PathStats.of(problem.distances_sq(points[:, 1:-1], grad=False))
+    return SolveResult(points=points, stats=stats, steps=steps, converged=converged,
+                       n_points_evaluated=problem.n_points_evaluated - evaluated0,
+                       wall_time=time.perf_counter() - t0, trace=trace)
+
+
+def _with_steps(cfg: OptimizeConfig, max_steps: int) -> OptimizeConfig:
+    return OptimizeConfig(**{**asdict(cfg), "max_steps": max_steps})
+
+
+def _solve_midpoints(problem: PathProblem, coarse: Tensor, fine: Tensor, config: SubdivideConfig,
+                     run) -> tuple[Tensor, Tensor]:
+    """Solve each new midpoint with its two (old) neighbours fixed, all as one batch of 2-segment paths."""
+    b, n1 = coarse.shape[:2]
+    shape = coarse.shape[2:]
+    a = coarse[:, :-1].reshape(-1, *shape)  # (B*N, ...) left neighbours
+    c = coarse[:, 1:].reshape(-1, *shape)  # right neighbours
+    m = fine[:, 1::2].reshape(-1, *shape)  # current midpoints
+    local = PathProblem(problem.generator, problem.metric, a, c, chunk_size=problem.chunk_size)
+    res = run(local, torch.stack([a, m, c], 1), _with_steps(config.level, config.local_steps))
+    problem.n_points_evaluated += local.n_points_evaluated
+    out = fine.clone()
+    out[:, 1::2] = res.points[:, 1].reshape(b, n1 - 1, *shape)
+    # steps of one pair: the slowest of its midpoints (they run side by side in one batch)
+    return out, res.steps.view(b, n1 - 1).max(1).values

@@ -1,0 +1,105 @@
+import pytest
+import torch
+
+from latent_geodesics.generators import Generator
+from latent_geodesics.metrics import build_metric
+from latent_geodesics.paths import PathProblem, linear_path, path_stats
+from latent_geodesics.solvers import OptimizeConfig, SubdivideConfig, optimize_path, retime_path, subdivide_path
+from latent_geodesics.solvers.subdivide import midpoints
+
+LBFGS = OptimizeConfig(optimizer="lbfgs", max_steps=60, rtol=1e-7)
+
+
+def _warped_truth(z0, z1, n):
+    t = torch.linspace(0, 1, n + 1).view(1, -1)
+    u = z0[:, :1] + t * (z1[:, :1] - z0[:, :1])
+    w = (1 - t) * torch.exp(z0[:, 1:]) + t * torch.exp(z1[:, 1:])
+    return torch.stack([u, torch.log(w)], -1)
+
+
+def test_midpoints_interleave():
+    p = torch.tensor([[[0.0], [2.0], [4.0]]])
+    assert midpoints(p, lambda z: z).flatten().tolist() == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("variant", ["joint", "local"])
+@pytest.mark.parametrize("n", [8, 6])  # 6 is not a power of two: re-timed from 8, then polished
+def test_subdivision_converges_to_closed_form(warped_gen, variant, n):
+    metric = build_metric("pixel")
+    z0 = torch.tensor([[-1.0, -1.5], [0.5, 1.0]])
+    z1 = torch.tensor([[1.0, 1.5], [-0.5, -1.0]])
+    problem = PathProblem(warped_gen, metric, z0, z1)
+    res = subdivide_path(problem, n, SubdivideConfig(variant=variant, level=LBFGS, local_steps=40, sweeps=40))
+    truth = _warped_truth(z0, z1, n)
+    assert res.points.shape == (2, n + 1, 2)
+    assert torch.equal(res.points[:, 0], z0) and torch.equal(res.points[:, -1], z1)
+    assert torch.allclose(res.points, truth, atol=0.02)
+    assert (res.stats.energy <= path_stats(warped_gen, metric, truth).energy * 1.005).all()
+
+
+def test_subdivision_and_full_optimisation_agree_on_a_random_network(conv_gen):
+    metric = build_metric("pixel-eq")
+    g = torch.Generator().manual_seed(5)
+    z0, z1 = torch.randn(2, 8, generator=g), torch.randn(2, 8, generator=g)
+    problem = PathProblem(conv_gen, metric, z0, z1)
+    cfg = OptimizeConfig(optimizer="lbfgs", max_steps=150, rtol=1e-8)
+    full = optimize_path(problem, linear_path(z0, z1, 8), cfg)
+    sub = subdivide_path(problem, 8, SubdivideConfig(level=cfg))
+    start = path_stats(conv_gen, metric, linear_path(z0, z1, 8)).energy
+    assert (full.stats.energy < start).all()
+    torch.testing.assert_close(sub.stats.energy, full.stats.energy, rtol=0.01, atol=0)
+
+
+def test_batched_pairs_equal_one_at_a_time(conv_gen):
+    metric = build_metric("pixel")
+    g = torch.Generator().manual_seed(2)
+    z0, z1 = torch.randn(3, 8, generator=g), torch.randn(3, 8, generator=g)
+    cfg = SubdivideConfig(level=OptimizeConfig(max_steps=15))
+    batched = subdivide_path(PathProblem(conv_gen, metric, z0, z1), 4, cfg)
+    for i in (0, 2):
+        single = subdivide_path(PathProblem(conv_gen, metric, z0[i:i + 1], z1[i:i + 1]), 4, cfg)
+        torch.testing.assert_close(batched.points[i:i + 1], single.points, rtol=1e-4, atol=1e-5)
+        assert batched.steps[i] == single.steps[0]
+
+
+def test_converged_pair_stops_being_evaluated(conv_gen):
+    metric = build_metric("pixel")
+    z0 = torch.randn(2, 8)
+    z1 = z0.clone()
+    z1[1] += torch.randn(8)  # pair 0 has zero length: optimal from the start
+    res = subdivide_path(PathProblem(conv_gen, metric, z0, z1), 4, SubdivideConfig(level=OptimizeConfig(max_steps=40)))
+    assert res.steps[0] < res.steps[1]
+
+
+def test_sphere_prior_on_every_level(conv_gen):
+    gen = Generator(conv_gen.net, latent_shape=(8,), prior="sphere")
+    metric = build_metric("pixel")
+    z0, z1 = gen.sample_latents(2, seed=3), gen.sample_latents(2, seed=4)
+    for variant in ("joint", "local"):
+        res = subdivide_path(PathProblem(gen, metric, z0, z1), 5,
+                             SubdivideConfig(variant=variant, level=OptimizeConfig(max_steps=4), local_steps=4, sweeps=4))
+        norms = res.points.norm(dim=-1)
+        assert torch.allclose(norms, torch.full_like(norms, 8 ** 0.5), atol=1e-4)
+
+
+def test_gaussian_shell_keeps_points_near_typical_radius(conv_gen):
+    gen = Generator(conv_gen.net, latent_shape=(8,), shell=1.0)
+    metric = build_metric("pixel")
+    z0, z1 = gen.sample_latents(1, seed=3), -gen.sample_latents(1, seed=3) + 0.1  # the line passes near 0
+    res = optimize_path(PathProblem(gen, metric, z0, z1), linear_path(z0, z1, 4), OptimizeConfig(max_steps=5))
+    norms = res.points[0, 1:-1].norm(dim=-1)
+    radius = (8 - 0.5) ** 0.5
+    assert ((norms - radius).abs() <= 2 ** -0.5 + 1e-5).all()
+    assert torch.equal(res.points[:, 0], z0)  # endpoints are the user's, untouched
+
+
+def test_retimed_path_has_constant_speed(warped_gen):
+    metric = build_metric("pixel")
+    z0, z1 = torch.tensor([[-1.0, -1.5]]), torch.tensor([[1.0, 1.5]])
+    line = linear_path(z0, z1, 16)
+    before = path_stats(warped_gen, metric, line).d_sq.sqrt()
+    assert (before.std() / before.mean()) > 0.3  # exp(v) makes the straight line very uneven
+    retimed = retime_path(warped_gen, metric, line, 17)
+    d = path_stats(warped_gen, metric, retimed).d_sq.sqrt()
+    assert (d.std(unbiased=False) / d.mean()) < 0.05
+    assert torch.equal(retimed[:, 0], z0) and torch.equal(retimed[:, -1], z1)
