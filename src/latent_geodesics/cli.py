@@ -13,6 +13,7 @@ from ._check import UserError, check_output_dir
 from .generators import DEFAULT_MODEL, ZOO, load_generator
 from .jobs import InterpolateSettings, interpolate, load_latent_file, waypoint_legs
 from .metrics import build_metric, metric_help, metric_names
+from .realism import realism_metric
 from .solvers import SOLVERS, OptimizeConfig, SubdivideConfig
 
 
@@ -107,6 +108,10 @@ def _model_options(f):
 @click.option("--metric", default="pixel", show_default=True, help=f"One of: {', '.join(metric_names())}.")
 @click.option("--metric-option", "metric_options", multiple=True, metavar="KEY=VALUE",
               help="Metric setting, e.g. min_size=64 or layers=conv1_2,conv2_2 (repeatable).")
+@click.option("--realism", type=click.FloatRange(min=0), default=None, metavar="LAMBDA",
+              help="Weight the metric by the discriminator's realism with this strength (models with one).")
+@click.option("--realism-form", type=click.Choice(["conformal", "published"]), default="conformal",
+              show_default=True, help="Conformal length factor, or Petzka et al.'s (lambda/a + d)^2.")
 @click.option("--solver", type=click.Choice(list(SOLVERS)), default="subdivide", show_default=True)
 @click.option("--variant", type=click.Choice(["joint", "local"]), default="joint", show_default=True,
               help="Subdivision variant: re-optimise all points per level, or solve new midpoints locally first.")
@@ -129,7 +134,8 @@ def _model_options(f):
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def interpolate_cmd(model: str, device: str, latent_shape: str | None, prior: str | None, shell: float | None,
                     seeds: tuple[int, ...], z_files: tuple[Path, ...], z0: Path | None, z1: Path | None, loop: bool,
-                    metric: str, metric_options: tuple[str, ...], solver: str, variant: str, optimizer: str,
+                    metric: str, metric_options: tuple[str, ...], realism: float | None, realism_form: str,
+                    solver: str, variant: str, optimizer: str,
                     frames: int, steps: int | None, lr: float | None, rtol: float, init: str, retime: bool, out: Path,
                     chunk_size: int, fps: float, quiet: bool) -> None:
     """Find shortest paths between latents and write strip.png, video.mp4, path.npz, report.json.
@@ -159,18 +165,22 @@ def interpolate_cmd(model: str, device: str, latent_shape: str | None, prior: st
     settings = InterpolateSettings(solver=solver, frames=frames, init=init, chunk_size=chunk_size, fps=fps,
                                    retime=retime, optimize=opt, subdivide=SubdivideConfig(variant=variant, level=opt))
     _run_interpolate(model=model, seeds=seeds, z_files=z_files, z0_file=z0, z1_file=z1, loop=loop, metric=metric,
-                     metric_options=_parse_options(metric_options), settings=settings, out=out, device=device,
-                     latent_shape=_parse_shape(latent_shape), prior=prior, shell=shell, quiet=quiet)
+                     metric_options=_parse_options(metric_options), realism=realism, realism_form=realism_form,
+                     settings=settings, out=out, device=device, latent_shape=_parse_shape(latent_shape), prior=prior,
+                     shell=shell, quiet=quiet)
 
 
 def _run_interpolate(*, model: str, seeds=(), z_files=(), z0_file=None, z1_file=None, loop: bool = False,
-                     metric: str, metric_options: dict | None = None, settings: InterpolateSettings, out: Path,
+                     metric: str, metric_options: dict | None = None, realism: float | None = None,
+                     realism_form: str = "conformal", settings: InterpolateSettings, out: Path,
                      device: str, latent_shape=None, prior=None, shell=None, quiet: bool) -> dict:
     check_output_dir(out)  # before any work: a bad --out fails at once
     metric_obj = build_metric(metric, device="cpu", **(metric_options or {}))  # checked before the model loads
     gen = load_generator(model, device=device, latent_shape=latent_shape, prior=prior, shell=shell)
     metric_obj = metric_obj.to(gen.device)
-    join = bool(seeds or z_files)
+    if realism is not None:
+        metric_obj = realism_metric(metric_obj, gen, lam=realism, form=realism_form)
+    join = len(seeds or z_files) > 2 or loop  # waypoints: legs written as one path
     if z0_file is not None:
         za, zb = load_latent_file(z0_file, gen), load_latent_file(z1_file, gen)
     else:

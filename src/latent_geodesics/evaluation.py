@@ -29,6 +29,7 @@ from ._check import UserError, check_positive_int, resolve_device
 from .generators import Generator, load_generator
 from .metrics import Features, Metric, build_metric, cat, select
 from .paths import DEFAULT_CHUNK, INITS, energy_of, length_of
+from .realism import Calibration, calibrate, critic
 
 LUMA = (0.299, 0.587, 0.114)
 """Rec. 601 luminance weights for R, G, B."""
@@ -137,10 +138,10 @@ def mid_path_ratio(values: Tensor) -> Tensor:
                        torch.full_like(mid, math.nan))
 
 
-def critic_scores(generator: Generator, images: Tensor) -> Tensor:
+def critic_scores(generator: Generator, images: Tensor, *, per_image: bool = False) -> Tensor:
     """Raw critic scores of images from the generator's discriminator (higher = more realistic).
 
-    Call it on at most a chunk of images at a time; it runs the discriminator once, without gradients.
+    Call it on at most a chunk of images at a time; it runs the discriminator without gradients.
 
     Shape:
         - images: ``(M, C, H, W)`` in ``[-1, 1]``
@@ -153,13 +154,7 @@ def critic_scores(generator: Generator, images: Tensor) -> Tensor:
         raise UserError(f"model {generator.name} has no discriminator, so realism cannot be scored; "
                         "use a model that carries one")
     with torch.no_grad():
-        scores = generator.discriminator(images)
-    m = images.shape[0]
-    if not torch.is_tensor(scores) or scores.numel() != m:
-        shape = tuple(scores.shape) if torch.is_tensor(scores) else type(scores).__name__
-        raise UserError(f"the discriminator of {generator.name} returned {shape} for {m} images; "
-                        f"it must return one score per image ({m},)")
-    return scores.reshape(m).float()
+        return critic(generator.discriminator, images, per_image=per_image).float()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -192,7 +187,8 @@ class _ConsecutiveDistances:
         return d[:, :-1]
 
 
-def _measure(generator: Generator, metrics: Mapping[str, Metric], points: Tensor, chunk_size: int) -> dict:
+def _measure(generator: Generator, metrics: Mapping[str, Metric], points: Tensor, chunk_size: int,
+             per_image: bool = False) -> dict:
     """Raw per-step and per-frame tensors for one path set ``(B, N+1, *latent_shape)``.
 
     Returns:
@@ -209,7 +205,7 @@ def _measure(generator: Generator, metrics: Mapping[str, Metric], points: Tensor
             bright.append(br)
             contrast.append(co)
             if generator.discriminator is not None:
-                critic.append(critic_scores(generator, images))
+                critic.append(critic_scores(generator, images, per_image=per_image))
             for acc in dists.values():
                 acc.add(images)
     return {
@@ -229,7 +225,7 @@ def _floats(t: Tensor) -> list:
     return clean(t.detach().double().cpu().tolist())
 
 
-def _summarise(raw: dict) -> dict:
+def _summarise(raw: dict, calibration: Calibration | None = None) -> dict:
     """Per-pair numbers of one path set, JSON-ready."""
     metrics = {}
     for name, d_sq in raw["d_sq"].items():
@@ -252,6 +248,16 @@ def _summarise(raw: dict) -> dict:
     if raw["critic"] is not None:
         c = raw["critic"]
         out["realism"] = {"critic": _floats(c), "min": _floats(c.amin(1)), "mean": _floats(c.mean(1))}
+        if calibration is not None:
+            p = calibration.realism(c.double())  # (B, N+1)
+            out["realism"].update({
+                "p": _floats(p),
+                "p_min": _floats(p.amin(1)),
+                "p_p5": _floats(torch.quantile(p, 0.05, dim=1)),
+                "p_mean": _floats(p.mean(1)),
+                "frac_below_random_p5": _floats((p < calibration.p5).double().mean(1)),
+                "random_p5": calibration.p5,
+            })
     return out
 
 
@@ -268,7 +274,8 @@ def baseline_path(generator: Generator, method: str, z0: Tensor, z1: Tensor, n_s
 
 
 def evaluate_paths(generator: Generator, metrics: Mapping[str, Metric], points: Tensor, *,
-                   chunk_size: int = DEFAULT_CHUNK, baselines: Sequence[str] = ("linear", "slerp")) -> dict:
+                   chunk_size: int = DEFAULT_CHUNK, baselines: Sequence[str] = ("linear", "slerp"),
+                   calibration: Calibration | None = None) -> dict:
     """Measure paths and the baseline paths between the same endpoints with the same number of segments.
 
     Args:
@@ -278,6 +285,9 @@ def evaluate_paths(generator: Generator, metrics: Mapping[str, Metric], points: 
         points: ``(B, N+1, *latent_shape)``, ``N >= 1``, on the generator's device.
         chunk_size: frames per generator + metric call.
         baselines: names from :data:`latent_geodesics.paths.INITS`.
+        calibration: maps critic scores to realism ``p`` (:func:`latent_geodesics.realism.calibrate`); with
+            it, ``realism`` also holds ``p`` per frame and per pair ``p_min``, ``p_p5``, ``p_mean`` and
+            ``frac_below_random_p5`` (the fraction of frames less realistic than 95% of random samples).
 
     Returns:
         JSON-ready ``{"pairs": B, "frames": N+1, "metrics": [names], "methods": {"path": M, "linear": M, ...}}``
@@ -301,8 +311,9 @@ def evaluate_paths(generator: Generator, metrics: Mapping[str, Metric], points: 
     sets = {PATH_METHOD: points}
     for method in baselines:
         sets[method] = baseline_path(generator, method, points[:, 0], points[:, -1], n1 - 1)
-    raw = {method: _measure(generator, metrics, p, chunk_size) for method, p in sets.items()}
-    methods = {method: _summarise(r) for method, r in raw.items()}
+    per_image = calibration.per_image if calibration is not None else False
+    raw = {method: _measure(generator, metrics, p, chunk_size, per_image) for method, p in sets.items()}
+    methods = {method: _summarise(r, calibration) for method, r in raw.items()}
     if "linear" in raw:
         for method, r in raw.items():
             for name, d_sq in r["d_sq"].items():
@@ -392,7 +403,8 @@ def evaluate_file(path_npz: str | Path, *, model: str | None, metrics: Sequence[
                         "pass the model the path was made with")
     built = {name: build_metric(name, device=dev) for name in dict.fromkeys(metric_names)}
     tensor = torch.from_numpy(np.asarray(points, dtype=np.float32)).to(dev)
-    report = evaluate_paths(generator, built, tensor, chunk_size=chunk_size)
+    calibration = calibrate(generator) if generator.discriminator is not None else None
+    report = evaluate_paths(generator, built, tensor, chunk_size=chunk_size, calibration=calibration)
     return {"file": str(path), "model": model_name, **report}
 
 
@@ -406,13 +418,16 @@ def format_table(report: Mapping) -> str:
 
     One row per method and metric; every number is the median over the pairs: path length, length over
     the linear path's, step-length coefficient of variation (0 = constant speed), mid-path brightness
-    change (negative = darker in the middle) and, where the model has a discriminator, the lowest critic
-    score along the path.
+    change (negative = darker in the middle) and, where the model has a discriminator, the lowest
+    realism ``p`` along the path and the fraction of frames below the 5th percentile of random samples'
+    realism (the lowest raw critic score when there is no calibration).
     """
     methods = report["methods"]
     has_realism = any(m.get("realism") for m in methods.values())
+    has_p = any((m.get("realism") or {}).get("p_min") for m in methods.values())
+    realism_cols = [("p min", 8, ">"), ("< rand p5", 10, ">")] if has_p else [("realism min", 12, ">")]
     cols = [("method", 8, "<"), ("metric", 12, "<"), ("length", 11, ">"), ("vs linear", 10, ">"),
-            ("step CV", 9, ">"), ("mid bright", 11, ">")] + ([("realism min", 12, ">")] if has_realism else [])
+            ("step CV", 9, ">"), ("mid bright", 11, ">")] + (realism_cols if has_realism else [])
 
     def row(cells: list) -> str:
         parts = []
@@ -428,11 +443,13 @@ def format_table(report: Mapping) -> str:
     lines.append(row([name for name, _, _ in cols]))
     lines.append(row(["-" * width for _, width, _ in cols]))
     for method, m in methods.items():
-        realism = _median(m["realism"]["min"]) if m.get("realism") else None
+        r = m.get("realism") or {}
+        realism = [_median(r.get("p_min")), _median(r.get("frac_below_random_p5"))] if has_p else \
+            [_median(r.get("min"))]
         for name, s in m["metrics"].items():
             cells = [method, name, _median(s["length"]), _median(s.get("length_vs_linear")), _median(s["step_cv"]),
                      _median(m["mid_brightness_change"])]
-            lines.append(row(cells + ([realism] if has_realism else [])))
+            lines.append(row(cells + (realism if has_realism else [])))
     lines.append("vs linear: length / linear length; step CV: std/mean of step lengths (0 = constant speed); "
                  "mid bright: middle-third brightness minus endpoints' (< 0: darker)")
     return "\n".join(lines) + "\n"

@@ -17,6 +17,7 @@ from ._check import UserError, check_latents, check_output_dir
 from .generators import Generator
 from .metrics import Metric
 from .paths import DEFAULT_CHUNK, INITS, PathProblem, PathStats, check_endpoints, images_of, path_stats
+from .realism import RealismWeighted
 from .rendering import staged_outputs, tile, to_uint8, write_json, write_npz, write_png, write_video
 from .solvers import (SOLVERS, OptimizeConfig, Progress, SolveResult, SubdivideConfig, optimize_path, retime_path,
                       subdivide_path)
@@ -142,6 +143,14 @@ def join_legs(points: Tensor) -> Tensor:
     return torch.cat([points[:1, :1].squeeze(0)] + [leg[1:] for leg in points]).unsqueeze(0)
 
 
+def _realism_dict(metric: Metric) -> dict | None:
+    if not isinstance(metric, RealismWeighted):
+        return None
+    cal = getattr(metric.realism, "calibration", None)
+    return {"lambda": metric.lam, "form": metric.form, "base_metric": metric.base.name,
+            "calibration": cal.to_dict() if cal is not None else None}
+
+
 def _stats_dict(stats: PathStats) -> dict:
     return {"length": stats.length.tolist(), "energy": stats.energy.tolist(),
             "step_distances": stats.d_sq.clamp_min(0).sqrt().tolist()}
@@ -179,6 +188,7 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
         "model": {"name": model_name, "latent_shape": list(generator.latent_shape), "prior": generator.prior,
                   "image_shape": list(images.shape[1:])},
         "metric": metric.name,
+        "realism": _realism_dict(metric),
         "settings": settings.to_dict(),
         "pairs": int(z0.shape[0]),
         "waypoints": {"legs": int(z0.shape[0]), "loop": loop} if join else None,

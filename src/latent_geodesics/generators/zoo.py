@@ -73,3 +73,28 @@ register_zoo(ZooModel(
     latent_shape=(100,),
     weight_files=("faces64-dcgan",),
 ))
+
+
+def _build_fashion32(device: torch.device) -> Generator:
+    from importlib.resources import files
+
+    from .fashion32 import load_fashion32
+
+    path = files("latent_geodesics.generators") / "weights" / "fashion32.pt"
+    try:
+        net, disc = load_fashion32(path, device="cpu")
+    except FileNotFoundError:
+        raise UserError(f"the shipped weights {path} are missing; reinstall latent-geodesics or run "
+                        "scripts/train_fashion32.py") from None
+    return Generator(net, latent_shape=(net.z_dim,), prior="gaussian", discriminator=disc,
+                     name="zoo:fashion32").to(device)
+
+
+register_zoo(ZooModel(
+    name="fashion32",
+    build=_build_fashion32,
+    summary="32x32 grayscale Fashion-MNIST clothing, our own DCGAN with its discriminator (shipped, 1.8 MB)",
+    image_shape=(1, 32, 32),
+    latent_shape=(64,),
+    has_discriminator=True,
+))

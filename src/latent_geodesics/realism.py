@@ -1,0 +1,222 @@
+"""Realism from a GAN's discriminator, and the discriminator-weighted metric (Petzka et al. 2022).
+
+A raw critic score ``c`` is mapped to a realism ``p in [0.01, 0.99]`` with the normalisation of
+Petzka, Kronvall and Sminchisescu: ``p = clip((c - o) / (max - o), 0.01, 0.99)`` with ``o = min - offset``,
+where ``min`` and ``max`` are estimated once per model from a few thousand generated samples
+(:func:`calibrate`, cached). Their code uses ``offset = 10`` in the units of a ProGAN WGAN critic, whose
+scores spread over tens to hundreds; a fixed 10 would squash any other critic's realism to ~1, so here
+the offset is a fraction of the observed range (``offset_fraction``, 0.1 by default: the least
+realistic sample gets ``p ~ 0.09``).
+
+Per segment ``i`` the realism is ``a_i = sqrt(p_i p_{i+1})`` (geometric mean at its two ends). Two forms
+of weighting, each a :class:`RealismWeighted` metric that works with every solver:
+
+- ``published``: the segment's squared cost is ``(lambda / a_i + d_i)^2``, the objective of the paper
+  (their code added an ``(N-1, 1)`` tensor to an ``(N-1,)`` one, so it really optimised a sum with a
+  cross term; this is the intended formula). ``lambda / a_i`` is in the base metric's distance units
+  and does not shrink as segments are refined: on a finer path it weighs more.
+- ``conformal`` (default): each segment's length is multiplied by ``w_i = 1 + lambda (1 / a_i - 1)``,
+  which is 1 where realism is 1 and grows as realism falls. It is a (scalar) reweighting of the metric
+  itself, so length and energy keep their meaning as segments are refined, and ``lambda`` is unitless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import json
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from ._check import UserError, atomic_path, check_positive_int
+from .generators import Generator
+from .metrics import Features, Metric
+from .weights import cache_dir
+
+P_MIN, P_MAX = 0.01, 0.99
+"""Realism is clipped into this range (Petzka et al.)."""
+
+Form = Literal["conformal", "published"]
+FORMS: tuple[str, ...] = ("conformal", "published")
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How a model's raw critic scores map to realism ``p``.
+
+    Attributes:
+        low, high: smallest and largest raw score over the calibration samples.
+        offset: ``o = low - offset``.
+        p5: 5th percentile of the samples' realism ``p`` (for "fraction of frames below p5").
+        samples, seed: how the samples were drawn.
+        per_image: the discriminator depends on its batch, so it is run one image at a time.
+    """
+
+    low: float
+    high: float
+    offset: float
+    p5: float
+    samples: int
+    seed: int
+    per_image: bool = False
+
+    def realism(self, scores: Tensor) -> Tensor:
+        """Raw scores ``(M,)`` -> realism ``(M,)`` in ``[0.01, 0.99]``."""
+        o = self.low - self.offset
+        return ((scores - o) / max(self.high - o, 1e-12)).clamp(P_MIN, P_MAX)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def critic(discriminator: Callable, images: Tensor, *, per_image: bool = False) -> Tensor:
+    """Raw critic scores ``(M,)`` of images ``(M, C, H, W)``; higher is more realistic.
+
+    ``per_image`` runs each image alone, for discriminators whose scores depend on the batch
+    (minibatch statistics).
+    """
+    if per_image:
+        return torch.cat([critic(discriminator, x.unsqueeze(0)) for x in images])
+    scores = discriminator(images)
+    if not torch.is_tensor(scores) or scores.numel() != images.shape[0]:
+        got = tuple(scores.shape) if torch.is_tensor(scores) else type(scores).__name__
+        raise UserError(f"the discriminator returned {got} for {images.shape[0]} images; it must return one "
+                        "score per image, shape (B,) or (B, 1)")
+    return scores.reshape(-1)
+
+
+def depends_on_batch(discriminator: Callable, images: Tensor, *, tol: float = 1e-4) -> bool:
+    """Whether scores of ``images`` ``(M >= 2, ...)`` change when each is scored alone."""
+    together = critic(discriminator, images)
+    alone = critic(discriminator, images, per_image=True)
+    return not torch.allclose(together, alone, rtol=tol, atol=tol * float(together.abs().max().clamp_min(1)))
+
+
+def _discriminator_digest(generator: Generator) -> str:
+    """A short hash of the discriminator's weights: the calibration cache key."""
+    h = hashlib.sha256(generator.name.encode())
+    disc = generator.discriminator
+    if isinstance(disc, nn.Module):
+        for key, t in sorted(disc.state_dict().items()):
+            h.update(key.encode())
+            h.update(t.detach().float().cpu().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def calibration_path(generator: Generator, *, samples: int, seed: int, offset_fraction: float) -> str:
+    name = generator.name.replace(":", "-").replace("/", "_")
+    return str(cache_dir() / "calibration" /
+               f"{name}-{_discriminator_digest(generator)}-n{samples}-s{seed}-o{offset_fraction:g}.json")
+
+
+@torch.no_grad()
+def calibrate(generator: Generator, *, samples: int = 2000, seed: int = 0, offset_fraction: float = 0.1,
+              chunk_size: int = 256, use_cache: bool = True) -> Calibration:
+    """Estimate the critic's range on generated samples; cached per model, discriminator and settings.
+
+    Raises:
+        UserError: the model has no discriminator.
+    """
+    if generator.discriminator is None:
+        raise UserError(f"model {generator.name} has no discriminator, so realism cannot be used; "
+                        "pick a model with one (e.g. zoo:fashion32)")
+    samples = check_positive_int(samples, "calibration samples", minimum=20)
+    path = calibration_path(generator, samples=samples, seed=seed, offset_fraction=offset_fraction)
+    if use_cache:
+        try:
+            with open(path) as f:
+                return Calibration(**json.load(f))
+        except (OSError, ValueError, TypeError):
+            pass  # missing or unreadable: compute it again
+    z = generator.sample_latents(samples, seed=seed)
+    probe = generator(z[:8])
+    per_image = depends_on_batch(generator.discriminator, probe)
+    scores = torch.cat([critic(generator.discriminator, generator(zc), per_image=per_image)
+                        for zc in z.split(chunk_size)]).double().cpu()
+    if not torch.isfinite(scores).all():
+        raise UserError(f"the discriminator of {generator.name} returned NaN or inf scores; check its weights")
+    low, high = float(scores.min()), float(scores.max())
+    offset = offset_fraction * max(high - low, 1e-12)
+    partial = Calibration(low=low, high=high, offset=offset, p5=0.0, samples=samples, seed=seed,
+                          per_image=per_image)
+    p5 = float(torch.quantile(partial.realism(scores), 0.05))
+    cal = Calibration(**{**asdict(partial), "p5": p5})
+    if use_cache:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with atomic_path(path, suffix=".json") as tmp:
+            tmp.write_text(json.dumps(cal.to_dict(), indent=2))
+    return cal
+
+
+class DiscriminatorRealism(nn.Module):
+    """``images (B, C, H, W) -> realism (B,)`` from a discriminator and its calibration."""
+
+    def __init__(self, discriminator: Callable, calibration: Calibration) -> None:
+        super().__init__()
+        self.discriminator = discriminator
+        self.calibration = calibration
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.calibration.realism(critic(self.discriminator, images, per_image=self.calibration.per_image))
+
+
+def segment_realism(pa: Tensor, pb: Tensor) -> Tensor:
+    """Geometric mean realism of a segment from its two ends: ``(B,), (B,) -> (B,)``."""
+    return (pa * pb).sqrt()
+
+
+def weighted_sq(d_sq: Tensor, a: Tensor, lam: float, form: Form) -> Tensor:
+    """The squared cost of segments with squared base distance ``d_sq`` ``(B,)`` and realism ``a`` ``(B,)``.
+
+    ``published``: ``(lam / a + d)^2``; ``conformal``: ``(1 + lam (1/a - 1))^2 d^2`` (see the module docstring).
+    """
+    if form == "published":
+        d = (d_sq.clamp_min(0) + 1e-12).sqrt()  # the epsilon keeps the gradient finite at d = 0
+        return (lam / a + d) ** 2
+    return (1 + lam * (1 / a - 1)) ** 2 * d_sq
+
+
+class RealismWeighted(Metric):
+    """A base metric reweighted by realism along the path (Petzka et al.); works with every solver.
+
+    ``embed`` appends each image's realism ``p`` ``(B,)`` to the base features, so a path scores each frame
+    once; ``compare`` turns the base squared distance and the segment realism into the weighted cost.
+
+    Args:
+        base: the metric whose distances are reweighted.
+        realism: ``images -> (B,)`` realism in ``(0, 1]``, e.g. :class:`DiscriminatorRealism`.
+        lam: strength ``lambda >= 0`` (0 gives the base metric back in the conformal form).
+        form: ``"conformal"`` (default) or ``"published"``.
+    """
+
+    def __init__(self, base: Metric, realism: Callable[[Tensor], Tensor], *, lam: float = 0.2,
+                 form: Form = "conformal") -> None:
+        super().__init__()
+        if form not in FORMS:
+            raise UserError(f"unknown realism form {form!r}; choose one of: {', '.join(FORMS)}")
+        if not (lam >= 0 and math.isfinite(lam)):
+            raise UserError(f"--realism must be a finite number >= 0, got {lam}")
+        self.base = base
+        self.realism = realism
+        self.lam = float(lam)
+        self.form: Form = form
+        self.name = f"{base.name}+realism{lam:g}" + ("" if form == "conformal" else "-published")
+
+    def embed(self, images: Tensor) -> Features:
+        return (*self.base.embed(images), self.realism(images))
+
+    def compare(self, fa: Features, fb: Features) -> Tensor:
+        d_sq = self.base.compare(fa[:-1], fb[:-1])
+        return weighted_sq(d_sq, segment_realism(fa[-1], fb[-1]), self.lam, self.form)
+
+
+def realism_metric(base: Metric, generator: Generator, *, lam: float, form: Form = "conformal",
+                   calibration: Calibration | None = None) -> RealismWeighted:
+    """The base metric weighted by the generator's discriminator (calibrated, cached)."""
+    cal = calibration or calibrate(generator)
+    return RealismWeighted(base, DiscriminatorRealism(generator.discriminator, cal), lam=lam, form=form)
