@@ -204,3 +204,25 @@ def test_evaluate_command(model_file, tmp_path):
     path_len = report["methods"]["path"]["metrics"]["pixel"]["length"]
     assert all(p <= l + 1e-6 for p, l in zip(path_len, report["methods"]["linear"]["metrics"]["pixel"]["length"]))
     assert_user_error(run("evaluate", tmp_path / "missing.npz"), "does not exist")
+
+
+def test_conditional_model_gets_its_label(tmp_path):
+    class Cond(nn.Module):
+        latent_shape: tuple[int]
+
+        def __init__(self):
+            super().__init__()
+            self.latent_shape = (4,)
+
+        def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+            return torch.tanh(z[:, :2] + c).view(z.shape[0], 1, 1, 2)
+
+    path = tmp_path / "cond.pt"
+    torch.jit.save(torch.jit.script(Cond()), str(path))
+    np.save(tmp_path / "label.npy", np.array([0.0, 5.0], np.float32))
+    out = tmp_path / "o"
+    result = run("interpolate", "--model", path, "--condition", tmp_path / "label.npy", "--seed", 1, "--seed", 2,
+                 "--solver", "linear", "--frames", 3, "--out", out, "-q")
+    assert result.exit_code == 0, result.output
+    assert_user_error(run("interpolate", "--model", path, "--seed", 1, "--seed", 2, "--out", out),
+                      "failed on latents")  # the model needs its condition

@@ -11,7 +11,7 @@ import torch
 from . import __version__
 from ._check import UserError, check_output_dir
 from .generators import DEFAULT_MODEL, ZOO, load_generator
-from .jobs import InterpolateSettings, interpolate, load_latent_file, waypoint_legs
+from .jobs import InterpolateSettings, interpolate, load_array, load_latent_file, waypoint_legs
 from .metrics import build_metric, metric_help, metric_names
 from .realism import realism_metric
 from .solvers import SOLVERS, OptimizeConfig, SubdivideConfig
@@ -85,6 +85,8 @@ def _parse_options(items: tuple[str, ...]) -> dict:
 
 
 def _model_options(f):
+    f = click.option("--condition", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                     help="Conditional models: a .npy (e.g. a one-hot label) given to the model with every latent.")(f)
     f = click.option("--shell", type=click.FloatRange(min=0, min_open=True), default=None,
                      help="Keep gaussian latents within this many std of the typical-set radius.")(f)
     f = click.option("--prior", type=click.Choice(["gaussian", "sphere"]), default=None,
@@ -133,6 +135,7 @@ def _model_options(f):
 @click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=12.0, show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def interpolate_cmd(model: str, device: str, latent_shape: str | None, prior: str | None, shell: float | None,
+                    condition: Path | None,
                     seeds: tuple[int, ...], z_files: tuple[Path, ...], z0: Path | None, z1: Path | None, loop: bool,
                     metric: str, metric_options: tuple[str, ...], realism: float | None, realism_form: str,
                     solver: str, variant: str, optimizer: str,
@@ -167,16 +170,18 @@ def interpolate_cmd(model: str, device: str, latent_shape: str | None, prior: st
     _run_interpolate(model=model, seeds=seeds, z_files=z_files, z0_file=z0, z1_file=z1, loop=loop, metric=metric,
                      metric_options=_parse_options(metric_options), realism=realism, realism_form=realism_form,
                      settings=settings, out=out, device=device, latent_shape=_parse_shape(latent_shape), prior=prior,
-                     shell=shell, quiet=quiet)
+                     shell=shell, condition=condition, quiet=quiet)
 
 
 def _run_interpolate(*, model: str, seeds=(), z_files=(), z0_file=None, z1_file=None, loop: bool = False,
                      metric: str, metric_options: dict | None = None, realism: float | None = None,
                      realism_form: str = "conformal", settings: InterpolateSettings, out: Path,
-                     device: str, latent_shape=None, prior=None, shell=None, quiet: bool) -> dict:
+                     device: str, latent_shape=None, prior=None, shell=None, condition: Path | None = None,
+                     quiet: bool) -> dict:
     check_output_dir(out)  # before any work: a bad --out fails at once
     metric_obj = build_metric(metric, device="cpu", **(metric_options or {}))  # checked before the model loads
-    gen = load_generator(model, device=device, latent_shape=latent_shape, prior=prior, shell=shell)
+    cond = load_array(condition, what="condition") if condition is not None else None
+    gen = load_generator(model, device=device, latent_shape=latent_shape, prior=prior, shell=shell, condition=cond)
     metric_obj = metric_obj.to(gen.device)
     if realism is not None:
         metric_obj = realism_metric(metric_obj, gen, lam=realism, form=realism_form)

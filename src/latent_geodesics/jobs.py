@@ -23,24 +23,30 @@ from .solvers import (SOLVERS, OptimizeConfig, Progress, SolveResult, SubdivideC
                       subdivide_path)
 
 
-def load_latent_file(path: str | Path, generator: Generator) -> Tensor:
-    """Read latents from ``.npy`` (one code or a batch) or ``.npz`` (its first array): ``(B, *latent_shape)``."""
+def load_array(path: str | Path, *, what: str = "latent") -> Tensor:
+    """Read a float array from ``.npy`` or ``.npz`` (its first array), with one-line errors."""
     path = Path(path)
     try:
         data = np.load(path, allow_pickle=False)
         if isinstance(data, np.lib.npyio.NpzFile):
             with data:
                 if not data.files:
-                    raise UserError(f"{path} holds no arrays; save a latent with numpy.save")
+                    raise UserError(f"{path} holds no arrays; save a {what} with numpy.save")
                 data = data[data.files[0]]
     except UserError:
         raise
     except (OSError, ValueError) as e:
-        raise UserError(f"cannot read latent file {path}: {e}; save latents with numpy.save") from e
+        raise UserError(f"cannot read {what} file {path}: {e}; save it with numpy.save") from e
     if not np.issubdtype(data.dtype, np.number) or np.iscomplexobj(data):
-        raise UserError(f"{path}: latent has dtype {data.dtype}; save real numbers (float32)")
-    return check_latents(torch.from_numpy(np.asarray(data, dtype=np.float32)), generator.latent_shape,
-                         what=str(path))
+        raise UserError(f"{path}: {what} has dtype {data.dtype}; save real numbers (float32)")
+    if not np.isfinite(data).all():
+        raise UserError(f"{path}: {what} contains NaN or inf values; give finite numbers")
+    return torch.from_numpy(np.asarray(data, dtype=np.float32))
+
+
+def load_latent_file(path: str | Path, generator: Generator) -> Tensor:
+    """Read latents from ``.npy`` (one code or a batch) or ``.npz`` (its first array): ``(B, *latent_shape)``."""
+    return check_latents(load_array(path), generator.latent_shape, what=str(path))
 
 
 @dataclass

@@ -63,7 +63,7 @@ def _import_factory(spec: str) -> Callable:
 def load_generator(model: object, *, device: str | torch.device | None = "cpu",
                    latent_shape: tuple[int, ...] | None = None, prior: Prior | None = None,
                    discriminator: Callable | None = None, shell: float | None = None,
-                   check: bool = True) -> Generator:
+                   condition: torch.Tensor | None = None, check: bool = True) -> Generator:
     """Load and check a generator.
 
     Args:
@@ -74,6 +74,8 @@ def load_generator(model: object, *, device: str | torch.device | None = "cpu",
         prior: overrides the model's prior (default ``gaussian``).
         discriminator: optional realism critic ``images -> (B,)``.
         shell: keep gaussian latents near the typical-set radius (see :class:`Generator`).
+        condition: a fixed extra input (e.g. a one-hot class label) passed to the model with every
+            latent, as ``net(z, condition.expand(B, ...))``.
         check: probe the generator on two latents and check the images' shape and range.
 
     Raises:
@@ -90,7 +92,7 @@ def load_generator(model: object, *, device: str | torch.device | None = "cpu",
     elif isinstance(model, str) and ":" in model:
         obj = _import_factory(model)()
         return load_generator(obj, device=dev, latent_shape=latent_shape, prior=prior,
-                              discriminator=discriminator, shell=shell, check=check)
+                              discriminator=discriminator, shell=shell, condition=condition, check=check)
     elif isinstance(model, str):
         raise UserError(f"unknown model {model!r}; give zoo:NAME, a TorchScript .pt file, "
                         "or package.module:factory")
@@ -107,9 +109,11 @@ def load_generator(model: object, *, device: str | torch.device | None = "cpu",
         gen.shell = shell
     if latent_shape is not None and tuple(latent_shape) != gen.latent_shape:
         raise UserError(f"{what} has latent shape {gen.latent_shape}, not {tuple(latent_shape)}")
-    if discriminator is not None:
-        gen = Generator(gen.net, latent_shape=gen.latent_shape, prior=gen.prior, discriminator=discriminator,
-                        condition=gen.condition, name=gen.name)
+    if discriminator is not None or condition is not None:
+        gen = Generator(gen.net, latent_shape=gen.latent_shape, prior=gen.prior,
+                        discriminator=discriminator if discriminator is not None else gen.discriminator,
+                        condition=condition if condition is not None else gen.condition, name=gen.name,
+                        shell=gen.shell)
     gen = gen.to(dev)
     if check:
         gen.probe(what=what)
