@@ -286,13 +286,21 @@ def weights_list() -> None:
 
 @weights_group.command("fetch")
 @click.argument("names", nargs=-1)
-def weights_fetch(names: tuple[str, ...]) -> None:
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def weights_fetch(names: tuple[str, ...], quiet: bool) -> None:
     """Fetch (and check) the named weight files, or all of them."""
     from . import weights
 
-    for name in names or weights.all_names():
-        path = weights.ensure(name)
-        click.echo(f"{name}\tok\t{path}")
+    todo = list(names) or weights.all_names()
+    unknown = [n for n in todo if n not in weights.all_names()]
+    if unknown:
+        raise UserError(f"unknown weight file {unknown[0]!r}; known: {', '.join(weights.all_names())}")
+    with _progress(len(todo), "weights", quiet) as bar:
+        for name in todo:
+            bar.set_postfix_str(name)
+            path = weights.ensure(name)
+            bar.update(1)
+            bar.write(f"{name}\tok\t{path}", file=sys.stdout)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -95,7 +95,7 @@ def _entry(name: str) -> PyPIFile:
     try:
         return REGISTRY[name]
     except KeyError:
-        raise UserError(f"unknown weight file {name!r}; known: {', '.join(sorted(REGISTRY))}") from None
+        raise UserError(f"unknown weight file {name!r}; known: {', '.join(all_names())}") from None
 
 
 def cached_path(name: str) -> Path:
@@ -221,7 +221,7 @@ def derived_path(name: str, *, fetch: bool = True) -> Path:
     try:
         entry = DERIVED[name]
     except KeyError:
-        raise UserError(f"unknown weight file {name!r}; known: {', '.join(sorted(DERIVED))}") from None
+        raise UserError(f"unknown weight file {name!r}; known: {', '.join(all_names())}") from None
     dest = cache_dir() / entry.filename
     if dest.is_file():
         return dest
