@@ -10,6 +10,8 @@ import torch
 
 from . import __version__
 from ._check import UserError, check_output_dir
+from .compare import (CompareSettings, check_methods, compare, format_summary, pair_seeds,
+                      seeded_endpoints)
 from .generators import DEFAULT_MODEL, ZOO, load_generator
 from .jobs import InterpolateSettings, interpolate, load_array, load_latent_file, waypoint_legs
 from .metrics import build_metric, metric_help, metric_names
@@ -39,6 +41,7 @@ def main() -> None:
     \b
     Examples:
       latent-geodesics demo
+      latent-geodesics compare --pairs 4 --methods linear,slerp,pixel,vgg-eq --frames 17 --out cmp/
       latent-geodesics interpolate --model zoo:faces64 --seed 1 --seed 2 --metric pixel --out out/
       latent-geodesics interpolate --model my_gen.pt --latent-shape 128 --z0 a.npy --z1 b.npy --out out/
       latent-geodesics evaluate out/path.npz --metric vgg-eq --metric pixel
@@ -239,16 +242,98 @@ def evaluate_cmd(path_file: Path, metrics: tuple[str, ...], model: str | None, d
         click.echo(f"wrote {json_out}")
 
 
+@main.command("compare")
+@_model_options
+@click.option("--methods", default="linear,slerp,pixel,vgg-eq", show_default=True,
+              help="Comma-separated: linear, slerp, retime (linear re-timed under the reference metric), or a "
+                   "metric name for its geodesic, optionally NAME+realism (models with a discriminator).")
+@click.option("--pairs", type=click.IntRange(min=1), default=4, show_default=True, help="Endpoint pairs.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Base seed: pair k (from 0) joins the latents of seeds SEED+2k+1 and SEED+2k+2.")
+@click.option("--frames", type=click.IntRange(min=2), default=17, show_default=True,
+              help="Frames per path, endpoints included.")
+@click.option("--solver", type=click.Choice(["subdivide", "optimize"]), default="subdivide", show_default=True,
+              help="Solver of every geodesic method.")
+@click.option("--optimizer", type=click.Choice(["adam", "lbfgs"]), default="lbfgs", show_default=True)
+@click.option("--steps", type=click.IntRange(min=0), default=None,
+              help="Most optimisation steps per path (per level for subdivide) [default: 300 optimize, 100 subdivide].")
+@click.option("--metric-option", "metric_options", multiple=True, metavar="KEY=VALUE",
+              help="Setting of every metric except pixel ones, e.g. min_size=64 (repeatable).")
+@click.option("--eval-metrics", default=None,
+              help="Comma-separated metrics every path is measured with [default: the geodesic methods' metrics, "
+                   "plus pixel]. The first non-pixel one is the reference metric of the table and plots.")
+@click.option("--realism", type=click.FloatRange(min=0), default=0.2, show_default=True, metavar="LAMBDA",
+              help="Strength of the +realism methods.")
+@click.option("--realism-form", type=click.Choice(["conformal", "published"]), default="conformal",
+              show_default=True, help="Conformal length factor, or Petzka et al.'s (lambda/a + d)^2.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
+@click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=12.0, show_default=True)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
+def compare_cmd(model: str, device: str, latent_shape: str | None, prior: str | None, shell: float | None,
+                condition: Path | None, methods: str, pairs: int, seed: int, frames: int, solver: str,
+                optimizer: str, steps: int | None, metric_options: tuple[str, ...], eval_metrics: str | None,
+                realism: float, realism_form: str, out: Path, fps: float, quiet: bool) -> None:
+    """Compare interpolation methods on the same pairs: grid.png, video.mp4, plots.png, report.json, report.html.
+
+    \b
+    Examples:
+      latent-geodesics compare --pairs 4 --methods linear,slerp,pixel,vgg,vgg-eq --metric-option min_size=64 --out cmp/
+      latent-geodesics compare --model zoo:fashion32 --methods linear,vgg-eq,vgg-eq+realism --out cmp/
+    """
+    level_steps = steps if steps is not None else (300 if solver == "optimize" else 100)
+    opt = OptimizeConfig(optimizer=optimizer, max_steps=level_steps)
+    evals = tuple(m.strip() for m in eval_metrics.split(",") if m.strip()) if eval_metrics else ()
+    settings = CompareSettings(methods=tuple(methods.split(",")), frames=frames, solver=solver, optimize=opt,
+                               subdivide=SubdivideConfig(level=opt), metric_options=_parse_options(metric_options),
+                               eval_metrics=evals, realism=realism, realism_form=realism_form, fps=fps)
+    _run_compare(model=model, settings=settings, pairs=pairs, seed=seed, out=out, device=device,
+                 latent_shape=_parse_shape(latent_shape), prior=prior, shell=shell, condition=condition, quiet=quiet)
+
+
+def _run_compare(*, model: str, settings: CompareSettings, pairs: int, seed: int, out: Path, device: str,
+                 latent_shape=None, prior=None, shell=None, condition: Path | None = None, quiet: bool) -> dict:
+    check_output_dir(out)  # before any work: a bad --out fails at once
+    cond = load_array(condition, what="condition") if condition is not None else None
+    gen = load_generator(model, device=device, latent_shape=latent_shape, prior=prior, shell=shell, condition=cond)
+    check_methods(gen, settings)
+    seeds = pair_seeds(pairs, seed)
+    z0, z1 = seeded_endpoints(gen, seeds)
+    with _progress(settings.progress_total(), "compare", quiet) as bar:
+        report = compare(gen, z0, z1, out, settings, model_name=model, seeds=seeds, progress=bar)
+    if not quiet:
+        click.echo(format_summary(report), err=True)
+    click.echo(f"wrote {out}/report.html (with grid.png, plots.png, video.mp4, report.json) "
+               f"in {report['wall_time_s']:.0f} s")
+    return report
+
+
+DEMO_METHODS = "linear,slerp,pixel,vgg-eq"
+DEMO_STEPS = 30
+
+
 @main.command("demo")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"), show_default=True)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def demo_cmd(out: Path, device: str, quiet: bool) -> None:
-    """The main job on the built-in default model: a pixel-metric geodesic between two seeded faces."""
-    settings = InterpolateSettings(solver="optimize", frames=17,
-                                   optimize=OptimizeConfig(optimizer="adam", max_steps=150))
-    _run_interpolate(model=f"zoo:{DEFAULT_MODEL}", seeds=(1, 2), metric="pixel", settings=settings, out=out,
-                     device=device, quiet=quiet)
+@click.option("--pairs", type=click.IntRange(min=1), default=2, show_default=True, help="Endpoint pairs.")
+@click.option("--frames", type=click.IntRange(min=2), default=9, show_default=True)
+@click.option("--steps", type=click.IntRange(min=0), default=DEMO_STEPS, show_default=True,
+              help="Most L-BFGS steps per subdivision level.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
+def demo_cmd(out: Path, device: str, pairs: int, frames: int, steps: int, quiet: bool) -> None:
+    """The main job: `compare` on the built-in face model, with settings that finish in minutes on a CPU.
+
+    \b
+    Methods linear, slerp, and the geodesics under pixel and equalized VGG (images upsampled to 64 px),
+    solved by progressive subdivision with L-BFGS; the video plays at 6 fps. Equivalent to
+      latent-geodesics compare --model zoo:faces64 --pairs 2 --frames 9 --methods linear,slerp,pixel,vgg-eq \\
+          --metric-option min_size=64 --solver subdivide --optimizer lbfgs --steps 30 --fps 6 --out demo-out
+    """
+    opt = OptimizeConfig(optimizer="lbfgs", max_steps=steps)
+    settings = CompareSettings(methods=tuple(DEMO_METHODS.split(",")), frames=frames, solver="subdivide",
+                               optimize=opt, subdivide=SubdivideConfig(level=opt), metric_options={"min_size": 64},
+                               fps=6.0)
+    _run_compare(model=f"zoo:{DEFAULT_MODEL}", settings=settings, pairs=pairs, seed=0, out=out, device=device,
+                 quiet=quiet)
 
 
 @main.command("models")
