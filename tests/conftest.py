@@ -85,3 +85,29 @@ def warped_gen() -> Generator:
 @pytest.fixture
 def conv_gen() -> Generator:
     return Generator(TinyConvNet(), latent_shape=(8,), name="tinyconv")
+
+
+class TinyGen(nn.Module):
+    """A scriptable ``(B, 6) -> (B, 3, 8, 8)`` generator with its latent shape as an attribute."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.latent_shape = (6,)
+        self.lin = nn.Linear(6, 3 * 8 * 8)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.lin(z)).view(z.shape[0], 3, 8, 8)
+
+
+@pytest.fixture
+def tiny_net() -> TinyGen:
+    return TinyGen()
+
+
+@pytest.fixture(scope="session")
+def model_file(tmp_path_factory) -> str:
+    """:class:`TinyGen` saved as TorchScript: what a user passes as ``--model gen.pt``."""
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    torch.jit.save(torch.jit.script(TinyGen()), str(path))
+    return str(path)

@@ -9,26 +9,6 @@ from torch import nn
 from latent_geodesics.cli import main
 
 
-class TinyGen(nn.Module):
-    latent_shape: tuple[int]
-
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(0)
-        self.latent_shape = (6,)
-        self.lin = nn.Linear(6, 3 * 8 * 8)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.lin(z)).view(z.shape[0], 3, 8, 8)
-
-
-@pytest.fixture
-def model_file(tmp_path):
-    path = tmp_path / "tiny.pt"
-    torch.jit.save(torch.jit.script(TinyGen()), str(path))
-    return str(path)
-
-
 def run(*args):
     result = CliRunner().invoke(main, [str(a) for a in args])
     return result

@@ -4,7 +4,6 @@ from html.parser import HTMLParser
 import imageio.v2 as imageio
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 from PIL import Image
 from torch import nn
@@ -20,31 +19,11 @@ from latent_geodesics.solvers import OptimizeConfig, SubdivideConfig
 FILES = ["grid.png", "plots.png", "report.html", "report.json", "video.mp4"]
 
 
-class TinyGen(nn.Module):
-    latent_shape: tuple[int]
-
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(0)
-        self.latent_shape = (6,)
-        self.lin = nn.Linear(6, 3 * 8 * 8)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.lin(z)).view(z.shape[0], 3, 8, 8)
-
-
 class Contrast(nn.Module):
     """A stub critic: flat images are "realistic", contrasty ones are not."""
 
     def forward(self, x):
         return -x.flatten(1).std(1)
-
-
-@pytest.fixture
-def model_file(tmp_path):
-    path = tmp_path / "tiny.pt"
-    torch.jit.save(torch.jit.script(TinyGen()), str(path))
-    return str(path)
 
 
 def run(*args):
@@ -151,9 +130,9 @@ def test_compare_cli_writes_every_file(model_file, tmp_path):
     check_html(out, report)
 
 
-def test_realism_method_with_stub_discriminator(tmp_path, monkeypatch):
+def test_realism_method_with_stub_discriminator(tiny_net, tmp_path, monkeypatch):
     monkeypatch.setenv("LATENT_GEODESICS_CACHE", str(tmp_path / "cache"))
-    gen = Generator(TinyGen(), latent_shape=(6,), discriminator=Contrast(), name="tiny+critic")
+    gen = Generator(tiny_net, latent_shape=(6,), discriminator=Contrast(), name="tiny+critic")
     seeds = pair_seeds(2)
     z0, z1 = seeded_endpoints(gen, seeds)
     level = OptimizeConfig(optimizer="lbfgs", max_steps=4)
@@ -204,7 +183,7 @@ def test_parse_methods_and_reference_metric():
         CompareSettings(eval_metrics=("nope",))
 
 
-def test_bad_input_is_one_line_and_writes_nothing(model_file, tmp_path):
+def test_bad_input_is_one_line_and_writes_nothing(model_file, tiny_net, tmp_path):
     out = tmp_path / "o"
     assert_user_error(run("compare", "--model", model_file, "--methods", "linear,warp", "--out", out),
                       "unknown method 'warp'")
@@ -213,17 +192,17 @@ def test_bad_input_is_one_line_and_writes_nothing(model_file, tmp_path):
     assert_user_error(run("compare", "--model", model_file, "--eval-metrics", "pixel,nope", "--out", out),
                       "unknown evaluation metric 'nope'")
     assert not out.exists() or not any(out.iterdir())
-    gen = Generator(TinyGen(), latent_shape=(6,))
+    gen = Generator(tiny_net, latent_shape=(6,))
     z0, z1 = seeded_endpoints(gen, pair_seeds(1))
     with pytest.raises(UserError, match="needs a model with a discriminator"):
         compare(gen, z0, z1, out, CompareSettings(methods=("pixel-eq+realism",)), model_name="tiny")
 
 
-def test_failure_leaves_the_folder_as_it_was(tmp_path, monkeypatch):
+def test_failure_leaves_the_folder_as_it_was(tiny_net, tmp_path, monkeypatch):
     out = tmp_path / "o"
     out.mkdir()
     (out / "grid.png").write_bytes(b"old")
-    gen = Generator(TinyGen(), latent_shape=(6,))
+    gen = Generator(tiny_net, latent_shape=(6,))
     z0, z1 = seeded_endpoints(gen, pair_seeds(1))
 
     def broken(*args, **kwargs):

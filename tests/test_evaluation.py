@@ -192,26 +192,6 @@ def test_evaluate_paths_rejects_bad_input(linear_gen, ends):
 
 # --- files and tables ------------------------------------------------------------------------------------------
 
-class TinyGen(nn.Module):
-    latent_shape: tuple[int]
-
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(0)
-        self.latent_shape = (6,)
-        self.lin = nn.Linear(6, 3 * 8 * 8)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.lin(z)).view(z.shape[0], 3, 8, 8)
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "tiny.pt"
-    torch.jit.save(torch.jit.script(TinyGen()), str(path))
-    return str(path)
-
-
 def _write_path(path, model, points=None, drop=()):
     rng = np.random.default_rng(0)
     z0, z1 = rng.standard_normal((2, 6)).astype(np.float32), rng.standard_normal((2, 6)).astype(np.float32)
