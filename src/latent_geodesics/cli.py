@@ -15,7 +15,7 @@ from .compare import (CompareSettings, check_methods, compare, format_summary, p
 from .generators import DEFAULT_MODEL, ZOO, load_generator
 from .jobs import InterpolateSettings, interpolate, load_array, load_latent_file, waypoint_legs
 from .metrics import build_metric, metric_help, metric_names
-from .realism import realism_metric
+from .realism import DEFAULT_LAMBDA, realism_metric
 from .solvers import SOLVERS, OptimizeConfig, SubdivideConfig
 
 
@@ -114,7 +114,7 @@ def _model_options(f):
 @click.option("--metric-option", "metric_options", multiple=True, metavar="KEY=VALUE",
               help="Metric setting, e.g. min_size=64 or layers=conv1_2,conv2_2 (repeatable).")
 @click.option("--realism", type=click.FloatRange(min=0), default=None, metavar="LAMBDA",
-              help="Weight the metric by the discriminator's realism with this strength (models with one).")
+              help="Weight the metric by the discriminator's realism with this strength (models with one; 0.5 is a good start).")
 @click.option("--realism-form", type=click.Choice(["conformal", "published"]), default="conformal",
               show_default=True, help="Conformal length factor, or Petzka et al.'s (lambda/a + d)^2.")
 @click.option("--solver", type=click.Choice(list(SOLVERS)), default="subdivide", show_default=True)
@@ -262,7 +262,7 @@ def evaluate_cmd(path_file: Path, metrics: tuple[str, ...], model: str | None, d
 @click.option("--eval-metrics", default=None,
               help="Comma-separated metrics every path is measured with [default: the geodesic methods' metrics, "
                    "plus pixel]. The first non-pixel one is the reference metric of the table and plots.")
-@click.option("--realism", type=click.FloatRange(min=0), default=0.2, show_default=True, metavar="LAMBDA",
+@click.option("--realism", type=click.FloatRange(min=0), default=DEFAULT_LAMBDA, show_default=True, metavar="LAMBDA",
               help="Strength of the +realism methods.")
 @click.option("--realism-form", type=click.Choice(["conformal", "published"]), default="conformal",
               show_default=True, help="Conformal length factor, or Petzka et al.'s (lambda/a + d)^2.")

@@ -72,7 +72,7 @@ from .generators import Generator
 from .jobs import InterpolateSettings, solve
 from .metrics import EQ_SUFFIX, Metric, build_metric, metric_names
 from .paths import DEFAULT_CHUNK, check_endpoints, images_of
-from .realism import FORMS, Calibration, calibrate, realism_metric
+from .realism import DEFAULT_LAMBDA, FORMS, Calibration, calibrate, realism_metric
 from .rendering import staged_outputs, to_uint8, write_json, write_png, write_video
 from .solvers import OptimizeConfig, Progress, SubdivideConfig
 
@@ -185,7 +185,7 @@ class CompareSettings:
         default_factory=lambda: SubdivideConfig(level=OptimizeConfig(optimizer="lbfgs", max_steps=100)))
     metric_options: Mapping[str, object] = field(default_factory=dict)
     eval_metrics: tuple[str, ...] = ()
-    realism: float = 0.2
+    realism: float = DEFAULT_LAMBDA
     realism_form: str = "conformal"
     chunk_size: int = DEFAULT_CHUNK
     fps: float = 12.0
