@@ -112,3 +112,71 @@ def test_check_endpoints_rejects_bad_latents(linear_gen):
         check_endpoints(linear_gen, torch.zeros(2, 4), torch.zeros(3, 4))
     z0, z1 = check_endpoints(linear_gen, torch.zeros(4), torch.ones(4))
     assert z0.shape == (1, 4) and z1.shape == (1, 4)
+
+
+def _energy_case(conv_gen, metric, n_segments=7, b=3, seed=2):
+    g = torch.Generator().manual_seed(seed)
+    z0, z1 = torch.randn(b, 8, generator=g), torch.randn(b, 8, generator=g)
+    interior = linear_path(z0, z1, n_segments)[:, 1:-1] + 0.1 * torch.randn(b, n_segments - 1, 8, generator=g)
+    return z0, z1, interior
+
+
+@pytest.mark.parametrize("metric_name", ["pixel-eq", "vgg-eq"])
+def test_energy_backward_equals_unchunked_energy_and_gradient(conv_gen, metric_name):
+    options = {"layers": "conv1_2,conv2_2", "min_size": 8} if metric_name == "vgg-eq" else {}
+    # float64: chunking changes only the summation order, so the results agree to rounding
+    metric = build_metric(metric_name, dtype=torch.float64, **options)
+    conv_gen = conv_gen.double()
+    z0, z1, interior = (t.double() for t in _energy_case(conv_gen, metric, n_segments=4))  # 9 points
+    for pairs in (None, torch.tensor([2, 0])):
+        x_ref = (interior if pairs is None else interior[pairs]).clone().requires_grad_(True)
+        reference = PathProblem(conv_gen, metric, z0, z1, chunk_size=1000)
+        e_ref = energy_of(reference.distances_sq(x_ref, pairs))
+        e_ref.sum().backward()
+        for chunk in (1, 3, 7, 1000):  # 7: a chunk spans two paths
+            leaf = (interior if pairs is None else interior[pairs]).clone().requires_grad_(True)
+            x = 2 * leaf  # a non-leaf input: the gradient must flow through it to the leaf
+            problem = PathProblem(conv_gen, metric, z0, z1, chunk_size=chunk)
+            problem.n_points_evaluated = 0
+            energy = problem.energy_backward(x / 2, pairs)
+            assert not energy.requires_grad and energy.shape == (x.shape[0],)
+            torch.testing.assert_close(energy, e_ref.detach(), rtol=1e-10, atol=1e-12)
+            torch.testing.assert_close(leaf.grad, x_ref.grad, rtol=1e-10, atol=1e-12)
+            n_points = x.shape[0] * x.shape[1]
+            assert n_points <= problem.n_points_evaluated <= n_points + 2 * math.ceil(n_points / chunk)
+
+
+def test_energy_backward_without_interior_points(conv_gen):
+    metric = build_metric("pixel-eq")
+    z0, z1 = torch.randn(2, 8), torch.randn(2, 8)
+    problem = PathProblem(conv_gen, metric, z0, z1, chunk_size=1)
+    x = torch.zeros(2, 0, 8, requires_grad=True)
+    energy = problem.energy_backward(x)
+    torch.testing.assert_close(energy, problem.metric.compare(problem._start, problem._end))
+
+
+def test_energy_backward_holds_one_chunk_with_grad(conv_gen):
+    """Only ``chunk_size`` points go through the generator with gradient at once; neighbours go without."""
+    metric = build_metric("pixel-eq")
+    batches = {True: [], False: []}
+
+    class Recording:
+        def __getattr__(self, name):
+            return getattr(conv_gen, name)
+
+        def __call__(self, z):
+            batches[torch.is_grad_enabled()].append(z.shape[0])
+            return conv_gen(z)
+
+    z0, z1, interior = _energy_case(conv_gen, metric, n_segments=40, b=2)
+    problem = PathProblem(Recording(), metric, z0, z1, chunk_size=4)
+    batches[True].clear(), batches[False].clear()  # the endpoints, embedded once
+    x = interior.clone().requires_grad_(True)
+    energy = problem.energy_backward(x)
+    assert max(batches[True]) == 4 and sum(batches[True]) == 2 * 39
+    assert max(batches[False]) <= 2
+    x_ref = interior.clone().requires_grad_(True)
+    e_ref = energy_of(PathProblem(conv_gen, metric, z0, z1).distances_sq(x_ref))
+    e_ref.sum().backward()
+    torch.testing.assert_close(energy, e_ref.detach(), rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(x.grad, x_ref.grad, rtol=1e-4, atol=1e-7)

@@ -10,7 +10,8 @@ and last points are the fixed endpoints. With ``d_i`` the metric distance betwee
 
 The generator and metric run in chunks of at most ``chunk_size`` points, so memory stays bounded for
 any ``N`` and ``B``; with gradients, each chunk is checkpointed (recomputed in the backward pass) and
-the result is identical to one unchunked pass.
+the result is identical to one unchunked pass. :meth:`PathProblem.energy_backward` goes further for
+optimisation: it back-propagates chunk by chunk, so only one chunk's features and graph are held.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ._check import UserError, check_latents, check_positive_int
 from .generators import Generator
-from .metrics import Features, Metric, cat
+from .metrics import Features, Metric, cat, select
 
 DEFAULT_CHUNK = 64
 """Points per generator + metric call: small enough for 64x64 images and VGG on a laptop."""
@@ -180,6 +181,80 @@ class PathProblem:
                          for s, f, e in zip(start, feats, end))
         flat = tuple(f.reshape(-1, *f.shape[2:]) for f in per_path)
         return consecutive_distances_sq(self.metric, flat, n_inner + 2)
+
+    def energy_backward(self, x: Tensor, pairs: Tensor | None = None) -> Tensor:
+        """Energy of each path, and the gradient of its sum accumulated into the graph of ``x``.
+
+        Same value and gradient as ``energy_of(self.distances_sq(x, pairs)).sum().backward()``, but
+        the features and graph of at most ``chunk_size`` points (plus two neighbours, without
+        gradient) are held at once, so memory stays bounded for any number of points. Each chunk of
+        interior points (a chunk may span paths) is embedded with gradient; its loss is ``N`` times
+        the sum of every segment touching one of its points, the features outside the chunk being
+        constants; summed over chunks these partial gradients are the exact gradient.
+
+        Args:
+            x: interior points ``(P, N-1, *latent_shape)``; gradients reach whatever ``x`` depends on.
+            pairs: indices ``(P,)`` of the endpoint pairs these paths belong to (default: all ``B``).
+
+        Returns:
+            The energy ``(P,)``, detached.
+        """
+        p, n_inner = x.shape[:2]
+        n = n_inner + 1
+        if n_inner == 0:  # nothing to optimise: the energy of the single segment, no gradient
+            with torch.no_grad():
+                return energy_of(self.distances_sq(x, pairs, grad=False))
+        total = p * n_inner
+        if total <= self.chunk_size:  # one chunk: the plain pass
+            energy = energy_of(self.distances_sq(x, pairs))
+            if energy.requires_grad:
+                energy.sum().backward()
+            return energy.detach()
+
+        pair_ids = torch.arange(p, device=x.device) if pairs is None else pairs.to(x.device)
+        xs = x.detach().reshape(total, *x.shape[2:]).requires_grad_(True)
+        energy = torch.zeros(p, dtype=x.dtype, device=x.device)
+
+        def run(z: Tensor) -> Features:
+            return self.metric.embed(self.generator(z))
+
+        for a in range(0, total, self.chunk_size):
+            b = min(a + self.chunk_size, total)
+            g = torch.arange(a, b, device=x.device)
+            path, pos = g // n_inner, g % n_inner + 1  # full positions 1..N-1 of the chunk's points
+            # segments touching a chunk point, as path * N + s (segment s joins positions s and s+1)
+            seg = torch.unique(torch.cat([path * n + pos - 1, path * n + pos]))
+            seg_path, s = seg // n, seg % n
+            touched = torch.unique(path)
+            # neighbours in the same path but outside the chunk: recomputed without gradient
+            outside = [i for i, ok in ((a - 1, a % n_inner != 0), (b, b % n_inner != 0)) if ok]
+            feats = run(xs[a:b])
+            parts = [feats]
+            if outside:
+                with torch.no_grad():
+                    parts.append(run(xs.detach()[outside]))
+            start = select(self._start, pair_ids[touched])
+            end = select(self._end, pair_ids[touched])
+            bank = cat(parts + [start, end])
+            n_chunk, n_out, n_touched = b - a, len(outside), touched.numel()
+            slot = torch.searchsorted(touched, seg_path)  # row of each segment's path in start / end
+            # rows in ``bank`` of each segment's left (q = s) and right (q = s + 1) point
+            q = torch.stack([s, s + 1])
+            flat = seg_path * n_inner + q - 1
+            row = torch.where(flat < a, n_chunk, torch.where(flat >= b, n_chunk + n_out - 1, flat - a))
+            row = torch.where(q == 0, n_chunk + n_out + slot, row)
+            row = torch.where(q == n, n_chunk + n_out + n_touched + slot, row)
+            d_sq = self.metric.compare(select(bank, row[0]), select(bank, row[1]))
+            self.n_points_evaluated += n_chunk + n_out
+            # a segment's value is counted by the chunk holding its left interior end (position 1 for s = 0)
+            owner = seg_path * n_inner + s.clamp_min(1) - 1
+            mine = (owner >= a) & (owner < b)
+            energy.index_add_(0, seg_path[mine], n * d_sq.detach()[mine].to(energy.dtype))
+            if d_sq.requires_grad:
+                (n * d_sq.sum()).backward()
+        if x.requires_grad and xs.grad is not None:
+            x.backward(xs.grad.view_as(x))
+        return energy
 
     def points(self, interior: Tensor, pairs: Tensor | None = None) -> Tensor:
         """Full paths ``(P, N+1, *latent_shape)`` from interior points ``(P, N-1, *latent_shape)``."""

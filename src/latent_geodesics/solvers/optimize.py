@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from .._check import UserError
-from ..paths import PathProblem, PathStats, energy_of
+from ..paths import PathProblem, PathStats
 from .base import NoProgress, Progress, SolveResult, relative_decrease
 
 Optimizer = Literal["adam", "lbfgs"]
@@ -112,9 +112,8 @@ def _adam(problem: PathProblem, init: Tensor, config: OptimizeConfig,
     for step in range(config.max_steps):
         idx = torch.tensor(active, device=init.device)
         x = torch.stack([params[i] for i in active])
-        energy = energy_of(problem.distances_sq(gen.project(x), idx))  # (A,), at the current points
         opt.zero_grad(set_to_none=True)
-        energy.sum().backward()
+        energy = problem.energy_backward(gen.project(x), idx)  # (A,), at the current points; grads in params
         e = energy.detach().cpu()
         for k, i in enumerate(active):  # keep the best points seen: Adam's last iterate can be worse
             if e[k] < best_energy[i]:
@@ -160,8 +159,7 @@ def _lbfgs(problem: PathProblem, init: Tensor, config: OptimizeConfig,
     def closure() -> Tensor:
         nonlocal evals
         opt.zero_grad(set_to_none=True)
-        energy = energy_of(problem.distances_sq(gen.project(x))).sum()
-        energy.backward()
+        energy = problem.energy_backward(gen.project(x)).sum()  # detached; the gradient is in x.grad
         evals += 1
         progress.update(1)
         return energy
