@@ -1,0 +1,18 @@
+"""Benchmark suite of latent-geodesics: ``python -m bench SUITE [--quick] [--device cpu|cuda] [--out DIR]``.
+
+Suites (one module each, one JSON each under ``bench/results/<suite>.json``):
+
+- ``laine``: Laine's claims on ``zoo:faces64`` (lengths under equalized VGG, speed uniformity, darkening).
+- ``solvers``: energy reached per second and per generator evaluation, for every solver.
+- ``throughput``: path points per second inside a solver step against the bare models; peak memory.
+- ``scaling``: time per path as the number of pairs grows, batched against one pair at a time.
+- ``realism``: Petzka et al.'s claims on ``zoo:fashion32``: realism along the path and length, for the
+  straight line, the plain ``vgg-eq`` geodesic and the discriminator-weighted ones.
+
+Every run then rewrites ``BENCHMARKS.md`` from all the JSON files present (see :mod:`bench.report`).
+``--quick`` runs each suite at toy size on a tiny random generator (no weights, seconds) so that CI can
+check the code still runs; its numbers mean nothing.
+"""
+
+SUITES = ("laine", "realism", "solvers", "throughput", "scaling")
+"""Suite names in the order ``all`` runs them (and BENCHMARKS.md lists them)."""

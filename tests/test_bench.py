@@ -1,0 +1,80 @@
+"""The benchmark suite still runs: ``python -m bench all --quick`` into a temporary folder, well-formed JSON.
+
+Checks structure only (keys present, numbers finite, the report mentions every suite), never timings.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SUITES = ("laine", "solvers", "throughput", "scaling")
+MACHINE_KEYS = {"platform", "cpu_model", "cpu_cores", "torch", "device"}
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("bench")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.run([sys.executable, "-m", "bench", "all", "--quick", "--out", str(out),
+                           "--md", str(out / "BENCHMARKS.md")],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out
+
+
+def numbers(value):
+    """Every number in a JSON value (bools excluded)."""
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from numbers(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from numbers(v)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        yield value
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_quick_json_well_formed(quick_run: Path, suite: str) -> None:
+    doc = json.loads((quick_run / f"{suite}.json").read_text())
+    assert doc["suite"] == suite and doc["quick"] is True
+    assert doc["command"].startswith("python -m bench all --quick")
+    assert MACHINE_KEYS <= set(doc["machine"])
+    assert doc["date"] and doc["settings"] and doc["results"]
+    assert all(math.isfinite(x) for x in numbers(doc))
+
+
+def test_quick_results_have_the_headline_fields(quick_run: Path) -> None:
+    laine = json.loads((quick_run / "laine.json").read_text())["results"]
+    assert {"linear", "slerp", "linear-retimed-vgg-eq", "geodesic-pixel", "geodesic-pixel-eq",
+            "geodesic-vgg-eq"} <= set(laine["methods"])
+    for m in laine["methods"].values():
+        assert {"length_vs_linear_median", "length_vs_linear_worst", "step_cv_median"} <= set(m["summary"]["vgg-eq"])
+        assert {"mid_change_median", "mid_contrast_ratio_median"} <= set(m["summary"]["brightness"])
+    solvers = json.loads((quick_run / "solvers.json").read_text())["results"]
+    for r in solvers.values():
+        assert r["best_energy"] > 0
+        for name in ("subdivide-joint-adam", "subdivide-local-lbfgs", "full-adam", "full-lbfgs", "petzka-poly3"):
+            m = r["methods"][name]
+            assert "reached_1pct" in m and m["evaluations"] > 0
+            assert all(len(entry) == 3 for entry in m["trace"])
+    throughput = json.loads((quick_run / "throughput.json").read_text())["results"]
+    assert all(r["library_points_per_s"] > 0 and r["bare_points_per_s"] > 0 for r in throughput["throughput"])
+    assert {r["chunked"] for r in throughput["memory"]} == {True, False}
+    scaling = json.loads((quick_run / "scaling.json").read_text())["results"]
+    assert all(r["batched_evaluations"] == r["one_at_a_time_evaluations"] for r in scaling["rows"])
+
+
+def test_quick_report_lists_every_suite(quick_run: Path) -> None:
+    md = (quick_run / "BENCHMARKS.md").read_text()
+    for suite in SUITES:
+        assert f"(`{suite}`)" in md
+    assert "Quick run" in md and "Where we win and where we lose" in md
