@@ -2,7 +2,7 @@
 
 Loads the model and metric, runs two tiny steps (one of them chunked) to warm up allocators and lazily
 loaded code, then one step
-(``PathProblem.distances_sq`` + backward) on one path of ``N`` frames with ``chunk`` points per call, and
+(``PathProblem.energy_backward``) on one path of ``N`` frames with ``chunk`` points per call, and
 prints a JSON line: the growth of the process's peak resident set over the step on CPU (the peak is reset
 through ``/proc/self/clear_refs`` before the step, because loading the weights peaks far higher; where that
 is not possible, ``ru_maxrss``, which may hide the step),
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from latent_geodesics.paths import PathProblem, energy_of, linear_path
+from latent_geodesics.paths import PathProblem, linear_path
 
 from .common import THREADS, Context, load_metric, load_model, seeded_pairs
 
@@ -52,7 +52,7 @@ def _reset_peak() -> bool:
 def step(problem: PathProblem, frames: int) -> None:
     init = linear_path(problem.z0, problem.z1, frames - 1)
     x = init[:, 1:-1].clone().requires_grad_(True)
-    energy_of(problem.distances_sq(x)).sum().backward()
+    problem.energy_backward(x)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     metric = load_metric(args.metric, ctx)
     z0, z1, _ = seeded_pairs(gen, 1)
     problem = PathProblem(gen, metric, z0, z1, chunk_size=args.chunk)
-    # warm-up, also of the checkpointed path (its first use loads code): two interior points in chunks of one
+    # warm-up, also of the chunked path (its first use loads code): two interior points in chunks of one
     step(PathProblem(gen, metric, z0, z1, chunk_size=1), 4)
     step(problem, 3)
     if device.type == "cuda":

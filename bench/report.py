@@ -202,7 +202,7 @@ def throughput(doc: dict) -> str:
     pairs = "; ".join(f"{k}: {v}" for k, v in s["pairs"].items()) if isinstance(s["pairs"], dict) else s["pairs"]
     out = [f"Sizes: {s['frames']} frames per path, pairs per step ({pairs}); library chunk size "
            f"{s['library_chunk_size']}.",
-           "", table(["metric", "pairs", "points per step", "checkpointed", "library points/s", "bare points/s",
+           "", table(["metric", "pairs", "points per step", "chunked", "library points/s", "bare points/s",
                       "library / bare"], rows)]
     mem = s["memory"]
     by_frames: dict[int, dict] = {}
@@ -221,8 +221,8 @@ def throughput(doc: dict) -> str:
     ckpt = [r["library_over_bare"] for r in res["throughput"] if r["checkpointed"]]
     text = f"The library runs at {span(ratios)} of the bare models' throughput"
     if plain and ckpt:
-        text += (f" ({span(plain)} within one chunk, i.e. no measurable overhead beyond noise; {span(ckpt)} when the "
-                 "batch is split into checkpointed chunks, which recompute the forward pass in the backward pass).")
+        text += (f" ({span(plain)} within one chunk; {span(ckpt)} when the "
+                 "batch is split into chunks, each with its two neighbours recomputed without gradients).")
     else:
         text += "."
     frames = sorted(by_frames)
@@ -267,8 +267,8 @@ def scaling(doc: dict) -> str:
                  "noise.")
     big = [r for r in multi if r["points_per_step"] > s["chunk_size"]]
     if big:
-        text += (f" Above {s['chunk_size']} points per step the batch is split into checkpointed chunks, which "
-                 "recompute the forward pass in the backward pass.")
+        text += (f" Above {s['chunk_size']} points per step the batch is split into chunks (each with its "
+                 "neighbours recomputed without gradients).")
     out += ["", "**Where we win and where we lose.** " + text]
     return "\n".join(out)
 

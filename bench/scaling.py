@@ -59,8 +59,8 @@ def run(ctx: Context) -> None:
     settings = {"metric": METRIC, "frames": sz["frames"], "pairs": sz["pairs"], "repeats": sz["repeats"],
                 "solver": {"name": "optimize",
                 **cfg.to_dict()}, "chunk_size": DEFAULT_CHUNK}
-    notes = ["64 pairs only in a CUDA run", f"chunk size {DEFAULT_CHUNK}: batches above it are checkpointed "
-             "(recomputed in the backward pass)", "seconds include building the PathProblem (endpoint features); each figure is the fastest of "
+    notes = ["64 pairs only in a CUDA run", f"chunk size {DEFAULT_CHUNK}: batches above it are split into "
+             "chunks, each with its two neighbours recomputed without gradients", "seconds include building the PathProblem (endpoint features); each figure is the fastest of "
              f"{sz['repeats']} alternating repeats (batched, then one at a time)"]
     write_result(ctx, "scaling", settings=settings, results={"rows": rows}, notes=notes,
                  wall_time=time.perf_counter() - t0)

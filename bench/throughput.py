@@ -1,9 +1,9 @@
 """Throughput and memory of a solver step.
 
 1. Path points per second through generator + metric, forward and backward, inside a solver step
-   (``PathProblem.distances_sq`` + backward of the energy), against a bare loop of the same generator and
+   (``PathProblem.energy_backward``: the energy and its gradient, chunk by chunk), against a bare loop of the same generator and
    feature network on the same batch of latents (``metric.embed(generator(z))``, a scalar of the
-   features, backward). Their ratio is the library's overhead (chunking, checkpointing, comparisons).
+   features, backward). Their ratio is the library's overhead (chunking, neighbour recomputation, comparisons).
 2. Peak memory of one step against the frame count, with a fixed chunk size and without chunking, each
    measured in a fresh process (:mod:`bench.memprobe`).
 """
@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from latent_geodesics.paths import DEFAULT_CHUNK, PathProblem, energy_of, linear_path
+from latent_geodesics.paths import DEFAULT_CHUNK, PathProblem, linear_path
 
 from .common import (REPO_ROOT, Context, load_metric, load_model, log, median, metric_note, seeded_pairs, timed,
                      write_result)
@@ -44,7 +44,7 @@ def throughput(metric_name: str, pairs: int, frames: int, repeats: int, ctx: Con
 
     def library_step() -> None:
         x = interior.clone().requires_grad_(True)
-        energy_of(problem.distances_sq(x)).sum().backward()
+        problem.energy_backward(x)
 
     flat = interior.reshape(points, *interior.shape[2:])
 
@@ -96,7 +96,7 @@ def run(ctx: Context) -> None:
              "points = interior latents per step (endpoints' features are cached by PathProblem); times are "
              "medians of the repeats after one warm-up call",
              "bare = metric.embed(generator(z)) on the same batch in one call, scalar of the features, backward; "
-             "library = PathProblem.distances_sq + energy backward (chunks of 64, checkpointed when larger)",
+             "library = PathProblem.energy_backward (chunks of 64; above that, chunk by chunk with detached neighbours)",
              "memory: growth of the peak RSS of a fresh process over one step (CPU) / peak CUDA allocation "
              "above the pre-step allocation; one path, chunked (fixed chunk) and unchunked"]
     write_result(ctx, "throughput", settings=settings, results={"throughput": rates, "memory": rows}, notes=notes,

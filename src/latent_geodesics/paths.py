@@ -8,10 +8,11 @@ and last points are the fixed endpoints. With ``d_i`` the metric distance betwee
 - energy ``E = N * sum_i d_i^2``; ``E >= L^2`` with equality at constant speed, so minimising ``E``
   gives the shortest path *and* constant speed.
 
-The generator and metric run in chunks of at most ``chunk_size`` points, so memory stays bounded for
-any ``N`` and ``B``; with gradients, each chunk is checkpointed (recomputed in the backward pass) and
-the result is identical to one unchunked pass. :meth:`PathProblem.energy_backward` goes further for
-optimisation: it back-propagates chunk by chunk, so only one chunk's features and graph are held.
+The generator and metric run in chunks of at most ``chunk_size`` points. The solvers use
+:meth:`PathProblem.energy_backward`, which back-propagates chunk by chunk (each chunk's outside
+neighbours recomputed without gradients), so a step holds one chunk's features and graph whatever
+``N`` and ``B``, with the same energy and gradient as one unchunked pass. ``distances_sq(grad=True)``
+keeps the graph of every point (each chunk checkpointed): fine for small problems and custom losses.
 """
 
 from __future__ import annotations
