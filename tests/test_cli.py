@@ -206,3 +206,8 @@ def test_conditional_model_gets_its_label(tmp_path):
     assert result.exit_code == 0, result.output
     assert_user_error(run("interpolate", "--model", path, "--seed", 1, "--seed", 2, "--out", out),
                       "failed on latents")  # the model needs its condition
+
+
+def test_metric_option_the_metric_does_not_take(model_file, tmp_path):
+    assert_user_error(run("interpolate", "--model", model_file, "--seed", 1, "--seed", 2, "--metric", "pixel",
+                          "--metric-option", "min_size=64", "--out", tmp_path / "o"), "does not take the option")

@@ -248,11 +248,7 @@ def build_metrics(names: Sequence[str], options: Mapping[str, object], device: t
     built = {}
     for name in dict.fromkeys(names):
         opts = {} if name in PIXEL_METRICS else dict(options)
-        try:
-            built[name] = build_metric(name, device=device, **opts)
-        except TypeError as e:  # an option the metric's constructor does not take
-            raise UserError(f"metric {name!r} does not take the option(s) {', '.join(opts)}: {e}; "
-                            "see `latent-geodesics metrics`") from e
+        built[name] = build_metric(name, device=device, **opts)
     return built
 
 

@@ -41,7 +41,11 @@ def build_metric(name: str, *, device: str | torch.device = "cpu", dtype: torch.
     base_name = name[: -len(EQ_SUFFIX)] if name.endswith(EQ_SUFFIX) else name
     if base_name not in _FACTORIES:
         raise UserError(f"unknown metric {name!r}; choose one of: {', '.join(metric_names())}")
-    metric = _FACTORIES[base_name][0](**options)
+    try:
+        metric = _FACTORIES[base_name][0](**options)
+    except TypeError as e:  # an option the metric's constructor does not take
+        raise UserError(f"metric {name!r} does not take the option(s) {', '.join(options)}: {e}; "
+                        "see `latent-geodesics metrics`") from e
     if name.endswith(EQ_SUFFIX):
         metric = Equalized(metric)
     return metric.to(device=device, dtype=dtype).freeze()
