@@ -28,7 +28,7 @@ from torch import Tensor
 from ._check import UserError, check_positive_int, resolve_device
 from .generators import Generator, load_generator
 from .metrics import Features, Metric, build_metric, cat, select
-from .paths import DEFAULT_CHUNK, INITS, energy_of, length_of
+from .paths import DEFAULT_CHUNK, INITS, baseline_path, energy_of, length_of
 from .realism import Calibration, calibrate, critic
 
 LUMA = (0.299, 0.587, 0.114)
@@ -259,18 +259,6 @@ def _summarise(raw: dict, calibration: Calibration | None = None) -> dict:
                 "random_p5": calibration.p5,
             })
     return out
-
-
-def baseline_path(generator: Generator, method: str, z0: Tensor, z1: Tensor, n_segments: int) -> Tensor:
-    """A baseline path between ``z0`` and ``z1`` ``(B, *latent_shape)``, interior projected onto the prior.
-
-    Returns:
-        ``(B, N+1, *latent_shape)``, ``N = n_segments``; endpoints exactly ``z0`` and ``z1``.
-    """
-    if method not in INITS:
-        raise UserError(f"unknown baseline {method!r}; choose from: {', '.join(INITS)}")
-    p = INITS[method](z0, z1, n_segments)
-    return torch.cat([z0.unsqueeze(1), generator.project(p[:, 1:-1]), z1.unsqueeze(1)], 1)
 
 
 def evaluate_paths(generator: Generator, metrics: Mapping[str, Metric], points: Tensor, *,

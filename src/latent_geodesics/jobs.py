@@ -16,7 +16,8 @@ from . import __version__
 from ._check import UserError, check_latents, check_output_dir
 from .generators import Generator
 from .metrics import Metric
-from .paths import DEFAULT_CHUNK, INITS, PathProblem, PathStats, check_endpoints, images_of, path_stats
+from .paths import (DEFAULT_CHUNK, INITS, PathProblem, PathStats, baseline_path, check_endpoints, images_of,
+                    path_stats)
 from .realism import RealismWeighted
 from .rendering import staged_outputs, tile, to_uint8, write_json, write_npz, write_png, write_video
 from .solvers import (SOLVERS, OptimizeConfig, Progress, SolveResult, SubdivideConfig, optimize_path, retime_path,
@@ -112,8 +113,7 @@ def solve(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, settings
     """Solve ``B`` paths between ``z0`` and ``z1`` (``(B, *latent_shape)`` each) as one batch."""
     n = settings.frames - 1
     init = settings.solver if settings.solver in INITS else settings.init
-    start = INITS[init](z0, z1, n)
-    start = torch.cat([start[:, :1], generator.project(start[:, 1:-1]), start[:, -1:]], 1)
+    start = baseline_path(generator, init, z0, z1, n)
     start_stats = path_stats(generator, metric, start, chunk_size=settings.chunk_size)
     result = None
     points = start

@@ -75,6 +75,18 @@ def slerp_path(z0: Tensor, z1: Tensor, n_segments: int) -> Tensor:
 INITS = {"linear": linear_path, "slerp": slerp_path}
 
 
+def baseline_path(generator: Generator, method: str, z0: Tensor, z1: Tensor, n_segments: int) -> Tensor:
+    """A ``linear`` or ``slerp`` path between ``z0`` and ``z1`` ``(B, *latent_shape)``, interior on the prior.
+
+    Returns:
+        ``(B, N+1, *latent_shape)``, ``N = n_segments``; endpoints exactly ``z0`` and ``z1``.
+    """
+    if method not in INITS:
+        raise UserError(f"unknown baseline {method!r}; choose from: {', '.join(INITS)}")
+    p = INITS[method](z0, z1, n_segments)
+    return torch.cat([z0.unsqueeze(1), generator.project(p[:, 1:-1]), z1.unsqueeze(1)], 1)
+
+
 def embed_latents(generator: Generator, metric: Metric, z: Tensor, *, chunk_size: int = DEFAULT_CHUNK,
                   grad: bool = False) -> Features:
     """Generator then metric embedding, in chunks.
