@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -122,9 +122,3 @@ def atomic_path(dest: str | os.PathLike, *, suffix: str | None = None) -> Iterat
         if tmp_path.exists():
             tmp_path.unlink()
 
-
-def write_atomic(dest: str | os.PathLike, writer: Callable[[Path], None]) -> Path:
-    """Call ``writer(tmp_path)`` and move the result to ``dest`` atomically."""
-    with atomic_path(dest) as tmp:
-        writer(tmp)
-    return Path(dest)

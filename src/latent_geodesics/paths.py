@@ -350,8 +350,3 @@ def interpolate_points(points: Tensor, positions: Tensor) -> Tensor:
     out = (1 - frac) * take(lo) + frac * take(lo + 1)
     return out.reshape(b, positions.shape[1], *points.shape[2:])
 
-
-def n_segments_for_frames(frames: int) -> int:
-    """Segments of a path with ``frames`` frames (endpoints included)."""
-    return check_positive_int(frames, "--frames", minimum=2) - 1
-

@@ -103,10 +103,6 @@ def cached_path(name: str) -> Path:
     return cache_dir() / _entry(name).filename
 
 
-def is_cached(name: str) -> bool:
-    return cached_path(name).is_file()
-
-
 def weight_path(name: str, *, fetch: bool = True) -> Path:
     """Path of a verified weight file, fetching it first if it is missing and ``fetch`` is true.
 
