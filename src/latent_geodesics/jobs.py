@@ -20,8 +20,9 @@ from .paths import (DEFAULT_CHUNK, INITS, PathProblem, PathStats, baseline_path,
                     path_stats)
 from .realism import RealismWeighted
 from .rendering import staged_outputs, tile, to_uint8, write_json, write_npz, write_png, write_video
-from .solvers import (SOLVERS, OptimizeConfig, Progress, SolveResult, SubdivideConfig, optimize_path, retime_path,
-                      subdivide_path)
+from .solvers import (SOLVERS, OptimizeConfig, Progress, SolveResult, SubdivideConfig, retime_path,
+                      solve_at_resolution, subdivide_path)
+from .solvers.subdivide import LevelConfig
 
 
 def load_array(path: str | Path, *, what: str = "latent") -> Tensor:
@@ -67,7 +68,7 @@ class InterpolateSettings:
 
     solver: str = "optimize"
     frames: int = 33
-    optimize: OptimizeConfig = field(default_factory=OptimizeConfig)
+    optimize: LevelConfig = field(default_factory=OptimizeConfig)
     subdivide: SubdivideConfig = field(default_factory=SubdivideConfig)
     init: str = "linear"
     retime: bool = False
@@ -120,7 +121,7 @@ def solve(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, settings
     if settings.solver in ("optimize", "subdivide"):
         problem = PathProblem(generator, metric, z0, z1, chunk_size=settings.chunk_size)
         if settings.solver == "optimize":
-            result = optimize_path(problem, start, settings.optimize, progress=progress)
+            result = solve_at_resolution(problem, start, settings.optimize, progress=progress)
         else:
             result = subdivide_path(problem, n, settings.subdivide, progress=progress)
         points = result.points

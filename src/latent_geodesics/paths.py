@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.autograd.forward_ad as fwad
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
@@ -146,7 +147,9 @@ class PathProblem:
     """Paths between fixed endpoints under a generator and a metric.
 
     The endpoints' features are computed once; each evaluation embeds only the interior points.
-    ``n_points_evaluated`` counts latents sent through the generator (for efficiency figures).
+    For efficiency figures it counts latents sent through generator + metric: ``n_points_evaluated``
+    (every forward pass, whatever its mode), ``n_points_backward`` (of those, the ones back-propagated)
+    and ``n_points_jvp`` (of those, the ones run with forward-mode tangents).
 
     Args:
         generator, metric: the model and the metric (both frozen; move them to one device first).
@@ -162,6 +165,8 @@ class PathProblem:
         self.z0 = z0.detach()
         self.z1 = z1.detach()
         self.n_points_evaluated = 0
+        self.n_points_backward = 0
+        self.n_points_jvp = 0
         ends = embed_latents(generator, metric, torch.cat([self.z0, self.z1]), chunk_size=self.chunk_size)
         self.n_points_evaluated += 2 * z0.shape[0]
         b = z0.shape[0]
@@ -222,6 +227,7 @@ class PathProblem:
             energy = energy_of(self.distances_sq(x, pairs))
             if energy.requires_grad:
                 energy.sum().backward()
+                self.n_points_backward += total
             return energy.detach()
 
         pair_ids = torch.arange(p, device=x.device) if pairs is None else pairs.to(x.device)
@@ -265,9 +271,95 @@ class PathProblem:
             energy.index_add_(0, seg_path[mine], n * d_sq.detach()[mine].to(energy.dtype))
             if d_sq.requires_grad:
                 (n * d_sq.sum()).backward()
+                self.n_points_backward += n_chunk
         if x.requires_grad and xs.grad is not None:
             x.backward(xs.grad.view_as(x))
         return energy
+
+    def _residuals(self, pair_ids: Tensor, n_inner: int):
+        """``features of the interior points -> residuals (p, N, K)`` of the paths ``pair_ids``, endpoints fixed."""
+        start, end = select(self._start, pair_ids), select(self._end, pair_ids)
+        p = pair_ids.numel()
+
+        def residuals(*inner: Tensor) -> Tensor:  # each (p * n_inner, ...)
+            full = tuple(torch.cat([s.unsqueeze(1), f.reshape(p, n_inner, *f.shape[1:]), e.unsqueeze(1)], 1)
+                         for s, f, e in zip(start, inner, end))  # (p, N+1, ...)
+            fa = tuple(f[:, :-1].reshape(-1, *f.shape[2:]) for f in full)
+            fb = tuple(f[:, 1:].reshape(-1, *f.shape[2:]) for f in full)
+            r = self.metric.residual(fa, fb)
+            return r.view(p, n_inner + 1, -1)
+        return residuals
+
+    def gauss_newton_product(self, x: Tensor, v: Tensor, pairs: Tensor | None = None) -> Tensor:
+        """Products ``H v`` with the Gauss-Newton matrix ``H = 2 N J^T J`` of each path's energy.
+
+        ``J`` is the Jacobian of the residuals (:meth:`Metric.residual` of every segment) in the interior
+        points. One pass per chunk: a forward pass with tangents ``v`` (forward-mode AD) gives ``J_e v`` of
+        each point's features and keeps the graph; the residual map (cheap, all segments) turns it into
+        the cotangent ``J_R^T J_R J_e v``; one backward pass gives ``J_e^T`` of that. Paths are processed
+        whole, as many per chunk as fit in ``chunk_size`` points (at least one).
+
+        Shape:
+            - x, v: ``(P, N-1, *latent_shape)``
+            - output: ``(P, N-1, *latent_shape)``
+        """
+        p, n_inner = x.shape[:2]
+        pair_ids = torch.arange(p, device=x.device) if pairs is None else pairs.to(x.device)
+        out = torch.empty_like(x)
+        per_chunk = max(1, self.chunk_size // max(n_inner, 1))
+        for a in range(0, p, per_chunk):
+            b = min(a + per_chunk, p)
+            xs = x[a:b].detach().reshape(-1, *x.shape[2:]).requires_grad_(True)
+            with torch.enable_grad(), fwad.dual_level():
+                feats = self.metric.embed(self.generator(fwad.make_dual(xs, v[a:b].reshape(xs.shape))))
+                unpacked = [fwad.unpack_dual(f) for f in feats]
+                primal = tuple(u.primal for u in unpacked)
+                tangent = tuple(torch.zeros_like(u.primal) if u.tangent is None else u.tangent.detach()
+                                for u in unpacked)
+            residuals = self._residuals(pair_ids[a:b], n_inner)
+            plain = tuple(f.detach() for f in primal)
+            _, jv = torch.func.jvp(residuals, plain, tangent)
+            _, pullback = torch.func.vjp(residuals, *plain)
+            cot = pullback(jv)
+            (grad,) = torch.autograd.grad(primal, xs, cot)
+            out[a:b] = 2 * (n_inner + 1) * grad.view(b - a, n_inner, *x.shape[2:])
+            m = xs.shape[0]
+            self.n_points_evaluated += m
+            self.n_points_jvp += m
+            self.n_points_backward += m
+        return out
+
+    def latent_metric(self, z: Tensor) -> Tensor:
+        """The Gauss-Newton latent metric ``G = J^T J`` of one segment's residual at latents ``z``.
+
+        ``J`` is the derivative of the residual between ``f(z)`` and ``f(z + dz)`` in ``dz`` at 0 (for a
+        difference metric, its weighted feature Jacobian): one forward pass with tangents per latent
+        coordinate (``D`` points per latent, in chunks).
+
+        Shape:
+            - z: ``(Q, *latent_shape)``
+            - output: ``(Q, D, D)``, ``D = prod(latent_shape)``
+        """
+        q = z.shape[0]
+        dim = z[0].numel()
+        eye = torch.eye(dim, dtype=z.dtype, device=z.device)
+        out = torch.empty(q, dim, dim, dtype=z.dtype, device=z.device)
+        for k in range(q):
+            cols = []
+            for e in eye.split(self.chunk_size):
+                zs = z[k].detach().unsqueeze(0).expand(e.shape[0], *z.shape[1:]).contiguous()
+                with torch.no_grad(), fwad.dual_level():
+                    feats = self.metric.embed(self.generator(fwad.make_dual(zs, e.view(zs.shape))))
+                    unpacked = [fwad.unpack_dual(f) for f in feats]
+                primal = tuple(u.primal for u in unpacked)
+                tangent = tuple(torch.zeros_like(u.primal) if u.tangent is None else u.tangent for u in unpacked)
+                _, r = torch.func.jvp(lambda *fb: self.metric.residual(primal, fb), primal, tangent)
+                cols.append(r)  # (chunk, K): rows are J e_j
+                self.n_points_evaluated += zs.shape[0]
+                self.n_points_jvp += zs.shape[0]
+            jt = torch.cat(cols)  # (D, K) = J^T
+            out[k] = jt @ jt.T
+        return out
 
     def points(self, interior: Tensor, pairs: Tensor | None = None) -> Tensor:
         """Full paths ``(P, N+1, *latent_shape)`` from interior points ``(P, N-1, *latent_shape)``."""

@@ -221,6 +221,15 @@ class RealismWeighted(Metric):
         d_sq = self.base.compare(fa[:-1], fb[:-1])
         return weighted_sq(d_sq, segment_realism(fa[-1], fb[-1]), self.lam, self.form)
 
+    def residual(self, fa: Features, fb: Features) -> Tensor:
+        """The base residual scaled so that its squared norm is the weighted cost (both forms)."""
+        r = self.base.residual(fa[:-1], fb[:-1])  # (B, K)
+        a = segment_realism(fa[-1], fb[-1]).unsqueeze(1)
+        if self.form == "published":  # |r| + lam / a = |r| (1 + lam / (a |r|))
+            d = (r.pow(2).sum(1, keepdim=True) + 1e-24).sqrt()
+            return r * (1 + self.lam / (a * d))
+        return r * (1 + self.lam * (1 / a - 1))
+
 
 def realism_metric(base: Metric, generator: Generator, *, lam: float = DEFAULT_LAMBDA, form: Form = "conformal",
                    calibration: Calibration | None = None) -> RealismWeighted:

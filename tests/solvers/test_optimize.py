@@ -58,7 +58,9 @@ def test_energy_decreases_and_pairs_stop_on_their_own(conv_gen):
     assert (res.stats.energy[1:] < before[1:]).all()
     assert res.converged[0] and res.steps[0] == 10 and (res.steps[1:] == 60).all()
     # evaluations counted: every step sends the active pairs' interior points through the generator
-    assert res.n_points_evaluated == int(res.steps.sum()) * 7 + 3 * 7
+    # plus the final statistics: one forward pass, one forward and backward pass for the gradient, and
+    # the latent metric at each path's middle (one pass per latent coordinate) for its scale-free norm
+    assert res.n_points_evaluated == int(res.steps.sum()) * 7 + 2 * 3 * 7 + 3 * 8
 
 
 def test_sphere_prior_points_stay_on_sphere(conv_gen):

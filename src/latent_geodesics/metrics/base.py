@@ -37,6 +37,15 @@ class Metric(nn.Module, ABC):
     def compare(self, fa: Features, fb: Features) -> Tensor:
         """Two feature tuples of the same batch size ``B`` -> squared distances ``(B,)``."""
 
+    def residual(self, fa: Features, fb: Features) -> Tensor:
+        """A vector per pair whose squared norm is :meth:`compare`: ``(B, K)``.
+
+        Gauss-Newton solvers linearise this. The default, ``sqrt(compare)`` as one number, is exact
+        but carries little curvature; metrics that are sums of squares override it with the full
+        weighted difference.
+        """
+        return self.compare(fa, fb).clamp_min(0).add(1e-30).sqrt().unsqueeze(1)
+
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
         return self.compare(self.embed(x), self.embed(y))
 
@@ -54,6 +63,13 @@ class Metric(nn.Module, ABC):
 def mean_sq(a: Tensor, b: Tensor) -> Tensor:
     """Mean over all non-batch dimensions of ``(a - b)^2``: ``(B, ...) x (B, ...) -> (B,)``."""
     return (a - b).pow(2).flatten(1).mean(1)
+
+
+def weighted_diff(fa: Features, fb: Features, weights: "tuple[float, ...] | None" = None) -> Tensor:
+    """``(B, K)`` whose squared norm is ``sum_l w_l * mean((fa_l - fb_l)^2)``: the residual of :func:`mean_sq` sums."""
+    weights = weights if weights is not None else (1.0,) * len(fa)
+    return torch.cat([((a - b) * (w / a[0].numel()) ** 0.5).flatten(1)
+                      for w, a, b in zip(weights, fa, fb, strict=True)], 1)
 
 
 def select(features: Features, index: Tensor | slice) -> Features:

@@ -53,3 +53,6 @@ class Equalized(Metric):
 
     def compare(self, fa: Features, fb: Features) -> Tensor:
         return self.base.compare(fa, fb)
+
+    def residual(self, fa: Features, fb: Features) -> Tensor:
+        return self.base.residual(fa, fb)

@@ -116,6 +116,11 @@ class LPIPSMetric(Metric):
     def compare(self, fa: Features, fb: Features) -> Tensor:
         return lpips_from_features(fa, fb, tuple(self.heads))
 
+    def residual(self, fa: Features, fb: Features) -> Tensor:
+        # sum_c w_c (a - b)^2 averaged over positions: scale each channel by sqrt(w_c / (H W))
+        return torch.cat([((a - b) * (w.clamp_min(0).view(1, -1, 1, 1) / a[0, 0].numel()).sqrt()).flatten(1)
+                          for a, b, w in zip(fa, fb, self.heads, strict=True)], 1)
+
 
 def _register() -> None:
     from . import metric_help, register_metric

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from .base import Features, Metric, mean_sq
+from .base import Features, Metric, mean_sq, weighted_diff
 
 
 def pixel_distance_sq(x: Tensor, y: Tensor) -> Tensor:
@@ -27,3 +27,6 @@ class PixelMetric(Metric):
 
     def compare(self, fa: Features, fb: Features) -> Tensor:
         return pixel_distance_sq(fa[0], fb[0])
+
+    def residual(self, fa: Features, fb: Features) -> Tensor:
+        return weighted_diff(fa, fb)

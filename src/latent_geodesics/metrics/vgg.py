@@ -18,7 +18,7 @@ from torch import Tensor
 
 from .. import networks
 from .._check import UserError
-from .base import Features, Metric, mean_sq
+from .base import Features, Metric, mean_sq, weighted_diff
 
 DEFAULT_LAYERS = networks.VGG19_LAYERS
 
@@ -107,6 +107,9 @@ class VGGMetric(Metric):
 
     def compare(self, fa: Features, fb: Features) -> Tensor:
         return feature_distance_sq(fa, fb, self.layer_weights)
+
+    def residual(self, fa: Features, fb: Features) -> Tensor:
+        return weighted_diff(fa, fb, self.layer_weights)
 
 
 def _split(option: str | Sequence) -> tuple:

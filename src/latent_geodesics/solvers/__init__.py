@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from .base import NoProgress, Progress, SolveResult
+from .gauss_newton import GaussNewtonConfig, gauss_newton_path
 from .optimize import OptimizeConfig, optimize_path
 from .retime import retime_path
-from .subdivide import SubdivideConfig, subdivide_path
+from .subdivide import SubdivideConfig, solve_at_resolution, subdivide_path
 
 SOLVERS = {
     "linear": "the straight line in latent space (no optimisation)",
@@ -14,5 +15,6 @@ SOLVERS = {
     "subdivide": "progressive path subdivision (Laine 2018): coarse to fine, midpoints inserted per level",
 }
 
-__all__ = ["NoProgress", "OptimizeConfig", "Progress", "SOLVERS", "SolveResult", "SubdivideConfig",
-           "optimize_path", "retime_path", "subdivide_path"]
+__all__ = ["GaussNewtonConfig", "NoProgress", "OptimizeConfig", "Progress", "SOLVERS", "SolveResult",
+           "SubdivideConfig", "gauss_newton_path", "optimize_path", "retime_path", "solve_at_resolution",
+           "subdivide_path"]

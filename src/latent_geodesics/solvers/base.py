@@ -39,6 +39,10 @@ class SolveResult:
         n_points_evaluated: latents sent through the generator, all pairs together.
         wall_time: seconds.
         trace: total energy of the active pairs after each check (a few numbers, not a history of points).
+        rel_change: ``(B,)`` relative energy decrease of each pair's last step or check (when the solver
+            measures it).
+        grad_norm: ``(B,)`` scale-free gradient norm at the result
+            (:func:`~latent_geodesics.solvers.gauss_newton.relative_gradient_norm`), when measured.
     """
 
     points: Tensor
@@ -48,11 +52,15 @@ class SolveResult:
     n_points_evaluated: int
     wall_time: float
     trace: list[float] = field(default_factory=list)
+    rel_change: Tensor | None = None
+    grad_norm: Tensor | None = None
 
     def summary(self) -> dict:
         return {
             "steps": self.steps.tolist(),
             "converged": self.converged.tolist(),
+            "rel_change": None if self.rel_change is None else self.rel_change.tolist(),
+            "grad_norm": None if self.grad_norm is None else self.grad_norm.tolist(),
             "points_evaluated": self.n_points_evaluated,
             "wall_time_s": round(self.wall_time, 4),
         }

@@ -17,6 +17,7 @@ from torch import Tensor
 from .._check import UserError
 from ..paths import PathProblem, PathStats
 from .base import NoProgress, Progress, SolveResult, relative_decrease
+from .structure import laplacian, latent_preconditioner, middle_metric, relative_gradient_norm
 
 Optimizer = Literal["adam", "lbfgs"]
 
@@ -33,6 +34,12 @@ class OptimizeConfig:
         max_steps: most energy + gradient evaluations per pair.
         rtol: stop a pair when its energy falls by less than this fraction over ``window`` steps.
         window: steps between convergence checks.
+        gtol: L-BFGS only: also require the scale-free gradient norm
+            (:func:`~latent_geodesics.solvers.gauss_newton.relative_gradient_norm`) of every pair to be
+            below this before stopping (``None``: the energy rule alone).
+        precondition: L-BFGS only: optimise in coordinates where the path Laplacian ``L`` (``laplacian``)
+            or ``L (x) G`` (``kronecker``, ``G`` the latent metric at the path's middle) is the identity
+            (see :mod:`~latent_geodesics.solvers.gauss_newton`); ``none`` keeps the latents.
     """
 
     optimizer: Optimizer = "adam"
@@ -40,12 +47,16 @@ class OptimizeConfig:
     max_steps: int = 500
     rtol: float = 1e-3
     window: int = 10
+    precondition: str = "none"
+    gtol: float | None = None
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("adam", "lbfgs"):
             raise UserError(f"unknown optimizer {self.optimizer!r}; choose adam or lbfgs")
         if self.max_steps < 0 or self.window < 1 or not self.rtol >= 0:
             raise UserError("max_steps must be >= 0, window >= 1 and rtol >= 0")
+        if self.precondition not in ("none", "laplacian", "kronecker"):
+            raise UserError(f"unknown preconditioning {self.precondition!r}; choose none, laplacian or kronecker")
         if self.lr is not None and not self.lr > 0:
             raise UserError(f"learning rate must be positive, got {self.lr}")
 
@@ -73,16 +84,33 @@ def optimize_path(problem: PathProblem, init: Tensor, config: OptimizeConfig = O
     progress = progress or NoProgress()
     t0 = time.perf_counter()
     evaluated0 = problem.n_points_evaluated
+    gmat = None
     if config.optimizer == "adam":
-        interior, steps, converged, trace = _adam(problem, init, config, progress)
+        interior, steps, converged, trace, rel = _adam(problem, init, config, progress)
     else:
-        interior, steps, converged, trace = _lbfgs(problem, init, config, progress)
+        interior, steps, converged, trace, rel, gmat = _lbfgs(problem, init, config, progress)
     interior = problem.generator.project(interior)
-    with torch.no_grad():
-        stats = PathStats.of(problem.distances_sq(interior, grad=False))
+    stats, gnorm = final_stats(problem, interior, gmat)
     return SolveResult(points=problem.points(interior), stats=stats, steps=steps, converged=converged,
                        n_points_evaluated=problem.n_points_evaluated - evaluated0,
-                       wall_time=time.perf_counter() - t0, trace=trace)
+                       wall_time=time.perf_counter() - t0, trace=trace, rel_change=rel, grad_norm=gnorm)
+
+
+def final_stats(problem: PathProblem, interior: Tensor, latent_metric: Tensor | None = None) -> tuple[PathStats, Tensor]:
+    """Step distances of the result and its scale-free gradient norm ``(B,)``.
+
+    Costs one forward pass, one forward and backward pass, and (without ``latent_metric``) the latent
+    metric at each path's middle (:func:`~latent_geodesics.solvers.structure.middle_metric`).
+    """
+    with torch.no_grad():
+        stats = PathStats.of(problem.distances_sq(interior, grad=False))
+    if interior.shape[1] == 0:
+        return stats, torch.zeros_like(stats.energy)
+    x = interior.detach().clone().requires_grad_(True)
+    energy = problem.energy_backward(x)
+    grad = x.grad if x.grad is not None else torch.zeros_like(x)
+    gmat = latent_metric if latent_metric is not None else middle_metric(problem, interior)
+    return stats, relative_gradient_norm(grad, energy, gmat).cpu()
 
 
 def _spacing(init: Tensor) -> Tensor:
@@ -106,8 +134,9 @@ def _adam(problem: PathProblem, init: Tensor, config: OptimizeConfig,
     converged = torch.zeros(b, dtype=torch.bool)
     active = list(range(b))
     trace: list[float] = []
+    rel = torch.full((b,), float("inf"), dtype=init.dtype)
     if init.shape[1] <= 2:  # no interior point: nothing to optimise
-        return torch.stack(best), steps, torch.ones(b, dtype=torch.bool), trace
+        return torch.stack(best), steps, torch.ones(b, dtype=torch.bool), trace, rel.zero_()
     reference = torch.full((b,), float("inf"), dtype=init.dtype)  # best energy at the last check
     for step in range(config.max_steps):
         idx = torch.tensor(active, device=init.device)
@@ -132,6 +161,7 @@ def _adam(problem: PathProblem, init: Tensor, config: OptimizeConfig,
             trace.append(float(best_energy[active].sum()))
             progress.set_postfix_str(f"energy {trace[-1]:.4g}, {len(active)} active", refresh=False)
             gain = relative_decrease(reference[active], best_energy[active])
+            rel[active] = gain
             done = (gain < config.rtol).tolist()
             reference[active] = best_energy[active]
             for k, d in enumerate(done):
@@ -139,41 +169,79 @@ def _adam(problem: PathProblem, init: Tensor, config: OptimizeConfig,
             active = [i for i, d in zip(active, done) if not d]
             if not active:
                 break
-    return torch.stack(best), steps, converged, trace
+    return torch.stack(best), steps, converged, trace, rel
 
 
 def _lbfgs(problem: PathProblem, init: Tensor, config: OptimizeConfig,
            progress: Progress) -> tuple[Tensor, Tensor, Tensor, list[float]]:
     gen = problem.generator
     b = init.shape[0]
-    x = torch.nn.Parameter(gen.project(init[:, 1:-1].detach().clone()))
+    x0 = gen.project(init[:, 1:-1].detach().clone())
     steps = torch.zeros(b, dtype=torch.long)
     trace: list[float] = []
+    rel = torch.full((b,), float("inf"), dtype=init.dtype)
     if init.shape[1] <= 2:
-        return x.detach(), steps, torch.ones(b, dtype=torch.bool), trace
+        return x0, steps, torch.ones(b, dtype=torch.bool), trace, rel.zero_(), None
+    gfull = None
+    if config.precondition == "kronecker" or config.gtol is not None:
+        gfull, gmat, _ = latent_preconditioner(problem, x0, config.precondition)
+    to_x, to_y = _coordinates(x0, config.precondition, gmat if config.precondition == "kronecker" else None)
+    x = torch.nn.Parameter(to_y(x0).contiguous())
     # L-BFGS couples the pairs through one line search, so they stop together.
     opt = torch.optim.LBFGS([x], lr=config.step_size, max_iter=config.window, history_size=20,
                             line_search_fn="strong_wolfe", tolerance_grad=0.0, tolerance_change=0.0)
     evals = 0
+    last: dict[str, Tensor] = {}
 
     def closure() -> Tensor:
         nonlocal evals
         opt.zero_grad(set_to_none=True)
-        energy = problem.energy_backward(gen.project(x)).sum()  # detached; the gradient is in x.grad
+        points = gen.project(to_x(x))
+        points.retain_grad()
+        energy = problem.energy_backward(points)  # (B,), detached; the gradient is in x.grad
+        last.update(energy=energy, points=points.detach(),
+                    grad=points.grad.detach() if points.grad is not None else torch.zeros_like(points))
         evals += 1
         progress.update(1)
-        return energy
+        return energy.sum()
 
-    previous: float | None = None
-    converged = False
+    previous: Tensor | None = None
+    converged = torch.zeros(b, dtype=torch.bool)
     while evals < config.max_steps:
         opt.param_groups[0]["max_iter"] = min(config.window, config.max_steps - evals)
         loss = float(opt.step(closure).detach())
         trace.append(loss)
         progress.set_postfix_str(f"energy {loss:.4g}", refresh=False)
-        if previous is not None and (previous - loss) / max(abs(previous), 1e-30) < config.rtol:
-            converged = True
-            break
-        previous = loss
+        energy = last["energy"].cpu()
+        if previous is not None:  # per pair, over the last window; L-BFGS moves the pairs together
+            rel = relative_decrease(previous, energy)
+            converged = rel < config.rtol
+            if config.gtol is not None:
+                gnorm = relative_gradient_norm(last["grad"], last["energy"], gfull).cpu()
+                converged &= gnorm < config.gtol
+            if converged.all():
+                break
+        previous = energy
     steps[:] = evals
-    return x.detach(), steps, torch.full((b,), converged), trace
+    return to_x(x.detach()), steps, converged, trace, rel, gfull
+
+
+def _coordinates(x0: Tensor, kind: str, gmat: Tensor | None):
+    """Maps ``y -> x`` and ``x -> y`` with ``x = (C^{-T} (x) G^{-1/2}) y``, ``L = C C^T``, so that L-BFGS's
+    identity starting Hessian in ``y`` is ``L (x) G`` in ``x`` (``G = I`` for ``laplacian``)."""
+    if kind == "none":
+        return (lambda y: y), (lambda x: x)
+    p, m = x0.shape[:2]
+    shape = x0.shape
+    chol = torch.linalg.cholesky(laplacian(m, dtype=torch.float64, device=x0.device))  # L = C C^T
+    a = torch.linalg.inv(chol.T).to(x0.dtype)  # C^{-T}
+    a_inv = chol.T.to(x0.dtype)
+    if gmat is None:
+        return (lambda y: torch.einsum("ij,pjd->pid", a, y.reshape(p, m, -1)).reshape(shape),
+                lambda x: torch.einsum("ij,pjd->pid", a_inv, x.reshape(p, m, -1)).reshape(shape))
+    evals, vecs = torch.linalg.eigh(gmat.double())
+    b = (vecs * evals.rsqrt().unsqueeze(1)) @ vecs.transpose(1, 2)  # G^{-1/2}
+    b_inv = (vecs * evals.sqrt().unsqueeze(1)) @ vecs.transpose(1, 2)
+    b, b_inv = b.to(x0.dtype), b_inv.to(x0.dtype)
+    return (lambda y: torch.einsum("ij,pjd,pde->pie", a, y.reshape(p, m, -1), b).reshape(shape),
+            lambda x: torch.einsum("ij,pjd,pde->pie", a_inv, x.reshape(p, m, -1), b_inv).reshape(shape))

@@ -17,7 +17,7 @@ Each level stops on relative energy change (the rule of :class:`OptimizeConfig`)
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
 import torch
@@ -26,7 +26,18 @@ from torch import Tensor
 from .._check import UserError
 from ..paths import PathProblem, PathStats, interpolate_points, resample_uniform
 from .base import NoProgress, Progress, SolveResult
+from .gauss_newton import GaussNewtonConfig, gauss_newton_path
 from .optimize import OptimizeConfig, optimize_path
+
+LevelConfig = OptimizeConfig | GaussNewtonConfig
+
+
+def solve_at_resolution(problem: PathProblem, start: Tensor, config: LevelConfig, *,
+                        progress: Progress | None = None) -> SolveResult:
+    """Optimise all interior points of ``start`` ``(B, N+1, ...)`` with the solver ``config`` names."""
+    if isinstance(config, GaussNewtonConfig):
+        return gauss_newton_path(problem, start, config, progress=progress)
+    return optimize_path(problem, start, config, progress=progress)
 
 Variant = Literal["joint", "local"]
 
@@ -46,7 +57,7 @@ class SubdivideConfig:
     """
 
     variant: Variant = "joint"
-    level: OptimizeConfig = field(default_factory=lambda: OptimizeConfig(optimizer="lbfgs", max_steps=100))
+    level: LevelConfig = field(default_factory=lambda: OptimizeConfig(optimizer="lbfgs", max_steps=100))
     local_steps: int = 50
     sweeps: int = 30
 
@@ -105,9 +116,13 @@ def subdivide_path(problem: PathProblem, n_segments: int, config: SubdivideConfi
         points = init
     segments = points.shape[1] - 1
 
-    def run(problem_: PathProblem, start: Tensor, cfg: OptimizeConfig) -> SolveResult:
-        res = optimize_path(problem_, start, cfg, progress=progress)
+    last: list[SolveResult] = []
+
+    def run(problem_: PathProblem, start: Tensor, cfg: LevelConfig) -> SolveResult:
+        res = solve_at_resolution(problem_, start, cfg, progress=progress)
         trace.extend(res.trace)
+        if problem_ is problem:
+            last[:] = [res]
         return res
 
     if n_segments == 1:
@@ -135,13 +150,16 @@ def subdivide_path(problem: PathProblem, n_segments: int, config: SubdivideConfi
             points, steps, converged = res.points, steps + res.steps, res.converged
     with torch.no_grad():
         stats = PathStats.of(problem.distances_sq(points[:, 1:-1], grad=False))
+    final = last[0] if last else None
     return SolveResult(points=points, stats=stats, steps=steps, converged=converged,
                        n_points_evaluated=problem.n_points_evaluated - evaluated0,
-                       wall_time=time.perf_counter() - t0, trace=trace)
+                       wall_time=time.perf_counter() - t0, trace=trace,
+                       rel_change=final.rel_change if final is not None else None,
+                       grad_norm=final.grad_norm if final is not None else None)
 
 
-def _with_steps(cfg: OptimizeConfig, max_steps: int) -> OptimizeConfig:
-    return OptimizeConfig(**{**asdict(cfg), "max_steps": max_steps})
+def _with_steps(cfg: LevelConfig, max_steps: int) -> LevelConfig:
+    return replace(cfg, max_steps=max_steps)
 
 
 def _solve_midpoints(problem: PathProblem, coarse: Tensor, fine: Tensor, config: SubdivideConfig,
