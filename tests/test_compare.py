@@ -1,5 +1,7 @@
+import errno
 import json
 from html.parser import HTMLParser
+from pathlib import Path
 
 import imageio.v2 as imageio
 import numpy as np
@@ -9,7 +11,7 @@ from PIL import Image
 from torch import nn
 
 from latent_geodesics import compare as compare_module
-from latent_geodesics._check import UserError
+from latent_geodesics._check import MachineError, UserError
 from latent_geodesics.cli import main
 from latent_geodesics.compare import (VIDEO_HOLD, CompareSettings, compare, pair_seeds, parse_methods,
                                       reference_metric, seeded_endpoints)
@@ -206,10 +208,10 @@ def test_failure_leaves_the_folder_as_it_was(tiny_net, tmp_path, monkeypatch):
     z0, z1 = seeded_endpoints(gen, pair_seeds(1))
 
     def broken(*args, **kwargs):
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(compare_module, "write_video", broken)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(MachineError, match="No space left on device"):
         compare(gen, z0, z1, out, CompareSettings(methods=("linear", "slerp"), frames=3), model_name="tiny")
     assert [p.name for p in out.iterdir()] == ["grid.png"] and (out / "grid.png").read_bytes() == b"old"
 
@@ -222,6 +224,6 @@ def test_demo_is_compare_with_small_settings(monkeypatch, tmp_path):
     result = run("demo", "--out", tmp_path / "d", "-q")
     assert result.exit_code == 0, result.output
     settings = seen["settings"]
-    assert seen["model"] == "zoo:faces64" and seen["pairs"] == 2 and seen["out"] == tmp_path / "d"
+    assert seen["model"] == "zoo:faces64" and seen["pairs"] == 2 and Path(seen["out"]) == tmp_path / "d"
     assert settings.methods == ("linear", "slerp", "pixel", "vgg-eq") and settings.solver == "subdivide"
     assert settings.subdivide.level.optimizer == "lbfgs" and settings.metric_options == {"min_size": 64}

@@ -204,7 +204,7 @@ def _write_path(path, model, points=None, drop=()):
 
 def test_evaluate_file_round_trip(model_file, tmp_path):
     path = _write_path(tmp_path / "path.npz", model_file)
-    report = evaluate_file(path, model=None, metrics=["pixel", "pixel-eq"])
+    report = evaluate_file(path, model=model_file, metrics=["pixel", "pixel-eq"])
     assert report["file"] == str(path) and report["model"] == model_file
     assert report["pairs"] == 2 and report["frames"] == 6 and report["metrics"] == ["pixel", "pixel-eq"]
     assert set(report["methods"]) == {"path", "linear", "slerp"}
@@ -226,6 +226,7 @@ def test_evaluate_file_round_trip(model_file, tmp_path):
     ("wrong_size", "expects"),
     ("nan", "NaN"),
     ("no_model", "pass --model"),
+    ("not_zoo", "not in the zoo; pass --model"),  # a data file never chooses code to run
     ("npy", "not an .npz"),
 ])
 def test_evaluate_file_errors(model_file, tmp_path, case, match):
@@ -241,6 +242,8 @@ def test_evaluate_file_errors(model_file, tmp_path, case, match):
     elif case == "npy":
         path = tmp_path / "points.npy"
         np.save(path, np.zeros((2, 5, 6), np.float32))
+    elif case == "not_zoo":
+        _write_path(path, "os:abort")
     with pytest.raises(UserError, match=match) as info:
-        evaluate_file(path, model=None, metrics=["pixel"])
+        evaluate_file(path, model=None if case in ("no_model", "not_zoo") else model_file, metrics=["pixel"])
     assert "\n" not in str(info.value)

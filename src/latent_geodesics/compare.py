@@ -69,7 +69,7 @@ from . import __version__
 from ._check import UserError, check_output_dir
 from .evaluation import baseline_path, evaluate_paths
 from .generators import Generator
-from .jobs import InterpolateSettings, solve
+from .jobs import InterpolateSettings, check_finite, solve
 from .metrics import EQ_SUFFIX, Metric, build_metric, metric_names
 from .paths import DEFAULT_CHUNK, check_endpoints, images_of
 from .realism import DEFAULT_LAMBDA, FORMS, Calibration, calibrate, realism_metric
@@ -83,6 +83,8 @@ VIDEO_HOLD = 6
 """Frames the video holds the end of each pair before the next starts (half a second at 12 fps)."""
 
 SCHEMA_VERSION = 1
+COMPARE_FILES = ("grid.png", "video.mp4", "plots.png", "report.html", "report.json")
+"""The files ``compare`` writes into its output folder."""
 
 Kind = Literal["linear", "slerp", "retime", "geodesic"]
 
@@ -317,7 +319,7 @@ def compare(generator: Generator, z0: Tensor, z1: Tensor, out_dir: str | Path, s
     from .report import labelled_grid, plot_series, side_by_side_frames, write_html, write_plots
 
     t_job = time.perf_counter()
-    out = check_output_dir(out_dir)
+    out = check_output_dir(out_dir, files=COMPARE_FILES)
     check_methods(generator, settings)
     z0, z1 = check_endpoints(generator, z0, z1)
     if seeds is not None and len(seeds) != z0.shape[0]:
@@ -350,6 +352,7 @@ def compare(generator: Generator, z0: Tensor, z1: Tensor, out_dir: str | Path, s
         t0 = time.perf_counter()
         solved = solve(generator, metric, z0, z1, run, progress=progress if method.kind == "geodesic" else None)
         solve_time = time.perf_counter() - t0
+        check_finite(solved, z0, z1)
         stages.start(f"{label}: evaluating")
         t1 = time.perf_counter()
         points = solved.points.detach()

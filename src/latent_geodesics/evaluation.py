@@ -25,8 +25,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._check import UserError, check_positive_int, resolve_device
-from .generators import Generator, load_generator
+from ._check import UserError, as_tensor, check_latents, check_positive_int, read_arrays, resolve_device
+from .generators import ZOO, Generator, load_generator
 from .metrics import Features, Metric, build_metric, cat, select
 from .paths import DEFAULT_CHUNK, INITS, baseline_path, energy_of, length_of
 from .realism import Calibration, calibrate, critic
@@ -287,9 +287,12 @@ def evaluate_paths(generator: Generator, metrics: Mapping[str, Metric], points: 
     """
     chunk_size = check_positive_int(chunk_size, "chunk size")
     latent_shape = tuple(generator.latent_shape)
-    if points.dim() != 2 + len(latent_shape) or tuple(points.shape[2:]) != latent_shape or points.shape[1] < 2:
-        raise UserError(f"paths have shape {tuple(points.shape)}; expected (pairs, frames >= 2, "
+    points = as_tensor(points, what="paths")
+    if points.dim() != 2 + len(latent_shape) or tuple(points.shape[2:]) != latent_shape or points.shape[1] < 2 \
+            or points.shape[0] == 0:
+        raise UserError(f"paths have shape {tuple(points.shape)}; expected (pairs >= 1, frames >= 2, "
                         f"{', '.join(map(str, latent_shape))}) for this model")
+    points = check_latents(points.flatten(0, 1), latent_shape, what="paths").view(points.shape)
     if not metrics:
         raise UserError("no metric to evaluate with; name at least one (e.g. pixel, vgg-eq)")
     for method in baselines:
@@ -321,36 +324,39 @@ def _load_path_file(path: Path) -> tuple[np.ndarray, str | None, str | None]:
     A path through waypoints (the file has ``legs``) is split back into its legs, one per row, so
     that each leg is compared with the straight line between its own waypoints.
     """
-    if not path.is_file():
+    if not path.is_file() and not path.is_dir():
         raise UserError(f"path file {path} does not exist; give the path.npz that "
                         "`latent-geodesics interpolate` wrote")
-    try:
-        data = np.load(path, allow_pickle=False)
-        if not isinstance(data, np.lib.npyio.NpzFile):
-            raise ValueError("it is a single array, not an .npz archive")
-        with data:
-            if "points" not in data.files:
-                raise UserError(f"{path} has no 'points' array (it has: {', '.join(data.files) or 'none'}); "
-                                "give the path.npz that `latent-geodesics interpolate` wrote")
-            points = data["points"]
-            names = {key: str(data[key].item()) if key in data.files and data[key].ndim == 0 else None
-                     for key in ("model", "metric")}
-            legs = int(data["legs"]) if "legs" in data.files else 1
-    except UserError:
-        raise
-    except (OSError, ValueError, EOFError) as e:
-        raise UserError(f"cannot read path file {path}: {e}; give the path.npz that "
-                        "`latent-geodesics interpolate` wrote") from e
-    if not np.issubdtype(points.dtype, np.number) or np.iscomplexobj(points):
+    arrays = read_arrays(path, what="path")
+    hint = "give the path.npz that `latent-geodesics interpolate` wrote"
+    if "" in arrays:
+        raise UserError(f"{path} is a single array, not an .npz archive; {hint}")
+    if "points" not in arrays:
+        raise UserError(f"{path} has no 'points' array (it has: {', '.join(arrays) or 'none'}); {hint}")
+    points = arrays["points"]
+    names = {key: str(arrays[key].item()) if key in arrays and arrays[key].ndim == 0 else None
+             for key in ("model", "metric")}
+    legs = arrays.get("legs", np.array(1))
+    if not (np.issubdtype(points.dtype, np.integer) or np.issubdtype(points.dtype, np.floating)):
         raise UserError(f"{path}: 'points' has dtype {points.dtype}; it must hold real numbers")
     if not np.isfinite(points).all():
         raise UserError(f"{path}: 'points' contains NaN or inf values; solve the path again")
+    if points.ndim < 3 or points.shape[0] == 0 or points.shape[1] < 2:
+        raise UserError(f"{path}: 'points' has shape {points.shape}; expected (pairs >= 1, frames >= 2, "
+                        f"*latent_shape); {hint}")
+    if legs.ndim != 0 or not np.issubdtype(legs.dtype, np.integer) or int(legs) < 1:
+        raise UserError(f"{path}: 'legs' must be a whole number >= 1, got {legs!r}; solve the path again")
+    legs = int(legs)
     if legs > 1:
         if points.shape[0] != 1 or (points.shape[1] - 1) % legs:
             raise UserError(f"{path}: {legs} legs do not fit 'points' of shape {points.shape}; solve the path again")
         n = (points.shape[1] - 1) // legs
         points = np.stack([points[0, i * n: (i + 1) * n + 1] for i in range(legs)])
     return points, names["model"], names["metric"]
+
+
+def _is_zoo_name(name: str) -> bool:
+    return name.startswith("zoo:") and name[4:] in ZOO
 
 
 def evaluate_file(path_npz: str | Path, *, model: str | None, metrics: Sequence[str], device: str = "cpu",
@@ -379,6 +385,9 @@ def evaluate_file(path_npz: str | Path, *, model: str | None, metrics: Sequence[
     model_name = model if model is not None else file_model
     if model_name is None:
         raise UserError(f"{path} does not say which model made it; pass --model")
+    if model is None and not _is_zoo_name(model_name):  # a data file never chooses code to run
+        raise UserError(f"{path} was made with model {model_name!r}, which is not in the zoo; pass --model "
+                        "to load it (only a model given on the command line is loaded from a file or module)")
     metric_names = list(metrics) if metrics else ([file_metric] if file_metric else [])
     if not metric_names:
         raise UserError(f"{path} does not say which metric made it; pass --metric")

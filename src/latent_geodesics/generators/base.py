@@ -15,7 +15,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from .._check import UserError, check_images
+from .._check import UserError, check_images, first_line
 
 Prior = Literal["gaussian", "sphere"]
 PRIORS: tuple[str, ...] = ("gaussian", "sphere")
@@ -130,6 +130,8 @@ class Generator(nn.Module):
 
         Drawn on the CPU so that a seed gives the same codes on every device.
         """
+        if not 0 <= int(seed) < 2**64:
+            raise UserError(f"seed must be an integer in [0, 2**64), got {seed}")
         rng = torch.Generator().manual_seed(int(seed))
         z = torch.randn(n, *self.latent_shape, generator=rng)
         return self.endpoint(z).to(device or self.device)
@@ -144,8 +146,9 @@ class Generator(nn.Module):
         except UserError:
             raise
         except Exception as e:  # anything the user's model raises on a plain latent batch
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise UserError(f"{what} failed on latents of shape {tuple(z.shape)}: {msg}; "
-                            "check --latent-shape and the model") from e
+            check = "the --condition (does the model take one, of that shape?)" if self.condition is not None \
+                else "--latent-shape"
+            raise UserError(f"{what} failed on latents of shape {tuple(z.shape)}: {first_line(e)}; "
+                            f"check {check} and the model") from e
         check_images(x, batch=2, what=what)
         return tuple(x.shape[1:])  # type: ignore[return-value]

@@ -7,13 +7,14 @@ a ``package.module:factory`` spec whose factory returns either of the former; ``
 from __future__ import annotations
 
 import importlib
+import math
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from .._check import UserError, resolve_device
+from .._check import UserError, first_line, resolve_device
 from .base import Generator, Prior
 from .zoo import load_zoo
 
@@ -33,6 +34,8 @@ def _latent_shape_of(net: object, given: tuple[int, ...] | None, what: str) -> t
 
 def load_torchscript(path: str | Path, *, device: torch.device) -> torch.jit.ScriptModule:
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"model {path} is a folder, not a TorchScript file; give the .pt file inside it")
     if not path.is_file():
         raise UserError(f"model file {path} does not exist")
     try:
@@ -40,17 +43,22 @@ def load_torchscript(path: str | Path, *, device: torch.device) -> torch.jit.Scr
             warnings.simplefilter("ignore", DeprecationWarning)
             return torch.jit.load(str(path), map_location=device)
     except Exception as e:  # torch raises many kinds for a file that is not TorchScript
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"{path} is not a TorchScript model ({first}); save one with "
+        raise UserError(f"{path} is not a TorchScript model ({first_line(e)}); save one with "
                         "torch.jit.save(torch.jit.script(model), path)") from e
 
 
 def _import_factory(spec: str) -> Callable:
     module_name, _, attr = spec.partition(":")
+    if not module_name.strip() or not attr.strip():
+        raise UserError(f"model {spec!r} must look like package.module:factory (both parts named)")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise UserError(f"cannot import {module_name!r} for model {spec!r}: {e}") from e
+    except SyntaxError as e:
+        raise UserError(f"cannot import {module_name!r} for model {spec!r}: syntax error in {e.filename} "
+                        f"line {e.lineno}: {e.msg}") from e
+    except Exception as e:  # the module's own code raised while it was imported
+        raise UserError(f"cannot import {module_name!r} for model {spec!r}: {type(e).__name__}: {first_line(e)}") \
+            from e
     try:
         factory = getattr(module, attr)
     except AttributeError:
@@ -58,6 +66,18 @@ def _import_factory(spec: str) -> Callable:
     if not callable(factory):
         raise UserError(f"{spec!r} is not callable; it must be a function or class that returns a generator")
     return factory
+
+
+def _call_factory(spec: str) -> object:
+    """Call the factory a ``package.module:factory`` spec names, with no arguments."""
+    factory = _import_factory(spec)
+    try:
+        return factory()
+    except UserError:
+        raise
+    except Exception as e:  # the user's factory raised, or it needs arguments
+        raise UserError(f"model factory {spec!r} failed when called with no arguments: {type(e).__name__}: "
+                        f"{first_line(e)}; it must build the generator by itself") from e
 
 
 def load_generator(model: object, *, device: str | torch.device | None = "cpu",
@@ -83,14 +103,17 @@ def load_generator(model: object, *, device: str | torch.device | None = "cpu",
     """
     dev = resolve_device(device)
     what = f"model {model!r}" if isinstance(model, str) else "model"
+    if shell is not None and not (math.isfinite(shell) and shell > 0):
+        raise UserError(f"shell width must be a positive finite number, got {shell}")
     if isinstance(model, str) and model.startswith("zoo:"):
         gen = load_zoo(model[4:], dev)
-    elif isinstance(model, str) and (model.endswith((".pt", ".pth", ".ts")) or Path(model).is_file()):
+    elif isinstance(model, str) and (model.endswith((".pt", ".pth", ".ts")) or Path(model).is_file()
+                                     or Path(model).is_dir()):
         net = load_torchscript(model, device=dev)
         gen = Generator(net, latent_shape=_latent_shape_of(net, latent_shape, what), prior=prior or "gaussian",
                         name=Path(model).name)
     elif isinstance(model, str) and ":" in model:
-        obj = _import_factory(model)()
+        obj = _call_factory(model)
         return load_generator(obj, device=dev, latent_shape=latent_shape, prior=prior,
                               discriminator=discriminator, shell=shell, condition=condition, check=check)
     elif isinstance(model, str):
