@@ -126,6 +126,17 @@ def check_positive_int(value: int, name: str, *, minimum: int = 1) -> int:
     return int(value)
 
 
+MAX_SHELL = 1e6
+"""Widest typical-set shell, in standard deviations (wider is no constraint at all, and overflows float32)."""
+
+
+def check_shell(shell: float | None) -> float | None:
+    """``None``, or a shell width in ``(0, MAX_SHELL]``."""
+    if shell is not None and not (isinstance(shell, (int, float)) and 0 < shell <= MAX_SHELL):
+        raise UserError(f"shell width must be a number in (0, {MAX_SHELL:g}] (standard deviations), got {shell}")
+    return shell
+
+
 def resolve_device(device: str | torch.device | None) -> torch.device:
     """``None`` or ``"auto"`` picks CUDA when available; an unavailable CUDA is a user error."""
     if device is None or str(device) == "auto":

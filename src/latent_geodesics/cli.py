@@ -89,6 +89,10 @@ class _Finite(click.FloatRange):
 MAX_FRAMES = 10_000
 """Most frames per path the CLI accepts (every frame is an image held in memory for the video)."""
 FRAMES = click.IntRange(min=2, max=MAX_FRAMES)
+PAIRS = click.IntRange(min=1, max=10_000)
+STEPS = click.IntRange(min=0, max=10**9)
+MAX_LATENT_VALUES = 1 << 24
+"""Most numbers in one latent that --latent-shape accepts (StyleGAN's W+ is 18 x 512)."""
 SEED = click.IntRange(min=0, max=2**63 - 1)
 OUT = click.Path(file_okay=False)  # a str: an empty --out is refused, not taken as the current folder
 
@@ -119,6 +123,9 @@ def _parse_shape(text: str | None) -> tuple[int, ...] | None:
         raise UserError(f"--latent-shape must be sizes like 128 or 4,8,8, got {text!r}") from None
     if not shape or any(s < 1 for s in shape):
         raise UserError(f"--latent-shape must be positive sizes like 128 or 4,8,8, got {text!r}")
+    if math.prod(shape) > MAX_LATENT_VALUES:
+        raise UserError(f"--latent-shape {text} makes latents of {math.prod(shape)} numbers; at most "
+                        f"{MAX_LATENT_VALUES} are accepted")
     return shape
 
 
@@ -184,7 +191,7 @@ def _model_options(f):
               help="L-BFGS reached lower energy per evaluation in our benchmark; Adam stops each path on its own.")
 @click.option("--frames", type=FRAMES, default=33, show_default=True,
               help="Frames per path (per leg with waypoints), endpoints included.")
-@click.option("--steps", type=click.IntRange(min=0), default=None,
+@click.option("--steps", type=STEPS, default=None,
               help="Most optimisation steps per path (per level for subdivide) [default: 300 optimize, 100 subdivide].")
 @click.option("--lr", type=_Finite(min=0, min_open=True), default=None,
               help="Step size (Adam: relative to the path's point spacing; default 0.05).")
@@ -194,7 +201,7 @@ def _model_options(f):
               help="Starting path of the optimize solver.")
 @click.option("--retime", is_flag=True, help="Resample the result so that perceptual speed is constant.")
 @click.option("--out", type=OUT, required=True, help="Output folder.")
-@click.option("--chunk-size", type=click.IntRange(min=1), default=64, show_default=True,
+@click.option("--chunk-size", type=click.IntRange(min=1, max=1 << 20), default=64, show_default=True,
               help="Points per generator call (bounds memory).")
 @click.option("--fps", type=_Finite(min=0, min_open=True), default=12.0, show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
@@ -313,7 +320,7 @@ def evaluate_cmd(path_file: Path, metrics: tuple[str, ...], model: str | None, d
 @click.option("--methods", default="linear,slerp,pixel,vgg-eq", show_default=True,
               help="Comma-separated: linear, slerp, retime (linear re-timed under the reference metric), or a "
                    "metric name for its geodesic, optionally NAME+realism (models with a discriminator).")
-@click.option("--pairs", type=click.IntRange(min=1), default=4, show_default=True, help="Endpoint pairs.")
+@click.option("--pairs", type=PAIRS, default=4, show_default=True, help="Endpoint pairs.")
 @click.option("--seed", type=click.IntRange(min=0, max=2**62), default=0, show_default=True,
               help="Base seed: pair k (from 0) joins the latents of seeds SEED+2k+1 and SEED+2k+2.")
 @click.option("--frames", type=FRAMES, default=17, show_default=True,
@@ -321,7 +328,7 @@ def evaluate_cmd(path_file: Path, metrics: tuple[str, ...], model: str | None, d
 @click.option("--solver", type=click.Choice(["subdivide", "optimize"]), default="subdivide", show_default=True,
               help="Solver of every geodesic method.")
 @click.option("--optimizer", type=click.Choice(["adam", "lbfgs"]), default="lbfgs", show_default=True)
-@click.option("--steps", type=click.IntRange(min=0), default=None,
+@click.option("--steps", type=STEPS, default=None,
               help="Most optimisation steps per path (per level for subdivide) [default: 300 optimize, 100 subdivide].")
 @click.option("--metric-option", "metric_options", multiple=True, metavar="KEY=VALUE",
               help="Setting of every metric except pixel ones, e.g. min_size=64 (repeatable).")
@@ -380,9 +387,9 @@ DEMO_STEPS = 30
 @main.command("demo")
 @click.option("--out", type=OUT, default="demo-out", show_default=True)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
-@click.option("--pairs", type=click.IntRange(min=1), default=2, show_default=True, help="Endpoint pairs.")
+@click.option("--pairs", type=PAIRS, default=2, show_default=True, help="Endpoint pairs.")
 @click.option("--frames", type=FRAMES, default=9, show_default=True)
-@click.option("--steps", type=click.IntRange(min=0), default=DEMO_STEPS, show_default=True,
+@click.option("--steps", type=STEPS, default=DEMO_STEPS, show_default=True,
               help="Most L-BFGS steps per subdivision level.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
 def demo_cmd(out: str, device: str, pairs: int, frames: int, steps: int, quiet: bool) -> None:

@@ -147,8 +147,9 @@ def check_finite(solved: Solved, z0: Tensor, z1: Tensor) -> None:
 
 def nonfinite_error(z0: Tensor, z1: Tensor) -> UserError:
     big = float(torch.cat([z0.flatten(1), z1.flatten(1)], 1).abs().max())
-    return UserError(f"the path's images or distances are NaN or inf (largest |z| of the endpoints: {big:.3g}); "
-                     "check that the model gives finite images at every batch size, and the latents")
+    return UserError(f"the path's images or distances are NaN or inf: the model gave NaN/inf images for some "
+                     f"latents or batch sizes, or the latents (largest |z| of the endpoints: {big:.3g}) or "
+                     "--realism are too large; check the model and the inputs")
 
 
 def waypoint_legs(waypoints: Tensor, *, loop: bool = False) -> tuple[Tensor, Tensor]:

@@ -15,7 +15,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from .._check import UserError, check_images, first_line
+from .._check import UserError, check_images, check_shell, first_line
 
 Prior = Literal["gaussian", "sphere"]
 PRIORS: tuple[str, ...] = ("gaussian", "sphere")
@@ -69,9 +69,7 @@ class Generator(nn.Module):
             raise UserError(f"latent shape must be positive sizes, got {latent_shape}")
         self.prior: Prior = prior
         self.name = name
-        if shell is not None and not shell > 0:
-            raise UserError(f"shell width must be positive, got {shell}")
-        self.shell = shell
+        self.shell = check_shell(shell)
         self.net = _frozen(net)
         self.discriminator = _frozen(discriminator) if discriminator is not None else None
         self.register_buffer("condition", condition, persistent=False)

@@ -7,14 +7,13 @@ a ``package.module:factory`` spec whose factory returns either of the former; ``
 from __future__ import annotations
 
 import importlib
-import math
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from .._check import UserError, first_line, resolve_device
+from .._check import UserError, check_shell, first_line, resolve_device
 from .base import Generator, Prior
 from .zoo import load_zoo
 
@@ -103,8 +102,7 @@ def load_generator(model: object, *, device: str | torch.device | None = "cpu",
     """
     dev = resolve_device(device)
     what = f"model {model!r}" if isinstance(model, str) else "model"
-    if shell is not None and not (math.isfinite(shell) and shell > 0):
-        raise UserError(f"shell width must be a positive finite number, got {shell}")
+    check_shell(shell)
     if isinstance(model, str) and model.startswith("zoo:"):
         gen = load_zoo(model[4:], dev)
     elif isinstance(model, str) and (model.endswith((".pt", ".pth", ".ts")) or Path(model).is_file()
