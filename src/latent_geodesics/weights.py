@@ -160,6 +160,28 @@ def writable_cache() -> Path:
     return d
 
 
+_MISSING = "missing"
+
+
+def _check_cached(path: Path, name: str, expected: str, digest: Callable[[Path], str], *, fetch: bool) -> str | None:
+    """``None`` if the cache holds the right file ``name`` at ``path``, else why it must be fetched or built.
+
+    Raises:
+        UserError: a folder in the way; or, without ``fetch``, the file is missing or corrupt.
+    """
+    hint = f"latent-geodesics weights fetch {name}"
+    if path.is_dir():
+        raise UserError(f"weight file {path} is a folder; remove it and run: {hint}")
+    if not path.is_file():
+        if not fetch:
+            raise UserError(f"weight file {name} is missing at {path}; run: {hint}")
+        return _MISSING
+    problem = file_problem(path, expected, digest)
+    if problem is not None and not fetch:
+        raise UserError(f"weight file {path} is corrupt ({problem}); delete it and run: {hint}")
+    return problem
+
+
 def weight_path(name: str, *, fetch: bool = True) -> Path:
     """Path of a verified weight file, fetching it first if it is missing or corrupt and ``fetch`` is true.
 
@@ -168,26 +190,18 @@ def weight_path(name: str, *, fetch: bool = True) -> Path:
     """
     entry = _entry(name)
     path = cached_path(name)
-    if path.is_dir():
-        raise UserError(f"weight file {path} is a folder; remove it and run: {entry.fetch_command()}")
-    problem = None
-    if path.is_file():
-        problem = file_problem(path, entry.sha256)
-        if problem is None:
-            return path
-        if not fetch:
-            raise UserError(f"weight file {path} is corrupt ({problem}); delete it and run: {entry.fetch_command()}")
-    elif not fetch:
-        raise UserError(f"weight file {name} is missing at {path}; run: {entry.fetch_command()}")
+    problem = _check_cached(path, name, entry.sha256, sha256_of, fetch=fetch)
+    if problem is None:
+        return path
     try:
         fetch_file(name)
     except UserError as e:
-        if problem is None:
+        if problem == _MISSING:
             raise
         raise type(e)(f"weight file {path} is corrupt ({problem}) and fetching it again failed: {e}") from e
     problem = file_problem(path, entry.sha256)
     if problem is not None:
-        raise UserError(f"weight file {path} is still corrupt after fetching it again ({problem}); "
+        raise UserError(f"weight file {path} does not match its sha256 after fetching ({problem}); "
                         f"{_manual_hint(entry)}")
     return path
 
@@ -295,15 +309,8 @@ def derived_path(name: str, *, fetch: bool = True) -> Path:
     except KeyError:
         raise UserError(f"unknown weight file {name!r}; known: {', '.join(all_names())}") from None
     dest = cache_dir() / entry.filename
-    fetch_hint = f"latent-geodesics weights fetch {name}"
-    if dest.is_file():
-        problem = file_problem(dest, entry.sha256, entry.digest)
-        if problem is None:
-            return dest
-        if not fetch:
-            raise UserError(f"weight file {dest} is corrupt ({problem}); delete it and run: {fetch_hint}")
-    elif not fetch:
-        raise UserError(f"weight file {name} is missing at {dest}; run: {fetch_hint}")
+    if _check_cached(dest, name, entry.sha256, entry.digest, fetch=fetch) is None:
+        return dest
     sources = {s: weight_path(s, fetch=True) for s in entry.sources}
     writable_cache()
     try:
@@ -312,7 +319,7 @@ def derived_path(name: str, *, fetch: bool = True) -> Path:
             problem = file_problem(out, entry.sha256, entry.digest)
             if problem is not None:  # never put a wrong file in place
                 raise UserError(f"building {name} from {', '.join(entry.sources)} gave a different file ({problem}); "
-                                f"delete those files from {cache_dir()} and run: {fetch_hint}")
+                                f"delete those files from {cache_dir()} and run: latent-geodesics weights fetch {name}")
     except OSError as e:
         raise os_error(e, f"cannot write weight file {dest}") from e
     return dest
