@@ -186,7 +186,7 @@ def check_output_dir(path: str | os.PathLike, *, files: Sequence[str] = ()) -> P
     return out
 
 
-def read_arrays(path: str | os.PathLike, *, what: str) -> dict[str, np.ndarray]:
+def read_arrays(path: str | os.PathLike, *, what: str, hint: str | None = None) -> dict[str, np.ndarray]:
     """Every array of an ``.npz`` file (by name), or the one array of an ``.npy`` file (under ``""``).
 
     Read in full here, so that a truncated or corrupt file fails here with one line, never later.
@@ -196,7 +196,7 @@ def read_arrays(path: str | os.PathLike, *, what: str) -> dict[str, np.ndarray]:
         MachineError: no permission to read it.
     """
     path = Path(path)
-    hint = f"save the {what} with numpy.save or numpy.savez"
+    hint = hint or f"save the {what} with numpy.save or numpy.savez"
     try:
         with open(path, "rb") as f:
             magic = f.read(6)

@@ -33,7 +33,7 @@ def _raise_terminated(signum, frame) -> None:
 def _machine_fault(e: BaseException) -> MachineError | None:
     """Out of memory or a full disk where no code caught it: a fault of the machine, one line."""
     if isinstance(e, OSError):
-        err = os_error(e, "cannot read or write a file")
+        err = os_error(e, f"cannot read or write {e.filename}" if e.filename else "cannot read or write a file")
         return err if isinstance(err, MachineError) else None
     if isinstance(e, RuntimeError) and ("can't allocate memory" in str(e) or "out of memory" in str(e)):
         return MachineError(f"out of memory ({first_line(e)}); use fewer frames or pairs, or a smaller chunk size")
@@ -171,7 +171,7 @@ def _model_options(f):
 @main.command("interpolate")
 @_model_options
 @click.option("--seed", "seeds", type=SEED, multiple=True,
-              help="Endpoint latents drawn from the prior with these seeds: two, or more for waypoints.")
+              help="Endpoint latents drawn from the prior with these seeds (0 to 2**63-1): two, or more for waypoints.")
 @click.option("--z", "z_files", type=click.Path(dir_okay=False, path_type=Path), multiple=True,
               help="Waypoint latent files (.npy), in order: two or more.")
 @click.option("--z0", type=click.Path(dir_okay=False, path_type=Path), help="Start latent(s), .npy (one or a batch).")

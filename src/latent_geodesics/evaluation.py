@@ -327,8 +327,8 @@ def _load_path_file(path: Path) -> tuple[np.ndarray, str | None, str | None]:
     if not path.is_file() and not path.is_dir():
         raise UserError(f"path file {path} does not exist; give the path.npz that "
                         "`latent-geodesics interpolate` wrote")
-    arrays = read_arrays(path, what="path")
     hint = "give the path.npz that `latent-geodesics interpolate` wrote"
+    arrays = read_arrays(path, what="path", hint=hint)
     if "" in arrays:
         raise UserError(f"{path} is a single array, not an .npz archive; {hint}")
     if "points" not in arrays:

@@ -142,10 +142,10 @@ def check_finite(solved: Solved, z0: Tensor, z1: Tensor) -> None:
     """
     if all(bool(torch.isfinite(t).all()) for t in (solved.points, solved.start_stats.d_sq, solved.stats.d_sq)):
         return
-    raise nonfinite_error(z0, z1)
+    raise _nonfinite_error(z0, z1)
 
 
-def nonfinite_error(z0: Tensor, z1: Tensor) -> UserError:
+def _nonfinite_error(z0: Tensor, z1: Tensor) -> UserError:
     big = float(torch.cat([z0.flatten(1), z1.flatten(1)], 1).abs().max())
     return UserError(f"the path's images or distances are NaN or inf: the model gave NaN/inf images for some "
                      f"latents or batch sizes, or the latents (largest |z| of the endpoints: {big:.3g}) or "
@@ -207,7 +207,7 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
     b, n1 = points.shape[:2]
     images = images_of(generator, points.reshape(b * n1, *points.shape[2:]), chunk_size=settings.chunk_size)
     if not torch.isfinite(images).all():
-        raise nonfinite_error(z0, z1)
+        raise _nonfinite_error(z0, z1)
     frames = to_uint8(images)
     frames = frames.reshape(b, n1, *frames.shape[1:])  # (B, N+1, H, W, 3)
     report = {
