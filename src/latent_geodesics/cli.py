@@ -87,7 +87,12 @@ def _parse_options(items: tuple[str, ...]) -> dict:
     return options
 
 
+DISCRIMINATOR_HELP = ("Discriminator for realism, replacing the model's own: a TorchScript .pt file or "
+                      "package.module:factory; images (B, C, H, W) in [-1, 1] in, one score per image out.")
+
+
 def _model_options(f):
+    f = click.option("--discriminator", default=None, metavar="FILE|MODULE:FACTORY", help=DISCRIMINATOR_HELP)(f)
     f = click.option("--condition", type=click.Path(dir_okay=False, path_type=Path), default=None,
                      help="Conditional models: a .npy (e.g. a one-hot label) given to the model with every latent.")(f)
     f = click.option("--shell", type=click.FloatRange(min=0, min_open=True), default=None,
@@ -139,7 +144,7 @@ def _model_options(f):
 @click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=12.0, show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def interpolate_cmd(model: str, device: str, latent_shape: str | None, prior: str | None, shell: float | None,
-                    condition: Path | None,
+                    condition: Path | None, discriminator: str | None,
                     seeds: tuple[int, ...], z_files: tuple[Path, ...], z0: Path | None, z1: Path | None, loop: bool,
                     metric: str, metric_options: tuple[str, ...], realism: float | None, realism_form: str,
                     solver: str, variant: str, optimizer: str,
@@ -156,6 +161,7 @@ def interpolate_cmd(model: str, device: str, latent_shape: str | None, prior: st
       latent-geodesics interpolate --seed 1 --seed 2 --metric vgg-eq --frames 17 --out out/
       latent-geodesics interpolate --seed 1 --seed 2 --seed 3 --loop --solver linear --retime --out loop/
       latent-geodesics interpolate --model gen.pt --latent-shape 64 --z0 a.npy --z1 b.npy --out out/
+      latent-geodesics interpolate --model gen.pt --discriminator disc.pt --realism 0.5 --seed 1 --seed 2 --out out/
     """
     given = sum(bool(x) for x in (seeds, z_files, z0 is not None or z1 is not None))
     if given != 1:
@@ -174,18 +180,19 @@ def interpolate_cmd(model: str, device: str, latent_shape: str | None, prior: st
     _run_interpolate(model=model, seeds=seeds, z_files=z_files, z0_file=z0, z1_file=z1, loop=loop, metric=metric,
                      metric_options=_parse_options(metric_options), realism=realism, realism_form=realism_form,
                      settings=settings, out=out, device=device, latent_shape=_parse_shape(latent_shape), prior=prior,
-                     shell=shell, condition=condition, quiet=quiet)
+                     shell=shell, condition=condition, discriminator=discriminator, quiet=quiet)
 
 
 def _run_interpolate(*, model: str, seeds=(), z_files=(), z0_file=None, z1_file=None, loop: bool = False,
                      metric: str, metric_options: dict | None = None, realism: float | None = None,
                      realism_form: str = "conformal", settings: InterpolateSettings, out: Path,
                      device: str, latent_shape=None, prior=None, shell=None, condition: Path | None = None,
-                     quiet: bool) -> dict:
+                     discriminator: str | None = None, quiet: bool) -> dict:
     check_output_dir(out)  # before any work: a bad --out fails at once
     metric_obj = build_metric(metric, device="cpu", **(metric_options or {}))  # checked before the model loads
     cond = load_array(condition, what="condition") if condition is not None else None
-    gen = load_generator(model, device=device, latent_shape=latent_shape, prior=prior, shell=shell, condition=cond)
+    gen = load_generator(model, device=device, latent_shape=latent_shape, prior=prior, shell=shell, condition=cond,
+                         discriminator=discriminator)
     metric_obj = metric_obj.to(gen.device)
     if realism is not None:
         metric_obj = realism_metric(metric_obj, gen, lam=realism, form=realism_form)
@@ -215,10 +222,11 @@ def _run_interpolate(*, model: str, seeds=(), z_files=(), z0_file=None, z1_file=
 @click.option("--model", default=None, help="Model that made the path (default: the one recorded in the file).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option("--latent-shape", help="Latent shape when the model does not say.")
+@click.option("--discriminator", default=None, metavar="FILE|MODULE:FACTORY", help=DISCRIMINATOR_HELP)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write every number to this JSON file.")
 def evaluate_cmd(path_file: Path, metrics: tuple[str, ...], model: str | None, device: str,
-                 latent_shape: str | None, json_out: Path | None) -> None:
+                 latent_shape: str | None, discriminator: str | None, json_out: Path | None) -> None:
     """Measure a path.npz against the linear and slerp paths between the same endpoints.
 
     \b
@@ -236,7 +244,7 @@ def evaluate_cmd(path_file: Path, metrics: tuple[str, ...], model: str | None, d
     if json_out is not None:
         check_output_dir(json_out.parent if str(json_out.parent) else Path("."))
     report = evaluate_file(path_file, model=model, metrics=list(metrics), device=device,
-                           latent_shape=_parse_shape(latent_shape))
+                           latent_shape=_parse_shape(latent_shape), discriminator=discriminator)
     click.echo(format_table(report))
     if json_out is not None:
         write_json(json_out, report)
@@ -271,7 +279,7 @@ def evaluate_cmd(path_file: Path, metrics: tuple[str, ...], model: str | None, d
 @click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=12.0, show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
 def compare_cmd(model: str, device: str, latent_shape: str | None, prior: str | None, shell: float | None,
-                condition: Path | None, methods: str, pairs: int, seed: int, frames: int, solver: str,
+                condition: Path | None, discriminator: str | None, methods: str, pairs: int, seed: int, frames: int, solver: str,
                 optimizer: str, steps: int | None, metric_options: tuple[str, ...], eval_metrics: str | None,
                 realism: float, realism_form: str, out: Path, fps: float, quiet: bool) -> None:
     """Compare interpolation methods on the same pairs: grid.png, video.mp4, plots.png, report.json, report.html.
@@ -288,14 +296,17 @@ def compare_cmd(model: str, device: str, latent_shape: str | None, prior: str | 
                                subdivide=SubdivideConfig(level=opt), metric_options=_parse_options(metric_options),
                                eval_metrics=evals, realism=realism, realism_form=realism_form, fps=fps)
     _run_compare(model=model, settings=settings, pairs=pairs, seed=seed, out=out, device=device,
-                 latent_shape=_parse_shape(latent_shape), prior=prior, shell=shell, condition=condition, quiet=quiet)
+                 latent_shape=_parse_shape(latent_shape), prior=prior, shell=shell, condition=condition,
+                 discriminator=discriminator, quiet=quiet)
 
 
 def _run_compare(*, model: str, settings: CompareSettings, pairs: int, seed: int, out: Path, device: str,
-                 latent_shape=None, prior=None, shell=None, condition: Path | None = None, quiet: bool) -> dict:
+                 latent_shape=None, prior=None, shell=None, condition: Path | None = None,
+                 discriminator: str | None = None, quiet: bool) -> dict:
     check_output_dir(out)  # before any work: a bad --out fails at once
     cond = load_array(condition, what="condition") if condition is not None else None
-    gen = load_generator(model, device=device, latent_shape=latent_shape, prior=prior, shell=shell, condition=cond)
+    gen = load_generator(model, device=device, latent_shape=latent_shape, prior=prior, shell=shell, condition=cond,
+                         discriminator=discriminator)
     check_methods(gen, settings)
     seeds = pair_seeds(pairs, seed)
     z0, z1 = seeded_endpoints(gen, seeds)

@@ -354,7 +354,8 @@ def _load_path_file(path: Path) -> tuple[np.ndarray, str | None, str | None]:
 
 
 def evaluate_file(path_npz: str | Path, *, model: str | None, metrics: Sequence[str], device: str = "cpu",
-                  latent_shape: tuple[int, ...] | None = None, chunk_size: int = DEFAULT_CHUNK) -> dict:
+                  latent_shape: tuple[int, ...] | None = None, chunk_size: int = DEFAULT_CHUNK,
+                  discriminator: str | None = None) -> dict:
     """Evaluate the paths of a ``path.npz`` written by ``interpolate`` against linear and slerp.
 
     Args:
@@ -362,10 +363,12 @@ def evaluate_file(path_npz: str | Path, *, model: str | None, metrics: Sequence[
         model: what :func:`~latent_geodesics.generators.load_generator` accepts; ``None`` uses the file's
             ``model`` entry (e.g. ``zoo:faces64``).
         metrics: metric names (:func:`~latent_geodesics.metrics.build_metric`); empty uses the metric the
-            path was solved with (the file's ``metric`` entry).
+            path was solved with (the file's ``metric`` entry; its base metric if realism-weighted).
         device: where the model and metrics run.
         latent_shape: for models that do not say their latent shape.
         chunk_size: frames per generator + metric call.
+        discriminator: scores realism instead of the model's own (what
+            :func:`~latent_geodesics.generators.load_discriminator` accepts).
 
     Returns:
         ``{"file", "model", "pairs", "frames", "metrics", "methods"}``; see :func:`evaluate_paths`.
@@ -379,11 +382,13 @@ def evaluate_file(path_npz: str | Path, *, model: str | None, metrics: Sequence[
     model_name = model if model is not None else file_model
     if model_name is None:
         raise UserError(f"{path} does not say which model made it; pass --model")
+    if file_metric:  # a realism-weighted path ("vgg-eq+realism0.5") is measured with its base metric
+        file_metric = file_metric.split("+realism")[0]
     metric_names = list(metrics) if metrics else ([file_metric] if file_metric else [])
     if not metric_names:
         raise UserError(f"{path} does not say which metric made it; pass --metric")
     dev = resolve_device(device)
-    generator = load_generator(model_name, device=dev, latent_shape=latent_shape)
+    generator = load_generator(model_name, device=dev, latent_shape=latent_shape, discriminator=discriminator)
     shape = generator.latent_shape
     if points.ndim != 2 + len(shape) or tuple(points.shape[2:]) != shape or points.shape[1] < 2:
         raise UserError(f"{path}: 'points' has shape {points.shape} but model {model_name} expects "
