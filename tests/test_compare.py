@@ -16,7 +16,7 @@ from latent_geodesics.compare import (VIDEO_HOLD, CompareSettings, compare, pair
 from latent_geodesics.generators import Generator
 from latent_geodesics.solvers import OptimizeConfig, SubdivideConfig
 
-FILES = ["grid.png", "plots.png", "report.html", "report.json", "video.mp4"]
+FILES = ["grid.png", "paths.npz", "plots.png", "report.html", "report.json", "video.mp4"]
 
 
 class Contrast(nn.Module):
@@ -128,6 +128,38 @@ def test_compare_cli_writes_every_file(model_file, tmp_path):
     assert plots.width >= 600 and plots.height >= 400
     assert len(report["files"]["plots"]["step"]["pixel"]) == 4
     check_html(out, report)
+
+
+def test_paths_npz_holds_every_method_and_evaluate_reads_it(model_file, tmp_path):
+    out = tmp_path / "cmp"
+    methods = ["pixel", "retime", "slerp"]
+    result = run("compare", "--model", model_file, "--pairs", 2, "--seed", 10, "--methods", ",".join(methods),
+                 "--frames", 5, "--steps", 4, "--out", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["files"]["paths"] == "paths.npz" and report["model"]["discriminator_spec"] is None
+    with np.load(out / "paths.npz") as data:
+        assert data["methods"].tolist() == methods and data["metrics"].tolist() == ["pixel", "pixel", ""]
+        assert str(data["model"]) == model_file and str(data["metric"]) == "pixel"
+        assert data["seeds"].tolist() == [[11, 12], [13, 14]] and "discriminator" not in data.files
+        for k in range(3):
+            points = data[f"points_{k}"]
+            assert points.shape == (2, 5, 6)
+            np.testing.assert_array_equal(points[:, 0], data["z0"])
+            np.testing.assert_allclose(points[:, -1], data["z1"], atol=1e-6)
+
+    result = run("evaluate", out / "paths.npz", "--json", tmp_path / "e.json")
+    assert result.exit_code == 0, result.output
+    evaluated = json.loads((tmp_path / "e.json").read_text())
+    assert list(evaluated["methods"]) == methods + ["linear"]  # the file's slerp is the slerp baseline
+    assert evaluated["metrics"] == ["pixel"] and evaluated["frames"] == 5
+    for name in methods:  # the same numbers as compare measured
+        np.testing.assert_allclose(evaluated["methods"][name]["metrics"]["pixel"]["length"],
+                                   report["methods"][name]["evaluation"]["metrics"]["pixel"]["length"], rtol=1e-5)
+        np.testing.assert_allclose(evaluated["methods"][name]["metrics"]["pixel"]["length_vs_linear"],
+                                   report["methods"][name]["evaluation"]["metrics"]["pixel"]["length_vs_linear"],
+                                   rtol=1e-5)
+        assert any(line.startswith(name + " ") for line in result.output.splitlines())
 
 
 def test_realism_method_with_stub_discriminator(tiny_net, tmp_path, monkeypatch):

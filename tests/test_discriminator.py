@@ -4,6 +4,7 @@ import json
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -132,9 +133,10 @@ def test_interpolate_with_torchscript_discriminator(model_file, tmp_path, cache)
     report = json.loads((tmp_path / "a" / "report.json").read_text())
     assert report["metric"] == "pixel+realism0.5" and report["realism"]["calibration"]["samples"] == 2000
     assert len(list(cache.glob("calibration/*.json"))) == 1  # a stable digest of the reloaded file
-    result = run("evaluate", tmp_path / "a" / "path.npz", "--discriminator", disc)
+    assert report["model"]["discriminator_spec"] == disc
+    result = run("evaluate", tmp_path / "a" / "path.npz")  # the file says which discriminator
     assert result.exit_code == 0, result.output
-    assert "p min" in result.output  # realism judged by the given discriminator, calibrated from the cache
+    assert "p min" in result.output  # realism judged by that discriminator, calibrated from the cache
     assert len(list(cache.glob("calibration/*.json"))) == 1
     result = run("interpolate", "--model", model_file, "--discriminator", disc_file(tmp_path, seed=2), "--realism",
                  0.5, "--seed", 1, "--seed", 2, "--solver", "linear", "--frames", 3, "--out", tmp_path / "c", "-q")
@@ -155,6 +157,12 @@ def test_factory_specs_for_model_and_discriminator(factories, tmp_path, cache):
     report = json.loads((tmp_path / "c" / "report.json").read_text())
     assert report["model"]["discriminator"] is True and report["calibration"] is not None
     assert report["methods"]["pixel+realism"]["evaluation"]["realism"]["p_min"][0] is not None
+    assert report["model"]["discriminator_spec"] == f"{MODULE}:good"
+    with np.load(tmp_path / "c" / "paths.npz") as data:
+        assert str(data["discriminator"]) == f"{MODULE}:good"
+        assert data["metrics"].tolist() == ["", "pixel+realism0.5"]
+    result = run("evaluate", tmp_path / "c" / "paths.npz", "--discriminator", f"{MODULE}:batch")
+    assert result.exit_code == 2  # --discriminator overrides the file's (and is probed like any other)
 
 
 @pytest.mark.parametrize("factory,match", [

@@ -204,7 +204,7 @@ def _run_interpolate(*, model: str, seeds=(), z_files=(), z0_file=None, z1_file=
         za, zb = waypoint_legs(torch.cat(points), loop=loop)
     with _progress(settings.progress_total(), f"{settings.solver} ({metric})", quiet) as bar:
         report = interpolate(gen, metric_obj, za, zb, out, settings, model_name=model, join=join, loop=loop,
-                             progress=bar)
+                             progress=bar, discriminator_name=discriminator)
     start, res = report["start"], report["result"]
     if not quiet:
         for b in range(report["pairs"]):
@@ -227,7 +227,7 @@ def _run_interpolate(*, model: str, seeds=(), z_files=(), z0_file=None, z1_file=
               help="Also write every number to this JSON file.")
 def evaluate_cmd(path_file: Path, metrics: tuple[str, ...], model: str | None, device: str,
                  latent_shape: str | None, discriminator: str | None, json_out: Path | None) -> None:
-    """Measure a path.npz against the linear and slerp paths between the same endpoints.
+    """Measure a path.npz (interpolate) or paths.npz (compare: every method, by name) against linear and slerp.
 
     \b
     Per metric: length, energy, step-length CV (speed uniformity), max/mean step; per frame: mean
@@ -235,8 +235,9 @@ def evaluate_cmd(path_file: Path, metrics: tuple[str, ...], model: str | None, d
     and the critic's score where the model has a discriminator.
 
     \b
-    Example:
+    Examples:
       latent-geodesics evaluate out/path.npz --metric vgg-eq --metric pixel --json out/eval.json
+      latent-geodesics evaluate cmp/paths.npz --metric lpips
     """
     from .evaluation import evaluate_file, format_table
     from .rendering import write_json
@@ -279,15 +280,17 @@ def evaluate_cmd(path_file: Path, metrics: tuple[str, ...], model: str | None, d
 @click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=12.0, show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
 def compare_cmd(model: str, device: str, latent_shape: str | None, prior: str | None, shell: float | None,
-                condition: Path | None, discriminator: str | None, methods: str, pairs: int, seed: int, frames: int, solver: str,
+                condition: Path | None, discriminator: str | None, methods: str, pairs: int, seed: int, frames: int,
+                solver: str,
                 optimizer: str, steps: int | None, metric_options: tuple[str, ...], eval_metrics: str | None,
                 realism: float, realism_form: str, out: Path, fps: float, quiet: bool) -> None:
-    """Compare interpolation methods on the same pairs: grid.png, video.mp4, plots.png, report.json, report.html.
+    """Compare methods on the same pairs: grid.png, video.mp4, plots.png, report.json, report.html, paths.npz.
 
     \b
     Examples:
       latent-geodesics compare --pairs 4 --methods linear,slerp,pixel,vgg,vgg-eq --metric-option min_size=64 --out cmp/
       latent-geodesics compare --model zoo:fashion32 --methods linear,vgg-eq,vgg-eq+realism --out cmp/
+      latent-geodesics evaluate cmp/paths.npz --metric vgg-eq --metric pixel   # every method, by name
     """
     level_steps = steps if steps is not None else (300 if solver == "optimize" else 100)
     opt = OptimizeConfig(optimizer=optimizer, max_steps=level_steps)
@@ -311,10 +314,11 @@ def _run_compare(*, model: str, settings: CompareSettings, pairs: int, seed: int
     seeds = pair_seeds(pairs, seed)
     z0, z1 = seeded_endpoints(gen, seeds)
     with _progress(settings.progress_total(), "compare", quiet) as bar:
-        report = compare(gen, z0, z1, out, settings, model_name=model, seeds=seeds, progress=bar)
+        report = compare(gen, z0, z1, out, settings, model_name=model, seeds=seeds, progress=bar,
+                         discriminator_name=discriminator)
     if not quiet:
         click.echo(format_summary(report), err=True)
-    click.echo(f"wrote {out}/report.html (with grid.png, plots.png, video.mp4, report.json) "
+    click.echo(f"wrote {out}/report.html (with grid.png, plots.png, video.mp4, report.json, paths.npz) "
                f"in {report['wall_time_s']:.0f} s")
     return report
 
