@@ -17,20 +17,17 @@ from latent_geodesics.realism import calibrate, calibration_path
 
 MODULE = "lg_test_discriminators"
 FACTORIES = textwrap.dedent('''
+    import functools
+
     import torch
     from torch import nn
 
     class Gen(nn.Module):
-        """(B, 6) -> (B, 3, 8, 8) in [-1, 1]."""
+        """(B, 6) -> (B, 3, 8, 8) in [-1, 1]: the latent tiled."""
         latent_shape = (6,)
 
-        def __init__(self):
-            super().__init__()
-            torch.manual_seed(0)
-            self.lin = nn.Linear(6, 3 * 8 * 8)
-
         def forward(self, z):
-            return torch.tanh(self.lin(z)).view(z.shape[0], 3, 8, 8)
+            return torch.tanh(z.repeat(1, 32)).view(z.shape[0], 3, 8, 8)
 
     class Scores(nn.Module):
         """Good (a score per image, shape (B,)) or one of the ways a critic goes wrong."""
@@ -53,26 +50,9 @@ FACTORIES = textwrap.dedent('''
                 raise RuntimeError("expected 1 channel\\nsecond line")
             return -s
 
-    def gen():
-        return Gen()
-
-    def good():
-        return Scores("good")
-
-    def wrong_shape():
-        return Scores("shape")
-
-    def nan():
-        return Scores("nan")
-
-    def batch():
-        return Scores("batch")
-
-    def list_out():
-        return Scores("list")
-
-    def raises():
-        return Scores("raises")
+    gen = Gen
+    good, wrong_shape, nan, batch, list_out, raises = (functools.partial(Scores, kind) for kind in (
+        "good", "shape", "nan", "batch", "list", "raises"))
 
     def number():
         return 3
@@ -134,9 +114,13 @@ def test_interpolate_with_torchscript_discriminator(model_file, tmp_path, cache)
     assert report["metric"] == "pixel+realism0.5" and report["realism"]["calibration"]["samples"] == 2000
     assert len(list(cache.glob("calibration/*.json"))) == 1  # a stable digest of the reloaded file
     assert report["model"]["discriminator_spec"] == disc
-    result = run("evaluate", tmp_path / "a" / "path.npz")  # the file says which discriminator
+    result = run("evaluate", tmp_path / "a" / "path.npz")  # the file names it, but a file does not choose code
     assert result.exit_code == 0, result.output
-    assert "p min" in result.output  # realism judged by that discriminator, calibrated from the cache
+    assert f"solved with discriminator {disc}; pass --discriminator" in result.stderr
+    assert "p min" not in result.stdout
+    result = run("evaluate", tmp_path / "a" / "path.npz", "--discriminator", disc)
+    assert result.exit_code == 0, result.output
+    assert "p min" in result.stdout and result.stderr == ""  # calibrated from the cache
     assert len(list(cache.glob("calibration/*.json"))) == 1
     result = run("interpolate", "--model", model_file, "--discriminator", disc_file(tmp_path, seed=2), "--realism",
                  0.5, "--seed", 1, "--seed", 2, "--solver", "linear", "--frames", 3, "--out", tmp_path / "c", "-q")
@@ -161,8 +145,8 @@ def test_factory_specs_for_model_and_discriminator(factories, tmp_path, cache):
     with np.load(tmp_path / "c" / "paths.npz") as data:
         assert str(data["discriminator"]) == f"{MODULE}:good"
         assert data["metrics"].tolist() == ["", "pixel+realism0.5"]
-    result = run("evaluate", tmp_path / "c" / "paths.npz", "--discriminator", f"{MODULE}:batch")
-    assert result.exit_code == 2  # --discriminator overrides the file's (and is probed like any other)
+    assert_user_error(run("evaluate", tmp_path / "c" / "paths.npz", "--discriminator", f"{MODULE}:batch"),
+                      "another score when the rest of its batch changes")  # probed like any other
 
 
 @pytest.mark.parametrize("factory,match", [

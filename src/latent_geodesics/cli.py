@@ -246,6 +246,9 @@ def evaluate_cmd(path_file: Path, metrics: tuple[str, ...], model: str | None, d
         check_output_dir(json_out.parent if str(json_out.parent) else Path("."))
     report = evaluate_file(path_file, model=model, metrics=list(metrics), device=device,
                            latent_shape=_parse_shape(latent_shape), discriminator=discriminator)
+    if report["file_discriminator"] is not None and discriminator is None:
+        click.echo(f"note: the paths were solved with discriminator {report['file_discriminator']}; pass "
+                   "--discriminator to score realism with it", err=True)
     click.echo(format_table(report))
     if json_out is not None:
         write_json(json_out, report)

@@ -405,11 +405,13 @@ def evaluate_file(path_npz: str | Path, *, model: str | None, metrics: Sequence[
         latent_shape: for models that do not say their latent shape.
         chunk_size: frames per generator + metric call.
         discriminator: scores realism instead of the model's own (what
-            :func:`~latent_geodesics.generators.load_discriminator` accepts); ``None`` uses the file's
-            ``discriminator`` entry if it has one.
+            :func:`~latent_geodesics.generators.load_discriminator` accepts). The file's ``discriminator``
+            entry is never loaded by itself: a data file does not choose code to run.
 
     Returns:
-        ``{"file", "model", "pairs", "frames", "metrics", "methods"}``; see :func:`evaluate_paths`.
+        ``{"file", "model", "discriminator", "file_discriminator", "pairs", "frames", "metrics", "methods"}``
+        (``discriminator``: the one given, or ``None``; ``file_discriminator``: the file's entry, or ``None``);
+        see :func:`evaluate_paths`.
 
     Raises:
         UserError: unreadable file, no ``points`` (or ``methods`` without their ``points_<i>``), non-finite
@@ -428,8 +430,7 @@ def evaluate_file(path_npz: str | Path, *, model: str | None, metrics: Sequence[
     if not metric_names:
         raise UserError(f"{path} does not say which metric made it; pass --metric")
     dev = resolve_device(device)
-    generator = load_generator(model_name, device=dev, latent_shape=latent_shape,
-                               discriminator=discriminator if discriminator is not None else names["discriminator"])
+    generator = load_generator(model_name, device=dev, latent_shape=latent_shape, discriminator=discriminator)
     shape = generator.latent_shape
     for label, points in sets.items():
         if points.ndim != 2 + len(shape) or tuple(points.shape[2:]) != shape or points.shape[1] < 2:
@@ -441,7 +442,8 @@ def evaluate_file(path_npz: str | Path, *, model: str | None, metrics: Sequence[
     tensors = {label: torch.from_numpy(np.asarray(p, dtype=np.float32)).to(dev) for label, p in sets.items()}
     calibration = calibrate(generator) if generator.discriminator is not None else None
     report = evaluate_paths(generator, built, tensors, chunk_size=chunk_size, calibration=calibration)
-    return {"file": str(path), "model": model_name, **report}
+    return {"file": str(path), "model": model_name, "discriminator": discriminator,
+            "file_discriminator": names["discriminator"], **report}
 
 
 def _median(values: list | None) -> float | None:
