@@ -56,6 +56,9 @@ FACTORIES = textwrap.dedent('''
 
     def number():
         return 3
+
+    def needs_argument(width):
+        return Scores("good")
 ''')
 
 
@@ -157,6 +160,7 @@ def test_factory_specs_for_model_and_discriminator(factories, tmp_path, cache):
     ("raises", "failed on images of shape (2, 3, 8, 8): expected 1 channel;"),
     ("number", "returned a int, not a module or callable"),
     ("nope", "has no 'nope'"),
+    ("needs_argument", "failed when called with no arguments: needs_argument()"),
 ])
 def test_bad_discriminator_is_one_line_and_exit_2(factories, model_file, tmp_path, factory, match):
     out = tmp_path / "o"

@@ -334,7 +334,7 @@ def compare(generator: Generator, z0: Tensor, z1: Tensor, out_dir: str | Path, s
         model_name: shown in the report.
         seeds: the seeds the pairs were drawn with, recorded in the report.
         discriminator_name: where the discriminator came from (``--discriminator``), recorded in the report
-            and in ``paths.npz`` so that ``evaluate`` scores realism with it again.
+            and in ``paths.npz`` (``evaluate`` names it but loads only what ``--discriminator`` gives).
         progress: a ``tqdm``-like bar with ``total = settings.progress_total()``; its description names
             the stage.
         calibration: the discriminator's calibration (default: :func:`latent_geodesics.realism.calibrate`).
@@ -469,10 +469,9 @@ def compare(generator: Generator, z0: Tensor, z1: Tensor, out_dir: str | Path, s
         report["wall_time_s"] = round(time.perf_counter() - t_job, 4)
         write_html(stage / "report.html", report)
         write_json(stage / "report.json", report)
-        write_npz(stage / "paths.npz", **paths_arrays(
-            paths, {name: (r["solver"] or r)["metric"] for name, r in results.items()}, reference=ref,
-            model_name=model_name,
-            seeds=seeds, discriminator=discriminator_name))
+        solved_under = {name: (r["solver"] or r)["metric"] for name, r in results.items()}
+        write_npz(stage / "paths.npz", **paths_arrays(paths, solved_under, reference=ref, model_name=model_name,
+                                                       seeds=seeds, discriminator=discriminator_name))
     stages.finish(1)
     return report
 

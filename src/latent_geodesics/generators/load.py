@@ -84,7 +84,12 @@ def load_discriminator(spec: object, *, device: str | torch.device | None = "cpu
     if isinstance(spec, (str, Path)) and _is_file_spec(str(spec)):
         disc = load_torchscript(spec, device=dev, what="discriminator")
     elif isinstance(spec, str) and ":" in spec:
-        disc = _import_factory(spec, "discriminator", "a discriminator module")()
+        factory = _import_factory(spec, "discriminator", "a discriminator module")
+        try:
+            disc = factory()
+        except Exception as e:  # the user's factory, called with no arguments
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise UserError(f"discriminator {spec!r} failed when called with no arguments: {first}") from e
         if not callable(disc):
             raise UserError(f"discriminator {spec!r} returned a {type(disc).__name__}, not a module or callable "
                             "mapping images (B, C, H, W) to scores (B,)")
