@@ -8,6 +8,7 @@ import errno
 import os
 import shlex
 import signal
+import sys
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,16 +16,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from latent_geodesics import jobs
 from latent_geodesics._check import UserError
-from latent_geodesics.cli import main
 from latent_geodesics.generators import Generator
 from latent_geodesics.jobs import load_array, load_latent_file
+
+from cli_helpers import assert_one_line, run
 
 MODULES = {
     "lg_bad_raising.py": "raise RuntimeError('boom at import')\n",
@@ -82,6 +83,8 @@ def data(tmp_path_factory) -> Path:
         (d / name).write_text(text)
     points = np.zeros((1, 10, 64), np.float32)
     np.savez(d / "os_abort.npz", points=points, model=np.array("os:abort"), metric=np.array("pixel"))
+    np.savez(d / "compare_os_abort.npz", methods=np.array(["linear"]), points_0=points, model=np.array("os:abort"),
+             metric=np.array("pixel"), discriminator=np.array("lg_bad_raising:f"))
     np.savez(d / "no_pairs.npz", points=np.zeros((0, 5, 64), np.float32), model=np.array("zoo:fashion32"),
              metric=np.array("pixel"))
     np.savez(d / "bad_legs.npz", points=points, legs=np.array(4), model=np.array("zoo:fashion32"),
@@ -170,6 +173,8 @@ CASES = {
                                    "truncated"),
     "evaluate crc-corrupt npz": Case("evaluate {d}/crc.npz --model zoo:fashion32 --json {out}/e.json", 2, "CRC"),
     "evaluate: file names os:abort": Case("evaluate {d}/os_abort.npz --json {out}/e.json", 2, "pass --model"),
+    "evaluate: compare file names os:abort": Case("evaluate {d}/compare_os_abort.npz --json {out}/e.json", 2,
+                                                  "pass --model"),
     "evaluate zero pairs": Case("evaluate {d}/no_pairs.npz --json {out}/e.json", 2, "pairs >= 1"),
     "evaluate inconsistent legs": Case("evaluate {d}/bad_legs.npz --json {out}/e.json", 2, "legs"),
     "evaluate zero legs": Case("evaluate {d}/zero_legs.npz --json {out}/e.json", 2, "legs"),
@@ -196,18 +201,6 @@ def _user_out(tmp_path: Path, *, blockers: bool = False) -> Path:
     return out
 
 
-def _invoke(args: list[str]):
-    return CliRunner().invoke(main, args)
-
-
-def assert_one_line(result, code: int, word: str) -> None:
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert result.exit_code == code, (result.exit_code, result.output, result.exception)
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    assert "Traceback" not in result.output and len(lines) == 1, result.stderr
-    assert lines[0].startswith("latent-geodesics: error: ") and word in lines[0], lines[0]
-
-
 @pytest.mark.parametrize("name", list(CASES))
 def test_bad_input_gives_one_line_and_leaves_out_as_it_was(name, data, tmp_path, monkeypatch, request):
     case = CASES[name]
@@ -222,17 +215,33 @@ def test_bad_input_gives_one_line_and_leaves_out_as_it_was(name, data, tmp_path,
     out = _user_out(tmp_path, blockers="taken by a folder" in name)
     before, before_here = _snapshot(out), sorted(os.listdir(tmp_path))
     args = shlex.split(case.args.format(d=data, out=out))
-    result = _invoke(args)
+    result = run(*args)
     assert_one_line(result, case.code, case.word)
     assert _snapshot(out) == before  # no new, changed, half-written or staging files
     assert sorted(os.listdir(tmp_path)) == before_here  # nothing written into the current folder either
 
 
+def test_evaluate_never_loads_a_discriminator_a_file_names(data, tmp_path, monkeypatch):
+    """A compare ``paths.npz`` of a zoo model, naming a module whose import raises: only mentioned."""
+    monkeypatch.syspath_prepend(str(data))
+    monkeypatch.setenv("LATENT_GEODESICS_CACHE", str(tmp_path / "cache"))
+    z = np.random.default_rng(1).standard_normal((2, 64)).astype(np.float32)
+    points = np.linspace(z[0], z[1], 3)[None]  # one pair, three frames
+    path = tmp_path / "paths.npz"
+    np.savez(path, methods=np.array(["linear", "mine"]), points_0=points, points_1=points,
+             model=np.array("zoo:fashion32"), metric=np.array("pixel"), discriminator=np.array("lg_bad_raising:f"))
+    result = run("evaluate", str(path))
+    assert result.exit_code == 0, result.output
+    assert "lg_bad_raising" not in sys.modules
+    assert "solved with discriminator lg_bad_raising:f; pass --discriminator" in result.stderr
+    assert any(line.startswith("mine ") for line in result.stdout.splitlines())
+
+
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EINVAL])
 def test_failed_run_removes_the_output_folders_it_created(code, data, tmp_path, monkeypatch):
     monkeypatch.setattr(jobs, "write_video", _fail_with(code))
-    result = _invoke(["interpolate", "--model", "zoo:fashion32", "--solver", "linear", "--frames", "3", "-q",
-                      "--seed", "1", "--seed", "2", "--out", str(tmp_path / "new" / "deep" / "out")])
+    result = run("interpolate", "--model", "zoo:fashion32", "--solver", "linear", "--frames", "3", "-q",
+                 "--seed", "1", "--seed", "2", "--out", str(tmp_path / "new" / "deep" / "out"))
     assert_one_line(result, 1 if code == errno.ENOSPC else 2, os.strerror(code))
     assert list(tmp_path.iterdir()) == []
 
@@ -248,8 +257,8 @@ def test_signal_while_writing_rolls_back(sig, code, tmp_path, monkeypatch):
         os.kill(os.getpid(), sig)  # SIGTERM: the CLI's handler raises; SIGINT: KeyboardInterrupt
 
     monkeypatch.setattr(jobs, "write_npz", write_then_signal)
-    result = _invoke(["interpolate", "--model", "zoo:fashion32", "--solver", "linear", "--frames", "3", "-q",
-                      "--seed", "1", "--seed", "2", "--out", str(out)])
+    result = run("interpolate", "--model", "zoo:fashion32", "--solver", "linear", "--frames", "3", "-q",
+                 "--seed", "1", "--seed", "2", "--out", str(out))
     assert result.exit_code == code, result.output
     assert _snapshot(out) == before
     assert signal.getsignal(signal.SIGTERM) is not None  # the previous handler is back
@@ -260,8 +269,8 @@ def test_stale_staging_folder_is_cleaned_by_the_next_run(tmp_path):
     stale = out / ".lg-staging-abc123"  # an older version's name, with a partial video in it
     stale.mkdir(parents=True)
     (stale / "video.mp4").write_bytes(b"partial")
-    result = _invoke(["interpolate", "--model", "zoo:fashion32", "--solver", "linear", "--frames", "3", "-q",
-                      "--seed", "1", "--seed", "2", "--out", str(out)])
+    result = run("interpolate", "--model", "zoo:fashion32", "--solver", "linear", "--frames", "3", "-q",
+                 "--seed", "1", "--seed", "2", "--out", str(out))
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == ["path.npz", "report.json", "strip.png", "video.mp4"]
 
@@ -352,7 +361,7 @@ def test_cli_random_option_values(model_file, tmp_path_factory, options):
             "--seed", "2", "--out", str(out)]
     for name, value in options:
         args += [name, value]
-    result = _invoke(args)
+    result = run(*args)
     if result.exit_code == 0:
         assert sorted(p.name for p in out.iterdir()) == ["path.npz", "report.json", "strip.png", "video.mp4"]
         return

@@ -3,23 +3,9 @@ import json
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from torch import nn
 
-from latent_geodesics.cli import main
-
-
-def run(*args):
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    return result
-
-
-def assert_user_error(result, match: str):
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.output
-    assert match in lines[0], lines[0]
+from cli_helpers import assert_user_error, run
 
 
 def test_interpolate_writes_all_files(model_file, tmp_path):

@@ -154,7 +154,12 @@ def _parse_options(items: tuple[str, ...]) -> dict:
     return options
 
 
+DISCRIMINATOR_HELP = ("Discriminator for realism, replacing the model's own: a TorchScript .pt file or "
+                      "package.module:factory; images (B, C, H, W) in [-1, 1] in, one score per image out.")
+
+
 def _model_options(f):
+    f = click.option("--discriminator", default=None, metavar="FILE|MODULE:FACTORY", help=DISCRIMINATOR_HELP)(f)
     f = click.option("--condition", type=click.Path(dir_okay=False, path_type=Path), default=None,
                      help="Conditional models: a .npy (e.g. a one-hot label) given to the model with every latent.")(f)
     f = click.option("--shell", type=_Finite(min=0, min_open=True), default=None,
@@ -206,7 +211,7 @@ def _model_options(f):
 @click.option("--fps", type=_Finite(min=0, min_open=True), default=12.0, show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def interpolate_cmd(model: str, device: str, latent_shape: str | None, prior: str | None, shell: float | None,
-                    condition: Path | None,
+                    condition: Path | None, discriminator: str | None,
                     seeds: tuple[int, ...], z_files: tuple[Path, ...], z0: Path | None, z1: Path | None, loop: bool,
                     metric: str, metric_options: tuple[str, ...], realism: float | None, realism_form: str,
                     solver: str, variant: str, optimizer: str,
@@ -223,6 +228,7 @@ def interpolate_cmd(model: str, device: str, latent_shape: str | None, prior: st
       latent-geodesics interpolate --seed 1 --seed 2 --metric vgg-eq --frames 17 --out out/
       latent-geodesics interpolate --seed 1 --seed 2 --seed 3 --loop --solver linear --retime --out loop/
       latent-geodesics interpolate --model gen.pt --latent-shape 64 --z0 a.npy --z1 b.npy --out out/
+      latent-geodesics interpolate --model gen.pt --discriminator disc.pt --realism 0.5 --seed 1 --seed 2 --out out/
     """
     given = sum(bool(x) for x in (seeds, z_files, z0 is not None or z1 is not None))
     if given != 1:
@@ -241,18 +247,19 @@ def interpolate_cmd(model: str, device: str, latent_shape: str | None, prior: st
     _run_interpolate(model=model, seeds=seeds, z_files=z_files, z0_file=z0, z1_file=z1, loop=loop, metric=metric,
                      metric_options=_parse_options(metric_options), realism=realism, realism_form=realism_form,
                      settings=settings, out=out, device=device, latent_shape=_parse_shape(latent_shape), prior=prior,
-                     shell=shell, condition=condition, quiet=quiet)
+                     shell=shell, condition=condition, discriminator=discriminator, quiet=quiet)
 
 
 def _run_interpolate(*, model: str, seeds=(), z_files=(), z0_file=None, z1_file=None, loop: bool = False,
                      metric: str, metric_options: dict | None = None, realism: float | None = None,
                      realism_form: str = "conformal", settings: InterpolateSettings, out: str | Path,
                      device: str, latent_shape=None, prior=None, shell=None, condition: Path | None = None,
-                     quiet: bool) -> dict:
+                     discriminator: str | None = None, quiet: bool) -> dict:
     out = check_output_dir(out, files=INTERPOLATE_FILES)  # before any work: a bad --out fails at once
     metric_obj = build_metric(metric, device="cpu", **(metric_options or {}))  # checked before the model loads
     cond = load_array(condition, what="condition") if condition is not None else None
-    gen = load_generator(model, device=device, latent_shape=latent_shape, prior=prior, shell=shell, condition=cond)
+    gen = load_generator(model, device=device, latent_shape=latent_shape, prior=prior, shell=shell, condition=cond,
+                         discriminator=discriminator)
     metric_obj = metric_obj.to(gen.device)
     if realism is not None:
         metric_obj = realism_metric(metric_obj, gen, lam=realism, form=realism_form)
@@ -264,7 +271,7 @@ def _run_interpolate(*, model: str, seeds=(), z_files=(), z0_file=None, z1_file=
         za, zb = waypoint_legs(torch.cat(points), loop=loop)
     with _progress(settings.progress_total(), f"{settings.solver} ({metric})", quiet) as bar:
         report = interpolate(gen, metric_obj, za, zb, out, settings, model_name=model, join=join, loop=loop,
-                             progress=bar)
+                             progress=bar, discriminator_name=discriminator)
     start, res = report["start"], report["result"]
     if not quiet:
         for b in range(report["pairs"]):
@@ -283,11 +290,12 @@ def _run_interpolate(*, model: str, seeds=(), z_files=(), z0_file=None, z1_file=
               help="Model that made the path (default: the zoo model recorded in the file; any other must be given).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option("--latent-shape", help="Latent shape when the model does not say.")
+@click.option("--discriminator", default=None, metavar="FILE|MODULE:FACTORY", help=DISCRIMINATOR_HELP)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write every number to this JSON file.")
 def evaluate_cmd(path_file: Path, metrics: tuple[str, ...], model: str | None, device: str,
-                 latent_shape: str | None, json_out: Path | None) -> None:
-    """Measure a path.npz against the linear and slerp paths between the same endpoints.
+                 latent_shape: str | None, discriminator: str | None, json_out: Path | None) -> None:
+    """Measure a path.npz (interpolate) or paths.npz (compare: every method, by name) against linear and slerp.
 
     \b
     Per metric: length, energy, step-length CV (speed uniformity), max/mean step; per frame: mean
@@ -295,8 +303,9 @@ def evaluate_cmd(path_file: Path, metrics: tuple[str, ...], model: str | None, d
     and the critic's score where the model has a discriminator.
 
     \b
-    Example:
+    Examples:
       latent-geodesics evaluate out/path.npz --metric vgg-eq --metric pixel --json out/eval.json
+      latent-geodesics evaluate cmp/paths.npz --metric lpips
     """
     from .evaluation import evaluate_file, format_table
     from .rendering import write_json
@@ -304,7 +313,10 @@ def evaluate_cmd(path_file: Path, metrics: tuple[str, ...], model: str | None, d
     if json_out is not None:
         check_output_dir(json_out.parent, files=(json_out.name,))
     report = evaluate_file(path_file, model=model, metrics=list(metrics), device=device,
-                           latent_shape=_parse_shape(latent_shape))
+                           latent_shape=_parse_shape(latent_shape), discriminator=discriminator)
+    if report["file_discriminator"] is not None and discriminator is None:
+        click.echo(f"note: the paths were solved with discriminator {report['file_discriminator']}; pass "
+                   "--discriminator to score realism with it", err=True)
     click.echo(format_table(report))
     if json_out is not None:
         try:
@@ -343,15 +355,16 @@ def evaluate_cmd(path_file: Path, metrics: tuple[str, ...], model: str | None, d
 @click.option("--fps", type=_Finite(min=0, min_open=True), default=12.0, show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
 def compare_cmd(model: str, device: str, latent_shape: str | None, prior: str | None, shell: float | None,
-                condition: Path | None, methods: str, pairs: int, seed: int, frames: int, solver: str,
-                optimizer: str, steps: int | None, metric_options: tuple[str, ...], eval_metrics: str | None,
-                realism: float, realism_form: str, out: str, fps: float, quiet: bool) -> None:
-    """Compare interpolation methods on the same pairs: grid.png, video.mp4, plots.png, report.json, report.html.
+                condition: Path | None, discriminator: str | None, methods: str, pairs: int, seed: int, frames: int,
+                solver: str, optimizer: str, steps: int | None, metric_options: tuple[str, ...],
+                eval_metrics: str | None, realism: float, realism_form: str, out: str, fps: float, quiet: bool) -> None:
+    """Compare methods on the same pairs: grid.png, video.mp4, plots.png, report.json, report.html, paths.npz.
 
     \b
     Examples:
       latent-geodesics compare --pairs 4 --methods linear,slerp,pixel,vgg,vgg-eq --metric-option min_size=64 --out cmp/
       latent-geodesics compare --model zoo:fashion32 --methods linear,vgg-eq,vgg-eq+realism --out cmp/
+      latent-geodesics evaluate cmp/paths.npz --metric vgg-eq --metric pixel   # every method, by name
     """
     level_steps = steps if steps is not None else (300 if solver == "optimize" else 100)
     opt = OptimizeConfig(optimizer=optimizer, max_steps=level_steps)
@@ -360,22 +373,26 @@ def compare_cmd(model: str, device: str, latent_shape: str | None, prior: str | 
                                subdivide=SubdivideConfig(level=opt), metric_options=_parse_options(metric_options),
                                eval_metrics=evals, realism=realism, realism_form=realism_form, fps=fps)
     _run_compare(model=model, settings=settings, pairs=pairs, seed=seed, out=out, device=device,
-                 latent_shape=_parse_shape(latent_shape), prior=prior, shell=shell, condition=condition, quiet=quiet)
+                 latent_shape=_parse_shape(latent_shape), prior=prior, shell=shell, condition=condition,
+                 discriminator=discriminator, quiet=quiet)
 
 
 def _run_compare(*, model: str, settings: CompareSettings, pairs: int, seed: int, out: str | Path, device: str,
-                 latent_shape=None, prior=None, shell=None, condition: Path | None = None, quiet: bool) -> dict:
+                 latent_shape=None, prior=None, shell=None, condition: Path | None = None,
+                 discriminator: str | None = None, quiet: bool) -> dict:
     out = check_output_dir(out, files=COMPARE_FILES)  # before any work: a bad --out fails at once
     cond = load_array(condition, what="condition") if condition is not None else None
-    gen = load_generator(model, device=device, latent_shape=latent_shape, prior=prior, shell=shell, condition=cond)
+    gen = load_generator(model, device=device, latent_shape=latent_shape, prior=prior, shell=shell, condition=cond,
+                         discriminator=discriminator)
     check_methods(gen, settings)
     seeds = pair_seeds(pairs, seed)
     z0, z1 = seeded_endpoints(gen, seeds)
     with _progress(settings.progress_total(), "compare", quiet) as bar:
-        report = compare(gen, z0, z1, out, settings, model_name=model, seeds=seeds, progress=bar)
+        report = compare(gen, z0, z1, out, settings, model_name=model, seeds=seeds, progress=bar,
+                         discriminator_name=discriminator)
     if not quiet:
         click.echo(format_summary(report), err=True)
-    click.echo(f"wrote {out}/report.html (with grid.png, plots.png, video.mp4, report.json) "
+    click.echo(f"wrote {out}/report.html (with grid.png, plots.png, video.mp4, report.json, paths.npz) "
                f"in {report['wall_time_s']:.0f} s")
     return report
 

@@ -183,7 +183,7 @@ def _stats_dict(stats: PathStats) -> dict:
 
 def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, out_dir: str | Path,
                 settings: InterpolateSettings, *, model_name: str, join: bool = False, loop: bool = False,
-                progress: Progress | None = None) -> dict:
+                progress: Progress | None = None, discriminator_name: str | None = None) -> dict:
     """Solve paths between ``z0`` and ``z1`` and write ``strip.png``, ``video.mp4``, ``path.npz``, ``report.json``.
 
     Args:
@@ -192,6 +192,8 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
         join: the ``B`` paths are legs through waypoints: write them as one path.
         loop: with ``join``, the last leg returns to the start: the video drops its last frame so
             that it repeats seamlessly.
+        discriminator_name: where the discriminator came from (``--discriminator``), recorded in the report
+            and in ``path.npz``.
 
     Returns:
         The report (also written to ``report.json``).
@@ -214,7 +216,7 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
         "tool": f"latent-geodesics {__version__}",
         "command": "interpolate",
         "model": {"name": model_name, "latent_shape": list(generator.latent_shape), "prior": generator.prior,
-                  "image_shape": list(images.shape[1:])},
+                  "image_shape": list(images.shape[1:]), "discriminator_spec": discriminator_name},
         "metric": metric.name,
         "realism": _realism_dict(metric),
         "settings": settings.to_dict(),
@@ -233,8 +235,10 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
         video = np.concatenate(list(frames), axis=1) if b > 1 else frames[0]  # pairs stacked vertically
         write_video(stage / "video.mp4", video[:-1] if loop else video, fps=settings.fps)
         pts = points.detach().cpu().numpy()
-        legs = {"legs": np.array(z0.shape[0])} if join else {}
+        extra = {"legs": np.array(z0.shape[0])} if join else {}
+        if discriminator_name is not None:
+            extra["discriminator"] = np.array(str(discriminator_name))
         write_npz(stage / "path.npz", points=pts, z0=pts[:, 0], z1=pts[:, -1], metric=np.array(metric.name),
-                  model=np.array(model_name), **legs)
+                  model=np.array(model_name), **extra)
         write_json(stage / "report.json", report)
     return json.loads(json.dumps(report))

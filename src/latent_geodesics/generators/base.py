@@ -136,7 +136,11 @@ class Generator(nn.Module):
 
     @torch.no_grad()
     def probe(self, *, what: str | None = None) -> tuple[int, int, int]:
-        """Run two latents through the generator and check what comes back; returns ``(C, H, W)``."""
+        """Run two latents through the generator and check what comes back; returns ``(C, H, W)``.
+
+        With a discriminator, it must score those two images with one finite number each, the same
+        whether they are scored together or alone (:func:`latent_geodesics.realism.check_discriminator`).
+        """
         what = what or f"generator {self.name}"
         z = self.sample_latents(2, seed=0)
         try:
@@ -149,4 +153,8 @@ class Generator(nn.Module):
             raise UserError(f"{what} failed on latents of shape {tuple(z.shape)}: {first_line(e)}; "
                             f"check {check} and the model") from e
         check_images(x, batch=2, what=what)
+        if self.discriminator is not None:
+            from ..realism import check_discriminator  # realism builds on this module
+
+            check_discriminator(self.discriminator, x, what=f"the discriminator of {what}")
         return tuple(x.shape[1:])  # type: ignore[return-value]
