@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -111,3 +112,15 @@ def model_file(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("model") / "tiny.pt"
     torch.jit.save(torch.jit.script(TinyGen()), str(path))
     return str(path)
+
+
+@pytest.fixture
+def read_only_path() -> Path:
+    """A path that cannot be created: below /sys, mounted read-only in containers; skips where it is writable."""
+    path = Path("/sys/latent-geodesics-test")
+    try:
+        path.mkdir()
+    except OSError:
+        return path
+    path.rmdir()
+    pytest.skip("/sys is writable here")

@@ -3,23 +3,9 @@ import json
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from torch import nn
 
-from latent_geodesics.cli import main
-
-
-def run(*args):
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    return result
-
-
-def assert_user_error(result, match: str):
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.output
-    assert match in lines[0], lines[0]
+from cli_helpers import assert_user_error, run
 
 
 def test_interpolate_writes_all_files(model_file, tmp_path):
@@ -112,10 +98,18 @@ def test_unwritable_output_folder(model_file, tmp_path):
 
 
 def test_corrupt_weight_file(tmp_path, monkeypatch):
+    import subprocess
+
+    from latent_geodesics import weights
+
     monkeypatch.setenv("LATENT_GEODESICS_CACHE", str(tmp_path))
     (tmp_path / "faces64-dcgan.tar").write_bytes(b"bad")
-    assert_user_error(run("interpolate", "--seed", 1, "--seed", 2, "--out", tmp_path / "o"),
-                      "weights fetch faces64-dcgan")
+    monkeypatch.setattr(weights.subprocess, "run",  # offline: the corrupt file cannot be fetched again
+                        lambda cmd, **kw: subprocess.CompletedProcess(cmd, 1, "", "ERROR: network unreachable"))
+    result = run("interpolate", "--seed", 1, "--seed", 2, "--out", tmp_path / "o")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    last = result.stderr.splitlines()[-1]  # after the "fetching ..." note
+    assert "is corrupt" in last and "weights fetch faces64-dcgan" in last
 
 
 def test_cuda_unavailable_is_a_user_error(model_file, tmp_path):

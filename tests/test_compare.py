@@ -1,22 +1,24 @@
+import errno
 import json
 from html.parser import HTMLParser
+from pathlib import Path
 
 import imageio.v2 as imageio
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 from torch import nn
 
 from latent_geodesics import compare as compare_module
-from latent_geodesics._check import UserError
-from latent_geodesics.cli import main
+from latent_geodesics._check import MachineError, UserError
 from latent_geodesics.compare import (VIDEO_HOLD, CompareSettings, compare, pair_seeds, parse_methods,
                                       reference_metric, seeded_endpoints)
 from latent_geodesics.generators import Generator
 from latent_geodesics.solvers import OptimizeConfig, SubdivideConfig
 
-FILES = ["grid.png", "plots.png", "report.html", "report.json", "video.mp4"]
+from cli_helpers import assert_user_error, run
+
+FILES = ["grid.png", "paths.npz", "plots.png", "report.html", "report.json", "video.mp4"]
 
 
 class Contrast(nn.Module):
@@ -24,17 +26,6 @@ class Contrast(nn.Module):
 
     def forward(self, x):
         return -x.flatten(1).std(1)
-
-
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def assert_user_error(result, match: str):
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in result.output, result.stderr
-    assert match in lines[0], lines[0]
 
 
 class _Links(HTMLParser):
@@ -130,6 +121,40 @@ def test_compare_cli_writes_every_file(model_file, tmp_path):
     check_html(out, report)
 
 
+def test_paths_npz_holds_every_method_and_evaluate_reads_it(model_file, tmp_path):
+    out = tmp_path / "cmp"
+    methods = ["pixel", "retime", "slerp"]
+    result = run("compare", "--model", model_file, "--pairs", 2, "--seed", 10, "--methods", ",".join(methods),
+                 "--frames", 5, "--steps", 4, "--out", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["files"]["paths"] == "paths.npz" and report["model"]["discriminator_spec"] is None
+    with np.load(out / "paths.npz") as data:
+        assert data["methods"].tolist() == methods and data["metrics"].tolist() == ["pixel", "pixel", ""]
+        assert str(data["model"]) == model_file and str(data["metric"]) == "pixel"
+        assert data["seeds"].tolist() == [[11, 12], [13, 14]] and "discriminator" not in data.files
+        for k in range(3):
+            points = data[f"points_{k}"]
+            assert points.shape == (2, 5, 6)
+            np.testing.assert_array_equal(points[:, 0], data["z0"])
+            np.testing.assert_allclose(points[:, -1], data["z1"], atol=1e-6)
+
+    # the file names a TorchScript file, not a zoo model: a data file does not choose code to load
+    assert_user_error(run("evaluate", out / "paths.npz"), "which is not in the zoo; pass --model")
+    result = run("evaluate", out / "paths.npz", "--model", model_file, "--json", tmp_path / "e.json")
+    assert result.exit_code == 0, result.output
+    evaluated = json.loads((tmp_path / "e.json").read_text())
+    assert list(evaluated["methods"]) == methods + ["linear"]  # the file's slerp is the slerp baseline
+    assert evaluated["metrics"] == ["pixel"] and evaluated["frames"] == 5
+    for name in methods:  # the same numbers as compare measured
+        np.testing.assert_allclose(evaluated["methods"][name]["metrics"]["pixel"]["length"],
+                                   report["methods"][name]["evaluation"]["metrics"]["pixel"]["length"], rtol=1e-5)
+        np.testing.assert_allclose(evaluated["methods"][name]["metrics"]["pixel"]["length_vs_linear"],
+                                   report["methods"][name]["evaluation"]["metrics"]["pixel"]["length_vs_linear"],
+                                   rtol=1e-5)
+        assert any(line.startswith(name + " ") for line in result.output.splitlines())
+
+
 def test_realism_method_with_stub_discriminator(tiny_net, tmp_path, monkeypatch):
     monkeypatch.setenv("LATENT_GEODESICS_CACHE", str(tmp_path / "cache"))
     gen = Generator(tiny_net, latent_shape=(6,), discriminator=Contrast(), name="tiny+critic")
@@ -198,20 +223,31 @@ def test_bad_input_is_one_line_and_writes_nothing(model_file, tiny_net, tmp_path
         compare(gen, z0, z1, out, CompareSettings(methods=("pixel-eq+realism",)), model_name="tiny")
 
 
-def test_failure_leaves_the_folder_as_it_was(tiny_net, tmp_path, monkeypatch):
+@pytest.mark.parametrize("writer", ["write_video", "write_npz"])  # paths.npz is written last, in the same stage
+def test_failure_leaves_the_folder_as_it_was(tiny_net, tmp_path, monkeypatch, writer):
     out = tmp_path / "o"
     out.mkdir()
     (out / "grid.png").write_bytes(b"old")
+    (out / "paths.npz").write_bytes(b"old paths")
     gen = Generator(tiny_net, latent_shape=(6,))
     z0, z1 = seeded_endpoints(gen, pair_seeds(1))
 
     def broken(*args, **kwargs):
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(compare_module, "write_video", broken)
-    with pytest.raises(OSError, match="disk full"):
+    monkeypatch.setattr(compare_module, writer, broken)
+    with pytest.raises(MachineError, match="No space left on device"):
         compare(gen, z0, z1, out, CompareSettings(methods=("linear", "slerp"), frames=3), model_name="tiny")
-    assert [p.name for p in out.iterdir()] == ["grid.png"] and (out / "grid.png").read_bytes() == b"old"
+    assert sorted(p.name for p in out.iterdir()) == ["grid.png", "paths.npz"]
+    assert (out / "grid.png").read_bytes() == b"old" and (out / "paths.npz").read_bytes() == b"old paths"
+
+
+def test_paths_npz_taken_by_a_folder_is_refused_before_any_work(model_file, tmp_path):
+    out = tmp_path / "o"
+    (out / "paths.npz").mkdir(parents=True)
+    assert_user_error(run("compare", "--model", model_file, "--methods", "linear", "--pairs", 1, "--frames", 3,
+                          "--out", out, "-q"), "paths.npz is a folder")
+    assert [p.name for p in out.iterdir()] == ["paths.npz"] and not any((out / "paths.npz").iterdir())
 
 
 def test_demo_is_compare_with_small_settings(monkeypatch, tmp_path):
@@ -222,6 +258,6 @@ def test_demo_is_compare_with_small_settings(monkeypatch, tmp_path):
     result = run("demo", "--out", tmp_path / "d", "-q")
     assert result.exit_code == 0, result.output
     settings = seen["settings"]
-    assert seen["model"] == "zoo:faces64" and seen["pairs"] == 2 and seen["out"] == tmp_path / "d"
+    assert seen["model"] == "zoo:faces64" and seen["pairs"] == 2 and Path(seen["out"]) == tmp_path / "d"
     assert settings.methods == ("linear", "slerp", "pixel", "vgg-eq") and settings.solver == "subdivide"
     assert settings.subdivide.level.optimizer == "lbfgs" and settings.metric_options == {"min_size": 64}

@@ -190,6 +190,22 @@ def test_evaluate_paths_rejects_bad_input(linear_gen, ends):
         evaluate_paths(linear_gen, {}, torch.zeros(1, 5, 4))
 
 
+def test_named_path_sets_with_different_frame_counts(linear_gen, ends):
+    z0, z1 = ends
+    pixel = {"pixel": build_metric("pixel")}
+    sets = {"coarse": linear_path(z0, z1, 4), "fine": _timed_path(z0, z1, [0, 0.1, 0.5, 0.6, 0.7, 0.8, 1])}
+    report = evaluate_paths(linear_gen, pixel, sets)
+    assert list(report["methods"]) == ["coarse", "fine", "linear", "slerp"]
+    assert report["frames"] is None and report["frames_by_method"] == {"coarse": 5, "fine": 7, "linear": 5,
+                                                                       "slerp": 5}
+    for name in ("coarse", "fine"):  # both straight, each against the straight line with its own frame count
+        assert report["methods"][name]["metrics"]["pixel"]["length_vs_linear"] == pytest.approx([1.0] * 2)
+    assert np.asarray(report["methods"]["fine"]["metrics"]["pixel"]["step_distances"]).shape == (2, 6)
+    assert "5/7 frames" in format_table(report)
+    with pytest.raises(UserError, match="do not join the same endpoints"):
+        evaluate_paths(linear_gen, pixel, {"a": linear_path(z0, z1, 4), "b": linear_path(z1, z0, 4)})
+
+
 # --- files and tables ------------------------------------------------------------------------------------------
 
 def _write_path(path, model, points=None, drop=()):
@@ -204,7 +220,7 @@ def _write_path(path, model, points=None, drop=()):
 
 def test_evaluate_file_round_trip(model_file, tmp_path):
     path = _write_path(tmp_path / "path.npz", model_file)
-    report = evaluate_file(path, model=None, metrics=["pixel", "pixel-eq"])
+    report = evaluate_file(path, model=model_file, metrics=["pixel", "pixel-eq"])
     assert report["file"] == str(path) and report["model"] == model_file
     assert report["pairs"] == 2 and report["frames"] == 6 and report["metrics"] == ["pixel", "pixel-eq"]
     assert set(report["methods"]) == {"path", "linear", "slerp"}
@@ -226,7 +242,9 @@ def test_evaluate_file_round_trip(model_file, tmp_path):
     ("wrong_size", "expects"),
     ("nan", "NaN"),
     ("no_model", "pass --model"),
+    ("not_zoo", "not in the zoo; pass --model"),  # a data file never chooses code to run
     ("npy", "not an .npz"),
+    ("compare_missing", "has no 'points_1' array"),
 ])
 def test_evaluate_file_errors(model_file, tmp_path, case, match):
     path = tmp_path / "path.npz"
@@ -238,9 +256,14 @@ def test_evaluate_file_errors(model_file, tmp_path, case, match):
         _write_path(path, model_file, points=np.full((2, 5, 6), np.nan, np.float32))
     elif case == "no_model":
         _write_path(path, model_file, drop=("model",))
+    elif case == "compare_missing":
+        np.savez(path, methods=np.array(["linear", "pixel"]), points_0=np.zeros((2, 5, 6), np.float32),
+                 model=np.array(model_file))
     elif case == "npy":
         path = tmp_path / "points.npy"
         np.save(path, np.zeros((2, 5, 6), np.float32))
+    elif case == "not_zoo":
+        _write_path(path, "os:abort")
     with pytest.raises(UserError, match=match) as info:
-        evaluate_file(path, model=None, metrics=["pixel"])
+        evaluate_file(path, model=None if case in ("no_model", "not_zoo") else model_file, metrics=["pixel"])
     assert "\n" not in str(info.value)

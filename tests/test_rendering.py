@@ -1,10 +1,14 @@
+import errno
+import json
+import os
+
 import imageio.v2 as imageio
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from latent_geodesics._check import UserError, atomic_path
+from latent_geodesics._check import MachineError, UserError, atomic_path
 from latent_geodesics.rendering import staged_outputs, tile, to_uint8, upscale, write_png, write_video
 
 
@@ -59,3 +63,71 @@ def test_staged_outputs_unwritable(tmp_path):
     with pytest.raises(UserError, match="cannot write to output folder"):
         with staged_outputs(blocker):
             pass
+
+
+def _old_outputs(out):
+    out.mkdir(exist_ok=True)
+    (out / "a.txt").write_text("old a")
+    (out / "mine.txt").write_text("user file")
+    return {p.name: p.read_text() for p in out.iterdir()}
+
+
+def test_failure_half_way_through_the_commit_rolls_every_file_back(tmp_path, monkeypatch):
+    from latent_geodesics import rendering
+
+    before = _old_outputs(tmp_path)
+    real, calls = os.replace, []
+
+    def flaky(src, dst):
+        calls.append(dst)
+        if len(calls) == 3:  # a.txt moved aside and the new a.txt moved in; b.txt fails
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(src, dst)
+
+    monkeypatch.setattr(rendering.os, "replace", flaky)
+    with pytest.raises(MachineError, match="No space left"):
+        with staged_outputs(tmp_path) as stage:
+            (stage / "a.txt").write_text("new a")
+            (stage / "b.txt").write_text("new b")
+    assert {p.name: p.read_text() for p in tmp_path.iterdir()} == before
+
+
+def test_folder_in_the_way_refuses_the_commit_before_moving_anything(tmp_path):
+    before = _old_outputs(tmp_path)
+    (tmp_path / "b.txt").mkdir()
+    with pytest.raises(UserError, match="b.txt is a folder"):
+        with staged_outputs(tmp_path) as stage:
+            (stage / "a.txt").write_text("new a")
+            (stage / "b.txt").write_text("new b")
+    assert {p.name: p.read_text() for p in tmp_path.iterdir() if p.is_file()} == before
+
+
+def test_commit_of_a_killed_job_is_rolled_back_by_the_next_one(tmp_path):
+    from latent_geodesics.rendering import STAGING_PREFIX, clean_stale_staging
+
+    before = _old_outputs(tmp_path)
+    # what a job killed (SIGKILL) in the middle of its commit leaves: a.txt replaced, b.txt moved in, c.txt not
+    stage = tmp_path / f"{STAGING_PREFIX}999999999-x"  # no such process
+    (stage / ".lg-old").mkdir(parents=True)
+    (stage / ".lg-manifest.json").write_text(json.dumps({"a.txt": True, "b.txt": False, "c.txt": False}))
+    os.replace(tmp_path / "a.txt", stage / ".lg-old" / "a.txt")
+    (tmp_path / "a.txt").write_text("new a")
+    (tmp_path / "b.txt").write_text("new b")
+    (stage / "c.txt").write_text("new c")
+    live = tmp_path / f"{STAGING_PREFIX}{os.getpid()}-y"  # a job of a live process: left alone
+    live.mkdir()
+    clean_stale_staging(tmp_path)
+    assert {p.name: p.read_text() for p in tmp_path.iterdir() if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == [live.name]
+
+
+def test_staged_outputs_creates_the_folder_and_removes_it_on_failure(tmp_path):
+    out = tmp_path / "a" / "b"
+    with pytest.raises(RuntimeError):
+        with staged_outputs(out) as stage:
+            (stage / "x.txt").write_text("x")
+            raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+    with staged_outputs(out) as stage:
+        (stage / "x.txt").write_text("x")
+    assert [p.name for p in out.iterdir()] == ["x.txt"]

@@ -5,24 +5,59 @@ Inner code trusts its inputs and never syncs the GPU to check them.
 
 from __future__ import annotations
 
+import errno
+import math
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import torch
 
 
 class UserError(Exception):
     """A problem with what the user gave us: the CLI prints it as one line and exits 2."""
 
+    exit_code = 2
+
+
+class MachineError(UserError):
+    """A fault of the machine, not of the input (disk full, no permission, read-only): one line, exit 1.
+
+    A :class:`UserError` too, so that code catching every one-line error catches it.
+    """
+
+    exit_code = 1
+
+
+MACHINE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EIO,
+                            errno.EMFILE, errno.ENFILE, errno.ENOMEM})
+"""``OSError`` numbers that are faults of the machine rather than of what the user asked for."""
+
+
+def os_error(e: OSError, doing: str, hint: str = "") -> UserError:
+    """One line for an ``OSError``: a :class:`MachineError` (disk full, permissions), else a :class:`UserError`."""
+    cls = MachineError if e.errno in MACHINE_ERRNOS else UserError
+    return cls(f"{doing}: {e.strerror or e}" + (f"; {hint}" if hint else ""))
+
+
+def first_line(e: BaseException) -> str:
+    """The line of an exception's message that says what went wrong (TorchScript puts it last)."""
+    lines = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(e).__name__
+    if "TorchScript interpreter" in lines[0] and len(lines) > 1:
+        return lines[-1]
+    return lines[0]
+
 
 def check_latents(z: torch.Tensor, latent_shape: Sequence[int], *, what: str = "latent") -> torch.Tensor:
     """Check a batch of latents against a generator's latent shape.
 
     Args:
-        z: ``(B, *latent_shape)`` or a single ``latent_shape`` tensor.
+        z: ``(B, *latent_shape)`` or a single ``latent_shape`` tensor (or numpy array).
         latent_shape: the shape of one latent code.
         what: how to name the input in the message (e.g. a file name).
 
@@ -30,26 +65,39 @@ def check_latents(z: torch.Tensor, latent_shape: Sequence[int], *, what: str = "
         ``(B, *latent_shape)`` float tensor.
     """
     latent_shape = tuple(latent_shape)
-    if not torch.is_tensor(z):
-        raise UserError(f"{what}: expected a tensor or array, got {type(z).__name__}")
-    if not (z.is_floating_point() or z.dtype in (torch.int32, torch.int64)):
+    z = as_tensor(z, what=what)
+    if z.dtype == torch.bool or z.is_complex():
         raise UserError(f"{what}: expected real numbers, got dtype {z.dtype}")
+    n_expected = math.prod(latent_shape)
     if tuple(z.shape) == latent_shape:
         z = z.unsqueeze(0)
-    if tuple(z.shape[1:]) != latent_shape:
-        n_expected = 1
-        for s in latent_shape:
-            n_expected *= s
-        if z.numel() == n_expected:
-            z = z.reshape(1, *latent_shape)
-        else:
-            raise UserError(
-                f"{what}: latent has shape {tuple(z.shape)} ({z.numel()} values) but the model expects "
-                f"{latent_shape} ({n_expected} values); save a latent of that size"
-            )
+    elif z.dim() == 1 and z.numel() == n_expected:  # one latent saved flat
+        z = z.reshape(1, *latent_shape)
+    if z.dim() == 0 or tuple(z.shape[1:]) != latent_shape:
+        raise UserError(
+            f"{what}: latent has shape {tuple(z.shape)} ({z.numel()} values) but the model expects "
+            f"{latent_shape} or a batch (B, {', '.join(map(str, latent_shape))}); save latents of that size"
+        )
+    if z.shape[0] == 0:
+        raise UserError(f"{what}: holds no latents (shape {tuple(z.shape)}); give at least one")
     if not torch.isfinite(z).all():
         raise UserError(f"{what}: latent contains NaN or inf values; give finite numbers")
     return z.float() if not z.is_floating_point() else z
+
+
+def as_tensor(x: object, *, what: str) -> torch.Tensor:
+    """A tensor, or a numpy array (or nested list of numbers) turned into one; anything else is refused."""
+    if torch.is_tensor(x):
+        return x
+    if isinstance(x, (np.ndarray, np.generic, list, tuple)):
+        try:
+            arr = np.asarray(x)
+        except (TypeError, ValueError) as e:  # e.g. a ragged list
+            raise UserError(f"{what}: cannot use it as numbers ({first_line(e)}); give a float tensor or array") from e
+        if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+            raise UserError(f"{what}: expected real numbers, got dtype {arr.dtype}")
+        return torch.as_tensor(arr.astype(arr.dtype.newbyteorder("="), copy=False))
+    raise UserError(f"{what}: expected a tensor or array, got {type(x).__name__}")
 
 
 def check_images(x: torch.Tensor, *, batch: int, what: str, tol: float = 1e-3) -> None:
@@ -72,9 +120,21 @@ def check_images(x: torch.Tensor, *, batch: int, what: str, tol: float = 1e-3) -
 
 
 def check_positive_int(value: int, name: str, *, minimum: int = 1) -> int:
-    if int(value) != value or value < minimum:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer)) or not math.isfinite(value) \
+            or int(value) != value or value < minimum:
         raise UserError(f"{name} must be an integer >= {minimum}, got {value}")
     return int(value)
+
+
+MAX_SHELL = 1e6
+"""Widest typical-set shell, in standard deviations (wider is no constraint at all, and overflows float32)."""
+
+
+def check_shell(shell: float | None) -> float | None:
+    """``None``, or a shell width in ``(0, MAX_SHELL]``."""
+    if shell is not None and not (isinstance(shell, (int, float)) and 0 < shell <= MAX_SHELL):
+        raise UserError(f"shell width must be a number in (0, {MAX_SHELL:g}] (standard deviations), got {shell}")
+    return shell
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -85,21 +145,82 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as e:
         raise UserError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from e
+    if dev.type not in ("cpu", "cuda"):
+        raise UserError(f"device {device!r} is not supported; use cpu, cuda or cuda:N")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"device {device!r} asked for but CUDA is not available here; use --device cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise UserError(f"device {device!r} asked for but there are {torch.cuda.device_count()} CUDA "
+                        "device(s) here; use cuda:0")
     return dev
 
 
-def check_output_dir(path: str | os.PathLike) -> Path:
-    """Create ``path`` if needed and make sure we can write there, before any work starts."""
+def check_output_dir(path: str | os.PathLike, *, files: Sequence[str] = ()) -> Path:
+    """Make sure the outputs can be written to ``path``, before any work starts; nothing is created.
+
+    Args:
+        path: the output folder; it need not exist (it is created when the outputs are written).
+        files: the names the job will write there; none may be taken by a folder.
+
+    Raises:
+        UserError: an empty name, a file in the way, or a name taken by a folder.
+        MachineError: no permission to write there, or a read-only file system.
+    """
+    if os.fspath(path) == "":
+        raise UserError("the output folder is an empty name; give a folder, e.g. --out out/")
     out = Path(path)
+    where = out
+    while not where.exists() and where != where.parent:  # the folder, or the nearest one above it that exists
+        where = where.parent
+    if not where.is_dir():
+        raise UserError(f"cannot write to output folder {out}: {where} is a file; choose another --out")
+    if where == out:
+        taken = [name for name in files if (out / name).is_dir()]
+        if taken:
+            raise UserError(f"{out / taken[0]} is a folder where the output file {taken[0]} goes; move it away "
+                            "or choose another --out")
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".lg-write-test-"):
-            pass
+        os.rmdir(tempfile.mkdtemp(dir=where, prefix=".lg-write-test-"))
     except OSError as e:
-        raise UserError(f"cannot write to output folder {out}: {e.strerror or e}; choose another --out") from e
+        raise os_error(e, f"cannot write to output folder {out}", "choose another --out") from e
     return out
+
+
+def read_arrays(path: str | os.PathLike, *, what: str, hint: str | None = None) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` file (by name), or the one array of an ``.npy`` file (under ``""``).
+
+    Read in full here, so that a truncated or corrupt file fails here with one line, never later.
+
+    Raises:
+        UserError: a missing, empty, truncated or corrupt file, or one that is neither ``.npy`` nor ``.npz``.
+        MachineError: no permission to read it.
+    """
+    path = Path(path)
+    hint = hint or f"save the {what} with numpy.save or numpy.savez"
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except IsADirectoryError:
+        raise UserError(f"cannot read {what} file {path}: it is a folder, not a .npy or .npz file") from None
+    except OSError as e:
+        raise os_error(e, f"cannot read {what} file {path}", hint) from e
+    if not magic:
+        raise UserError(f"cannot read {what} file {path}: it is empty (0 bytes); {hint}")
+    if not magic.startswith((b"\x93NUMPY", b"PK")):
+        raise UserError(f"cannot read {what} file {path}: it is not a .npy or .npz file (it starts with "
+                        f"{magic!r}); {hint}")
+    try:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            return {"": data}
+        with data:
+            return {name: data[name] for name in data.files}
+    except OSError as e:
+        if e.errno in MACHINE_ERRNOS:
+            raise os_error(e, f"cannot read {what} file {path}") from e
+        raise UserError(f"cannot read {what} file {path}: {first_line(e)}; {hint}") from e
+    except Exception as e:  # noqa: BLE001 - numpy and zipfile raise many kinds on a damaged file
+        raise UserError(f"cannot read {what} file {path} (truncated or corrupt?): {first_line(e)}; {hint}") from e
 
 
 @contextmanager

@@ -2,35 +2,99 @@
 
 from __future__ import annotations
 
+import math
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
 import torch
 
 from . import __version__
-from ._check import UserError, check_output_dir
-from .compare import (CompareSettings, check_methods, compare, format_summary, pair_seeds,
+from ._check import MachineError, UserError, check_output_dir, first_line, os_error
+from .compare import (COMPARE_FILES, CompareSettings, check_methods, compare, format_summary, pair_seeds,
                       seeded_endpoints)
 from .generators import DEFAULT_MODEL, ZOO, load_generator
-from .jobs import InterpolateSettings, interpolate, load_array, load_latent_file, waypoint_legs
+from .jobs import INTERPOLATE_FILES, InterpolateSettings, interpolate, load_array, load_latent_file, waypoint_legs
 from .metrics import build_metric, metric_help, metric_names
 from .realism import DEFAULT_LAMBDA, realism_metric
 from .solvers import SOLVERS, OptimizeConfig, SubdivideConfig
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised like KeyboardInterrupt so that every ``finally`` (staging, rollback) runs."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise _Terminated()
+
+
+def _machine_fault(e: BaseException) -> MachineError | None:
+    """Out of memory or a full disk where no code caught it: a fault of the machine, one line."""
+    if isinstance(e, OSError):
+        err = os_error(e, f"cannot read or write {e.filename}" if e.filename else "cannot read or write a file")
+        return err if isinstance(err, MachineError) else None
+    if isinstance(e, RuntimeError) and ("can't allocate memory" in str(e) or "out of memory" in str(e)):
+        return MachineError(f"out of memory ({first_line(e)}); use fewer frames or pairs, or a smaller chunk size")
+    return None
+
+
 class _Group(click.Group):
-    """Turns a :class:`UserError` into one line on stderr and exit code 2, with no traceback."""
+    """One line on stderr and no traceback: exit 2 for a :class:`UserError` or a bad option, exit 1 for a
+    fault of the machine (:class:`MachineError`: disk full, permissions, out of memory), 130 on SIGINT and
+    143 on SIGTERM (both roll back partly written outputs)."""
 
     def invoke(self, ctx: click.Context):
+        in_main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main else None
         try:
             return super().invoke(ctx)
         except UserError as e:
-            click.echo(f"latent-geodesics: error: {e}", err=True)
-            ctx.exit(2)
+            _fail(ctx, str(e), e.exit_code)
+        except click.UsageError as e:
+            where = e.ctx.command_path if e.ctx is not None else "latent-geodesics"
+            _fail(ctx, f"{e.format_message()} (see {where} --help)", 2)
+        except (OSError, RuntimeError) as e:
+            fault = _machine_fault(e)
+            if fault is None:
+                raise
+            _fail(ctx, str(fault), fault.exit_code)
         except KeyboardInterrupt:
-            click.echo("latent-geodesics: interrupted", err=True)
-            ctx.exit(130)
+            _fail(ctx, "interrupted", 130)
+        except _Terminated:
+            _fail(ctx, "terminated", 143)
+        finally:
+            if in_main:
+                signal.signal(signal.SIGTERM, previous)
+
+
+def _fail(ctx: click.Context, message: str, code: int) -> None:
+    click.echo(f"latent-geodesics: error: {' '.join(message.split())}", err=True)
+    ctx.exit(code)
+
+
+class _Finite(click.FloatRange):
+    """A float option that must be finite (``nan`` and ``inf`` pass click's own range checks)."""
+
+    name = "finite float"
+
+    def convert(self, value, param, ctx):
+        rv = super().convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return rv
+
+
+MAX_FRAMES = 10_000
+"""Most frames per path the CLI accepts (every frame is an image held in memory for the video)."""
+FRAMES = click.IntRange(min=2, max=MAX_FRAMES)
+PAIRS = click.IntRange(min=1, max=10_000)
+STEPS = click.IntRange(min=0, max=10**9)
+MAX_LATENT_VALUES = 1 << 24
+"""Most numbers in one latent that --latent-shape accepts (StyleGAN's W+ is 18 x 512)."""
+SEED = click.IntRange(min=0, max=2**63 - 1)
+OUT = click.Path(file_okay=False)  # a str: an empty --out is refused, not taken as the current folder
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -59,6 +123,9 @@ def _parse_shape(text: str | None) -> tuple[int, ...] | None:
         raise UserError(f"--latent-shape must be sizes like 128 or 4,8,8, got {text!r}") from None
     if not shape or any(s < 1 for s in shape):
         raise UserError(f"--latent-shape must be positive sizes like 128 or 4,8,8, got {text!r}")
+    if math.prod(shape) > MAX_LATENT_VALUES:
+        raise UserError(f"--latent-shape {text} makes latents of {math.prod(shape)} numbers; at most "
+                        f"{MAX_LATENT_VALUES} are accepted")
     return shape
 
 
@@ -87,10 +154,15 @@ def _parse_options(items: tuple[str, ...]) -> dict:
     return options
 
 
+DISCRIMINATOR_HELP = ("Discriminator for realism, replacing the model's own: a TorchScript .pt file or "
+                      "package.module:factory; images (B, C, H, W) in [-1, 1] in, one score per image out.")
+
+
 def _model_options(f):
+    f = click.option("--discriminator", default=None, metavar="FILE|MODULE:FACTORY", help=DISCRIMINATOR_HELP)(f)
     f = click.option("--condition", type=click.Path(dir_okay=False, path_type=Path), default=None,
                      help="Conditional models: a .npy (e.g. a one-hot label) given to the model with every latent.")(f)
-    f = click.option("--shell", type=click.FloatRange(min=0, min_open=True), default=None,
+    f = click.option("--shell", type=_Finite(min=0, min_open=True), default=None,
                      help="Keep gaussian latents within this many std of the typical-set radius.")(f)
     f = click.option("--prior", type=click.Choice(["gaussian", "sphere"]), default=None,
                      help="Latent prior (default: the model's, else gaussian).")(f)
@@ -103,8 +175,8 @@ def _model_options(f):
 
 @main.command("interpolate")
 @_model_options
-@click.option("--seed", "seeds", type=int, multiple=True,
-              help="Endpoint latents drawn from the prior with these seeds: two, or more for waypoints.")
+@click.option("--seed", "seeds", type=SEED, multiple=True,
+              help="Endpoint latents drawn from the prior with these seeds (0 to 2**63-1): two, or more for waypoints.")
 @click.option("--z", "z_files", type=click.Path(dir_okay=False, path_type=Path), multiple=True,
               help="Waypoint latent files (.npy), in order: two or more.")
 @click.option("--z0", type=click.Path(dir_okay=False, path_type=Path), help="Start latent(s), .npy (one or a batch).")
@@ -113,7 +185,7 @@ def _model_options(f):
 @click.option("--metric", default="pixel", show_default=True, help=f"One of: {', '.join(metric_names())}.")
 @click.option("--metric-option", "metric_options", multiple=True, metavar="KEY=VALUE",
               help="Metric setting, e.g. min_size=64 or layers=conv1_2,conv2_2 (repeatable).")
-@click.option("--realism", type=click.FloatRange(min=0), default=None, metavar="LAMBDA",
+@click.option("--realism", type=_Finite(min=0), default=None, metavar="LAMBDA",
               help="Weight the metric by the discriminator's realism with this strength (models with one; 0.5 is a good start).")
 @click.option("--realism-form", type=click.Choice(["conformal", "published"]), default="conformal",
               show_default=True, help="Conformal length factor, or Petzka et al.'s (lambda/a + d)^2.")
@@ -122,28 +194,28 @@ def _model_options(f):
               help="Subdivision variant: re-optimise all points per level, or solve new midpoints locally first.")
 @click.option("--optimizer", type=click.Choice(["adam", "lbfgs"]), default="lbfgs", show_default=True,
               help="L-BFGS reached lower energy per evaluation in our benchmark; Adam stops each path on its own.")
-@click.option("--frames", type=click.IntRange(min=2), default=33, show_default=True,
+@click.option("--frames", type=FRAMES, default=33, show_default=True,
               help="Frames per path (per leg with waypoints), endpoints included.")
-@click.option("--steps", type=click.IntRange(min=0), default=None,
+@click.option("--steps", type=STEPS, default=None,
               help="Most optimisation steps per path (per level for subdivide) [default: 300 optimize, 100 subdivide].")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--lr", type=_Finite(min=0, min_open=True), default=None,
               help="Step size (Adam: relative to the path's point spacing; default 0.05).")
-@click.option("--rtol", type=click.FloatRange(min=0), default=1e-3, show_default=True,
+@click.option("--rtol", type=_Finite(min=0), default=1e-3, show_default=True,
               help="Stop a path when its energy falls by less than this fraction over 10 steps.")
 @click.option("--init", type=click.Choice(["linear", "slerp"]), default="linear", show_default=True,
               help="Starting path of the optimize solver.")
 @click.option("--retime", is_flag=True, help="Resample the result so that perceptual speed is constant.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
-@click.option("--chunk-size", type=click.IntRange(min=1), default=64, show_default=True,
+@click.option("--out", type=OUT, required=True, help="Output folder.")
+@click.option("--chunk-size", type=click.IntRange(min=1, max=1 << 20), default=64, show_default=True,
               help="Points per generator call (bounds memory).")
-@click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=12.0, show_default=True)
+@click.option("--fps", type=_Finite(min=0, min_open=True), default=12.0, show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def interpolate_cmd(model: str, device: str, latent_shape: str | None, prior: str | None, shell: float | None,
-                    condition: Path | None,
+                    condition: Path | None, discriminator: str | None,
                     seeds: tuple[int, ...], z_files: tuple[Path, ...], z0: Path | None, z1: Path | None, loop: bool,
                     metric: str, metric_options: tuple[str, ...], realism: float | None, realism_form: str,
                     solver: str, variant: str, optimizer: str,
-                    frames: int, steps: int | None, lr: float | None, rtol: float, init: str, retime: bool, out: Path,
+                    frames: int, steps: int | None, lr: float | None, rtol: float, init: str, retime: bool, out: str,
                     chunk_size: int, fps: float, quiet: bool) -> None:
     """Find shortest paths between latents and write strip.png, video.mp4, path.npz, report.json.
 
@@ -156,6 +228,7 @@ def interpolate_cmd(model: str, device: str, latent_shape: str | None, prior: st
       latent-geodesics interpolate --seed 1 --seed 2 --metric vgg-eq --frames 17 --out out/
       latent-geodesics interpolate --seed 1 --seed 2 --seed 3 --loop --solver linear --retime --out loop/
       latent-geodesics interpolate --model gen.pt --latent-shape 64 --z0 a.npy --z1 b.npy --out out/
+      latent-geodesics interpolate --model gen.pt --discriminator disc.pt --realism 0.5 --seed 1 --seed 2 --out out/
     """
     given = sum(bool(x) for x in (seeds, z_files, z0 is not None or z1 is not None))
     if given != 1:
@@ -174,18 +247,19 @@ def interpolate_cmd(model: str, device: str, latent_shape: str | None, prior: st
     _run_interpolate(model=model, seeds=seeds, z_files=z_files, z0_file=z0, z1_file=z1, loop=loop, metric=metric,
                      metric_options=_parse_options(metric_options), realism=realism, realism_form=realism_form,
                      settings=settings, out=out, device=device, latent_shape=_parse_shape(latent_shape), prior=prior,
-                     shell=shell, condition=condition, quiet=quiet)
+                     shell=shell, condition=condition, discriminator=discriminator, quiet=quiet)
 
 
 def _run_interpolate(*, model: str, seeds=(), z_files=(), z0_file=None, z1_file=None, loop: bool = False,
                      metric: str, metric_options: dict | None = None, realism: float | None = None,
-                     realism_form: str = "conformal", settings: InterpolateSettings, out: Path,
+                     realism_form: str = "conformal", settings: InterpolateSettings, out: str | Path,
                      device: str, latent_shape=None, prior=None, shell=None, condition: Path | None = None,
-                     quiet: bool) -> dict:
-    check_output_dir(out)  # before any work: a bad --out fails at once
+                     discriminator: str | None = None, quiet: bool) -> dict:
+    out = check_output_dir(out, files=INTERPOLATE_FILES)  # before any work: a bad --out fails at once
     metric_obj = build_metric(metric, device="cpu", **(metric_options or {}))  # checked before the model loads
     cond = load_array(condition, what="condition") if condition is not None else None
-    gen = load_generator(model, device=device, latent_shape=latent_shape, prior=prior, shell=shell, condition=cond)
+    gen = load_generator(model, device=device, latent_shape=latent_shape, prior=prior, shell=shell, condition=cond,
+                         discriminator=discriminator)
     metric_obj = metric_obj.to(gen.device)
     if realism is not None:
         metric_obj = realism_metric(metric_obj, gen, lam=realism, form=realism_form)
@@ -197,7 +271,7 @@ def _run_interpolate(*, model: str, seeds=(), z_files=(), z0_file=None, z1_file=
         za, zb = waypoint_legs(torch.cat(points), loop=loop)
     with _progress(settings.progress_total(), f"{settings.solver} ({metric})", quiet) as bar:
         report = interpolate(gen, metric_obj, za, zb, out, settings, model_name=model, join=join, loop=loop,
-                             progress=bar)
+                             progress=bar, discriminator_name=discriminator)
     start, res = report["start"], report["result"]
     if not quiet:
         for b in range(report["pairs"]):
@@ -212,14 +286,16 @@ def _run_interpolate(*, model: str, seeds=(), z_files=(), z0_file=None, z1_file=
 @click.argument("path_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--metric", "metrics", multiple=True,
               help="Metric to measure with (repeatable; default: the one the path was solved with).")
-@click.option("--model", default=None, help="Model that made the path (default: the one recorded in the file).")
+@click.option("--model", default=None,
+              help="Model that made the path (default: the zoo model recorded in the file; any other must be given).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option("--latent-shape", help="Latent shape when the model does not say.")
+@click.option("--discriminator", default=None, metavar="FILE|MODULE:FACTORY", help=DISCRIMINATOR_HELP)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write every number to this JSON file.")
 def evaluate_cmd(path_file: Path, metrics: tuple[str, ...], model: str | None, device: str,
-                 latent_shape: str | None, json_out: Path | None) -> None:
-    """Measure a path.npz against the linear and slerp paths between the same endpoints.
+                 latent_shape: str | None, discriminator: str | None, json_out: Path | None) -> None:
+    """Measure a path.npz (interpolate) or paths.npz (compare: every method, by name) against linear and slerp.
 
     \b
     Per metric: length, energy, step-length CV (speed uniformity), max/mean step; per frame: mean
@@ -227,18 +303,26 @@ def evaluate_cmd(path_file: Path, metrics: tuple[str, ...], model: str | None, d
     and the critic's score where the model has a discriminator.
 
     \b
-    Example:
+    Examples:
       latent-geodesics evaluate out/path.npz --metric vgg-eq --metric pixel --json out/eval.json
+      latent-geodesics evaluate cmp/paths.npz --metric lpips
     """
     from .evaluation import evaluate_file, format_table
     from .rendering import write_json
 
     if json_out is not None:
-        check_output_dir(json_out.parent if str(json_out.parent) else Path("."))
+        check_output_dir(json_out.parent, files=(json_out.name,))
     report = evaluate_file(path_file, model=model, metrics=list(metrics), device=device,
-                           latent_shape=_parse_shape(latent_shape))
+                           latent_shape=_parse_shape(latent_shape), discriminator=discriminator)
+    if report["file_discriminator"] is not None and discriminator is None:
+        click.echo(f"note: the paths were solved with discriminator {report['file_discriminator']}; pass "
+                   "--discriminator to score realism with it", err=True)
     click.echo(format_table(report))
     if json_out is not None:
+        try:
+            json_out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise os_error(e, f"cannot create the folder of {json_out}") from e
         write_json(json_out, report)
         click.echo(f"wrote {json_out}")
 
@@ -248,38 +332,39 @@ def evaluate_cmd(path_file: Path, metrics: tuple[str, ...], model: str | None, d
 @click.option("--methods", default="linear,slerp,pixel,vgg-eq", show_default=True,
               help="Comma-separated: linear, slerp, retime (linear re-timed under the reference metric), or a "
                    "metric name for its geodesic, optionally NAME+realism (models with a discriminator).")
-@click.option("--pairs", type=click.IntRange(min=1), default=4, show_default=True, help="Endpoint pairs.")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--pairs", type=PAIRS, default=4, show_default=True, help="Endpoint pairs.")
+@click.option("--seed", type=click.IntRange(min=0, max=2**62), default=0, show_default=True,
               help="Base seed: pair k (from 0) joins the latents of seeds SEED+2k+1 and SEED+2k+2.")
-@click.option("--frames", type=click.IntRange(min=2), default=17, show_default=True,
+@click.option("--frames", type=FRAMES, default=17, show_default=True,
               help="Frames per path, endpoints included.")
 @click.option("--solver", type=click.Choice(["subdivide", "optimize"]), default="subdivide", show_default=True,
               help="Solver of every geodesic method.")
 @click.option("--optimizer", type=click.Choice(["adam", "lbfgs"]), default="lbfgs", show_default=True)
-@click.option("--steps", type=click.IntRange(min=0), default=None,
+@click.option("--steps", type=STEPS, default=None,
               help="Most optimisation steps per path (per level for subdivide) [default: 300 optimize, 100 subdivide].")
 @click.option("--metric-option", "metric_options", multiple=True, metavar="KEY=VALUE",
               help="Setting of every metric except pixel ones, e.g. min_size=64 (repeatable).")
 @click.option("--eval-metrics", default=None,
               help="Comma-separated metrics every path is measured with [default: the geodesic methods' metrics, "
                    "plus pixel]. The first non-pixel one is the reference metric of the table and plots.")
-@click.option("--realism", type=click.FloatRange(min=0), default=DEFAULT_LAMBDA, show_default=True, metavar="LAMBDA",
+@click.option("--realism", type=_Finite(min=0), default=DEFAULT_LAMBDA, show_default=True, metavar="LAMBDA",
               help="Strength of the +realism methods.")
 @click.option("--realism-form", type=click.Choice(["conformal", "published"]), default="conformal",
               show_default=True, help="Conformal length factor, or Petzka et al.'s (lambda/a + d)^2.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
-@click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=12.0, show_default=True)
+@click.option("--out", type=OUT, required=True, help="Output folder.")
+@click.option("--fps", type=_Finite(min=0, min_open=True), default=12.0, show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
 def compare_cmd(model: str, device: str, latent_shape: str | None, prior: str | None, shell: float | None,
-                condition: Path | None, methods: str, pairs: int, seed: int, frames: int, solver: str,
-                optimizer: str, steps: int | None, metric_options: tuple[str, ...], eval_metrics: str | None,
-                realism: float, realism_form: str, out: Path, fps: float, quiet: bool) -> None:
-    """Compare interpolation methods on the same pairs: grid.png, video.mp4, plots.png, report.json, report.html.
+                condition: Path | None, discriminator: str | None, methods: str, pairs: int, seed: int, frames: int,
+                solver: str, optimizer: str, steps: int | None, metric_options: tuple[str, ...],
+                eval_metrics: str | None, realism: float, realism_form: str, out: str, fps: float, quiet: bool) -> None:
+    """Compare methods on the same pairs: grid.png, video.mp4, plots.png, report.json, report.html, paths.npz.
 
     \b
     Examples:
       latent-geodesics compare --pairs 4 --methods linear,slerp,pixel,vgg,vgg-eq --metric-option min_size=64 --out cmp/
       latent-geodesics compare --model zoo:fashion32 --methods linear,vgg-eq,vgg-eq+realism --out cmp/
+      latent-geodesics evaluate cmp/paths.npz --metric vgg-eq --metric pixel   # every method, by name
     """
     level_steps = steps if steps is not None else (300 if solver == "optimize" else 100)
     opt = OptimizeConfig(optimizer=optimizer, max_steps=level_steps)
@@ -288,22 +373,26 @@ def compare_cmd(model: str, device: str, latent_shape: str | None, prior: str | 
                                subdivide=SubdivideConfig(level=opt), metric_options=_parse_options(metric_options),
                                eval_metrics=evals, realism=realism, realism_form=realism_form, fps=fps)
     _run_compare(model=model, settings=settings, pairs=pairs, seed=seed, out=out, device=device,
-                 latent_shape=_parse_shape(latent_shape), prior=prior, shell=shell, condition=condition, quiet=quiet)
+                 latent_shape=_parse_shape(latent_shape), prior=prior, shell=shell, condition=condition,
+                 discriminator=discriminator, quiet=quiet)
 
 
-def _run_compare(*, model: str, settings: CompareSettings, pairs: int, seed: int, out: Path, device: str,
-                 latent_shape=None, prior=None, shell=None, condition: Path | None = None, quiet: bool) -> dict:
-    check_output_dir(out)  # before any work: a bad --out fails at once
+def _run_compare(*, model: str, settings: CompareSettings, pairs: int, seed: int, out: str | Path, device: str,
+                 latent_shape=None, prior=None, shell=None, condition: Path | None = None,
+                 discriminator: str | None = None, quiet: bool) -> dict:
+    out = check_output_dir(out, files=COMPARE_FILES)  # before any work: a bad --out fails at once
     cond = load_array(condition, what="condition") if condition is not None else None
-    gen = load_generator(model, device=device, latent_shape=latent_shape, prior=prior, shell=shell, condition=cond)
+    gen = load_generator(model, device=device, latent_shape=latent_shape, prior=prior, shell=shell, condition=cond,
+                         discriminator=discriminator)
     check_methods(gen, settings)
     seeds = pair_seeds(pairs, seed)
     z0, z1 = seeded_endpoints(gen, seeds)
     with _progress(settings.progress_total(), "compare", quiet) as bar:
-        report = compare(gen, z0, z1, out, settings, model_name=model, seeds=seeds, progress=bar)
+        report = compare(gen, z0, z1, out, settings, model_name=model, seeds=seeds, progress=bar,
+                         discriminator_name=discriminator)
     if not quiet:
         click.echo(format_summary(report), err=True)
-    click.echo(f"wrote {out}/report.html (with grid.png, plots.png, video.mp4, report.json) "
+    click.echo(f"wrote {out}/report.html (with grid.png, plots.png, video.mp4, report.json, paths.npz) "
                f"in {report['wall_time_s']:.0f} s")
     return report
 
@@ -313,14 +402,14 @@ DEMO_STEPS = 30
 
 
 @main.command("demo")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"), show_default=True)
+@click.option("--out", type=OUT, default="demo-out", show_default=True)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
-@click.option("--pairs", type=click.IntRange(min=1), default=2, show_default=True, help="Endpoint pairs.")
-@click.option("--frames", type=click.IntRange(min=2), default=9, show_default=True)
-@click.option("--steps", type=click.IntRange(min=0), default=DEMO_STEPS, show_default=True,
+@click.option("--pairs", type=PAIRS, default=2, show_default=True, help="Endpoint pairs.")
+@click.option("--frames", type=FRAMES, default=9, show_default=True)
+@click.option("--steps", type=STEPS, default=DEMO_STEPS, show_default=True,
               help="Most L-BFGS steps per subdivision level.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
-def demo_cmd(out: Path, device: str, pairs: int, frames: int, steps: int, quiet: bool) -> None:
+def demo_cmd(out: str, device: str, pairs: int, frames: int, steps: int, quiet: bool) -> None:
     """The main job: `compare` on the built-in face model, with settings that finish in minutes on a CPU.
 
     \b

@@ -16,12 +16,14 @@ Files written by :func:`compare` into the output folder (all or nothing):
 - ``video.mp4``: the methods side by side, in sync, the pairs one after another (H.264);
 - ``plots.png``: step length, brightness and (with a discriminator) realism along the path, per method;
 - ``report.json``: every number behind them (schema below);
-- ``report.html``: one self-contained page with the settings, a table, the grid, the plots and the video.
+- ``report.html``: one self-contained page with the settings, a table, the grid, the plots and the video;
+- ``paths.npz``: every method's paths, for ``latent-geodesics evaluate`` or any later use (:func:`paths_arrays`).
 
 ``report.json`` schema (lists "per pair" have one entry per pair, in pair order)::
 
     tool, command ("compare"), version (schema version, 1)
-    model: {name, latent_shape, prior, image_shape [C, H, W], discriminator (bool)}
+    model: {name, latent_shape, prior, image_shape [C, H, W], discriminator (bool),
+            discriminator_spec (what --discriminator gave, or null)}
     settings: CompareSettings.to_dict(): methods, frames, solver, optimize, subdivide, metric_options,
               eval_metrics, realism, realism_form, chunk_size, fps
     pairs: [{index, seeds [a, b] or [null, null]}]
@@ -45,7 +47,7 @@ Files written by :func:`compare` into the output folder (all or nothing):
                  length_vs_linear_by_metric {metric: median}}}}
     files: {grid: layout (label_width, frame_size, columns, font_px, rows [{pair, method, top, height}],
             titles), video: {frames, height, width, tile, hold, methods, fps}, plots: the plotted series,
-            html: "report.html"}
+            html: "report.html", paths: "paths.npz"}
     wall_time_s, device, host: {python, torch, machine}
 """
 
@@ -69,11 +71,11 @@ from . import __version__
 from ._check import UserError, check_output_dir
 from .evaluation import baseline_path, evaluate_paths
 from .generators import Generator
-from .jobs import InterpolateSettings, solve
+from .jobs import InterpolateSettings, check_finite, solve
 from .metrics import EQ_SUFFIX, Metric, build_metric, metric_names
 from .paths import DEFAULT_CHUNK, check_endpoints, images_of
 from .realism import DEFAULT_LAMBDA, FORMS, Calibration, calibrate, realism_metric
-from .rendering import staged_outputs, to_uint8, write_json, write_png, write_video
+from .rendering import staged_outputs, to_uint8, write_json, write_npz, write_png, write_video
 from .solvers import OptimizeConfig, Progress, SubdivideConfig
 
 REALISM_SUFFIX = "+realism"
@@ -83,6 +85,8 @@ VIDEO_HOLD = 6
 """Frames the video holds the end of each pair before the next starts (half a second at 12 fps)."""
 
 SCHEMA_VERSION = 1
+COMPARE_FILES = ("grid.png", "video.mp4", "plots.png", "report.html", "report.json", "paths.npz")
+"""The files ``compare`` writes into its output folder."""
 
 Kind = Literal["linear", "slerp", "retime", "geodesic"]
 
@@ -291,9 +295,37 @@ def _ratios(lengths: Sequence[float | None], reference: Sequence[float | None]) 
     return [a / r if a is not None and r is not None and r > 0 else None for a, r in zip(lengths, reference)]
 
 
+def paths_arrays(paths: Mapping[str, np.ndarray], solved_under: Mapping[str, str | None], *, reference: str,
+                 model_name: str, seeds: Sequence[tuple[int, int]] | None = None,
+                 discriminator: str | None = None) -> dict[str, np.ndarray]:
+    """The arrays of ``paths.npz``: several methods' paths in one file, each with its own frame count.
+
+    Args:
+        paths: points ``(B, N_k+1, *latent_shape)`` by method name, in order, all between the same endpoints.
+        solved_under: the metric each method was solved (or re-timed) under, ``None`` for linear and slerp.
+        reference: the reference metric (what ``evaluate`` measures with by default).
+        model_name, seeds, discriminator: as given to ``compare``, recorded so the paths can be reused.
+
+    Returns:
+        ``methods`` ``(M,)`` str; ``points_<k>`` ``(B, N_k+1, *latent_shape)`` for method ``k``; ``metrics``
+        ``(M,)`` str (``""`` for none); ``z0``, ``z1`` ``(B, *latent_shape)``; ``metric`` and ``model`` (0-d
+        str); ``seeds`` ``(B, 2)`` int when the pairs were seeded; ``discriminator`` (0-d str) when one was given.
+    """
+    names = list(paths)
+    first = paths[names[0]]
+    arrays = {"methods": np.array(names), **{f"points_{k}": paths[m] for k, m in enumerate(names)},
+              "metrics": np.array([solved_under[m] or "" for m in names]), "z0": first[:, 0], "z1": first[:, -1],
+              "metric": np.array(reference), "model": np.array(model_name)}
+    if seeds is not None and all(a is not None for pair in seeds for a in pair):
+        arrays["seeds"] = np.array(seeds, dtype=np.int64).reshape(-1, 2)
+    if discriminator is not None:
+        arrays["discriminator"] = np.array(str(discriminator))
+    return arrays
+
+
 def compare(generator: Generator, z0: Tensor, z1: Tensor, out_dir: str | Path, settings: CompareSettings, *,
             model_name: str, seeds: Sequence[tuple[int, int]] | None = None, progress: Progress | None = None,
-            calibration: Calibration | None = None) -> dict:
+            calibration: Calibration | None = None, discriminator_name: str | None = None) -> dict:
     """Solve every method on the same pairs, measure them, and write the report files into ``out_dir``.
 
     Args:
@@ -303,6 +335,8 @@ def compare(generator: Generator, z0: Tensor, z1: Tensor, out_dir: str | Path, s
         settings: methods, frames, solver, metrics.
         model_name: shown in the report.
         seeds: the seeds the pairs were drawn with, recorded in the report.
+        discriminator_name: where the discriminator came from (``--discriminator``), recorded in the report
+            and in ``paths.npz`` (``evaluate`` names it but loads only what ``--discriminator`` gives).
         progress: a ``tqdm``-like bar with ``total = settings.progress_total()``; its description names
             the stage.
         calibration: the discriminator's calibration (default: :func:`latent_geodesics.realism.calibrate`).
@@ -317,7 +351,7 @@ def compare(generator: Generator, z0: Tensor, z1: Tensor, out_dir: str | Path, s
     from .report import labelled_grid, plot_series, side_by_side_frames, write_html, write_plots
 
     t_job = time.perf_counter()
-    out = check_output_dir(out_dir)
+    out = check_output_dir(out_dir, files=COMPARE_FILES)
     check_methods(generator, settings)
     z0, z1 = check_endpoints(generator, z0, z1)
     if seeds is not None and len(seeds) != z0.shape[0]:
@@ -338,6 +372,7 @@ def compare(generator: Generator, z0: Tensor, z1: Tensor, out_dir: str | Path, s
     b, n1 = z0.shape[0], settings.frames
     results: dict[str, dict] = {}
     frames: dict[str, np.ndarray] = {}
+    paths: dict[str, np.ndarray] = {}
     for k, method in enumerate(methods):
         label = f"{method.name} ({k + 1}/{len(methods)})"
         run = settings.method_settings(method)
@@ -350,9 +385,11 @@ def compare(generator: Generator, z0: Tensor, z1: Tensor, out_dir: str | Path, s
         t0 = time.perf_counter()
         solved = solve(generator, metric, z0, z1, run, progress=progress if method.kind == "geodesic" else None)
         solve_time = time.perf_counter() - t0
+        check_finite(solved, z0, z1)
         stages.start(f"{label}: evaluating")
         t1 = time.perf_counter()
         points = solved.points.detach()
+        paths[method.name] = points.cpu().numpy()
         evaluation = evaluate_paths(generator, eval_metrics, points, chunk_size=settings.chunk_size, baselines=(),
                                     calibration=calibration)["methods"]["path"]
         images = images_of(generator, points.reshape(b * n1, *points.shape[2:]), chunk_size=settings.chunk_size)
@@ -411,7 +448,8 @@ def compare(generator: Generator, z0: Tensor, z1: Tensor, out_dir: str | Path, s
         "command": "compare",
         "version": SCHEMA_VERSION,
         "model": {"name": model_name, "latent_shape": list(generator.latent_shape), "prior": generator.prior,
-                  "image_shape": image_shape, "discriminator": generator.discriminator is not None},
+                  "image_shape": image_shape, "discriminator": generator.discriminator is not None,
+                  "discriminator_spec": discriminator_name},
         "settings": settings.to_dict(),
         "pairs": [{"index": i, "seeds": list(s)} for i, s in enumerate(seeds_list)],
         "reference_metric": ref,
@@ -420,7 +458,7 @@ def compare(generator: Generator, z0: Tensor, z1: Tensor, out_dir: str | Path, s
         "linear_length": linear_length,
         "methods": results,
         "files": {"grid": grid_layout, "video": {**video_info, "fps": settings.fps}, "plots": None,
-                  "html": "report.html"},
+                  "html": "report.html", "paths": "paths.npz"},
         "wall_time_s": None,
         "device": str(device),
         "host": {"python": platform.python_version(), "torch": torch.__version__, "machine": platform.machine()},
@@ -434,6 +472,9 @@ def compare(generator: Generator, z0: Tensor, z1: Tensor, out_dir: str | Path, s
         report["wall_time_s"] = round(time.perf_counter() - t_job, 4)
         write_html(stage / "report.html", report)
         write_json(stage / "report.json", report)
+        solved_under = {name: (r["solver"] or r)["metric"] for name, r in results.items()}
+        write_npz(stage / "paths.npz", **paths_arrays(paths, solved_under, reference=ref, model_name=model_name,
+                                                       seeds=seeds, discriminator=discriminator_name))
     stages.finish(1)
     return report
 

@@ -25,8 +25,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._check import UserError, check_positive_int, resolve_device
-from .generators import Generator, load_generator
+from ._check import UserError, as_tensor, check_latents, check_positive_int, read_arrays, resolve_device
+from .generators import ZOO, Generator, load_generator
 from .metrics import Features, Metric, build_metric, cat, select
 from .paths import DEFAULT_CHUNK, INITS, baseline_path, energy_of, length_of
 from .realism import Calibration, calibrate, critic
@@ -261,7 +261,7 @@ def _summarise(raw: dict, calibration: Calibration | None = None) -> dict:
     return out
 
 
-def evaluate_paths(generator: Generator, metrics: Mapping[str, Metric], points: Tensor, *,
+def evaluate_paths(generator: Generator, metrics: Mapping[str, Metric], points: Tensor | Mapping[str, Tensor], *,
                    chunk_size: int = DEFAULT_CHUNK, baselines: Sequence[str] = ("linear", "slerp"),
                    calibration: Calibration | None = None) -> dict:
     """Measure paths and the baseline paths between the same endpoints with the same number of segments.
@@ -270,16 +270,21 @@ def evaluate_paths(generator: Generator, metrics: Mapping[str, Metric], points: 
         generator: the model the paths live in (its discriminator, if any, scores realism).
         metrics: metrics by the name the report uses, e.g. ``{"vgg-eq": build_metric("vgg-eq")}``; all on the
             generator's device.
-        points: ``(B, N+1, *latent_shape)``, ``N >= 1``, on the generator's device.
+        points: ``(B, N+1, *latent_shape)``, ``N >= 1``, on the generator's device, reported as ``"path"``;
+            or several such path sets by name (e.g. the methods of a ``compare``), each between the same
+            ``B`` pairs of endpoints, possibly with different ``N``.
         chunk_size: frames per generator + metric call.
-        baselines: names from :data:`latent_geodesics.paths.INITS`.
+        baselines: names from :data:`latent_geodesics.paths.INITS`, built with the first path set's ``N``
+            unless a path set has that name already. Each set's ``length_vs_linear`` is against the straight
+            line with its own ``N``.
         calibration: maps critic scores to realism ``p`` (:func:`latent_geodesics.realism.calibrate`); with
             it, ``realism`` also holds ``p`` per frame and per pair ``p_min``, ``p_p5``, ``p_mean`` and
             ``frac_below_random_p5`` (the fraction of frames less realistic than 95% of random samples).
 
     Returns:
         JSON-ready ``{"pairs": B, "frames": N+1, "metrics": [names], "methods": {"path": M, "linear": M, ...}}``
-        where each ``M`` holds per pair (lists of length ``B``): ``metrics[name]`` with ``length``,
+        (``frames`` is ``None`` and ``frames_by_method`` gives each set's ``N+1`` when they differ), where each
+        ``M`` holds per pair (lists of length ``B``): ``metrics[name]`` with ``length``,
         ``energy``, ``step_cv``, ``max_over_mean_step``, ``length_vs_linear`` (when linear is a baseline),
         ``step_distances`` ``(B, N)``; ``brightness`` and ``contrast`` ``(B, N+1)``; ``mid_brightness_change``;
         ``mid_contrast_ratio``; ``realism`` (``None`` without a discriminator, else ``critic`` ``(B, N+1)``,
@@ -287,113 +292,172 @@ def evaluate_paths(generator: Generator, metrics: Mapping[str, Metric], points: 
     """
     chunk_size = check_positive_int(chunk_size, "chunk size")
     latent_shape = tuple(generator.latent_shape)
-    if points.dim() != 2 + len(latent_shape) or tuple(points.shape[2:]) != latent_shape or points.shape[1] < 2:
-        raise UserError(f"paths have shape {tuple(points.shape)}; expected (pairs, frames >= 2, "
-                        f"{', '.join(map(str, latent_shape))}) for this model")
+    single = not isinstance(points, Mapping)
+    sets = {PATH_METHOD: points} if single else dict(points)
+    if not sets:
+        raise UserError("no paths to evaluate")
+    for label, p in sets.items():
+        what = "paths" if single else f"paths of {label!r}"
+        p = as_tensor(p, what=what)
+        if p.dim() != 2 + len(latent_shape) or tuple(p.shape[2:]) != latent_shape or p.shape[1] < 2 \
+                or p.shape[0] == 0:
+            raise UserError(f"{what} have shape {tuple(p.shape)}; expected (pairs >= 1, frames >= 2, "
+                            f"{', '.join(map(str, latent_shape))}) for this model")
+        sets[label] = check_latents(p.flatten(0, 1), latent_shape, what=what).view(p.shape)
+    first_label, first = next(iter(sets.items()))
+    for label, p in sets.items():
+        if p.shape[0] != first.shape[0] or not (torch.allclose(p[:, 0], first[:, 0], atol=1e-5)
+                                                and torch.allclose(p[:, -1], first[:, -1], atol=1e-5)):
+            raise UserError(f"paths of {label!r} do not join the same endpoints as those of {first_label!r}")
     if not metrics:
         raise UserError("no metric to evaluate with; name at least one (e.g. pixel, vgg-eq)")
     for method in baselines:
         if method not in INITS:
             raise UserError(f"unknown baseline {method!r}; choose from: {', '.join(INITS)}")
-    b, n1 = points.shape[:2]
-    sets = {PATH_METHOD: points}
+    b = first.shape[0]
     for method in baselines:
-        sets[method] = baseline_path(generator, method, points[:, 0], points[:, -1], n1 - 1)
+        sets.setdefault(method, baseline_path(generator, method, first[:, 0], first[:, -1], first.shape[1] - 1))
     per_image = calibration.per_image if calibration is not None else False
     raw = {method: _measure(generator, metrics, p, chunk_size, per_image) for method, p in sets.items()}
     methods = {method: _summarise(r, calibration) for method, r in raw.items()}
-    if "linear" in raw:
+    if "linear" in sets:
+        linear_d_sq = {sets["linear"].shape[1]: raw["linear"]["d_sq"]}  # by frame count
         for method, r in raw.items():
+            n1 = sets[method].shape[1]
+            if n1 not in linear_d_sq:
+                line = baseline_path(generator, "linear", first[:, 0], first[:, -1], n1 - 1)
+                linear_d_sq[n1] = _measure(generator, metrics, line, chunk_size, per_image)["d_sq"]
             for name, d_sq in r["d_sq"].items():
-                ref = length_of(raw["linear"]["d_sq"][name])
+                ref = length_of(linear_d_sq[n1][name])
                 rel = torch.where(ref > 0, length_of(d_sq) / ref.clamp_min(1e-30), torch.full_like(ref, math.nan))
                 methods[method]["metrics"][name]["length_vs_linear"] = _floats(rel)
-    return {"pairs": b, "frames": n1, "metrics": list(metrics), "methods": methods}
+    frames = {method: int(p.shape[1]) for method, p in sets.items()}
+    uniform = len(set(frames.values())) == 1
+    return {"pairs": b, "frames": next(iter(frames.values())) if uniform else None, "metrics": list(metrics),
+            "methods": methods, **({} if uniform else {"frames_by_method": frames})}
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Files and tables
 # ---------------------------------------------------------------------------------------------------------------
 
-def _load_path_file(path: Path) -> tuple[np.ndarray, str | None, str | None]:
-    """``(points, model name or None, metric name or None)`` from a ``path.npz``, with clear errors.
+WRITTEN_BY = "give the path.npz that `latent-geodesics interpolate` wrote or the paths.npz of `compare`"
 
-    A path through waypoints (the file has ``legs``) is split back into its legs, one per row, so
-    that each leg is compared with the straight line between its own waypoints.
-    """
-    if not path.is_file():
-        raise UserError(f"path file {path} does not exist; give the path.npz that "
-                        "`latent-geodesics interpolate` wrote")
-    try:
-        data = np.load(path, allow_pickle=False)
-        if not isinstance(data, np.lib.npyio.NpzFile):
-            raise ValueError("it is a single array, not an .npz archive")
-        with data:
-            if "points" not in data.files:
-                raise UserError(f"{path} has no 'points' array (it has: {', '.join(data.files) or 'none'}); "
-                                "give the path.npz that `latent-geodesics interpolate` wrote")
-            points = data["points"]
-            names = {key: str(data[key].item()) if key in data.files and data[key].ndim == 0 else None
-                     for key in ("model", "metric")}
-            legs = int(data["legs"]) if "legs" in data.files else 1
-    except UserError:
-        raise
-    except (OSError, ValueError, EOFError) as e:
-        raise UserError(f"cannot read path file {path}: {e}; give the path.npz that "
-                        "`latent-geodesics interpolate` wrote") from e
-    if not np.issubdtype(points.dtype, np.number) or np.iscomplexobj(points):
-        raise UserError(f"{path}: 'points' has dtype {points.dtype}; it must hold real numbers")
+
+def _checked_points(points: np.ndarray, path: Path, key: str) -> np.ndarray:
+    """A path file's array of points: real, finite, ``(pairs >= 1, frames >= 2, *latent_shape)``."""
+    if not (np.issubdtype(points.dtype, np.integer) or np.issubdtype(points.dtype, np.floating)):
+        raise UserError(f"{path}: {key!r} has dtype {points.dtype}; it must hold real numbers")
     if not np.isfinite(points).all():
-        raise UserError(f"{path}: 'points' contains NaN or inf values; solve the path again")
+        raise UserError(f"{path}: {key!r} contains NaN or inf values; solve the path again")
+    if points.ndim < 3 or points.shape[0] == 0 or points.shape[1] < 2:
+        raise UserError(f"{path}: {key!r} has shape {points.shape}; expected (pairs >= 1, frames >= 2, "
+                        f"*latent_shape); {WRITTEN_BY}")
+    return points
+
+
+def _load_path_file(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str | None]]:
+    """Path sets by name, and the ``model``, ``metric`` and ``discriminator`` names (or ``None``) of a path file.
+
+    An ``interpolate`` file (``points``) gives one set, ``"path"``; a path through waypoints (the file has
+    ``legs``) is split back into its legs, one per row, so that each leg is compared with the straight line
+    between its own waypoints. A ``compare`` file gives one set per name in ``methods`` (``points_<i>``).
+    """
+    if not path.is_file() and not path.is_dir():
+        raise UserError(f"path file {path} does not exist; {WRITTEN_BY}")
+    arrays = read_arrays(path, what="path", hint=WRITTEN_BY)
+    if "" in arrays:
+        raise UserError(f"{path} is a single array, not an .npz archive; {WRITTEN_BY}")
+    names = {key: str(arrays[key].item()) if key in arrays and arrays[key].ndim == 0 else None
+             for key in ("model", "metric", "discriminator")}
+    if "methods" in arrays:
+        methods = [str(m) for m in arrays["methods"].reshape(-1)]
+        missing = [f"points_{i}" for i in range(len(methods)) if f"points_{i}" not in arrays]
+        if not methods or missing:
+            raise UserError(f"{path} lists methods {methods} but has no {missing[0] if missing else 'paths'!r}"
+                            f" array; {WRITTEN_BY}")
+        if len(set(methods)) != len(methods):
+            raise UserError(f"{path} lists a method twice ({methods}); {WRITTEN_BY}")
+        return {m: _checked_points(arrays[f"points_{i}"], path, f"points_{i}") for i, m in enumerate(methods)}, names
+    if "points" not in arrays:
+        raise UserError(f"{path} has no 'points' array (it has: {', '.join(arrays) or 'none'}); {WRITTEN_BY}")
+    points = _checked_points(arrays["points"], path, "points")
+    legs = arrays.get("legs", np.array(1))
+    if legs.ndim != 0 or not np.issubdtype(legs.dtype, np.integer) or int(legs) < 1:
+        raise UserError(f"{path}: 'legs' must be a whole number >= 1, got {legs!r}; solve the path again")
+    legs = int(legs)
     if legs > 1:
         if points.shape[0] != 1 or (points.shape[1] - 1) % legs:
             raise UserError(f"{path}: {legs} legs do not fit 'points' of shape {points.shape}; solve the path again")
         n = (points.shape[1] - 1) // legs
         points = np.stack([points[0, i * n: (i + 1) * n + 1] for i in range(legs)])
-    return points, names["model"], names["metric"]
+    return {PATH_METHOD: points}, names
+
+
+def _is_zoo_name(name: str) -> bool:
+    return name.startswith("zoo:") and name[4:] in ZOO
 
 
 def evaluate_file(path_npz: str | Path, *, model: str | None, metrics: Sequence[str], device: str = "cpu",
-                  latent_shape: tuple[int, ...] | None = None, chunk_size: int = DEFAULT_CHUNK) -> dict:
-    """Evaluate the paths of a ``path.npz`` written by ``interpolate`` against linear and slerp.
+                  latent_shape: tuple[int, ...] | None = None, chunk_size: int = DEFAULT_CHUNK,
+                  discriminator: str | None = None) -> dict:
+    """Evaluate the paths of a ``path.npz`` (``interpolate``) or ``paths.npz`` (``compare``) against linear and slerp.
 
     Args:
-        path_npz: the file; its ``points`` array is ``(B, N+1, *latent_shape)``.
+        path_npz: the file: an ``interpolate`` file's ``points`` ``(B, N+1, *latent_shape)`` are reported as
+            ``"path"``; a ``compare`` file's methods by their names (``methods``, ``points_<i>``), next to
+            the baselines it does not hold.
         model: what :func:`~latent_geodesics.generators.load_generator` accepts; ``None`` uses the file's
-            ``model`` entry (e.g. ``zoo:faces64``).
+            ``model`` entry, but only when it names a zoo model (e.g. ``zoo:faces64``): a data file never
+            chooses a file or module to load.
         metrics: metric names (:func:`~latent_geodesics.metrics.build_metric`); empty uses the metric the
-            path was solved with (the file's ``metric`` entry).
+            path was solved with (the file's ``metric`` entry; its base metric if realism-weighted).
         device: where the model and metrics run.
         latent_shape: for models that do not say their latent shape.
         chunk_size: frames per generator + metric call.
+        discriminator: scores realism instead of the model's own (what
+            :func:`~latent_geodesics.generators.load_discriminator` accepts). The file's ``discriminator``
+            entry is never loaded by itself: a data file does not choose code to run.
 
     Returns:
-        ``{"file", "model", "pairs", "frames", "metrics", "methods"}``; see :func:`evaluate_paths`.
+        ``{"file", "model", "discriminator", "file_discriminator", "pairs", "frames", "metrics", "methods"}``
+        (``discriminator``: the one given, or ``None``; ``file_discriminator``: the file's entry, or ``None``);
+        see :func:`evaluate_paths`.
 
     Raises:
-        UserError: unreadable file, no ``points``, non-finite points, no model named, or points whose
-            latent size does not match the model.
+        UserError: unreadable file, no ``points`` (or ``methods`` without their ``points_<i>``), non-finite
+            points, no model named (or, without ``model``, a file that names one outside the zoo), points
+            whose latent size does not match the model, or path sets between different endpoints.
     """
     path = Path(path_npz)
-    points, file_model, file_metric = _load_path_file(path)
-    model_name = model if model is not None else file_model
+    sets, names = _load_path_file(path)
+    model_name = model if model is not None else names["model"]
     if model_name is None:
         raise UserError(f"{path} does not say which model made it; pass --model")
+    if model is None and not _is_zoo_name(model_name):  # a data file never chooses code to run
+        raise UserError(f"{path} was made with model {model_name!r}, which is not in the zoo; pass --model "
+                        "to load it (only a model given on the command line is loaded from a file or module)")
+    file_metric = names["metric"]
+    if file_metric:  # a realism-weighted path ("vgg-eq+realism0.5") is measured with its base metric
+        file_metric = file_metric.split("+realism")[0]
     metric_names = list(metrics) if metrics else ([file_metric] if file_metric else [])
     if not metric_names:
         raise UserError(f"{path} does not say which metric made it; pass --metric")
     dev = resolve_device(device)
-    generator = load_generator(model_name, device=dev, latent_shape=latent_shape)
+    generator = load_generator(model_name, device=dev, latent_shape=latent_shape, discriminator=discriminator)
     shape = generator.latent_shape
-    if points.ndim != 2 + len(shape) or tuple(points.shape[2:]) != shape or points.shape[1] < 2:
-        raise UserError(f"{path}: 'points' has shape {points.shape} but model {model_name} expects "
-                        f"(pairs, frames >= 2, {', '.join(map(str, shape))}); "
-                        "pass the model the path was made with")
+    for label, points in sets.items():
+        if points.ndim != 2 + len(shape) or tuple(points.shape[2:]) != shape or points.shape[1] < 2:
+            what = "'points'" if label == PATH_METHOD else f"the paths of {label!r}"
+            raise UserError(f"{path}: {what} has shape {points.shape} but model {model_name} expects "
+                            f"(pairs, frames >= 2, {', '.join(map(str, shape))}); "
+                            "pass the model the path was made with")
     built = {name: build_metric(name, device=dev) for name in dict.fromkeys(metric_names)}
-    tensor = torch.from_numpy(np.asarray(points, dtype=np.float32)).to(dev)
+    tensors = {label: torch.from_numpy(np.asarray(p, dtype=np.float32)).to(dev) for label, p in sets.items()}
     calibration = calibrate(generator) if generator.discriminator is not None else None
-    report = evaluate_paths(generator, built, tensor, chunk_size=chunk_size, calibration=calibration)
-    return {"file": str(path), "model": model_name, **report}
+    report = evaluate_paths(generator, built, tensors, chunk_size=chunk_size, calibration=calibration)
+    return {"file": str(path), "model": model_name, "discriminator": discriminator,
+            "file_discriminator": names["discriminator"], **report}
 
 
 def _median(values: list | None) -> float | None:
@@ -414,7 +478,8 @@ def format_table(report: Mapping) -> str:
     has_realism = any(m.get("realism") for m in methods.values())
     has_p = any((m.get("realism") or {}).get("p_min") for m in methods.values())
     realism_cols = [("p min", 8, ">"), ("< rand p5", 10, ">")] if has_p else [("realism min", 12, ">")]
-    cols = [("method", 8, "<"), ("metric", 12, "<"), ("length", 11, ">"), ("vs linear", 10, ">"),
+    width = max([8] + [len(name) for name in methods])
+    cols = [("method", width, "<"), ("metric", 12, "<"), ("length", 11, ">"), ("vs linear", 10, ">"),
             ("step CV", 9, ">"), ("mid bright", 11, ">")] + (realism_cols if has_realism else [])
 
     def row(cells: list) -> str:
@@ -427,7 +492,9 @@ def format_table(report: Mapping) -> str:
     lines = []
     if "model" in report or "file" in report:
         lines.append(f"{report.get('file', '')}  model {report.get('model', '?')}".strip())
-    lines.append(f"{report['pairs']} pair(s), {report['frames']} frames; medians over pairs")
+    frames = report["frames"] if report.get("frames") is not None else "/".join(
+        str(n) for n in dict.fromkeys(report.get("frames_by_method", {}).values()))
+    lines.append(f"{report['pairs']} pair(s), {frames} frames; medians over pairs")
     lines.append(row([name for name, _, _ in cols]))
     lines.append(row(["-" * width for _, width, _ in cols]))
     for method, m in methods.items():

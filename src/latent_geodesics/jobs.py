@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from . import __version__
-from ._check import UserError, check_latents, check_output_dir
+from ._check import UserError, check_latents, check_output_dir, read_arrays
 from .generators import Generator
 from .metrics import Metric
 from .paths import (DEFAULT_CHUNK, INITS, PathProblem, PathStats, baseline_path, check_endpoints, images_of,
@@ -25,25 +25,26 @@ from .solvers import (SOLVERS, OptimizeConfig, Progress, SolveResult, SubdivideC
 from .solvers.subdivide import LevelConfig
 
 
+INTERPOLATE_FILES = ("strip.png", "video.mp4", "path.npz", "report.json")
+"""The files ``interpolate`` writes into its output folder."""
+
+
 def load_array(path: str | Path, *, what: str = "latent") -> Tensor:
     """Read a float array from ``.npy`` or ``.npz`` (its first array), with one-line errors."""
     path = Path(path)
-    try:
-        data = np.load(path, allow_pickle=False)
-        if isinstance(data, np.lib.npyio.NpzFile):
-            with data:
-                if not data.files:
-                    raise UserError(f"{path} holds no arrays; save a {what} with numpy.save")
-                data = data[data.files[0]]
-    except UserError:
-        raise
-    except (OSError, ValueError) as e:
-        raise UserError(f"cannot read {what} file {path}: {e}; save it with numpy.save") from e
-    if not np.issubdtype(data.dtype, np.number) or np.iscomplexobj(data):
+    arrays = read_arrays(path, what=what)
+    if not arrays:
+        raise UserError(f"{path} holds no arrays; save a {what} with numpy.save")
+    data = next(iter(arrays.values()))
+    if not (np.issubdtype(data.dtype, np.integer) or np.issubdtype(data.dtype, np.floating)):
         raise UserError(f"{path}: {what} has dtype {data.dtype}; save real numbers (float32)")
     if not np.isfinite(data).all():
         raise UserError(f"{path}: {what} contains NaN or inf values; give finite numbers")
-    return torch.from_numpy(np.asarray(data, dtype=np.float32))
+    with np.errstate(over="ignore"):
+        data = data.astype(np.float32)
+    if not np.isfinite(data).all():
+        raise UserError(f"{path}: {what} holds values too large for float32; give numbers below 3.4e38")
+    return torch.from_numpy(data)
 
 
 def load_latent_file(path: str | Path, generator: Generator) -> Tensor:
@@ -134,6 +135,24 @@ def solve(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, settings
     return Solved(start, start_stats, points, stats, result)
 
 
+def check_finite(solved: Solved, z0: Tensor, z1: Tensor) -> None:
+    """Refuse a solved path whose points or distances are NaN or inf, with one line (not a broken report).
+
+    It happens with a model that gives NaN for latents the probe did not try (or at other batch sizes),
+    and with huge latents.
+    """
+    if all(bool(torch.isfinite(t).all()) for t in (solved.points, solved.start_stats.d_sq, solved.stats.d_sq)):
+        return
+    raise _nonfinite_error(z0, z1)
+
+
+def _nonfinite_error(z0: Tensor, z1: Tensor) -> UserError:
+    big = float(torch.cat([z0.flatten(1), z1.flatten(1)], 1).abs().max())
+    return UserError(f"the path's images or distances are NaN or inf: the model gave NaN/inf images for some "
+                     f"latents or batch sizes, or the latents (largest |z| of the endpoints: {big:.3g}) or "
+                     "--realism are too large; check the model and the inputs")
+
+
 def waypoint_legs(waypoints: Tensor, *, loop: bool = False) -> tuple[Tensor, Tensor]:
     """Legs between consecutive waypoints ``(K, *latent_shape)``: ``z0, z1`` of shape ``(L, *latent_shape)``.
 
@@ -165,7 +184,7 @@ def _stats_dict(stats: PathStats) -> dict:
 
 def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, out_dir: str | Path,
                 settings: InterpolateSettings, *, model_name: str, join: bool = False, loop: bool = False,
-                progress: Progress | None = None) -> dict:
+                progress: Progress | None = None, discriminator_name: str | None = None) -> dict:
     """Solve paths between ``z0`` and ``z1`` and write ``strip.png``, ``video.mp4``, ``path.npz``, ``report.json``.
 
     Args:
@@ -174,26 +193,31 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
         join: the ``B`` paths are legs through waypoints: write them as one path.
         loop: with ``join``, the last leg returns to the start: the video drops its last frame so
             that it repeats seamlessly.
+        discriminator_name: where the discriminator came from (``--discriminator``), recorded in the report
+            and in ``path.npz``.
 
     Returns:
         The report (also written to ``report.json``).
     """
-    out = check_output_dir(out_dir)
+    out = check_output_dir(out_dir, files=INTERPOLATE_FILES)
     z0, z1 = check_endpoints(generator, z0, z1)
     t0 = time.perf_counter()
     solved = solve(generator, metric, z0, z1, settings, progress=progress)
+    check_finite(solved, z0, z1)
     start_stats, final_stats, result = solved.start_stats, solved.stats, solved.result
     points = join_legs(solved.points) if join else solved.points
     wall = time.perf_counter() - t0
     b, n1 = points.shape[:2]
     images = images_of(generator, points.reshape(b * n1, *points.shape[2:]), chunk_size=settings.chunk_size)
+    if not torch.isfinite(images).all():
+        raise _nonfinite_error(z0, z1)
     frames = to_uint8(images)
     frames = frames.reshape(b, n1, *frames.shape[1:])  # (B, N+1, H, W, 3)
     report = {
         "tool": f"latent-geodesics {__version__}",
         "command": "interpolate",
         "model": {"name": model_name, "latent_shape": list(generator.latent_shape), "prior": generator.prior,
-                  "image_shape": list(images.shape[1:])},
+                  "image_shape": list(images.shape[1:]), "discriminator_spec": discriminator_name},
         "metric": metric.name,
         "realism": _realism_dict(metric),
         "settings": settings.to_dict(),
@@ -212,8 +236,10 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
         video = np.concatenate(list(frames), axis=1) if b > 1 else frames[0]  # pairs stacked vertically
         write_video(stage / "video.mp4", video[:-1] if loop else video, fps=settings.fps)
         pts = points.detach().cpu().numpy()
-        legs = {"legs": np.array(z0.shape[0])} if join else {}
+        extra = {"legs": np.array(z0.shape[0])} if join else {}
+        if discriminator_name is not None:
+            extra["discriminator"] = np.array(str(discriminator_name))
         write_npz(stage / "path.npz", points=pts, z0=pts[:, 0], z1=pts[:, -1], metric=np.array(metric.name),
-                  model=np.array(model_name), **legs)
+                  model=np.array(model_name), **extra)
         write_json(stage / "report.json", report)
     return json.loads(json.dumps(report))

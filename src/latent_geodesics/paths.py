@@ -24,12 +24,21 @@ import torch.autograd.forward_ad as fwad
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
-from ._check import UserError, check_latents, check_positive_int
+from ._check import UserError, as_tensor, check_latents, check_positive_int
 from .generators import Generator
 from .metrics import Features, Metric, cat, select
 
 DEFAULT_CHUNK = 64
 """Points per generator + metric call: small enough for 64x64 images and VGG on a laptop."""
+
+
+def _pair(z0: Tensor, z1: Tensor) -> tuple[Tensor, Tensor]:
+    """Endpoints as float tensors (numpy arrays accepted) of one shape ``(B, *latent_shape)``."""
+    z0, z1 = as_tensor(z0, what="start latents"), as_tensor(z1, what="end latents")
+    if z0.shape != z1.shape or z0.dim() < 2:
+        raise UserError(f"start latents have shape {tuple(z0.shape)} and end latents {tuple(z1.shape)}; give two "
+                        "batches (B, *latent_shape) of the same shape")
+    return (z0, z1) if z0.is_floating_point() else (z0.float(), z1.float())
 
 
 def linear_path(z0: Tensor, z1: Tensor, n_segments: int) -> Tensor:
@@ -40,6 +49,7 @@ def linear_path(z0: Tensor, z1: Tensor, n_segments: int) -> Tensor:
         - output: ``(B, N+1, *latent_shape)``, ``N = n_segments``
     """
     n = check_positive_int(n_segments, "number of segments")
+    z0, z1 = _pair(z0, z1)
     t = torch.linspace(0, 1, n + 1, dtype=z0.dtype, device=z0.device).view(1, n + 1, *([1] * (z0.dim() - 1)))
     return (1 - t) * z0.unsqueeze(1) + t * z1.unsqueeze(1)
 
@@ -54,6 +64,7 @@ def slerp_path(z0: Tensor, z1: Tensor, n_segments: int) -> Tensor:
         - output: ``(B, N+1, *latent_shape)``
     """
     n = check_positive_int(n_segments, "number of segments")
+    z0, z1 = _pair(z0, z1)
     b = z0.shape[0]
     a, c = z0.reshape(b, -1), z1.reshape(b, -1)
     na, nc = a.norm(dim=1, keepdim=True), c.norm(dim=1, keepdim=True)
@@ -162,6 +173,7 @@ class PathProblem:
         self.generator = generator
         self.metric = metric
         self.chunk_size = check_positive_int(chunk_size, "chunk size")
+        z0, z1 = check_pair(generator, z0, z1)
         self.z0 = z0.detach()
         self.z1 = z1.detach()
         self.n_points_evaluated = 0
@@ -396,14 +408,25 @@ def path_stats(generator: Generator, metric: Metric, points: Tensor, *,
     return PathStats.of(consecutive_distances_sq(metric, feats, n1))
 
 
-def check_endpoints(generator: Generator, z0: Tensor, z1: Tensor) -> tuple[Tensor, Tensor]:
-    """Validate user endpoints (shape, finiteness) and bring them to the generator's device and prior."""
-    z0 = check_latents(torch.as_tensor(z0), generator.latent_shape, what="start latent")
-    z1 = check_latents(torch.as_tensor(z1), generator.latent_shape, what="end latent")
+def check_pair(generator: Generator, z0: Tensor, z1: Tensor) -> tuple[Tensor, Tensor]:
+    """Validate user endpoints (numpy accepted; shape, batch sizes, dtype, finiteness), on the generator's device.
+
+    Shape:
+        - z0, z1: ``(B, *latent_shape)`` or one ``latent_shape`` each
+        - output: two ``(B, *latent_shape)`` float tensors
+    """
+    z0 = check_latents(z0, generator.latent_shape, what="start latent")
+    z1 = check_latents(z1, generator.latent_shape, what="end latent")
     if z0.shape[0] != z1.shape[0]:
         raise UserError(f"got {z0.shape[0]} start latents but {z1.shape[0]} end latents; give as many of each")
     dev = generator.device
-    return generator.endpoint(z0.to(dev)), generator.endpoint(z1.to(dev))
+    return z0.to(dev), z1.to(dev)
+
+
+def check_endpoints(generator: Generator, z0: Tensor, z1: Tensor) -> tuple[Tensor, Tensor]:
+    """:func:`check_pair`, then the endpoints brought onto the generator's prior (a sphere's radius)."""
+    z0, z1 = check_pair(generator, z0, z1)
+    return generator.endpoint(z0), generator.endpoint(z1)
 
 
 def resample_uniform(d_sq: Tensor, n_frames: int) -> Tensor:

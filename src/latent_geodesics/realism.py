@@ -33,7 +33,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from ._check import UserError, atomic_path, check_positive_int
+from ._check import UserError, atomic_path, check_positive_int, first_line
 from .generators import Generator
 from .metrics import Features, Metric
 from .weights import cache_dir
@@ -104,14 +104,61 @@ def depends_on_batch(discriminator: Callable, images: Tensor, *, tol: float = 1e
     return not torch.allclose(together, alone, rtol=tol, atol=tol * float(together.abs().max().clamp_min(1)))
 
 
+@torch.no_grad()
+def check_discriminator(discriminator: Callable, images: Tensor, *, what: str = "the discriminator") -> None:
+    """Probe a discriminator on generated images ``(M >= 2, C, H, W)``: the boundary check of a user's critic.
+
+    It must return a tensor of shape ``(M,)`` or ``(M, 1)``, finite, and each image's score must not change
+    when the image is scored alone (:func:`depends_on_batch`).
+
+    Raises:
+        UserError: one line saying which of these failed.
+    """
+    m = images.shape[0]
+    try:
+        scores = discriminator(images)
+        if not torch.is_tensor(scores):
+            raise UserError(f"{what} returned {type(scores).__name__}, not a tensor; it must return one score per "
+                            f"image, shape ({m},) or ({m}, 1)")
+        if tuple(scores.shape) not in ((m,), (m, 1)):
+            raise UserError(f"{what} returned shape {tuple(scores.shape)} for {m} images of shape "
+                            f"{tuple(images.shape[1:])}; it must return one score per image, shape ({m},) or ({m}, 1)")
+        if not torch.isfinite(scores).all():
+            raise UserError(f"{what} returned NaN or inf scores; check its weights")
+        batch_dependent = depends_on_batch(discriminator, images)
+    except UserError:
+        raise
+    except Exception as e:  # anything the user's critic raises on a plain image batch
+        raise UserError(f"{what} failed on images of shape {tuple(images.shape)}: {first_line(e)}; it must take "
+                        "images (B, C, H, W) in [-1, 1]") from e
+    if batch_dependent:
+        raise UserError(f"{what} gives an image another score when the rest of its batch changes (minibatch "
+                        "statistics, or batch norm in training mode); make each image's score its own, e.g. "
+                        "zero the minibatch-stddev channel as Petzka et al. do")
+
+
 def _discriminator_digest(generator: Generator) -> str:
-    """A short hash of the discriminator's weights: the calibration cache key."""
+    """A short hash of the discriminator: the calibration cache key.
+
+    Covers the generator's name, the discriminator's weights and, for a TorchScript module, its code (stable
+    across loads of the same file); for a plain callable, its qualified name.
+    """
     h = hashlib.sha256(generator.name.encode())
     disc = generator.discriminator
     if isinstance(disc, nn.Module):
         for key, t in sorted(disc.state_dict().items()):
             h.update(key.encode())
             h.update(t.detach().float().cpu().numpy().tobytes())
+        h.update(f"{type(disc).__module__}.{type(disc).__qualname__}".encode())
+        for name, module in disc.named_modules():
+            try:
+                code = module.code if isinstance(module, torch.jit.ScriptModule) else ""
+            except RuntimeError:  # a scripted container without forward
+                code = ""
+            h.update(f"{name}\n{code}".encode())
+    elif disc is not None:
+        h.update(f"{getattr(disc, '__module__', '')}.{getattr(disc, '__qualname__', type(disc).__qualname__)}"
+                 .encode())
     return h.hexdigest()[:16]
 
 
@@ -131,7 +178,7 @@ def calibrate(generator: Generator, *, samples: int = 2000, seed: int = 0, offse
     """
     if generator.discriminator is None:
         raise UserError(f"model {generator.name} has no discriminator, so realism cannot be used; "
-                        "pick a model with one (e.g. zoo:fashion32)")
+                        "pick a model with one (e.g. zoo:fashion32) or give one with --discriminator")
     samples = check_positive_int(samples, "calibration samples", minimum=20)
     path = calibration_path(generator, samples=samples, seed=seed, offset_fraction=offset_fraction)
     if use_cache:

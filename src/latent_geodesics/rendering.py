@@ -1,6 +1,7 @@
 """Pictures and files from finished paths: image strips, videos, ``.npz`` paths and JSON reports.
 
-Everything is written atomically: a file appears complete or not at all.
+Everything is written atomically: a file appears complete or not at all, and a job's files all or none
+(:func:`staged_outputs`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from ._check import UserError, atomic_path
+from ._check import UserError, atomic_path, os_error
 
 VIDEO_MIN_SIDE = 256
 """Videos are upscaled (nearest neighbour, integer factor) until the shorter frame side reaches this."""
@@ -98,20 +99,133 @@ def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
     return Path(path)
 
 
+STAGING_PREFIX = ".lg-staging-"
+"""Hidden folders in an output folder where a job's files are written before they are committed."""
+_MANIFEST = ".lg-manifest.json"  # in a staging folder while its files are being moved in: how to roll back
+_OLD = ".lg-old"  # in a staging folder: the files the commit replaced, kept until it is complete
+
+
 @contextmanager
 def staged_outputs(out_dir: str | os.PathLike) -> Iterator[Path]:
-    """Write a job's files into a hidden folder inside ``out_dir``; move them into place only on success.
+    """Write a job's files into a hidden staging folder in ``out_dir``, then commit them all or none.
 
-    A job that fails half way leaves ``out_dir`` as it was.
+    ``out_dir`` (and the folders above it) are created here if missing, and removed again if the job fails.
+    The commit first records in a manifest which files it replaces, moves each old file aside, then moves
+    the new ones in; any failure (or SIGINT/SIGTERM, which the CLI turns into exceptions) rolls every file
+    back. A process killed outright leaves the manifest behind: the next job in the same folder rolls that
+    commit back and removes the stale staging folder.
+
+    Raises:
+        UserError: a file name is taken by a folder in ``out_dir``.
+        MachineError: the disk is full, or no permission to write.
     """
     out = Path(out_dir)
+    created = _make_dirs(out)
+    committed = False
     try:
-        stage = Path(tempfile.mkdtemp(dir=out, prefix=".lg-staging-"))
+        clean_stale_staging(out)
+        stage = Path(tempfile.mkdtemp(dir=out, prefix=f"{STAGING_PREFIX}{os.getpid()}-"))
     except OSError as e:
-        raise UserError(f"cannot write to output folder {out}: {e.strerror or e}; choose another --out") from e
+        _remove_dirs(created)
+        raise os_error(e, f"cannot write to output folder {out}", "choose another --out") from e
     try:
-        yield stage
-        for item in sorted(stage.iterdir()):
-            os.replace(item, out / item.name)
+        try:
+            yield stage
+            _commit(stage, out)
+        except OSError as e:
+            raise os_error(e, f"cannot write the outputs to {out}") from e
+        committed = True
     finally:
-        shutil.rmtree(stage, ignore_errors=True)
+        if not (stage / _MANIFEST).exists():  # else a roll back failed: leave it for the next job
+            shutil.rmtree(stage, ignore_errors=True)
+        if not committed:
+            _remove_dirs(created)
+
+
+def _make_dirs(out: Path) -> list[Path]:
+    """Create ``out`` and its missing parents; the ones created, outermost first."""
+    missing = []
+    p = out
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    created = []
+    try:
+        for d in reversed(missing):
+            d.mkdir()
+            created.append(d)
+    except OSError as e:
+        _remove_dirs(created)
+        raise os_error(e, f"cannot create output folder {out}", "choose another --out") from e
+    return created
+
+
+def _remove_dirs(created: list[Path]) -> None:
+    for d in reversed(created):
+        try:
+            d.rmdir()
+        except OSError:
+            return
+
+
+def _commit(stage: Path, out: Path) -> None:
+    """Move every file of ``stage`` into ``out``, all or none."""
+    names = sorted(p.name for p in stage.iterdir() if not p.name.startswith(".lg-"))
+    for name in names:
+        if (out / name).is_dir():
+            raise UserError(f"{out / name} is a folder where the output file {name} goes; move it away "
+                            "or choose another --out")
+    existed = {name: os.path.lexists(out / name) for name in names}
+    (stage / _OLD).mkdir()
+    with atomic_path(stage / _MANIFEST) as tmp:
+        tmp.write_text(json.dumps(existed))
+    try:
+        for name in names:
+            if existed[name]:
+                os.replace(out / name, stage / _OLD / name)
+            os.replace(stage / name, out / name)
+    except BaseException:
+        _roll_back(stage, out)
+        raise
+    (stage / _MANIFEST).unlink()  # the commit point
+
+
+def _roll_back(stage: Path, out: Path) -> None:
+    """Undo a commit of ``stage`` into ``out`` that did not finish (no-op without a manifest)."""
+    try:
+        existed = json.loads((stage / _MANIFEST).read_text())
+    except (OSError, ValueError):
+        return
+    for name, was in existed.items():
+        if os.path.lexists(stage / _OLD / name):
+            os.replace(stage / _OLD / name, out / name)
+        elif not was and not os.path.lexists(stage / name) and os.path.lexists(out / name):
+            os.unlink(out / name)  # it was moved in
+    (stage / _MANIFEST).unlink()
+
+
+def _owner_alive(stage: Path) -> bool:
+    """Whether the process that made a staging folder (its pid is in the name) is still running."""
+    pid = stage.name[len(STAGING_PREFIX):].split("-", 1)[0]
+    if not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
+        return True  # ours (another job of this process may be writing)
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def clean_stale_staging(out_dir: str | os.PathLike) -> None:
+    """Roll back and remove the staging folders that killed jobs left in ``out_dir``."""
+    for stage in Path(out_dir).glob(STAGING_PREFIX + "*"):
+        if stage.is_dir() and not _owner_alive(stage):
+            try:
+                _roll_back(stage, Path(out_dir))
+            except OSError:
+                continue
+            shutil.rmtree(stage, ignore_errors=True)

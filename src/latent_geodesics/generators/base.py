@@ -15,7 +15,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from .._check import UserError, check_images
+from .._check import UserError, check_images, check_shell, first_line
 
 Prior = Literal["gaussian", "sphere"]
 PRIORS: tuple[str, ...] = ("gaussian", "sphere")
@@ -69,9 +69,7 @@ class Generator(nn.Module):
             raise UserError(f"latent shape must be positive sizes, got {latent_shape}")
         self.prior: Prior = prior
         self.name = name
-        if shell is not None and not shell > 0:
-            raise UserError(f"shell width must be positive, got {shell}")
-        self.shell = shell
+        self.shell = check_shell(shell)
         self.net = _frozen(net)
         self.discriminator = _frozen(discriminator) if discriminator is not None else None
         self.register_buffer("condition", condition, persistent=False)
@@ -130,13 +128,19 @@ class Generator(nn.Module):
 
         Drawn on the CPU so that a seed gives the same codes on every device.
         """
+        if not 0 <= int(seed) < 2**64:
+            raise UserError(f"seed must be an integer in [0, 2**64), got {seed}")
         rng = torch.Generator().manual_seed(int(seed))
         z = torch.randn(n, *self.latent_shape, generator=rng)
         return self.endpoint(z).to(device or self.device)
 
     @torch.no_grad()
     def probe(self, *, what: str | None = None) -> tuple[int, int, int]:
-        """Run two latents through the generator and check what comes back; returns ``(C, H, W)``."""
+        """Run two latents through the generator and check what comes back; returns ``(C, H, W)``.
+
+        With a discriminator, it must score those two images with one finite number each, the same
+        whether they are scored together or alone (:func:`latent_geodesics.realism.check_discriminator`).
+        """
         what = what or f"generator {self.name}"
         z = self.sample_latents(2, seed=0)
         try:
@@ -144,8 +148,13 @@ class Generator(nn.Module):
         except UserError:
             raise
         except Exception as e:  # anything the user's model raises on a plain latent batch
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise UserError(f"{what} failed on latents of shape {tuple(z.shape)}: {msg}; "
-                            "check --latent-shape and the model") from e
+            check = "the --condition (does the model take one, of that shape?)" if self.condition is not None \
+                else "--latent-shape"
+            raise UserError(f"{what} failed on latents of shape {tuple(z.shape)}: {first_line(e)}; "
+                            f"check {check} and the model") from e
         check_images(x, batch=2, what=what)
+        if self.discriminator is not None:
+            from ..realism import check_discriminator  # realism builds on this module
+
+            check_discriminator(self.discriminator, x, what=f"the discriminator of {what}")
         return tuple(x.shape[1:])  # type: ignore[return-value]

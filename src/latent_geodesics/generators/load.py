@@ -1,7 +1,8 @@
-"""Turn what the user names into a checked :class:`Generator`.
+"""Turn what the user names into a checked :class:`Generator` (and, optionally, its discriminator).
 
 Accepted: a :class:`Generator`; an ``nn.Module`` or callable; a TorchScript file (``*.pt``/``*.pth``);
 a ``package.module:factory`` spec whose factory returns either of the former; ``zoo:NAME``.
+A discriminator is given the same ways (a module or callable, a TorchScript file, or a factory spec).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from .._check import UserError, resolve_device
+from .._check import UserError, check_shell, first_line, resolve_device
 from .base import Generator, Prior
 from .zoo import load_zoo
 
@@ -31,38 +32,94 @@ def _latent_shape_of(net: object, given: tuple[int, ...] | None, what: str) -> t
                     "or give the model a `latent_shape` attribute")
 
 
-def load_torchscript(path: str | Path, *, device: torch.device) -> torch.jit.ScriptModule:
+def load_torchscript(path: str | Path, *, device: torch.device, what: str = "model") -> torch.jit.ScriptModule:
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{what} {path} is a folder, not a TorchScript file; give the .pt file inside it")
     if not path.is_file():
-        raise UserError(f"model file {path} does not exist")
+        raise UserError(f"{what} file {path} does not exist")
     try:
         with warnings.catch_warnings():  # torch 2.10+ marks TorchScript deprecated; it is still what users have
             warnings.simplefilter("ignore", DeprecationWarning)
             return torch.jit.load(str(path), map_location=device)
     except Exception as e:  # torch raises many kinds for a file that is not TorchScript
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"{path} is not a TorchScript model ({first}); save one with "
+        raise UserError(f"{path} is not a TorchScript {what} ({first_line(e)}); save one with "
                         "torch.jit.save(torch.jit.script(model), path)") from e
 
 
-def _import_factory(spec: str) -> Callable:
+def _import_factory(spec: str, what: str = "model", returns: str = "a generator") -> Callable:
     module_name, _, attr = spec.partition(":")
+    if not module_name.strip() or not attr.strip():
+        raise UserError(f"{what} {spec!r} must look like package.module:factory (both parts named)")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise UserError(f"cannot import {module_name!r} for model {spec!r}: {e}") from e
+    except SyntaxError as e:
+        raise UserError(f"cannot import {module_name!r} for {what} {spec!r}: syntax error in {e.filename} "
+                        f"line {e.lineno}: {e.msg}") from e
+    except Exception as e:  # the module's own code raised while it was imported (ImportError included)
+        raise UserError(f"cannot import {module_name!r} for {what} {spec!r}: {type(e).__name__}: {first_line(e)}") \
+            from e
     try:
         factory = getattr(module, attr)
     except AttributeError:
-        raise UserError(f"module {module_name!r} has no {attr!r} for model {spec!r}") from None
+        raise UserError(f"module {module_name!r} has no {attr!r} for {what} {spec!r}") from None
     if not callable(factory):
-        raise UserError(f"{spec!r} is not callable; it must be a function or class that returns a generator")
+        raise UserError(f"{spec!r} is not callable; it must be a function or class that returns {returns}")
     return factory
+
+
+def _call_factory(spec: str, what: str = "model", builds: str = "generator") -> object:
+    """Call the factory a ``package.module:factory`` spec names, with no arguments."""
+    factory = _import_factory(spec, what, f"a {builds}")
+    try:
+        return factory()
+    except UserError:
+        raise
+    except Exception as e:  # the user's factory raised, or it needs arguments
+        raise UserError(f"{what} factory {spec!r} failed when called with no arguments: {first_line(e)} "
+                        f"({type(e).__name__}); it must build the {builds} by itself") from e
+
+
+def _is_file_spec(spec: str) -> bool:
+    """A TorchScript file by its name, or a path that exists (a folder too, to say it is one)."""
+    return spec.endswith((".pt", ".pth", ".ts")) or Path(spec).is_file() or Path(spec).is_dir()
+
+
+def load_discriminator(spec: object, *, device: str | torch.device | None = "cpu") -> Callable:
+    """Load a discriminator: ``images (B, C, H, W) in [-1, 1] -> scores (B,)`` or ``(B, 1)``, higher = more real.
+
+    Args:
+        spec: an ``nn.Module`` or callable, a TorchScript file, or ``"package.module:factory"`` whose factory
+            returns a module or callable.
+        device: where it runs (modules are moved there).
+
+    Returns:
+        The module or callable. It is checked on generated images when it rides along with a generator
+        (:meth:`Generator.probe`, run by :func:`load_generator`).
+
+    Raises:
+        UserError: unknown name, unreadable file, or a factory that does not return a module or callable.
+    """
+    dev = resolve_device(device)
+    if isinstance(spec, (str, Path)) and _is_file_spec(str(spec)):
+        disc = load_torchscript(spec, device=dev, what="discriminator")
+    elif isinstance(spec, str) and ":" in spec:
+        disc = _call_factory(spec, "discriminator", "discriminator module")
+        if not callable(disc):
+            raise UserError(f"discriminator {spec!r} returned a {type(disc).__name__}, not a module or callable "
+                            "mapping images (B, C, H, W) to scores (B,)")
+    elif isinstance(spec, (str, Path)):
+        raise UserError(f"unknown discriminator {str(spec)!r}; give a TorchScript .pt file or package.module:factory")
+    elif callable(spec):
+        disc = spec
+    else:
+        raise UserError(f"cannot use a {type(spec).__name__} as a discriminator; give a module or callable")
+    return disc.to(dev) if isinstance(disc, torch.nn.Module) else disc
 
 
 def load_generator(model: object, *, device: str | torch.device | None = "cpu",
                    latent_shape: tuple[int, ...] | None = None, prior: Prior | None = None,
-                   discriminator: Callable | None = None, shell: float | None = None,
+                   discriminator: str | Path | Callable | None = None, shell: float | None = None,
                    condition: torch.Tensor | None = None, check: bool = True) -> Generator:
     """Load and check a generator.
 
@@ -72,25 +129,31 @@ def load_generator(model: object, *, device: str | torch.device | None = "cpu",
         device: where it runs (``"auto"`` picks CUDA when available).
         latent_shape: shape of one latent (needed when the model does not say).
         prior: overrides the model's prior (default ``gaussian``).
-        discriminator: optional realism critic ``images -> (B,)``.
+        discriminator: a realism critic ``images -> (B,)`` that replaces the model's own (if any): whatever
+            :func:`load_discriminator` accepts.
         shell: keep gaussian latents near the typical-set radius (see :class:`Generator`).
         condition: a fixed extra input (e.g. a one-hot class label) passed to the model with every
             latent, as ``net(z, condition.expand(B, ...))``.
-        check: probe the generator on two latents and check the images' shape and range.
+        check: probe the generator on two latents and check the images' shape and range, and the
+            discriminator's scores of those images (one finite score per image, independent of the batch).
 
     Raises:
-        UserError: unknown name, unreadable file, or a model whose output is not images in ``[-1, 1]``.
+        UserError: unknown name, unreadable file, a model whose output is not images in ``[-1, 1]``, or a
+            bad discriminator.
     """
     dev = resolve_device(device)
+    check_shell(shell)
+    if discriminator is not None:
+        discriminator = load_discriminator(discriminator, device=dev)
     what = f"model {model!r}" if isinstance(model, str) else "model"
     if isinstance(model, str) and model.startswith("zoo:"):
         gen = load_zoo(model[4:], dev)
-    elif isinstance(model, str) and (model.endswith((".pt", ".pth", ".ts")) or Path(model).is_file()):
+    elif isinstance(model, str) and _is_file_spec(model):
         net = load_torchscript(model, device=dev)
         gen = Generator(net, latent_shape=_latent_shape_of(net, latent_shape, what), prior=prior or "gaussian",
                         name=Path(model).name)
     elif isinstance(model, str) and ":" in model:
-        obj = _import_factory(model)()
+        obj = _call_factory(model)
         return load_generator(obj, device=dev, latent_shape=latent_shape, prior=prior,
                               discriminator=discriminator, shell=shell, condition=condition, check=check)
     elif isinstance(model, str):

@@ -46,6 +46,9 @@ def build_metric(name: str, *, device: str | torch.device = "cpu", dtype: torch.
     except TypeError as e:  # an option the metric's constructor does not take
         raise UserError(f"metric {name!r} does not take the option(s) {', '.join(options)}: {e}; "
                         "see `latent-geodesics metrics`") from e
+    except (ValueError, OverflowError) as e:  # an option of the wrong kind, e.g. min_size=abc
+        raise UserError(f"metric {name!r}: bad option value in {', '.join(f'{k}={v}' for k, v in options.items())}: "
+                        f"{e}") from e
     if name.endswith(EQ_SUFFIX):
         metric = Equalized(metric)
     return metric.to(device=device, dtype=dtype).freeze()
