@@ -185,76 +185,8 @@ def seeded_pairs(generator: Generator, n_pairs: int) -> tuple[Tensor, Tensor, li
     return z0, z1, seeds
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# A path problem that records what it costs
-# ---------------------------------------------------------------------------------------------------------------
-
 class BudgetExhausted(Exception):
-    """Raised by :class:`TracedProblem` when the evaluation budget is spent (ends a solver run early)."""
-
-
-class TracedProblem(PathProblem):
-    """A :class:`PathProblem` that records ``(evaluations, seconds, energy)`` after every evaluation.
-
-    ``energy`` is the sum over pairs of the lowest energy seen for each pair at the final resolution
-    (``final_segments`` segments), so it is what a solver that keeps its best iterate has reached;
-    ``None`` until every pair has been evaluated at that resolution (coarse subdivision levels).
-    Raises :class:`BudgetExhausted` before an evaluation once ``budget`` latents have gone through the
-    generator.
-    """
-
-    def __init__(self, generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, *, final_segments: int,
-                 budget: int | None = None, **kwargs) -> None:
-        super().__init__(generator, metric, z0, z1, **kwargs)
-        self.final_segments = final_segments
-        self.budget = budget
-        self.best = torch.full((self.n_pairs,), math.inf, dtype=torch.float64)
-        self.trace: list[tuple[int, float, float | None]] = []
-        self.t0 = time.perf_counter()
-
-    def start_clock(self) -> None:
-        sync(self.z0.device)
-        self.t0 = time.perf_counter()
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.t0
-
-    def distances_sq(self, interior: Tensor, pairs: Tensor | None = None, *, grad: bool = True) -> Tensor:
-        if self.budget is not None and self.n_points_evaluated >= self.budget:
-            raise BudgetExhausted
-        d_sq = super().distances_sq(interior, pairs, grad=grad)
-        self.record(d_sq, pairs)
-        return d_sq
-
-    def record(self, d_sq: Tensor, pairs: Tensor | None = None) -> None:
-        """Note the energies of paths ``(P, N)`` (pairs ``pairs``, default all) in the trace."""
-        if d_sq.shape[1] == self.final_segments:
-            e = energy_of(d_sq.detach()).double().cpu()
-            idx = torch.arange(self.n_pairs) if pairs is None else pairs.cpu()
-            self.best[idx] = torch.minimum(self.best[idx], e)
-        else:
-            sync(d_sq.device)
-        total = float(self.best.sum())
-        self.trace.append((self.n_points_evaluated, self.elapsed(), total if math.isfinite(total) else None))
-
-
-def first_reaching(trace: Sequence[Sequence], target: float) -> tuple[int, float] | None:
-    """``(evaluations, seconds)`` of the first trace entry whose energy is at most ``target``."""
-    for evals, secs, energy in trace:
-        if energy is not None and energy <= target:
-            return int(evals), float(secs)
-    return None
-
-
-def thin(trace: Sequence[Sequence], keep: int = 400) -> list[list]:
-    """At most about ``keep`` entries of a trace (every k-th, the first and the last), rounded for JSON."""
-    if not trace:
-        return []
-    k = max(1, math.ceil(len(trace) / keep))
-    picked = list(trace[::k])
-    if picked[-1] is not trace[-1]:
-        picked.append(trace[-1])
-    return [[int(e), round(float(s), 4), None if en is None else float(f"{en:.7g}")] for e, s, en in picked]
+    """Raised by a benchmark's path problem when its budget is spent (ends a solver run early)."""
 
 
 # ---------------------------------------------------------------------------------------------------------------

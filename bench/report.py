@@ -18,9 +18,7 @@ section says on which machine and device, with which command and when, its figur
 Generator evaluations (latents sent through the generator) are noise-free; wall times on a shared CPU are not.
 
 Reproduce from the repository root: `python -m bench all` (or one suite: `laine`, `solvers`, `throughput`,
-`scaling`; `--device cuda` on a GPU; `--quick` for a seconds-long smoke run at toy size). The `solvers` suite
-also runs stochman 0.3.0 when it can be imported (it is not a project dependency: for the recorded run its
-source was unpacked from the PyPI sdist and put on `PYTHONPATH`).
+`scaling`; `--device cuda` on a GPU; `--quick` for a seconds-long smoke run at toy size).
 """
 
 
@@ -119,77 +117,52 @@ def laine(doc: dict) -> str:
     return "\n".join(out)
 
 
-def _reached(m: dict, best: float, tols: list[float]) -> dict:
-    """``{"10%": {...} | None, ...}`` from the JSON, or from the stored trace for files written before it was."""
-    if "reached" in m:
-        return m["reached"]
-    out = {}
-    for tol in tols:
-        hit = next(((e, sec) for e, sec, en in m.get("trace", []) if en is not None and en <= best * (1 + tol)), None)
-        out[f"{round(100 * tol)}%"] = None if hit is None else {"evaluations": hit[0], "seconds": hit[1]}
-    return out
-
-
-def _solver_rows(r: dict, tols: list[float]) -> list[list]:
-    rows = []
-    for name, m in r["methods"].items():
-        if "final_energy" not in m:
-            rows.append([name] + ["-"] * (len(tols) + 5) + [m.get("stopped", "-"), "-"])
-            continue
-        reached = _reached(m, r["best_energy"], tols)
-        hits = [reached.get(f"{round(100 * t)}%") for t in tols]
-        sub = m.get("subdivision_end")
-        sub_txt = (f"{sub['evaluations']} ev, {fmt(sub['seconds'])} s, {fmt(sub['energy'] / r['best_energy'])}x"
-                   if sub else "did not finish within the budget" if m["stopped"] == "budget" and
-                   name.startswith("subdivide") else "-")
-        last = hits[-1]
-        rows.append([name, *[h["evaluations"] if h else "not reached" for h in hits],
-                     last["seconds"] if last else "not reached", m["final_over_best"], m["evaluations"],
-                     m["seconds"], m["stopped"], sub_txt])
-    return rows
+def _hit(h: dict | None) -> list:
+    return [h["passes"], h["seconds"]] if h else ["not reached", "-"]
 
 
 def solvers(doc: dict) -> str:
     s, res = doc["settings"], doc["results"]
-    tols = s.get("tolerances", [0.10, 0.05, 0.01])
-    out = [f"Sizes: {s['pairs']} pairs, {s['frames']} frames; evaluation budget per method: "
-           + ", ".join(f"{k} {v}" for k, v in s["budgets"].items())
-           + f". Headline target: within {round(100 * s['tolerance'])}% of the lowest energy any method reached; "
-           "evaluations to come within 10% and 5% are listed too."]
-    if "tolerances" not in s:
-        out[-1] += (" (This file predates the 10%/5% fields: those two columns are read from the stored trace, "
-                    "which keeps every k-th entry, so they may be late by one entry.)")
+    out = [f"Sizes: {s['frames']} frames; " + ", ".join(f"{k}: {v['pairs']} pair(s), budget {v['budget']} passes "
+                                                        f"per method" for k, v in s["metrics"].items())
+           + f". Target: every pair within {round(100 * s['tolerance'])}% of the converged reference energy "
+           f"(reference: relative energy change below {s['reference_rtol']:g} over 10 steps). A model pass is one "
+           "latent through generator + metric forward; backward and tangent passes are charged their measured cost."]
     sentences = []
     for metric, r in res.items():
-        out += ["", f"**{metric}** (best energy {fmt(r['best_energy'], 5)}, summed over pairs)", ""]
-        out.append(table(["method", *[f"evaluations to {round(100 * t)}%" for t in tols], "seconds to 1%",
-                          "final / best", "evaluations used", "seconds used", "stopped by",
-                          "subdivision alone (evals, s, energy/best)"], _solver_rows(r, tols)))
-        ms = {k: v for k, v in r["methods"].items() if v.get("final_energy") is not None}
-        unfinished = [k for k, v in r["methods"].items() if "final_energy" in v and v["final_energy"] is None]
-        ranking = sorted(ms, key=lambda k: ms[k]["final_energy"])
-        text = (f"Under {metric}, at an equal budget of {r['budget_evaluations']} evaluations the lowest energies are "
-                + ", ".join(f"{k} {fmt(ms[k]['final_over_best'])}x" for k in ranking) + " of the best.")
-        reached = {k: v["reached_1pct"] for k, v in ms.items() if v.get("reached_1pct")}
+        ref, c = r["reference"], r["pass_costs"]
+        out += ["", f"**{metric}** (seeds {r['seeds']}; reference energy {', '.join(fmt(e, 5) for e in ref['reference_energy'])}, "
+                f"{'met' if ref['reference_met_rtol'] else 'did NOT meet'} its rule after {ref['reference_passes']} passes "
+                f"/ {fmt(ref['reference_seconds'])} s, step CV {', '.join(fmt(v) for v in ref['reference_step_cv'])}; "
+                f"a backward pass costs {fmt(c['backward'])} and a tangent pass {fmt(c['tangent'])} forward passes)", ""]
+        rows = []
+        for name, m in r["methods"].items():
+            own = m.get("own_stop") or {}
+            own_txt = "-" if not own else (
+                f"{own['passes']} passes, {fmt(own['seconds'])} s, "
+                f"{fmt(max(e / q for e, q in zip(own['energy'], ref['reference_energy'])))}x ref, "
+                f"converged {sum(own['converged'])}/{len(own['converged'])}, CV {fmt(max(own['step_cv']))}")
+            sp = m.get("speedup_vs_previous_default")
+            rows.append([name, *_hit(m["reached_1pct"]), *_hit(m["reached_5pct"]),
+                         "-" if m["final_over_reference"] is None else fmt(max(m["final_over_reference"]), 4),
+                         m["stopped"], own_txt,
+                         "-" if sp is None else f"{fmt(sp['passes'])}x / {fmt(sp['seconds'])}x"])
+        out.append(table(["method", "passes to 1%", "seconds to 1%", "passes to 5%", "seconds to 5%",
+                          "worst pair / reference at the end", "stopped by", "own stopping rule (worst pair)",
+                          "speed-up vs previous default (passes / s)"], rows))
+        ms = r["methods"]
+        reached = {k: v["reached_1pct"] for k, v in ms.items() if v["reached_1pct"]}
+        text = f"Under {metric}: "
         if reached:
-            fe, fs = r["fastest_by_evaluations"], r["fastest_by_seconds"]
-            text += (f" Fastest to within 1% of the best: {fe} by evaluations ({reached[fe]['evaluations']}), "
-                     f"{fs} by wall time ({fmt(reached[fs]['seconds'])} s)")
+            fastest = min(reached, key=lambda k: reached[k]["passes"])
+            text += f"fastest to within 1% of the reference by model passes: {fastest} ({reached[fastest]['passes']})"
             missed = [k for k in ms if k not in reached]
-            text += f"; not within 1% by the end of the budget: {', '.join(missed)}." if missed else "."
-        if unfinished:
-            text += f" Never reached the final resolution within the budget: {', '.join(unfinished)}."
-        if ms and all(m["stopped"] == "budget" for m in ms.values()):
-            text += (" Every method was stopped by the budget, not by its own rule, so the best energy is the lowest "
-                     "reached within it, not the converged minimum.")
-        subs = [k for k in ranking if k.startswith("subdivide-")]
-        if subs:
-            text += f" Best subdivision variant and optimiser here: {subs[0]}."
-        for family in ("subdivide-joint", "subdivide-local", "full"):
-            pair = {o: ms.get(f"{family}-{o}") for o in ("adam", "lbfgs")}
-            if all(pair.values()):
-                win = min(pair, key=lambda o: pair[o]["final_energy"])
-                text += f" {family}: {win} ahead of {'adam' if win == 'lbfgs' else 'lbfgs'}."
+            text += f"; not within 1% within the budget: {', '.join(missed)}." if missed else "."
+        else:
+            text += "no method came within 1% of the reference within its budget."
+        if "previous-default" not in reached and reached:
+            text += (" The previous default did not reach 1% within its budget, so its speed-up figures are lower "
+                     "bounds (budget / cost of the others).")
         sentences.append(text)
     out += ["", "**Where we win and where we lose.** " + " ".join(sentences)]
     return "\n".join(out)
@@ -308,7 +281,7 @@ def realism(doc: dict) -> str:
 SECTIONS: dict[str, tuple[str, Callable[[dict], str]]] = {
     "laine": ("Laine's claims on zoo:faces64", laine),
     "realism": ("Petzka's claims on zoo:fashion32", realism),
-    "solvers": ("Solver efficiency: energy per evaluation and per second", solvers),
+    "solvers": ("Solver efficiency: model passes and seconds to a converged geodesic", solvers),
     "throughput": ("Throughput and memory of a solver step", throughput),
     "scaling": ("Scaling with the number of pairs", scaling),
 }

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from latent_geodesics.metrics import Equalized, Metric, PixelMetric
 
-from .common import BudgetExhausted, TracedProblem
+from .common import BudgetExhausted
 
 
 def available() -> tuple[bool, str]:
@@ -39,7 +39,7 @@ def _layer_weights(metric: Metric) -> tuple[float, ...] | None:
     return tuple(weights) if weights is not None else None
 
 
-def run_stochman(problem: TracedProblem, n_segments: int, *, num_nodes: int, max_iter: int) -> dict:
+def run_stochman(problem, n_segments: int, *, num_nodes: int, max_iter: int) -> dict:
     """Solve ``problem``'s pairs with ``stochman.geodesic.geodesic_minimizing_energy``; the trace goes to ``problem``.
 
     Returns:
@@ -73,6 +73,7 @@ def run_stochman(problem: TracedProblem, n_segments: int, *, num_nodes: int, max
                 raise BudgetExhausted
             feats = metric.embed(gen(gen.project(points.reshape(b * n1, d))))
             problem.n_points_evaluated += b * n1
+            problem.n_points_backward += b * n1  # stochman back-propagates through every point
             flat = torch.cat([f.flatten(1) * math.sqrt(w / f[0].numel()) for w, f in zip(weights, feats)], 1)
             self.last = flat.view(b, n1, -1)
             return self.last
@@ -80,7 +81,8 @@ def run_stochman(problem: TracedProblem, n_segments: int, *, num_nodes: int, max
         def curve_energy(self, curve, reduction="sum", dt=None):
             energy = super().curve_energy(curve, reduction=reduction, dt=dt)
             emb = self.last.detach()
-            problem.record((emb[:, 1:] - emb[:, :-1]).pow(2).sum(-1))  # (B, N)
+            d_sq = (emb[:, 1:] - emb[:, :-1]).pow(2).sum(-1)  # (B, N)
+            problem.record(d_sq.shape[1] * d_sq.sum(1))
             self.iterations += 1
             return energy
 
@@ -105,7 +107,7 @@ def run_stochman(problem: TracedProblem, n_segments: int, *, num_nodes: int, max
     return {"points": points, "iterations": manifold.iterations, "stopped": stopped}
 
 
-def check_embedding(problem: TracedProblem) -> float:
+def check_embedding(problem) -> float:
     """Largest relative gap between the scaled-feature distance and the metric's own, on the endpoints."""
     gen, metric = problem.generator, problem.metric
     weights = _layer_weights(metric)

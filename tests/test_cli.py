@@ -205,3 +205,26 @@ def test_conditional_model_gets_its_label(tmp_path):
 def test_metric_option_the_metric_does_not_take(model_file, tmp_path):
     assert_user_error(run("interpolate", "--model", model_file, "--seed", 1, "--seed", 2, "--metric", "pixel",
                           "--metric-option", "min_size=64", "--out", tmp_path / "o"), "does not take the option")
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "gauss-newton"])
+def test_converged_paths_report_their_stopping_rule(model_file, tmp_path, optimizer):
+    out = tmp_path / optimizer
+    result = run("interpolate", "--model", model_file, "--seed", 1, "--seed", 2, "--frames", 5, "--optimizer",
+                 optimizer, "--out", out, "-q")
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.stderr
+    res = json.loads((out / "report.json").read_text())["result"]
+    assert res["converged"] == [True]
+    assert res["grad_norm"][0] <= 1e-3 and res["rel_change"][0] <= 1e-4
+    settings = json.loads((out / "report.json").read_text())["settings"]["subdivide"]["level"]
+    assert settings["optimizer"] == optimizer and settings["gtol"] == 1e-3
+
+
+def test_a_path_stopped_by_its_budget_says_so(model_file, tmp_path):
+    result = run("interpolate", "--model", model_file, "--seed", 1, "--seed", 2, "--frames", 9, "--steps", 3,
+                 "--out", tmp_path / "o", "-q")
+    assert result.exit_code == 0, result.output
+    warning = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(warning) == 1 and warning[0].startswith("warning: 1 of 1 path(s) did not converge"), result.stderr
+    assert json.loads((tmp_path / "o" / "report.json").read_text())["result"]["converged"] == [False]

@@ -81,7 +81,9 @@ def test_compare_cli_writes_every_file(model_file, tmp_path):
     result = run("compare", "--model", model_file, "--pairs", 2, "--seed", 10, "--methods", ",".join(methods),
                  "--frames", 5, "--steps", 4, "--out", out, "--quiet")
     assert result.exit_code == 0, result.output
-    assert "report.html" in result.stdout and result.stderr == ""
+    assert "report.html" in result.stdout
+    # 4 steps is below the convergence window: each geodesic method says so in one line, nothing else is printed
+    assert [line.split(":")[:2] for line in result.stderr.splitlines()] == [["warning", " pixel"], ["warning", " pixel-eq"]]
     assert sorted(p.name for p in out.iterdir()) == FILES  # and no staging folder left behind
     report = json.loads((out / "report.json").read_text())
 

@@ -19,7 +19,7 @@ from .generators import DEFAULT_MODEL, ZOO, load_generator
 from .jobs import INTERPOLATE_FILES, InterpolateSettings, interpolate, load_array, load_latent_file, waypoint_legs
 from .metrics import build_metric, metric_help, metric_names
 from .realism import DEFAULT_LAMBDA, realism_metric
-from .solvers import SOLVERS, OptimizeConfig, SubdivideConfig
+from .solvers import DEFAULT_GTOL, DEFAULT_RTOL, OPTIMIZERS, SOLVERS, SubdivideConfig, level_config
 
 
 class _Terminated(BaseException):
@@ -158,6 +158,29 @@ DISCRIMINATOR_HELP = ("Discriminator for realism, replacing the model's own: a T
                       "package.module:factory; images (B, C, H, W) in [-1, 1] in, one score per image out.")
 
 
+def _solver_options(f):
+    """Optimiser, preconditioning and stopping rule, shared by ``interpolate`` and ``compare``."""
+    for opt in reversed([
+        click.option("--optimizer", type=click.Choice(list(OPTIMIZERS)), default="lbfgs", show_default=True,
+                     help="lbfgs: fastest to a converged geodesic in our benchmark (BENCHMARKS.md, solvers); "
+                          "gauss-newton: Levenberg-Marquardt; adam: each path stops on its own."),
+        click.option("--precondition", type=click.Choice(["kronecker", "laplacian", "none"]), default="kronecker",
+                     show_default=True, help="Coordinates the optimiser works in: path Laplacian times the "
+                                             "generator's latent metric, the Laplacian alone, or raw latents."),
+        click.option("--steps", type=STEPS, default=None,
+                     help="Most steps per path (per level for subdivide) [default: 500 lbfgs, 100 gauss-newton, "
+                          "1000 adam]."),
+        click.option("--rtol", type=_Finite(min=0), default=DEFAULT_RTOL, show_default=True,
+                     help="Converged when the energy falls by less than this fraction over 10 steps (one "
+                          "gauss-newton step) ..."),
+        click.option("--gtol", type=_Finite(min=0), default=DEFAULT_GTOL, show_default=True,
+                     help="... and the scale-free gradient norm (the relative energy a Newton step would still "
+                          "gain) is below this."),
+    ]):
+        f = opt(f)
+    return f
+
+
 def _model_options(f):
     f = click.option("--discriminator", default=None, metavar="FILE|MODULE:FACTORY", help=DISCRIMINATOR_HELP)(f)
     f = click.option("--condition", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -192,16 +215,11 @@ def _model_options(f):
 @click.option("--solver", type=click.Choice(list(SOLVERS)), default="subdivide", show_default=True)
 @click.option("--variant", type=click.Choice(["joint", "local"]), default="joint", show_default=True,
               help="Subdivision variant: re-optimise all points per level, or solve new midpoints locally first.")
-@click.option("--optimizer", type=click.Choice(["adam", "lbfgs"]), default="lbfgs", show_default=True,
-              help="L-BFGS reached lower energy per evaluation in our benchmark; Adam stops each path on its own.")
+@_solver_options
 @click.option("--frames", type=FRAMES, default=33, show_default=True,
               help="Frames per path (per leg with waypoints), endpoints included.")
-@click.option("--steps", type=STEPS, default=None,
-              help="Most optimisation steps per path (per level for subdivide) [default: 300 optimize, 100 subdivide].")
 @click.option("--lr", type=_Finite(min=0, min_open=True), default=None,
               help="Step size (Adam: relative to the path's point spacing; default 0.05).")
-@click.option("--rtol", type=_Finite(min=0), default=1e-3, show_default=True,
-              help="Stop a path when its energy falls by less than this fraction over 10 steps.")
 @click.option("--init", type=click.Choice(["linear", "slerp"]), default="linear", show_default=True,
               help="Starting path of the optimize solver.")
 @click.option("--retime", is_flag=True, help="Resample the result so that perceptual speed is constant.")
@@ -214,7 +232,7 @@ def interpolate_cmd(model: str, device: str, latent_shape: str | None, prior: st
                     condition: Path | None, discriminator: str | None,
                     seeds: tuple[int, ...], z_files: tuple[Path, ...], z0: Path | None, z1: Path | None, loop: bool,
                     metric: str, metric_options: tuple[str, ...], realism: float | None, realism_form: str,
-                    solver: str, variant: str, optimizer: str,
+                    solver: str, variant: str, optimizer: str, precondition: str, gtol: float,
                     frames: int, steps: int | None, lr: float | None, rtol: float, init: str, retime: bool, out: str,
                     chunk_size: int, fps: float, quiet: bool) -> None:
     """Find shortest paths between latents and write strip.png, video.mp4, path.npz, report.json.
@@ -240,8 +258,7 @@ def interpolate_cmd(model: str, device: str, latent_shape: str | None, prior: st
         raise UserError(f"give at least two --seed or --z values (start and end), got {len(waypoints)}")
     if loop and not waypoints:
         raise UserError("--loop needs waypoints given with --seed or --z")
-    level_steps = steps if steps is not None else (300 if solver == "optimize" else 100)
-    opt = OptimizeConfig(optimizer=optimizer, lr=lr, max_steps=level_steps, rtol=rtol)
+    opt = level_config(optimizer, max_steps=steps, lr=lr, rtol=rtol, gtol=gtol, precondition=precondition)
     settings = InterpolateSettings(solver=solver, frames=frames, init=init, chunk_size=chunk_size, fps=fps,
                                    retime=retime, optimize=opt, subdivide=SubdivideConfig(variant=variant, level=opt))
     _run_interpolate(model=model, seeds=seeds, z_files=z_files, z0_file=z0, z1_file=z1, loop=loop, metric=metric,
@@ -278,8 +295,22 @@ def _run_interpolate(*, model: str, seeds=(), z_files=(), z0_file=None, z1_file=
             click.echo(f"{'leg' if join else 'pair'} {b}: {metric} length {start['length'][b]:.4g} "
                        f"({start['method']}) -> {res['length'][b]:.4g} ({res['method']}); energy "
                        f"{start['energy'][b]:.4g} -> {res['energy'][b]:.4g}", err=True)
+    _warn_unconverged(res, "")
     click.echo(f"wrote {out}/strip.png, video.mp4, path.npz, report.json")
     return report
+
+
+def _warn_unconverged(result: dict | None, label: str) -> None:
+    """One warning line when a solver stopped on its step budget instead of its convergence rule."""
+    flags = (result or {}).get("converged")
+    if not flags or all(flags):
+        return
+    missed = [i for i, ok in enumerate(flags) if not ok]
+    grad = (result.get("grad_norm") or [None] * len(flags))
+    worst = max((grad[i] for i in missed if grad[i] is not None), default=None)
+    click.echo(f"warning: {label}{len(missed)} of {len(flags)} path(s) did not converge within the step budget "
+               f"(converged: false in report.json{'' if worst is None else f'; gradient norm {worst:.2g}'}); "
+               "raise --steps or loosen --rtol/--gtol", err=True)
 
 
 @main.command("evaluate")
@@ -339,9 +370,7 @@ def evaluate_cmd(path_file: Path, metrics: tuple[str, ...], model: str | None, d
               help="Frames per path, endpoints included.")
 @click.option("--solver", type=click.Choice(["subdivide", "optimize"]), default="subdivide", show_default=True,
               help="Solver of every geodesic method.")
-@click.option("--optimizer", type=click.Choice(["adam", "lbfgs"]), default="lbfgs", show_default=True)
-@click.option("--steps", type=STEPS, default=None,
-              help="Most optimisation steps per path (per level for subdivide) [default: 300 optimize, 100 subdivide].")
+@_solver_options
 @click.option("--metric-option", "metric_options", multiple=True, metavar="KEY=VALUE",
               help="Setting of every metric except pixel ones, e.g. min_size=64 (repeatable).")
 @click.option("--eval-metrics", default=None,
@@ -356,7 +385,8 @@ def evaluate_cmd(path_file: Path, metrics: tuple[str, ...], model: str | None, d
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
 def compare_cmd(model: str, device: str, latent_shape: str | None, prior: str | None, shell: float | None,
                 condition: Path | None, discriminator: str | None, methods: str, pairs: int, seed: int, frames: int,
-                solver: str, optimizer: str, steps: int | None, metric_options: tuple[str, ...],
+                solver: str, optimizer: str, precondition: str, steps: int | None, rtol: float, gtol: float,
+                metric_options: tuple[str, ...],
                 eval_metrics: str | None, realism: float, realism_form: str, out: str, fps: float, quiet: bool) -> None:
     """Compare methods on the same pairs: grid.png, video.mp4, plots.png, report.json, report.html, paths.npz.
 
@@ -366,8 +396,7 @@ def compare_cmd(model: str, device: str, latent_shape: str | None, prior: str | 
       latent-geodesics compare --model zoo:fashion32 --methods linear,vgg-eq,vgg-eq+realism --out cmp/
       latent-geodesics evaluate cmp/paths.npz --metric vgg-eq --metric pixel   # every method, by name
     """
-    level_steps = steps if steps is not None else (300 if solver == "optimize" else 100)
-    opt = OptimizeConfig(optimizer=optimizer, max_steps=level_steps)
+    opt = level_config(optimizer, max_steps=steps, rtol=rtol, gtol=gtol, precondition=precondition)
     evals = tuple(m.strip() for m in eval_metrics.split(",") if m.strip()) if eval_metrics else ()
     settings = CompareSettings(methods=tuple(methods.split(",")), frames=frames, solver=solver, optimize=opt,
                                subdivide=SubdivideConfig(level=opt), metric_options=_parse_options(metric_options),
@@ -392,6 +421,8 @@ def _run_compare(*, model: str, settings: CompareSettings, pairs: int, seed: int
                          discriminator_name=discriminator)
     if not quiet:
         click.echo(format_summary(report), err=True)
+    for name, method in report["methods"].items():
+        _warn_unconverged(method.get("solver"), f"{name}: ")
     click.echo(f"wrote {out}/report.html (with grid.png, plots.png, video.mp4, report.json, paths.npz) "
                f"in {report['wall_time_s']:.0f} s")
     return report
@@ -418,7 +449,7 @@ def demo_cmd(out: str, device: str, pairs: int, frames: int, steps: int, quiet: 
       latent-geodesics compare --model zoo:faces64 --pairs 2 --frames 9 --methods linear,slerp,pixel,vgg-eq \\
           --metric-option min_size=64 --solver subdivide --optimizer lbfgs --steps 30 --fps 6 --out demo-out
     """
-    opt = OptimizeConfig(optimizer="lbfgs", max_steps=steps)
+    opt = level_config("lbfgs", max_steps=steps)
     settings = CompareSettings(methods=tuple(DEMO_METHODS.split(",")), frames=frames, solver="subdivide",
                                optimize=opt, subdivide=SubdivideConfig(level=opt), metric_options={"min_size": 64},
                                fps=6.0)

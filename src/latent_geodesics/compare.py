@@ -76,7 +76,8 @@ from .metrics import EQ_SUFFIX, Metric, build_metric, metric_names
 from .paths import DEFAULT_CHUNK, check_endpoints, images_of
 from .realism import DEFAULT_LAMBDA, FORMS, Calibration, calibrate, realism_metric
 from .rendering import staged_outputs, to_uint8, write_json, write_npz, write_png, write_video
-from .solvers import OptimizeConfig, Progress, SubdivideConfig
+from .solvers import Progress, SubdivideConfig, level_config
+from .solvers.subdivide import LevelConfig
 
 REALISM_SUFFIX = "+realism"
 BASELINES = ("linear", "slerp", "retime")
@@ -184,9 +185,8 @@ class CompareSettings:
     methods: tuple[str, ...] = ("linear", "slerp", "pixel", "vgg-eq")
     frames: int = 17
     solver: str = "subdivide"
-    optimize: OptimizeConfig = field(default_factory=lambda: OptimizeConfig(optimizer="lbfgs", max_steps=300))
-    subdivide: SubdivideConfig = field(
-        default_factory=lambda: SubdivideConfig(level=OptimizeConfig(optimizer="lbfgs", max_steps=100)))
+    optimize: LevelConfig = field(default_factory=level_config)
+    subdivide: SubdivideConfig = field(default_factory=SubdivideConfig)
     metric_options: Mapping[str, object] = field(default_factory=dict)
     eval_metrics: tuple[str, ...] = ()
     realism: float = DEFAULT_LAMBDA

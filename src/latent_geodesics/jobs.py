@@ -20,7 +20,7 @@ from .paths import (DEFAULT_CHUNK, INITS, PathProblem, PathStats, baseline_path,
                     path_stats)
 from .realism import RealismWeighted
 from .rendering import staged_outputs, tile, to_uint8, write_json, write_npz, write_png, write_video
-from .solvers import (SOLVERS, OptimizeConfig, Progress, SolveResult, SubdivideConfig, retime_path,
+from .solvers import (SOLVERS, Progress, SolveResult, SubdivideConfig, level_config, retime_path,
                       solve_at_resolution, subdivide_path)
 from .solvers.subdivide import LevelConfig
 
@@ -69,7 +69,7 @@ class InterpolateSettings:
 
     solver: str = "optimize"
     frames: int = 33
-    optimize: LevelConfig = field(default_factory=OptimizeConfig)
+    optimize: LevelConfig = field(default_factory=level_config)
     subdivide: SubdivideConfig = field(default_factory=SubdivideConfig)
     init: str = "linear"
     retime: bool = False

@@ -211,3 +211,30 @@ def test_preconditioned_lbfgs_reaches_the_closed_form(warped_gen, precondition):
     assert torch.allclose(res.points, truth, atol=0.02)
     assert (res.stats.energy <= path_stats(warped_gen, metric, truth).energy * 1.005).all()
     assert energy_of(problem.distances_sq(res.points[:, 1:-1], grad=False)).shape == (2,)
+
+
+def test_inside_subdivision_it_matches_preconditioned_lbfgs(conv_gen):
+    from latent_geodesics.solvers import SubdivideConfig, subdivide_path
+
+    metric = build_metric("pixel-eq")
+    g = torch.Generator().manual_seed(5)
+    z0, z1 = torch.randn(2, 8, generator=g), torch.randn(2, 8, generator=g)
+    gn = subdivide_path(PathProblem(conv_gen, metric, z0, z1), 8,
+                        SubdivideConfig(level=GaussNewtonConfig(rtol=1e-6, gtol=1e-6)))
+    lbfgs = subdivide_path(PathProblem(conv_gen, metric, z0, z1), 8,
+                           SubdivideConfig(level=OptimizeConfig(optimizer="lbfgs", max_steps=400, rtol=1e-7,
+                                                                gtol=1e-6, precondition="kronecker")))
+    assert gn.converged.all() and lbfgs.converged.all()
+    torch.testing.assert_close(gn.stats.energy, lbfgs.stats.energy, rtol=0.005, atol=0)
+
+
+def test_realism_weighted_paths_are_solved(conv_gen):
+    for form in ("conformal", "published"):
+        metric = RealismWeighted(build_metric("pixel"), _brightness_realism, lam=0.5 if form == "conformal" else 0.02,
+                                 form=form)
+        g = torch.Generator().manual_seed(6)
+        z0, z1 = torch.randn(1, 8, generator=g), torch.randn(1, 8, generator=g)
+        problem = PathProblem(conv_gen, metric, z0, z1)
+        start = linear_path(z0, z1, 6)
+        res = gauss_newton_path(problem, start, GaussNewtonConfig(max_steps=30))
+        assert (res.stats.energy < path_stats(conv_gen, metric, start).energy).all()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -59,11 +60,18 @@ class SolveResult:
         return {
             "steps": self.steps.tolist(),
             "converged": self.converged.tolist(),
-            "rel_change": None if self.rel_change is None else self.rel_change.tolist(),
-            "grad_norm": None if self.grad_norm is None else self.grad_norm.tolist(),
+            "rel_change": _finite_list(self.rel_change),
+            "grad_norm": _finite_list(self.grad_norm),
             "points_evaluated": self.n_points_evaluated,
             "wall_time_s": round(self.wall_time, 4),
         }
+
+
+def _finite_list(t: Tensor | None) -> list | None:
+    """A tensor as a JSON-safe list: not-measured (inf, NaN) values become ``None``."""
+    if t is None:
+        return None
+    return [v if math.isfinite(v) else None for v in t.tolist()]
 
 
 def relative_decrease(before: Tensor, after: Tensor) -> Tensor:

@@ -16,6 +16,7 @@ Each level stops on relative energy change (the rule of :class:`OptimizeConfig`)
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
@@ -54,12 +55,16 @@ class SubdivideConfig:
         level: optimiser settings for each level (``max_steps`` is per level); L-BFGS by default.
         local_steps: most steps of the local midpoint solves (``local`` variant).
         sweeps: most joint steps after the local solves (``local`` variant).
+        coarse_rtol: levels before the last only start the next one: they stop on this relative energy
+            change alone (``None``: the same rule as the last level).
     """
 
     variant: Variant = "joint"
-    level: LevelConfig = field(default_factory=lambda: OptimizeConfig(optimizer="lbfgs", max_steps=100))
+    level: LevelConfig = field(default_factory=lambda: OptimizeConfig(
+        optimizer="lbfgs", max_steps=500, rtol=1e-4, gtol=1e-3, precondition="kronecker"))
     local_steps: int = 50
     sweeps: int = 30
+    coarse_rtol: float | None = 1e-3
 
     def __post_init__(self) -> None:
         if self.variant not in ("joint", "local"):
@@ -128,7 +133,7 @@ def subdivide_path(problem: PathProblem, n_segments: int, config: SubdivideConfi
     if n_segments == 1:
         points = torch.stack([problem.z0, problem.z1], 1)
     else:
-        res = run(problem, points, config.level)
+        res = run(problem, points, config.level if segments == n_segments else _coarse(config))
         points, steps, converged = res.points, steps + res.steps, res.converged
         while segments < n_segments:
             coarse = points
@@ -139,7 +144,7 @@ def subdivide_path(problem: PathProblem, n_segments: int, config: SubdivideConfi
                 steps += local_steps
                 res = run(problem, points, _with_steps(config.level, config.sweeps))
             else:
-                res = run(problem, points, config.level)
+                res = run(problem, points, config.level if segments == n_segments else _coarse(config))
             points, steps, converged = res.points, steps + res.steps, res.converged
         if segments != n_segments:  # overshot a frame count that is not 2^k + 1: re-time, then polish
             with torch.no_grad():
@@ -160,6 +165,14 @@ def subdivide_path(problem: PathProblem, n_segments: int, config: SubdivideConfi
 
 def _with_steps(cfg: LevelConfig, max_steps: int) -> LevelConfig:
     return replace(cfg, max_steps=max_steps)
+
+
+def _coarse(config: SubdivideConfig) -> LevelConfig:
+    """A level before the last: the energy rule alone, at ``coarse_rtol``."""
+    if config.coarse_rtol is None:
+        return config.level
+    gtol = math.inf if isinstance(config.level, GaussNewtonConfig) else None
+    return replace(config.level, rtol=max(config.level.rtol, config.coarse_rtol), gtol=gtol)
 
 
 def _solve_midpoints(problem: PathProblem, coarse: Tensor, fine: Tensor, config: SubdivideConfig,
