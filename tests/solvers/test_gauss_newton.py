@@ -12,6 +12,8 @@ from latent_geodesics.solvers import OptimizeConfig, optimize_path
 from latent_geodesics.solvers.gauss_newton import GaussNewtonConfig, _pcg, energy_and_gradient, gauss_newton_path
 from latent_geodesics.solvers.structure import laplacian, laplacian_inverse, middle_metric, relative_gradient_norm
 
+from geodesic_cases import WARPED_Z0, WARPED_Z1, bent_line, warped_truth
+
 D = 4
 
 
@@ -131,10 +133,7 @@ def test_one_step_is_the_dense_gauss_newton_step(preconditioner):
 
 def test_a_quadratic_problem_converges_in_one_step(linear_gen):
     metric = build_metric("pixel")
-    g = torch.Generator().manual_seed(3)
-    z0, z1 = torch.randn(2, 4, generator=g), torch.randn(2, 4, generator=g)
-    bent = linear_path(z0, z1, 6)
-    bent[:, 1:-1] += 0.3 * torch.randn(2, 5, 4, generator=g)
+    z0, z1, bent = bent_line()
     problem = PathProblem(linear_gen, metric, z0, z1)
     cfg = GaussNewtonConfig(max_steps=1, cg_iters=40, cg_tol=1e-10, damping=1e-10, extrapolate=False)
     res = gauss_newton_path(problem, bent, cfg)
@@ -156,21 +155,12 @@ def test_batched_pairs_equal_one_at_a_time(conv_gen):
         assert batched.steps[i] == one.steps[0]
 
 
-def _warped_truth(z0, z1, n):
-    """Constant-speed pixel geodesic of WarpedNet (see conftest): straight in ``(u, exp(v))``."""
-    t = torch.linspace(0, 1, n + 1).view(1, -1)
-    u = z0[:, :1] + t * (z1[:, :1] - z0[:, :1])
-    w = (1 - t) * torch.exp(z0[:, 1:]) + t * torch.exp(z1[:, 1:])
-    return torch.stack([u, torch.log(w)], -1)
-
-
 def test_converges_to_the_closed_form_and_stops_by_its_rule(warped_gen):
     metric = build_metric("pixel")
-    z0 = torch.tensor([[-1.0, -1.5], [0.5, 1.0]])
-    z1 = torch.tensor([[1.0, 1.5], [-0.5, -1.0]])
+    z0, z1 = WARPED_Z0, WARPED_Z1
     problem = PathProblem(warped_gen, metric, z0, z1)
     res = gauss_newton_path(problem, linear_path(z0, z1, 8), GaussNewtonConfig(max_steps=60, rtol=1e-6, gtol=1e-6))
-    truth = _warped_truth(z0, z1, 8)
+    truth = warped_truth(z0, z1, 8)
     assert res.converged.all() and (res.steps < 60).all()
     assert (res.grad_norm <= 1e-6).all() and (res.rel_change <= 1e-6).all()
     assert torch.allclose(res.points, truth, atol=0.01)
@@ -179,10 +169,7 @@ def test_converges_to_the_closed_form_and_stops_by_its_rule(warped_gen):
 
 def test_relative_gradient_norm_is_scale_free(linear_gen):
     metric = build_metric("pixel")
-    g = torch.Generator().manual_seed(4)
-    z0, z1 = torch.randn(1, 4, generator=g), torch.randn(1, 4, generator=g)
-    bent = linear_path(z0, z1, 8)
-    bent[:, 1:-1] += 0.05 * torch.randn(1, 7, 4, generator=g)
+    z0, z1, bent = bent_line(seed=4, pairs=1, n=8, bend=0.05)
     problem = PathProblem(linear_gen, metric, z0, z1)
     energy, grad = energy_and_gradient(problem, bent[:, 1:-1])
     gmat = middle_metric(problem, bent[:, 1:-1])
@@ -202,12 +189,11 @@ def test_relative_gradient_norm_is_scale_free(linear_gen):
 @pytest.mark.parametrize("precondition", ["laplacian", "kronecker"])
 def test_preconditioned_lbfgs_reaches_the_closed_form(warped_gen, precondition):
     metric = build_metric("pixel")
-    z0 = torch.tensor([[-1.0, -1.5], [0.5, 1.0]])
-    z1 = torch.tensor([[1.0, 1.5], [-0.5, -1.0]])
+    z0, z1 = WARPED_Z0, WARPED_Z1
     problem = PathProblem(warped_gen, metric, z0, z1)
     cfg = OptimizeConfig(optimizer="lbfgs", max_steps=200, rtol=1e-7, precondition=precondition)
     res = optimize_path(problem, linear_path(z0, z1, 8), cfg)
-    truth = _warped_truth(z0, z1, 8)
+    truth = warped_truth(z0, z1, 8)
     assert torch.allclose(res.points, truth, atol=0.02)
     assert (res.stats.energy <= path_stats(warped_gen, metric, truth).energy * 1.005).all()
     assert energy_of(problem.distances_sq(res.points[:, 1:-1], grad=False)).shape == (2,)

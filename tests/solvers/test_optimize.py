@@ -6,25 +6,18 @@ from latent_geodesics.metrics import build_metric
 from latent_geodesics.paths import PathProblem, linear_path, path_stats
 from latent_geodesics.solvers import OptimizeConfig, optimize_path
 
-
-def _closed_form_warped(z0, z1, n):
-    """Constant-speed geodesic of WarpedNet: straight in (u, exp(v))."""
-    t = torch.linspace(0, 1, n + 1).view(1, -1)
-    u = z0[:, :1] + t * (z1[:, :1] - z0[:, :1])
-    w = (1 - t) * torch.exp(z0[:, 1:]) + t * torch.exp(z1[:, 1:])
-    return torch.stack([u, torch.log(w)], -1)
+from geodesic_cases import WARPED_Z0, WARPED_Z1, bent_line, warped_truth
 
 
 @pytest.mark.parametrize("optimizer,steps", [("lbfgs", 200), ("adam", 1500)])
 def test_converges_to_closed_form_geodesic(warped_gen, optimizer, steps):
     metric = build_metric("pixel")
-    z0 = torch.tensor([[-1.0, -1.5], [0.5, 1.0]])
-    z1 = torch.tensor([[1.0, 1.5], [-0.5, -1.0]])
+    z0, z1 = WARPED_Z0, WARPED_Z1
     n = 8
     problem = PathProblem(warped_gen, metric, z0, z1)
     cfg = OptimizeConfig(optimizer=optimizer, max_steps=steps, rtol=1e-7, lr=0.1 if optimizer == "adam" else None)
     res = optimize_path(problem, linear_path(z0, z1, n), cfg)
-    truth = _closed_form_warped(z0, z1, n)
+    truth = warped_truth(z0, z1, n)
     best = path_stats(warped_gen, metric, truth)
     assert torch.equal(res.points[:, 0], z0) and torch.equal(res.points[:, -1], z1)  # endpoints exactly fixed
     assert (res.stats.energy <= best.energy * 1.005).all()
@@ -33,10 +26,7 @@ def test_converges_to_closed_form_geodesic(warped_gen, optimizer, steps):
 
 def test_linear_generator_geodesic_is_the_straight_line(linear_gen):
     metric = build_metric("pixel")
-    g = torch.Generator().manual_seed(3)
-    z0, z1 = torch.randn(2, 4, generator=g), torch.randn(2, 4, generator=g)
-    bent = linear_path(z0, z1, 6)
-    bent[:, 1:-1] += 0.3 * torch.randn(2, 5, 4, generator=g)
+    z0, z1, bent = bent_line()
     problem = PathProblem(linear_gen, metric, z0, z1)
     res = optimize_path(problem, bent, OptimizeConfig(optimizer="lbfgs", max_steps=100, rtol=1e-9))
     straight = linear_path(z0, z1, 6)

@@ -7,14 +7,9 @@ from latent_geodesics.paths import PathProblem, linear_path, path_stats
 from latent_geodesics.solvers import OptimizeConfig, SubdivideConfig, optimize_path, retime_path, subdivide_path
 from latent_geodesics.solvers.subdivide import midpoints
 
+from geodesic_cases import WARPED_Z0, WARPED_Z1, warped_truth
+
 LBFGS = OptimizeConfig(optimizer="lbfgs", max_steps=60, rtol=1e-7)
-
-
-def _warped_truth(z0, z1, n):
-    t = torch.linspace(0, 1, n + 1).view(1, -1)
-    u = z0[:, :1] + t * (z1[:, :1] - z0[:, :1])
-    w = (1 - t) * torch.exp(z0[:, 1:]) + t * torch.exp(z1[:, 1:])
-    return torch.stack([u, torch.log(w)], -1)
 
 
 def test_midpoints_interleave():
@@ -26,11 +21,10 @@ def test_midpoints_interleave():
 @pytest.mark.parametrize("n", [8, 6])  # 6 is not a power of two: re-timed from 8, then polished
 def test_subdivision_converges_to_closed_form(warped_gen, variant, n):
     metric = build_metric("pixel")
-    z0 = torch.tensor([[-1.0, -1.5], [0.5, 1.0]])
-    z1 = torch.tensor([[1.0, 1.5], [-0.5, -1.0]])
+    z0, z1 = WARPED_Z0, WARPED_Z1
     problem = PathProblem(warped_gen, metric, z0, z1)
     res = subdivide_path(problem, n, SubdivideConfig(variant=variant, level=LBFGS, local_steps=40, sweeps=40))
-    truth = _warped_truth(z0, z1, n)
+    truth = warped_truth(z0, z1, n)
     assert res.points.shape == (2, n + 1, 2)
     assert torch.equal(res.points[:, 0], z0) and torch.equal(res.points[:, -1], z1)
     assert torch.allclose(res.points, truth, atol=0.02)
