@@ -216,9 +216,9 @@ def test_converged_paths_report_their_stopping_rule(model_file, tmp_path, optimi
     assert "warning" not in result.stderr
     res = json.loads((out / "report.json").read_text())["result"]
     assert res["converged"] == [True]
-    assert res["grad_norm"][0] <= 1e-3 and res["rel_change"][0] <= 1e-4
+    assert res["grad_norm"][0] <= 3e-3 and res["rel_change"][0] <= 1e-4
     settings = json.loads((out / "report.json").read_text())["settings"]["subdivide"]["level"]
-    assert settings["optimizer"] == optimizer and settings["gtol"] == 1e-3
+    assert settings["optimizer"] == optimizer and settings["gtol"] == 3e-3
 
 
 def test_a_path_stopped_by_its_budget_says_so(model_file, tmp_path):

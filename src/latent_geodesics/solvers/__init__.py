@@ -15,7 +15,7 @@ OPTIMIZERS = {
 }
 DEFAULT_RTOL = 1e-4
 """Converged when the energy falls by less than this fraction over a window of 10 L-BFGS steps ..."""
-DEFAULT_GTOL = 1e-3
+DEFAULT_GTOL = 3e-3
 """... and the scale-free gradient norm (:mod:`~latent_geodesics.solvers.structure`) is below this."""
 DEFAULT_STEPS = {"lbfgs": 500, "gauss-newton": 100, "adam": 1000}
 """Most steps per path (per subdivision level)."""

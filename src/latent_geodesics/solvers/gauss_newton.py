@@ -61,7 +61,7 @@ class GaussNewtonConfig:
     cg_tol: float = 0.1
     damping: float = 0.1
     rtol: float = 1e-4
-    gtol: float = 1e-3
+    gtol: float = 3e-3
     preconditioner: str = "kronecker"
     extrapolate: bool = True
     max_alpha: float = 4.0

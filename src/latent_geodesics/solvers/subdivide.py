@@ -61,7 +61,7 @@ class SubdivideConfig:
 
     variant: Variant = "joint"
     level: LevelConfig = field(default_factory=lambda: OptimizeConfig(
-        optimizer="lbfgs", max_steps=500, rtol=1e-4, gtol=1e-3, precondition="kronecker"))
+        optimizer="lbfgs", max_steps=500, rtol=1e-4, gtol=3e-3, precondition="kronecker"))
     local_steps: int = 50
     sweeps: int = 30
     coarse_rtol: float | None = 1e-3
