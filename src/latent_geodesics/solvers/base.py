@@ -42,6 +42,8 @@ class SolveResult:
         trace: total energy of the active pairs after each check (a few numbers, not a history of points).
         rel_change: ``(B,)`` relative energy decrease of each pair's last step or check (when the solver
             measures it).
+        latent_metric: ``(B, D, D)`` the latent metric ``G`` the solver used (preconditioner, gradient norm),
+            so that a finer subdivision level can reuse it.
         grad_norm: ``(B,)`` scale-free gradient norm at the result
             (:func:`~latent_geodesics.solvers.gauss_newton.relative_gradient_norm`), when measured.
     """
@@ -55,6 +57,7 @@ class SolveResult:
     trace: list[float] = field(default_factory=list)
     rel_change: Tensor | None = None
     grad_norm: Tensor | None = None
+    latent_metric: Tensor | None = None
 
     def summary(self) -> dict:
         return {

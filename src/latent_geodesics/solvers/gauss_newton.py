@@ -137,7 +137,7 @@ def _rows(t: Tensor | None, rows: Tensor) -> Tensor | None:
 
 
 def gauss_newton_path(problem: PathProblem, init: Tensor, config: GaussNewtonConfig = GaussNewtonConfig(), *,
-                      progress: Progress | None = None) -> SolveResult:
+                      progress: Progress | None = None, latent_metric: Tensor | None = None) -> SolveResult:
     """Minimise the energy of each path by Levenberg-Marquardt steps, endpoints fixed.
 
     Args:
@@ -146,6 +146,7 @@ def gauss_newton_path(problem: PathProblem, init: Tensor, config: GaussNewtonCon
         init: starting paths ``(B, N+1, *latent_shape)`` (their endpoints are ignored: the problem's are used).
         config: solver settings.
         progress: told about every step.
+        latent_metric: ``G`` ``(B, D, D)`` at the paths' middle, if already measured.
 
     Returns:
         The solved paths; ``steps`` counts Gauss-Newton steps per pair, ``converged`` the stopping rule;
@@ -171,7 +172,7 @@ def gauss_newton_path(problem: PathProblem, init: Tensor, config: GaussNewtonCon
                            rel_change=torch.zeros(b, dtype=init.dtype), grad_norm=torch.zeros(b, dtype=init.dtype))
 
     energy, grad = energy_and_gradient(problem, x)
-    gfull, gmat, ginv = latent_preconditioner(problem, x, config.preconditioner)
+    gfull, gmat, ginv = latent_preconditioner(problem, x, config.preconditioner, latent_metric)
     gnorm = relative_gradient_norm(grad, energy, gfull).cpu()
     lap = laplacian(m, dtype=x.dtype, device=x.device)
     lap_inv = laplacian_inverse(m, dtype=x.dtype, device=x.device)
@@ -249,4 +250,5 @@ def gauss_newton_path(problem: PathProblem, init: Tensor, config: GaussNewtonCon
         stats = PathStats.of(problem.distances_sq(x, grad=False))
     return SolveResult(points=problem.points(x), stats=stats, steps=steps, converged=converged,
                        n_points_evaluated=problem.n_points_evaluated - evaluated0,
-                       wall_time=time.perf_counter() - t0, trace=trace, rel_change=rel, grad_norm=gnorm)
+                       wall_time=time.perf_counter() - t0, trace=trace, rel_change=rel, grad_norm=gnorm,
+                       latent_metric=gfull)

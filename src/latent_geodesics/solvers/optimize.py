@@ -69,7 +69,7 @@ class OptimizeConfig:
 
 
 def optimize_path(problem: PathProblem, init: Tensor, config: OptimizeConfig = OptimizeConfig(), *,
-                  progress: Progress | None = None) -> SolveResult:
+                  progress: Progress | None = None, latent_metric: Tensor | None = None) -> SolveResult:
     """Minimise the energy of each path, endpoints fixed.
 
     Args:
@@ -77,6 +77,8 @@ def optimize_path(problem: PathProblem, init: Tensor, config: OptimizeConfig = O
         init: starting paths ``(B, N+1, *latent_shape)`` (their endpoints are ignored: the problem's are used).
         config: optimiser settings.
         progress: told about every step.
+        latent_metric: ``G`` ``(B, D, D)`` at the paths' middle, if already measured (see
+            :mod:`~latent_geodesics.solvers.structure`); measured here otherwise.
 
     Returns:
         The optimised paths; for a ``sphere`` prior every point lies on the sphere.
@@ -84,20 +86,22 @@ def optimize_path(problem: PathProblem, init: Tensor, config: OptimizeConfig = O
     progress = progress or NoProgress()
     t0 = time.perf_counter()
     evaluated0 = problem.n_points_evaluated
-    gmat = None
+    gmat = latent_metric
     if config.optimizer == "adam":
         interior, steps, converged, trace, rel = _adam(problem, init, config, progress)
     else:
-        interior, steps, converged, trace, rel, gmat = _lbfgs(problem, init, config, progress)
+        interior, steps, converged, trace, rel, gmat = _lbfgs(problem, init, config, progress, latent_metric)
     interior = problem.generator.project(interior)
-    stats, gnorm = final_stats(problem, interior, gmat)
+    stats, gnorm, gmat = final_stats(problem, interior, gmat)
     return SolveResult(points=problem.points(interior), stats=stats, steps=steps, converged=converged,
                        n_points_evaluated=problem.n_points_evaluated - evaluated0,
-                       wall_time=time.perf_counter() - t0, trace=trace, rel_change=rel, grad_norm=gnorm)
+                       wall_time=time.perf_counter() - t0, trace=trace, rel_change=rel, grad_norm=gnorm,
+                       latent_metric=gmat)
 
 
-def final_stats(problem: PathProblem, interior: Tensor, latent_metric: Tensor | None = None) -> tuple[PathStats, Tensor]:
-    """Step distances of the result and its scale-free gradient norm ``(B,)``.
+def final_stats(problem: PathProblem, interior: Tensor,
+                latent_metric: Tensor | None = None) -> tuple[PathStats, Tensor, Tensor | None]:
+    """Step distances of the result, its scale-free gradient norm ``(B,)`` and the latent metric it used.
 
     Costs one forward pass, one forward and backward pass, and (without ``latent_metric``) the latent
     metric at each path's middle (:func:`~latent_geodesics.solvers.structure.middle_metric`).
@@ -105,12 +109,12 @@ def final_stats(problem: PathProblem, interior: Tensor, latent_metric: Tensor | 
     with torch.no_grad():
         stats = PathStats.of(problem.distances_sq(interior, grad=False))
     if interior.shape[1] == 0:
-        return stats, torch.zeros_like(stats.energy)
+        return stats, torch.zeros_like(stats.energy), latent_metric
     x = interior.detach().clone().requires_grad_(True)
     energy = problem.energy_backward(x)
     grad = x.grad if x.grad is not None else torch.zeros_like(x)
     gmat = latent_metric if latent_metric is not None else middle_metric(problem, interior)
-    return stats, relative_gradient_norm(grad, energy, gmat).cpu()
+    return stats, relative_gradient_norm(grad, energy, gmat).cpu(), gmat
 
 
 def _spacing(init: Tensor) -> Tensor:
@@ -173,7 +177,7 @@ def _adam(problem: PathProblem, init: Tensor, config: OptimizeConfig,
 
 
 def _lbfgs(problem: PathProblem, init: Tensor, config: OptimizeConfig,
-           progress: Progress) -> tuple[Tensor, Tensor, Tensor, list[float]]:
+           progress: Progress, latent_metric: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, list[float]]:
     gen = problem.generator
     b = init.shape[0]
     x0 = gen.project(init[:, 1:-1].detach().clone())
@@ -182,9 +186,9 @@ def _lbfgs(problem: PathProblem, init: Tensor, config: OptimizeConfig,
     rel = torch.full((b,), float("inf"), dtype=init.dtype)
     if init.shape[1] <= 2:
         return x0, steps, torch.ones(b, dtype=torch.bool), trace, rel.zero_(), None
-    gfull = None
+    gfull, gmat = latent_metric, None
     if config.precondition == "kronecker" or config.gtol is not None:
-        gfull, gmat, _ = latent_preconditioner(problem, x0, config.precondition)
+        gfull, gmat, _ = latent_preconditioner(problem, x0, config.precondition, latent_metric)
     to_x, to_y = _coordinates(x0, config.precondition, gmat if config.precondition == "kronecker" else None)
     x = torch.nn.Parameter(to_y(x0).contiguous())
     # L-BFGS couples the pairs through one line search, so they stop together.

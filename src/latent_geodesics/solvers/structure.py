@@ -65,9 +65,14 @@ def middle_metric(problem: PathProblem, x: Tensor) -> Tensor:
     return g.to(x.dtype)
 
 
-def latent_preconditioner(problem: PathProblem, x: Tensor, kind: str) -> tuple[Tensor, Tensor | None, Tensor | None]:
-    """``G`` for the convergence measure, and ``G``, ``G^{-1}`` for the preconditioner (``None`` unless ``kronecker``)."""
-    g = middle_metric(problem, x)
+def latent_preconditioner(problem: PathProblem, x: Tensor, kind: str,
+                          given: Tensor | None = None) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    """``G`` for the convergence measure, and ``G``, ``G^{-1}`` for the preconditioner (``None`` unless ``kronecker``).
+
+    ``given``: a ``G`` ``(P, D, D)`` measured before (e.g. by a coarser subdivision level at the same middle
+    point), used instead of measuring again.
+    """
+    g = middle_metric(problem, x) if given is None else given
     if kind != "kronecker" or not torch.isfinite(g).all():
         return g, None, None
     return g, g, torch.linalg.inv(g.double()).to(g.dtype)

@@ -34,11 +34,11 @@ LevelConfig = OptimizeConfig | GaussNewtonConfig
 
 
 def solve_at_resolution(problem: PathProblem, start: Tensor, config: LevelConfig, *,
-                        progress: Progress | None = None) -> SolveResult:
+                        progress: Progress | None = None, latent_metric: Tensor | None = None) -> SolveResult:
     """Optimise all interior points of ``start`` ``(B, N+1, ...)`` with the solver ``config`` names."""
     if isinstance(config, GaussNewtonConfig):
-        return gauss_newton_path(problem, start, config, progress=progress)
-    return optimize_path(problem, start, config, progress=progress)
+        return gauss_newton_path(problem, start, config, progress=progress, latent_metric=latent_metric)
+    return optimize_path(problem, start, config, progress=progress, latent_metric=latent_metric)
 
 Variant = Literal["joint", "local"]
 
@@ -124,7 +124,10 @@ def subdivide_path(problem: PathProblem, n_segments: int, config: SubdivideConfi
     last: list[SolveResult] = []
 
     def run(problem_: PathProblem, start: Tensor, cfg: LevelConfig) -> SolveResult:
-        res = solve_at_resolution(problem_, start, cfg, progress=progress)
+        # The middle interior point is the path's t = 1/2 at every level: its latent metric, measured
+        # once at the first level, serves the finer ones (the point moves little once it is placed).
+        reuse = last[0].latent_metric if last and problem_ is problem else None
+        res = solve_at_resolution(problem_, start, cfg, progress=progress, latent_metric=reuse)
         trace.extend(res.trace)
         if problem_ is problem:
             last[:] = [res]
