@@ -122,7 +122,7 @@ def test_one_step_is_the_dense_gauss_newton_step(preconditioner):
     jac = _dense_jacobian(problem, x)
     _, grad = energy_and_gradient(problem, x)
     hess = 2 * 4 * jac.T @ jac
-    cfg = GaussNewtonConfig(max_steps=1, cg_iters=100, cg_tol=1e-13, damping=1e-12, extrapolate=False,
+    cfg = GaussNewtonConfig(max_steps=1, cg_iters=100, cg_tol=1e-13, damping=1e-12,
                             preconditioner=preconditioner)
     res = gauss_newton_path(problem, start, cfg)
     for i in range(2):  # the pairs are independent: one block of the dense matrix each
@@ -135,7 +135,7 @@ def test_a_quadratic_problem_converges_in_one_step(linear_gen):
     metric = build_metric("pixel")
     z0, z1, bent = bent_line()
     problem = PathProblem(linear_gen, metric, z0, z1)
-    cfg = GaussNewtonConfig(max_steps=1, cg_iters=40, cg_tol=1e-10, damping=1e-10, extrapolate=False)
+    cfg = GaussNewtonConfig(max_steps=1, cg_iters=40, cg_tol=1e-10, damping=1e-10)
     res = gauss_newton_path(problem, bent, cfg)
     straight = linear_path(z0, z1, 6)
     torch.testing.assert_close(res.points, straight, atol=1e-4, rtol=0)

@@ -63,8 +63,6 @@ class GaussNewtonConfig:
     rtol: float = 1e-4
     gtol: float = 3e-3
     preconditioner: str = "kronecker"
-    extrapolate: bool = True
-    max_alpha: float = 4.0
 
     def __post_init__(self) -> None:
         if self.max_steps < 0 or self.cg_iters < 1 or not (self.cg_tol > 0 and self.damping > 0):
@@ -210,21 +208,6 @@ def gauss_newton_path(problem: PathProblem, init: Tensor, config: GaussNewtonCon
         e_new, g_new = energy_and_gradient(problem, trial, rd)
         gain = (energy[rd] - e_new) / pred.clamp_min(1e-300)
         ok = torch.isfinite(e_new) & (e_new < energy[rd]) & (pred > 0)
-        if config.extrapolate and bool(ok.any()):
-            # Gauss-Newton overestimates the curvature (the dropped term is negative along the path), so
-            # its steps fall short: where the energy still falls along d at the trial point, take the
-            # secant minimiser alpha = g.d / (g.d - g_new.d) of the directional derivative instead.
-            d0, d1 = _dot(g, d), _dot(flat(g_new), d)
-            alpha = (d0 / (d0 - d1).clamp_min(1e-300)).clamp(max=config.max_alpha)
-            far = ok & (d1 < 0) & (alpha > 1.2)
-            if bool(far.any()):
-                sub = far.nonzero().flatten()
-                trial2 = gen.project(xa[sub] + alpha[sub].view(-1, *[1] * (xa.dim() - 1)) * d[sub].view_as(xa[sub]))
-                e2, g2 = energy_and_gradient(problem, trial2, rd[sub])
-                better = torch.isfinite(e2) & (e2 < e_new[sub])
-                keep = sub[better]
-                trial, e_new, g_new = trial.clone(), e_new.clone(), g_new.clone()
-                trial[keep], e_new[keep], g_new[keep] = trial2[better], e2[better], g2[better]
         steps[rows] += 1
         progress.update(1)
         for k, i in enumerate(rows.tolist()):
