@@ -302,6 +302,18 @@ class PathProblem:
             return r.view(p, n_inner + 1, -1)
         return residuals
 
+    def _embed_with_tangents(self, z: Tensor, v: Tensor) -> tuple[Features, Features]:
+        """Features of ``z`` and their forward-mode derivative along ``v`` (both ``(M, *latent_shape)``).
+
+        The primal features keep whatever graph the caller's grad mode builds; the tangents are detached
+        (zeros for a feature that does not depend on ``z``).
+        """
+        with fwad.dual_level():
+            unpacked = [fwad.unpack_dual(f) for f in self.metric.embed(self.generator(fwad.make_dual(z, v)))]
+        primal = tuple(u.primal for u in unpacked)
+        tangent = tuple(torch.zeros_like(u.primal) if u.tangent is None else u.tangent.detach() for u in unpacked)
+        return primal, tangent
+
     def gauss_newton_product(self, x: Tensor, v: Tensor, pairs: Tensor | None = None) -> Tensor:
         """Products ``H v`` with the Gauss-Newton matrix ``H = 2 N J^T J`` of each path's energy.
 
@@ -322,12 +334,8 @@ class PathProblem:
         for a in range(0, p, per_chunk):
             b = min(a + per_chunk, p)
             xs = x[a:b].detach().reshape(-1, *x.shape[2:]).requires_grad_(True)
-            with torch.enable_grad(), fwad.dual_level():
-                feats = self.metric.embed(self.generator(fwad.make_dual(xs, v[a:b].reshape(xs.shape))))
-                unpacked = [fwad.unpack_dual(f) for f in feats]
-                primal = tuple(u.primal for u in unpacked)
-                tangent = tuple(torch.zeros_like(u.primal) if u.tangent is None else u.tangent.detach()
-                                for u in unpacked)
+            with torch.enable_grad():
+                primal, tangent = self._embed_with_tangents(xs, v[a:b].reshape(xs.shape))
             residuals = self._residuals(pair_ids[a:b], n_inner)
             plain = tuple(f.detach() for f in primal)
             _, jv = torch.func.jvp(residuals, plain, tangent)
@@ -360,11 +368,8 @@ class PathProblem:
             cols = []
             for e in eye.split(self.chunk_size):
                 zs = z[k].detach().unsqueeze(0).expand(e.shape[0], *z.shape[1:]).contiguous()
-                with torch.no_grad(), fwad.dual_level():
-                    feats = self.metric.embed(self.generator(fwad.make_dual(zs, e.view(zs.shape))))
-                    unpacked = [fwad.unpack_dual(f) for f in feats]
-                primal = tuple(u.primal for u in unpacked)
-                tangent = tuple(torch.zeros_like(u.primal) if u.tangent is None else u.tangent for u in unpacked)
+                with torch.no_grad():
+                    primal, tangent = self._embed_with_tangents(zs, e.view(zs.shape))
                 _, r = torch.func.jvp(lambda *fb: self.metric.residual(primal, fb), primal, tangent)
                 cols.append(r)  # (chunk, K): rows are J e_j
                 self.n_points_evaluated += zs.shape[0]

@@ -102,7 +102,7 @@ def test_pcg_solves_a_dense_system():
         return (spd[rows] @ v.reshape(len(rows), -1, 1)).view_as(v)
 
     lap_inv = laplacian_inverse(m, dtype=torch.float64)
-    sol, its, _ = _pcg(product, b, lambda r, rows: torch.einsum("ij,pjd->pid", lap_inv, r), iters=200, tol=1e-12)
+    sol, its = _pcg(product, b, lambda r, rows: torch.einsum("ij,pjd->pid", lap_inv, r), iters=200, tol=1e-12)
     exact = torch.linalg.solve(spd, b.reshape(p, -1, 1)).view_as(b)
     torch.testing.assert_close(sol, exact, rtol=1e-7, atol=1e-9)
     assert (its <= 2 * m * d).all()  # n in exact arithmetic; a few more in floating point

@@ -40,6 +40,6 @@ SOLVERS = {
     "subdivide": "progressive path subdivision (Laine 2018): coarse to fine, midpoints inserted per level",
 }
 
-__all__ = ["DEFAULT_GTOL", "DEFAULT_RTOL", "OPTIMIZERS", "level_config", "GaussNewtonConfig", "NoProgress", "OptimizeConfig", "Progress", "SOLVERS", "SolveResult",
-           "SubdivideConfig", "gauss_newton_path", "optimize_path", "retime_path", "solve_at_resolution",
-           "subdivide_path"]
+__all__ = ["DEFAULT_GTOL", "DEFAULT_RTOL", "GaussNewtonConfig", "NoProgress", "OPTIMIZERS", "OptimizeConfig",
+           "Progress", "SOLVERS", "SolveResult", "SubdivideConfig", "gauss_newton_path", "level_config",
+           "optimize_path", "retime_path", "solve_at_resolution", "subdivide_path"]

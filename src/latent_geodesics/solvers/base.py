@@ -45,7 +45,7 @@ class SolveResult:
         latent_metric: ``(B, D, D)`` the latent metric ``G`` the solver used (preconditioner, gradient norm),
             so that a finer subdivision level can reuse it.
         grad_norm: ``(B,)`` scale-free gradient norm at the result
-            (:func:`~latent_geodesics.solvers.gauss_newton.relative_gradient_norm`), when measured.
+            (:func:`~latent_geodesics.solvers.structure.relative_gradient_norm`), when measured.
     """
 
     points: Tensor

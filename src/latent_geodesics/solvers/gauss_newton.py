@@ -1,22 +1,23 @@
-"""Gauss-Newton / Levenberg-Marquardt on the path energy: structure-aware, converges in tens of steps.
+"""Gauss-Newton / Levenberg-Marquardt on the path energy, using its block-tridiagonal structure.
 
 The energy ``E = N * sum_i ||r_i||^2`` is a least-squares problem in the residuals
 ``r_i = R(f(z_i), f(z_{i+1}))`` (:meth:`Metric.residual` of each segment, ``f`` the metric's features of
 the generator's image). Its Jacobian in the interior points is block-bidiagonal, so the Gauss-Newton
 matrix ``H = 2 N J^T J`` is block-tridiagonal along the path. Each step solves, for every pair at once,
 
-    (H + mu * c * (L (x) I)) d = -grad E
+    (H + mu * c * M) d = -grad E,    M = L (x) G
 
 by preconditioned conjugate gradients, matrix-free: each CG iteration is one forward pass with tangents
 and one backward pass (:meth:`PathProblem.gauss_newton_product`). ``L = tridiag(-1, 2, -1)`` is the path
-Laplacian: the energy's Hessian for a linear generator is ``L`` times the latent metric, so ``L``
-per latent coordinate is both the preconditioner and the Levenberg-Marquardt damping (a trust region in
-the path's own H1 norm); ``c`` matches its scale to ``H`` once per solve (Rayleigh quotient). ``mu``
+Laplacian and ``G`` the latent metric at the path's middle (``I`` with ``preconditioner="laplacian"``):
+the energy's Hessian for a linear generator is ``2 N M`` (:mod:`~latent_geodesics.solvers.structure`), so
+``M`` is both the preconditioner and the Levenberg-Marquardt damping (a trust region in the path's own
+norm); ``c`` matches its scale to ``H`` once per solve (Rayleigh quotient). ``mu``
 follows the gain ratio (Nielsen's rule), per pair. Points are projected onto the prior after each step.
 
 Gauss-Newton drops the term pairing each residual with the curvature of ``f``: the residuals are the
-path's steps, which do not vanish at the optimum, so convergence is linear, not quadratic, but its rate
-does not depend on the conditioning of the generator, unlike a gradient method's.
+path's steps, which do not vanish at the optimum, so convergence is linear, not quadratic. On faces64 it
+was slower per model pass than L-BFGS in the same preconditioned coordinates (BENCHMARKS.md, ``solvers``).
 
 Stopping (per pair): the relative energy decrease of an accepted step falls below ``rtol`` *and* the
 scale-free gradient norm (:func:`relative_gradient_norm`) below ``gtol``.
@@ -34,9 +35,7 @@ from torch import Tensor
 from .._check import UserError
 from ..paths import PathProblem, PathStats
 from .base import NoProgress, Progress, SolveResult, relative_decrease
-from .structure import dot as _dot
-from .structure import kron_apply as _lap_apply
-from .structure import laplacian, laplacian_inverse, latent_preconditioner, relative_gradient_norm
+from .structure import dot, kron_apply, laplacian, laplacian_inverse, latent_preconditioner, relative_gradient_norm
 
 
 PRECONDITIONERS = ("kronecker", "laplacian")
@@ -86,7 +85,7 @@ def energy_and_gradient(problem: PathProblem, x: Tensor, pairs: Tensor | None = 
     return energy, grad.detach()
 
 
-def _pcg(product, b: Tensor, precond, *, iters: int, tol: float) -> tuple[Tensor, Tensor, int]:
+def _pcg(product, b: Tensor, precond, *, iters: int, tol: float) -> tuple[Tensor, Tensor]:
     """Solve ``A d = b`` for every pair (``A`` symmetric positive definite, applied by ``product``).
 
     Args:
@@ -95,39 +94,37 @@ def _pcg(product, b: Tensor, precond, *, iters: int, tol: float) -> tuple[Tensor
         precond: ``(r (Q, m, D), rows (Q,)) -> M^{-1} r`` for the pairs ``rows``.
 
     Returns:
-        ``d`` ``(P, m, D)``, the iterations each pair ran ``(P,)``, and the products made (pairs summed).
+        ``d`` ``(P, m, D)`` and the iterations each pair ran ``(P,)``.
     """
     p = b.shape[0]
     d = torch.zeros_like(b)
     r = b.clone()
     z = precond(r, torch.arange(p))
     s = z.clone()
-    rz = _dot(r, z)
+    rz = dot(r, z)
     rz0 = rz.clone()
     done = rz0 <= 0
     its = torch.zeros(p, dtype=torch.long)
-    products = 0
     for _ in range(iters):
         rows = (~done).nonzero().flatten()
         if rows.numel() == 0:
             break
         ap = product(s[rows], rows)
-        products += rows.numel()
-        curv = _dot(s[rows], ap)
+        curv = dot(s[rows], ap)
         alpha = rz[rows] / curv
         bad = ~(curv > 0) | ~torch.isfinite(alpha)  # no progress possible along s: stop this pair
         alpha = torch.where(bad, torch.zeros_like(alpha), alpha)
         d[rows] += alpha.view(-1, 1, 1) * s[rows]
         r[rows] -= alpha.view(-1, 1, 1) * ap
         z_rows = precond(r[rows], rows)
-        rz_new = _dot(r[rows], z_rows)
+        rz_new = dot(r[rows], z_rows)
         beta = rz_new / rz[rows].clamp_min(1e-300)
         s[rows] = z_rows + beta.view(-1, 1, 1) * s[rows]
         rz[rows] = rz_new
         its[rows.cpu()] += 1
         finished = bad | (rz_new <= (tol ** 2) * rz0[rows])
         done[rows] = finished
-    return d, its, products
+    return d, its
 
 
 def _rows(t: Tensor | None, rows: Tensor) -> Tensor | None:
@@ -177,9 +174,9 @@ def gauss_newton_path(problem: PathProblem, init: Tensor, config: GaussNewtonCon
     flat = lambda t: t.reshape(t.shape[0], m, -1)  # noqa: E731  (P, m, *shape) -> (P, m, D)
 
     # Scale of H against M = L (x) G, per pair: Rayleigh quotient along the preconditioned gradient.
-    probe = _lap_apply(lap_inv, flat(-grad), ginv)
+    probe = kron_apply(lap_inv, flat(-grad), ginv)
     hp = flat(problem.gauss_newton_product(x, probe.view_as(x)))
-    scale = (_dot(probe, hp) / _dot(probe, _lap_apply(lap, probe, gmat)).clamp_min(1e-300)).clamp_min(1e-30)
+    scale = (dot(probe, hp) / dot(probe, kron_apply(lap, probe, gmat)).clamp_min(1e-300)).clamp_min(1e-30)
     mu = torch.full((b,), config.damping, dtype=x.dtype, device=x.device)
     nu = torch.full((b,), 2.0, dtype=x.dtype, device=x.device)
     active = torch.ones(b, dtype=torch.bool)
@@ -195,15 +192,15 @@ def gauss_newton_path(problem: PathProblem, init: Tensor, config: GaussNewtonCon
         def product(v: Tensor, sub: Tensor) -> Tensor:
             sel = rd[sub.to(x.device)]
             hv = flat(problem.gauss_newton_product(x[sel], v.view(-1, m, *shape), sel))
-            return hv + damp[sub.to(x.device)] * _lap_apply(lap, v, _rows(gmat, sel))
+            return hv + damp[sub.to(x.device)] * kron_apply(lap, v, _rows(gmat, sel))
 
         def precond(r: Tensor, sub: Tensor) -> Tensor:
-            return _lap_apply(lap_inv, r, _rows(ginv, rd[sub.to(x.device)]))
+            return kron_apply(lap_inv, r, _rows(ginv, rd[sub.to(x.device)]))
 
         g = flat(grad[rd])
-        d, its, _ = _pcg(product, -g, precond, iters=config.cg_iters, tol=config.cg_tol)
+        d, its = _pcg(product, -g, precond, iters=config.cg_iters, tol=config.cg_tol)
         # model decrease of the damped step: -(g.d)/2 + mu c d^T M d / 2 (CG keeps d^T A d = -g.d)
-        pred = 0.5 * (-_dot(g, d) + damp.view(-1) * _dot(d, _lap_apply(lap, d, _rows(gmat, rd))))
+        pred = 0.5 * (-dot(g, d) + damp.view(-1) * dot(d, kron_apply(lap, d, _rows(gmat, rd))))
         trial = gen.project(xa + d.view_as(xa))
         e_new, g_new = energy_and_gradient(problem, trial, rd)
         gain = (energy[rd] - e_new) / pred.clamp_min(1e-300)

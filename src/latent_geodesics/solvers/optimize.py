@@ -17,7 +17,7 @@ from torch import Tensor
 from .._check import UserError
 from ..paths import PathProblem, PathStats
 from .base import NoProgress, Progress, SolveResult, relative_decrease
-from .structure import laplacian, latent_preconditioner, middle_metric, relative_gradient_norm
+from .structure import kron_apply, laplacian, latent_preconditioner, middle_metric, relative_gradient_norm
 
 Optimizer = Literal["adam", "lbfgs"]
 
@@ -35,11 +35,11 @@ class OptimizeConfig:
         rtol: stop a pair when its energy falls by less than this fraction over ``window`` steps.
         window: steps between convergence checks.
         gtol: L-BFGS only: also require the scale-free gradient norm
-            (:func:`~latent_geodesics.solvers.gauss_newton.relative_gradient_norm`) of every pair to be
+            (:func:`~latent_geodesics.solvers.structure.relative_gradient_norm`) of every pair to be
             below this before stopping (``None``: the energy rule alone).
         precondition: L-BFGS only: optimise in coordinates where the path Laplacian ``L`` (``laplacian``)
             or ``L (x) G`` (``kronecker``, ``G`` the latent metric at the path's middle) is the identity
-            (see :mod:`~latent_geodesics.solvers.gauss_newton`); ``none`` keeps the latents.
+            (see :mod:`~latent_geodesics.solvers.structure`); ``none`` keeps the latents.
     """
 
     optimizer: Optimizer = "adam"
@@ -203,8 +203,7 @@ def _lbfgs(problem: PathProblem, init: Tensor, config: OptimizeConfig,
         points = gen.project(to_x(x))
         points.retain_grad()
         energy = problem.energy_backward(points)  # (B,), detached; the gradient is in x.grad
-        last.update(energy=energy, points=points.detach(),
-                    grad=points.grad.detach() if points.grad is not None else torch.zeros_like(points))
+        last.update(energy=energy, grad=points.grad.detach() if points.grad is not None else torch.zeros_like(points))
         evals += 1
         progress.update(1)
         return energy.sum()
@@ -240,12 +239,10 @@ def _coordinates(x0: Tensor, kind: str, gmat: Tensor | None):
     chol = torch.linalg.cholesky(laplacian(m, dtype=torch.float64, device=x0.device))  # L = C C^T
     a = torch.linalg.inv(chol.T).to(x0.dtype)  # C^{-T}
     a_inv = chol.T.to(x0.dtype)
-    if gmat is None:
-        return (lambda y: torch.einsum("ij,pjd->pid", a, y.reshape(p, m, -1)).reshape(shape),
-                lambda x: torch.einsum("ij,pjd->pid", a_inv, x.reshape(p, m, -1)).reshape(shape))
-    evals, vecs = torch.linalg.eigh(gmat.double())
-    b = (vecs * evals.rsqrt().unsqueeze(1)) @ vecs.transpose(1, 2)  # G^{-1/2}
-    b_inv = (vecs * evals.sqrt().unsqueeze(1)) @ vecs.transpose(1, 2)
-    b, b_inv = b.to(x0.dtype), b_inv.to(x0.dtype)
-    return (lambda y: torch.einsum("ij,pjd,pde->pie", a, y.reshape(p, m, -1), b).reshape(shape),
-            lambda x: torch.einsum("ij,pjd,pde->pie", a_inv, x.reshape(p, m, -1), b_inv).reshape(shape))
+    b = b_inv = None  # G^{-1/2} and G^{1/2}; the identity for ``laplacian``
+    if gmat is not None:
+        evals, vecs = torch.linalg.eigh(gmat.double())
+        b = ((vecs * evals.rsqrt().unsqueeze(1)) @ vecs.transpose(1, 2)).to(x0.dtype)
+        b_inv = ((vecs * evals.sqrt().unsqueeze(1)) @ vecs.transpose(1, 2)).to(x0.dtype)
+    return (lambda y: kron_apply(a, y.reshape(p, m, -1), b).reshape(shape),
+            lambda x: kron_apply(a_inv, x.reshape(p, m, -1), b_inv).reshape(shape))
