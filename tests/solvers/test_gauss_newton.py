@@ -224,3 +224,13 @@ def test_realism_weighted_paths_are_solved(conv_gen):
         start = linear_path(z0, z1, 6)
         res = gauss_newton_path(problem, start, GaussNewtonConfig(max_steps=30))
         assert (res.stats.energy < path_stats(conv_gen, metric, start).energy).all()
+
+
+def test_without_gtol_it_stops_on_the_energy_rule_alone(warped_gen):
+    from latent_geodesics.solvers import level_config
+
+    cfg = level_config("gauss-newton", max_steps=60, rtol=1e-3, gtol=None)
+    assert cfg.gtol == float("inf")  # "no gradient rule", not "a gradient that must reach 0"
+    problem = PathProblem(warped_gen, build_metric("pixel"), WARPED_Z0, WARPED_Z1)
+    res = gauss_newton_path(problem, linear_path(WARPED_Z0, WARPED_Z1, 8), cfg)
+    assert res.converged.all() and (res.steps < 60).all() and (res.rel_change <= 1e-3).all()

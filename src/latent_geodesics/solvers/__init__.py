@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from .base import NoProgress, Progress, SolveResult
 from .gauss_newton import GaussNewtonConfig, gauss_newton_path
 from .optimize import OptimizeConfig, optimize_path
@@ -27,7 +29,7 @@ def level_config(optimizer: str = "lbfgs", *, max_steps: int | None = None, lr: 
     """The settings of one optimiser at one resolution, with the library's defaults (what the CLI builds)."""
     steps = DEFAULT_STEPS.get(optimizer, 500) if max_steps is None else max_steps
     if optimizer == "gauss-newton":
-        return GaussNewtonConfig(max_steps=steps, rtol=rtol, gtol=0.0 if gtol is None else gtol,
+        return GaussNewtonConfig(max_steps=steps, rtol=rtol, gtol=math.inf if gtol is None else gtol,
                                  preconditioner="laplacian" if precondition == "none" else precondition)
     return OptimizeConfig(optimizer=optimizer, lr=lr, max_steps=steps, rtol=rtol, gtol=gtol,
                           precondition=precondition if optimizer == "lbfgs" else "none")
