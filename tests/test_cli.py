@@ -228,3 +228,21 @@ def test_a_path_stopped_by_its_budget_says_so(model_file, tmp_path):
     warning = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(warning) == 1 and warning[0].startswith("warning: 1 of 1 path(s) did not converge"), result.stderr
     assert json.loads((tmp_path / "o" / "report.json").read_text())["result"]["converged"] == [False]
+
+
+def test_every_row_of_a_waypoint_file_is_a_waypoint(model_file, tmp_path):
+    rows = np.random.default_rng(0).standard_normal((3, 6)).astype(np.float32)
+    np.save(tmp_path / "keys.npy", rows)
+    np.save(tmp_path / "last.npy", rows[0])
+    out = tmp_path / "o"
+    result = run("interpolate", "--model", model_file, "--z", tmp_path / "keys.npy", "--z", tmp_path / "last.npy",
+                 "--solver", "linear", "--frames", 3, "--out", out, "-q")
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "report.json").read_text())["waypoints"]["legs"] == 3
+    with np.load(out / "path.npz") as data:
+        pts = data["points"]
+    np.testing.assert_array_equal(pts[0, ::2], np.concatenate([rows, rows[:1]]))  # rows, then the second file
+    single = tmp_path / "single"
+    assert_user_error(run("interpolate", "--model", model_file, "--z", tmp_path / "last.npy", "--out", single),
+                      "at least two waypoints")
+    assert not single.exists()

@@ -201,7 +201,7 @@ def _model_options(f):
 @click.option("--seed", "seeds", type=SEED, multiple=True,
               help="Endpoint latents drawn from the prior with these seeds (0 to 2**63-1): two, or more for waypoints.")
 @click.option("--z", "z_files", type=click.Path(dir_okay=False, path_type=Path), multiple=True,
-              help="Waypoint latent files (.npy), in order: two or more.")
+              help="Waypoint latent files (.npy/.npz), in order; every row of a file is a waypoint (two or more in all).")
 @click.option("--z0", type=click.Path(dir_okay=False, path_type=Path), help="Start latent(s), .npy (one or a batch).")
 @click.option("--z1", type=click.Path(dir_okay=False, path_type=Path), help="End latent(s), .npy, as many as --z0.")
 @click.option("--loop", is_flag=True, help="Close the path through the waypoints back to the first (seamless video).")
@@ -253,10 +253,9 @@ def interpolate_cmd(model: str, device: str, latent_shape: str | None, prior: st
         raise UserError("give endpoints one way: --seed (twice or more), --z (twice or more), or --z0 with --z1")
     if (z0 is None) != (z1 is None):
         raise UserError("give both --z0 and --z1, or neither")
-    waypoints = seeds or z_files
-    if waypoints and len(waypoints) < 2:
-        raise UserError(f"give at least two --seed or --z values (start and end), got {len(waypoints)}")
-    if loop and not waypoints:
+    if seeds and len(seeds) < 2:
+        raise UserError(f"give at least two --seed values (start and end), got {len(seeds)}")
+    if loop and not (seeds or z_files):
         raise UserError("--loop needs waypoints given with --seed or --z")
     opt = level_config(optimizer, max_steps=steps, lr=lr, rtol=rtol, gtol=gtol, precondition=precondition)
     settings = InterpolateSettings(solver=solver, frames=frames, init=init, chunk_size=chunk_size, fps=fps,
@@ -280,12 +279,17 @@ def _run_interpolate(*, model: str, seeds=(), z_files=(), z0_file=None, z1_file=
     metric_obj = metric_obj.to(gen.device)
     if realism is not None:
         metric_obj = realism_metric(metric_obj, gen, lam=realism, form=realism_form)
-    join = len(seeds or z_files) > 2 or loop  # waypoints: legs written as one path
+    join = False
     if z0_file is not None:
         za, zb = load_latent_file(z0_file, gen), load_latent_file(z1_file, gen)
     else:
-        points = [gen.sample_latents(1, seed=s) for s in seeds] or [load_latent_file(f, gen)[:1] for f in z_files]
-        za, zb = waypoint_legs(torch.cat(points), loop=loop)
+        waypoints = torch.cat([gen.sample_latents(1, seed=s) for s in seeds]
+                              or [load_latent_file(f, gen) for f in z_files])
+        if waypoints.shape[0] < 2:
+            raise UserError(f"need at least two waypoints (start and end); the --z files hold {waypoints.shape[0]}: "
+                            "give another --z file, or one with a row per waypoint")
+        join = waypoints.shape[0] > 2 or loop  # waypoints: legs written as one path
+        za, zb = waypoint_legs(waypoints, loop=loop)
     with _progress(settings.progress_total(), f"{settings.solver} ({metric})", quiet) as bar:
         report = interpolate(gen, metric_obj, za, zb, out, settings, model_name=model, join=join, loop=loop,
                              progress=bar, discriminator_name=discriminator)
