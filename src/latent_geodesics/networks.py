@@ -52,7 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._check import UserError
+from ._check import UserError, first_line
 from .weights import Derived, PyPIFile, ensure, register, register_derived, sha256_of
 
 VGG_MIN_SIZE = 128
@@ -496,7 +496,7 @@ def _torch_load(path: Path) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
     except Exception as e:  # noqa: BLE001 - any unreadable file is the same user problem
-        raise UserError(f"cannot load weights from {path}: {str(e).splitlines()[0] if str(e) else e}") from e
+        raise UserError(f"cannot load weights from {path}: {first_line(e)}") from e
 
 
 def vgg19(layers: Sequence[str] = VGG19_LAYERS, *, weights: str | Path = "vgg19",
