@@ -4,6 +4,7 @@ Suites (one module each, one JSON each under ``bench/results/<suite>.json``):
 
 - ``laine``: Laine's claims on ``zoo:faces64`` (lengths under equalized VGG, speed uniformity, darkening).
 - ``solvers``: energy reached per second and per generator evaluation, for every solver.
+- ``landscape``: the one-midpoint problem solved by each optimiser far past its budget: why paths converge slowly.
 - ``throughput``: path points per second inside a solver step against the bare models; peak memory.
 - ``scaling``: time per path as the number of pairs grows, batched against one pair at a time.
 - ``realism``: Petzka et al.'s claims on ``zoo:fashion32``: realism along the path and length, for the
@@ -14,5 +15,5 @@ Every run then rewrites ``BENCHMARKS.md`` from all the JSON files present (see :
 check the code still runs; its numbers mean nothing.
 """
 
-SUITES = ("laine", "realism", "solvers", "throughput", "scaling")
+SUITES = ("laine", "realism", "solvers", "landscape", "throughput", "scaling")
 """Suite names in the order ``all`` runs them (and BENCHMARKS.md lists them)."""

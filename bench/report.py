@@ -186,6 +186,26 @@ def solvers(doc: dict) -> str:
     return "\n".join(out)
 
 
+def landscape(doc: dict) -> str:
+    out = ["The coarsest subdivision level alone (one pair, seeds 1 and 2; one free midpoint, 3 frames), each method "
+           "from its start until its budget of model passes is spent. Passes to within 10%, 1% and 0.1% of the lowest "
+           "energy any method found; where each ended."]
+    for metric, r in doc["results"].items():
+        out += ["", f"**{metric}** (budget {r['budget_passes']} passes; lowest energy {fmt(r['best_energy'], 5)} by "
+                f"{r['best_method']}; the straight line's midpoint has norm {fmt(r['straight_midpoint_norm'])})", ""]
+        rows = [[name, *(v["passes_to"][k] if v["passes_to"][k] is not None else "not reached"
+                         for k in ("0.1", "0.01", "0.001")),
+                 fmt(v["final_over_best"], 4), fmt(v["midpoint_norm"]), fmt(v["seconds"])]
+                for name, v in r["runs"].items()]
+        out.append(table(["method", "passes to 10%", "to 1%", "to 0.1%", "end / lowest", "midpoint norm", "seconds"],
+                         rows))
+        gaps = ", ".join(f"{k} {fmt(v)}" for k, v in r["midpoint_distances"].items())
+        ray = ", ".join(f"{fmt(p['norm'])}: {fmt(p['energy'], 4)}" for p in r["ray_through_best"])
+        out += ["", f"Distance between the methods' end midpoints (latent units): {gaps}. Energy along the ray "
+                f"through the best midpoint (norm: energy): {ray}."]
+    return "\n".join(out)
+
+
 def throughput(doc: dict) -> str:
     s, res = doc["settings"], doc["results"]
     rows = [[r["metric"], r["pairs"], r["points_per_step"], r["checkpointed"], r["library_points_per_s"],
@@ -300,6 +320,7 @@ SECTIONS: dict[str, tuple[str, Callable[[dict], str]]] = {
     "laine": ("Laine's claims on zoo:faces64", laine),
     "realism": ("Petzka's claims on zoo:fashion32", realism),
     "solvers": ("Solver efficiency: model passes and seconds to a converged geodesic", solvers),
+    "landscape": ("Why paths converge slowly: the one-midpoint problem", landscape),
     "throughput": ("Throughput and memory of a solver step", throughput),
     "scaling": ("Scaling with the number of pairs", scaling),
 }

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SUITES = ("laine", "solvers", "throughput", "scaling")
+SUITES = ("laine", "solvers", "landscape", "throughput", "scaling")
 MACHINE_KEYS = {"platform", "cpu_model", "cpu_cores", "torch", "device"}
 
 
@@ -67,6 +67,11 @@ def test_quick_results_have_the_headline_fields(quick_run: Path) -> None:
             assert "reached_1pct" in m and m["passes"] > 0 and m["counts"]["forward"] > 0
         # the subdivision methods record where their own stopping rule ended them
         assert {"passes", "energy", "converged", "grad_norm", "step_cv"} <= set(r["methods"]["default"]["own_stop"])
+    landscape = json.loads((quick_run / "landscape.json").read_text())["results"]
+    for r in landscape.values():  # every method ends at or above the lowest energy any of them found
+        assert all(v["final_over_best"] >= 1 and v["trace"] for v in r["runs"].values())
+        at_best = next(p["energy"] for p in r["ray_through_best"] if p["scale"] == 1.0)
+        assert at_best == pytest.approx(r["best_energy"], rel=1e-4)  # the recorded energy is the point's energy
     throughput = json.loads((quick_run / "throughput.json").read_text())["results"]
     assert all(r["library_points_per_s"] > 0 and r["bare_points_per_s"] > 0 for r in throughput["throughput"])
     assert {r["chunked"] for r in throughput["memory"]} == {True, False}
