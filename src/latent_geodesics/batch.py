@@ -819,8 +819,7 @@ def write_batch_html(path: str | os.PathLike, report: Mapping, *, grid: str | No
 
     Same style as the ``compare`` page (:mod:`latent_geodesics.report`); every text is escaped; no scripts.
     """
-    from .report import _CSS, _e, _num
-    from ._check import atomic_path
+    from .report import _e, _num, write_page
 
     c = report["counts"]
     d = report["defaults"]
@@ -856,19 +855,7 @@ def write_batch_html(path: str | os.PathLike, report: Mapping, *, grid: str | No
     if figure:
         pictures += (f'<h2>Embedding</h2><figure><a href="{_e(figure)}"><img src="{_e(figure)}" alt="'
                      f'{_e(figure_caption)}"></a><figcaption class="muted">{_e(figure_caption)}</figcaption></figure>')
-    title = f"Batch of paths: {report['model']}"
-    page = f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{_e(title)}</title>
-<style>{_CSS}</style>
-</head>
-<body>
-<main>
-<h1>{_e(title)}</h1>
-<p class="muted">{_e(report['tool'])}: {c['lines']} lines, {c['done']} done, {c['failed']} failed.</p>
+    body = f"""<p class="muted">{_e(report['tool'])}: {c['lines']} lines, {c['done']} done, {c['failed']} failed.</p>
 <h2>Settings</h2>
 <dl class="settings">{dl}</dl>
 <h2>Lines</h2>
@@ -877,13 +864,8 @@ def write_batch_html(path: str | os.PathLike, report: Mapping, *, grid: str | No
 endpoints (below 1 is shorter). Step CV: spread of the step lengths (0 = constant perceptual speed). Time: the
 line's share of its batch's solve time. Every path is in paths/NAME.npz (readable by latent-geodesics evaluate).</p>
 {pictures}
-</main>
-</body>
-</html>
 """
-    with atomic_path(path, suffix=".html") as tmp:
-        tmp.write_text(page, encoding="utf-8")
-    return Path(path)
+    return write_page(path, f"Batch of paths: {report['model']}", body)
 
 
 def write_batch_outputs(out_dir: str | os.PathLike, generator: Generator, run: BatchRun, report: dict, *,
