@@ -217,21 +217,23 @@ def test_batch_cli_writes_summary_report_and_resumes(tmp_path):
     np.save(tmp_path / "a.npy", load_generator(MODEL).sample_latents(1, seed=7).numpy())
     np.save(tmp_path / "b.npy", load_generator(MODEL).sample_latents(1, seed=8).numpy()[0])
     jobs = tmp_path / "jobs.csv"
-    jobs.write_text("id,seed0,seed1,z0,z1,frames\none,1,2,,,\ntwo,,,a.npy,b.npy,3\n")
+    np.save(tmp_path / "huge.npy", np.full(64, 3e38, np.float32))  # its images are NaN: that line fails alone
+    jobs.write_text("id,seed0,seed1,z0,z1,frames\none,1,2,,,\ntwo,,,a.npy,b.npy,3\nbad,,,huge.npy,b.npy,\n")
     out = tmp_path / "out"
     args = ["batch", jobs, "--model", MODEL, "--frames", 5, "--steps", 3, "--out", out, "-q"]
     result = run(*args)
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(open(out / "summary.csv")))
-    assert [(r["line"], r["name"], r["status"], r["frames"]) for r in rows] == [("2", "one", "done", "5"),
-                                                                                ("3", "two", "done", "3")]
+    assert [(r["line"], r["name"], r["status"], r["frames"]) for r in rows] == [
+        ("2", "one", "done", "5"), ("3", "two", "done", "3"), ("4", "bad", "failed", "5")]
+    assert "NaN or inf" in rows[2]["error"] and "warning: line 4 failed: the path's images" in result.stderr
     assert float(rows[0]["length"]) < float(rows[0]["start_length"])
     page = (out / "report.html").read_text()
     assert "grid.png" in page and "one" in page and (out / "grid.png").stat().st_size > 0
     report = json.loads((out / "report.json").read_text())
     assert report["counts"]["done"] == 2 and report["executor"]["executor"] == "local"
-    again = run(*args)
-    assert again.exit_code == 0 and "0 solved now, 2 finished before" in again.stderr
+    again = run(*args)  # the failed line is tried again, the finished ones are not
+    assert again.exit_code == 0 and "0 solved now, 2 finished before), 1 failed" in again.stderr
 
 
 @pytest.mark.parametrize("content, name, words", [
