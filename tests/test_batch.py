@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -207,6 +206,18 @@ def test_changed_settings_are_solved_again(gen, tmp_path):
     rerun = run_jobs(longer, tmp_path, LocalExecutor(gen), model_name=MODEL)
     assert rerun.solved == 1
     assert np.load(tmp_path / "paths" / "p.npz")["points"].shape == (1, 3, 64)
+
+
+def test_one_driver_per_result_folder(gen, tmp_path):
+    import fcntl
+
+    (tmp_path / "paths").mkdir()
+    with open(tmp_path / ".lg-batch.lock", "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another driver is writing
+        with pytest.raises(UserError, match="another batch is writing to .* now; wait for it"):
+            run_jobs(seeded_jobs(gen, [(1, 2)]), tmp_path, LocalExecutor(gen), model_name=MODEL)
+    assert not (tmp_path / "manifest.jsonl").exists()
+    assert run_jobs(seeded_jobs(gen, [(1, 2)]), tmp_path, LocalExecutor(gen), model_name=MODEL).solved == 1
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ import platform
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -65,6 +66,8 @@ OVERRIDES = ("metric", "frames", "solver", "optimizer", "steps", "rtol", "gtol",
 BATCH_FILES = ("summary.csv", "report.json", "report.html", "grid.png")
 """What a batch writes at the end, beside ``paths/`` and ``manifest.jsonl``."""
 MANIFEST = "manifest.jsonl"
+LOCK = ".lg-batch.lock"
+"""Held (``flock``) by the driver that is writing a result folder."""
 PATHS_DIR = "paths"
 GRID_LINES = 24
 """Most lines drawn in ``grid.png`` (the first finished ones, in JOBS order)."""
@@ -604,13 +607,6 @@ class ResultStore:
                 if isinstance(rec, dict) and isinstance(rec.get("name"), str):
                     self.records[rec["name"]] = rec
 
-    def open(self) -> None:
-        """Create the folders (before the first result is written)."""
-        try:
-            self.paths.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise os_error(e, f"cannot create {self.paths}", "choose another --out") from e
-
     def file_of(self, name: str) -> Path:
         return self.paths / f"{name}.npz"
 
@@ -697,13 +693,44 @@ def run_jobs(jobs: Sequence[Job], out_dir: str | os.PathLike, executor, *, model
         progress: a ``tqdm``-like bar (``total`` is set here to the lines to solve; ``update`` per line).
     """
     t0 = time.perf_counter()
-    store = ResultStore(out_dir)
+    out = Path(out_dir)
+    try:
+        (out / PATHS_DIR).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise os_error(e, f"cannot create {out / PATHS_DIR}", "choose another --out") from e
+    with _locked(out):
+        return _run_jobs(jobs, ResultStore(out), executor, model_name=model_name, batch_size=batch_size,
+                         progress=progress, t0=t0)
+
+
+@contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """One driver per result folder: a second one gets a one-line error instead of interleaving records."""
+    import fcntl
+
+    try:
+        f = open(out / LOCK, "a+")
+    except OSError as e:
+        raise os_error(e, f"cannot write to {out}", "choose another --out") from e
+    with f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(f"another batch is writing to {out} now; wait for it to finish or choose another "
+                            "--out") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _run_jobs(jobs: Sequence[Job], store: ResultStore, executor, *, model_name: str, batch_size: int, progress,
+              t0: float) -> BatchRun:
     done = {job.name for job in jobs if store.finished(job)}
     batches = [b for b in plan_batches(jobs, batch_size) if any(j.name not in done for j in b.jobs)]
     todo = sum(1 for b in batches for j in b.jobs if j.name not in done)
     if progress is not None:
         progress.reset(total=todo)
-    store.open()
     by_key = {job.key: job for job in jobs}
     solved = failed = recomputed = 0
     for results in executor.run(batches):
