@@ -271,7 +271,7 @@ def executors(doc: dict) -> str:
     s, rows_ = doc["settings"]["executors"], doc["results"]["executors"]
     rows = [[r["executor"], r["workers"], r["threads_per_worker"], r["lines_per_hour"], r["solve_s_per_line"],
              r["overhead_s_per_line"], r["setup_s"]] for r in rows_]
-    out = [f"### Batch jobs per executor (`latent-geodesics batch`)", "",
+    out = ["### Batch jobs per executor (`latent-geodesics batch`)", "",
            f"{s['lines']} lines, {s['metric']} metric, {s['frames']} frames, {s['solver']} + {s['optimizer']} with "
            f"exactly {s['steps']} steps per level, batch size {s['batch_size']}.", "",
            table(["executor", "workers", "threads each", "lines/hour", "solve s/line", "overhead s/line",
