@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from cli_helpers import assert_user_error, run
 from latent_geodesics._check import UserError
 from latent_geodesics.batch import (LINE_KEYS, JobSpec, LineSettings, LocalExecutor, ResultStore, make_job,
-                                    parse_jobs_text, plan_batches, resolve_jobs, run_jobs, sha256_file)
+                                    parse_jobs, parse_jobs_text, plan_batches, resolve_jobs, run_jobs, sha256_file)
 from latent_geodesics.generators import load_generator
 from latent_geodesics.metrics import metric_names
 from latent_geodesics.solvers import OPTIMIZERS, SOLVERS
@@ -128,6 +128,12 @@ def test_every_bad_line_is_listed_and_ids_are_unique():
         parse_jobs_text("seedz,seed1\n1,2\n", "csv", name="j")
     with pytest.raises(UserError, match="j line 2: has 3 cells but the header names 2 columns"):
         parse_jobs_text("seed0,seed1\n1,2,3\n", "csv", name="j")
+
+
+def test_jobs_file_with_a_byte_order_mark(tmp_path):
+    path = tmp_path / "jobs.csv"
+    path.write_bytes("seed0,seed1\n1,2\n".encode("utf-8-sig"))  # as spreadsheets save CSV
+    assert parse_jobs(path) == [JobSpec(line=2, seeds=(1, 2))]
 
 
 # ---------------------------------------------------------------------------------------------------------------

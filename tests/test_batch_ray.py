@@ -120,13 +120,14 @@ class KillOneWorker:
 
     def __init__(self, executor: RayExecutor) -> None:
         self.executor = executor
+        self.pids = executor.worker_pids()  # asked now: later the question would queue behind the batches
         self.killed: int | None = None
 
     def run(self, batches):
         for k, results in enumerate(self.executor.run(batches)):
-            if k == 0:
+            if k == 0:  # both actors started a batch together; the other one is still solving its first
                 done_by = int(results[0]["worker"].rsplit(":", 1)[1])
-                self.killed = next(p for p in self.executor.worker_pids() if p != done_by)
+                self.killed = next(p for p in self.pids if p != done_by)
                 os.kill(self.killed, signal.SIGKILL)
             yield results
 
@@ -136,8 +137,8 @@ def test_a_killed_worker_loses_and_duplicates_no_line(cluster, gen, tmp_path, on
     run_jobs(jobs, tmp_path / "local", LocalExecutor(gen), model_name=MODEL, batch_size=1)
     ex = RayExecutor(MODEL_SPEC, workers=2)
     try:
-        before = set(ex.worker_pids())
         killer = KillOneWorker(ex)
+        before = set(killer.pids)
         result = run_jobs(jobs, tmp_path / "ray", killer, model_name=MODEL, batch_size=1)
         assert killer.killed in before
         with pytest.raises(ProcessLookupError):

@@ -343,7 +343,7 @@ def parse_jobs(path: str | os.PathLike) -> list[JobSpec]:
     path = Path(path)
     fmt = jobs_format(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (Excel CSV) is not part of line 1
     except UnicodeDecodeError:
         raise UserError(f"cannot read jobs file {path}: it is not UTF-8 text; save it as UTF-8") from None
     except IsADirectoryError:
