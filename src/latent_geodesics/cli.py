@@ -467,26 +467,7 @@ def demo_cmd(out: str, device: str, pairs: int, frames: int, steps: int, rtol: f
 
 def _batch_options(f):
     """Model, metric, solver, executor and output options shared by ``batch`` and ``distances``."""
-    for opt in reversed([
-        click.option("--model", default=f"zoo:{DEFAULT_MODEL}", show_default=True,
-                     help="zoo:NAME, a TorchScript .pt file, or package.module:factory (every worker loads it)."),
-        click.option("--device", default="cpu", show_default=True,
-                     help="Device of the local executor and of the pictures (Ray workers use a GPU when they have one)."),
-        click.option("--latent-shape", help="Latent shape when the model does not say, e.g. 128 or 4,8,8."),
-        click.option("--prior", type=click.Choice(["gaussian", "sphere"]), default=None,
-                     help="Latent prior (default: the model's, else gaussian)."),
-        click.option("--shell", type=_Finite(min=0, min_open=True), default=None,
-                     help="Keep gaussian latents within this many std of the typical-set radius."),
-        click.option("--metric", default="pixel", show_default=True, help=f"One of: {', '.join(metric_names())}."),
-        click.option("--metric-option", "metric_options", multiple=True, metavar="KEY=VALUE",
-                     help="Metric setting, e.g. min_size=64 (repeatable)."),
-        click.option("--frames", type=FRAMES, default=17, show_default=True, help="Frames per path, endpoints included."),
-        click.option("--solver", type=click.Choice(list(SOLVERS)), default="subdivide", show_default=True),
-        click.option("--variant", type=click.Choice(["joint", "local"]), default="joint", show_default=True,
-                     help="Subdivision variant."),
-    ]):
-        f = opt(f)
-    f = _solver_options(f)
+    # click lists options in the order their decorators are written, i.e. the reverse of how they are applied
     for opt in reversed([
         click.option("--retime", is_flag=True, help="Resample each result so that perceptual speed is constant."),
         click.option("--chunk-size", type=click.IntRange(min=1, max=1 << 20), default=64, show_default=True,
@@ -505,6 +486,26 @@ def _batch_options(f):
         click.option("--out", type=OUT, required=True,
                      help="Result folder (created; a rerun resumes, skipping finished paths)."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
+    ]):
+        f = opt(f)
+    f = _solver_options(f)
+    for opt in reversed([
+        click.option("--model", default=f"zoo:{DEFAULT_MODEL}", show_default=True,
+                     help="zoo:NAME, a TorchScript .pt file, or package.module:factory (every worker loads it)."),
+        click.option("--device", default="cpu", show_default=True,
+                     help="Device of the local executor and of the pictures (Ray workers use a GPU when they have one)."),
+        click.option("--latent-shape", help="Latent shape when the model does not say, e.g. 128 or 4,8,8."),
+        click.option("--prior", type=click.Choice(["gaussian", "sphere"]), default=None,
+                     help="Latent prior (default: the model's, else gaussian)."),
+        click.option("--shell", type=_Finite(min=0, min_open=True), default=None,
+                     help="Keep gaussian latents within this many std of the typical-set radius."),
+        click.option("--metric", default="pixel", show_default=True, help=f"One of: {', '.join(metric_names())}."),
+        click.option("--metric-option", "metric_options", multiple=True, metavar="KEY=VALUE",
+                     help="Metric setting, e.g. min_size=64 (repeatable)."),
+        click.option("--frames", type=FRAMES, default=17, show_default=True, help="Frames per path, endpoints included."),
+        click.option("--solver", type=click.Choice(list(SOLVERS)), default="subdivide", show_default=True),
+        click.option("--variant", type=click.Choice(["joint", "local"]), default="joint", show_default=True,
+                     help="Subdivision variant."),
     ]):
         f = opt(f)
     return f
