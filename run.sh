@@ -24,11 +24,20 @@ setup() {
   fi
 }
 
+# The tests also cover the optional extras (CI runs ./run.sh test), so `test` installs them; `demo` does not.
+setup_extras() {
+  if [ ! -f "$VENV/.installed-extras" ] || [ pyproject.toml -nt "$VENV/.installed-extras" ]; then
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test,ray]' 2>&1 | grep -v '^WARNING: Location' || true
+    "$VENV/bin/python" -c 'import ray' 2>/dev/null || echo "run.sh: could not install the [ray] extra; its tests will skip" >&2
+    touch "$VENV/.installed-extras"
+  fi
+}
+
 cmd=${1:-}
 shift || true
 case "$cmd" in
   demo) setup; exec "$VENV/bin/latent-geodesics" demo "$@" ;;
-  test) setup; exec "$VENV/bin/python" -m pytest "$@" ;;
+  test) setup; setup_extras; exec "$VENV/bin/python" -m pytest "$@" ;;
   lg)   setup; exec "$VENV/bin/latent-geodesics" "$@" ;;
   *) echo "usage: ./run.sh demo | test [pytest args] | lg ARGS" >&2; exit 2 ;;
 esac

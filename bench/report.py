@@ -281,8 +281,48 @@ def scaling(doc: dict) -> str:
         text += (f" Above {s['chunk_size']} points per step the batch is split into chunks (each with its "
                  "neighbours recomputed without gradients).")
     out += ["", "**Where we win and where we lose.** " + text]
+    if doc["results"].get("executors"):
+        out += ["", executors(doc)]
     return "\n".join(out)
 
+
+def executors(doc: dict) -> str:
+    """The batch-jobs part of ``scaling``: lines per hour per executor, Ray's overhead, the N-worker estimate."""
+    s, rows_ = doc["settings"]["executors"], doc["results"]["executors"]
+    rows = [[r["executor"], r["workers"], r["threads_per_worker"], r["lines_per_hour"], r["solve_s_per_line"],
+             r["overhead_s_per_line"], r["setup_s"], r.get("load_1min")] for r in rows_]
+    out = ["### Batch jobs per executor (`latent-geodesics batch`)", "",
+           f"{s['lines']} lines, {s['metric']} metric, {s['frames']} frames, {s['solver']} + {s['optimizer']} with "
+           f"exactly {s['steps']} steps per level, batch size {s['batch_size']}.", "",
+           table(["executor", "workers", "threads each", "lines/hour", "solve s/line", "overhead s/line",
+                  "start-up s", "load"], rows)]
+    local = {r["threads_per_worker"]: r for r in rows_ if r["executor"] == "local"}
+    ray = {r["workers"]: r for r in rows_ if r["executor"] == "ray"}
+    est = s.get("estimate")
+    if 1 in local and 1 in ray and 2 in ray:
+        extra = est["ray_extra_s_per_line"]
+        text = (f"Ray's own cost is small against a line's solve: {fmt(extra)} s per line beyond the local "
+                f"executor's overhead ({fmt(100 * extra / ray[1]['solve_s_per_line'])}% of the "
+                f"{fmt(ray[1]['solve_s_per_line'])} s solve), plus {fmt(ray[1]['setup_s'])} s to start Ray and "
+                f"load the model once per actor. Lines per hour: one Ray worker "
+                f"{fmt(ray[1]['lines_per_hour'] / local[1]['lines_per_hour'])}x the local executor with the same one "
+                f"thread, two workers {fmt(ray[2]['lines_per_hour'] / ray[1]['lines_per_hour'])}x one worker")
+        if 2 in local:
+            text += (f" (one local process with two threads: "
+                     f"{fmt(local[2]['lines_per_hour'] / local[1]['lines_per_hour'])}x one thread)")
+        text += (". These ratios mostly show the machine: 2 cores shared with other jobs (load column), so the "
+                 "solve time per line moves between rows and a second worker has no free core to run on. Ray pays "
+                 "where there are more cores, machines or GPUs than one process can use; it does not make one "
+                 "core faster.")
+        out += ["", "**Where we win and where we lose.** " + text]
+    if est is not None:
+        out += ["", f"Paper estimate for N workers (e.g. one GPU each): N x 3600 / (c + o) lines per hour with c = "
+                    f"{fmt(est['solve_s_per_line'])} s (solve per line, measured on one CPU core here; a GPU has its "
+                    f"own c) and o = {fmt(est['ray_overhead_s_per_line'])} s (Ray worker's overhead per line), capped "
+                    f"by the driver, which writes every result: {fmt(est['driver_s_per_line'])} s per line, at most "
+                    f"{fmt(est['ceiling_lines_per_hour'])} lines per hour.", "",
+                table(["workers N", "lines/hour (estimate)"], [[r["workers"], r["lines_per_hour"]] for r in est["rows"]])]
+    return "\n".join(out)
 
 def realism(doc: dict) -> str:
     s, methods = doc["settings"], doc["results"]["methods"]

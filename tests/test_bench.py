@@ -77,6 +77,8 @@ def test_quick_results_have_the_headline_fields(quick_run: Path) -> None:
     assert {r["chunked"] for r in throughput["memory"]} == {True, False}
     scaling = json.loads((quick_run / "scaling.json").read_text())["results"]
     assert all(r["batched_evaluations"] == r["one_at_a_time_evaluations"] for r in scaling["rows"])
+    local = [r for r in scaling["executors"] if r["executor"] == "local"]  # quick runs skip the Ray rows
+    assert local and all(r["lines_per_hour"] > 0 and r["workers_seen"] == 1 for r in local)
 
 
 def test_quick_report_lists_every_suite(quick_run: Path) -> None:

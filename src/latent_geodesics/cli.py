@@ -469,6 +469,180 @@ def demo_cmd(out: str, device: str, pairs: int, frames: int, steps: int, rtol: f
                  quiet=quiet)
 
 
+def _batch_options(f):
+    """Model, metric, solver, executor and output options shared by ``batch`` and ``distances``."""
+    # click lists options in the order their decorators are written, i.e. the reverse of how they are applied
+    for opt in reversed([
+        click.option("--retime", is_flag=True, help="Resample each result so that perceptual speed is constant."),
+        click.option("--chunk-size", type=click.IntRange(min=1, max=1 << 20), default=64, show_default=True,
+                     help="Points per generator call (bounds memory)."),
+        click.option("--batch-size", type=click.IntRange(min=1, max=4096), default=8, show_default=True,
+                     help="Most lines solved together as one problem (lines whose settings agree, in file order)."),
+        click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                     help="local: this process; ray: Ray actors that load the model once (pip install "
+                          "'latent-geodesics[ray]')."),
+        click.option("--ray-address", default=None, metavar="auto|HOST:PORT",
+                     help="Ray cluster to join (auto: the one this machine belongs to) [default: start a local one]."),
+        click.option("--workers", type=click.IntRange(min=1, max=4096), default=None,
+                     help="Ray actors [default: one per GPU, else one per --cpus-per-worker CPUs]."),
+        click.option("--cpus-per-worker", type=click.IntRange(min=1, max=1024), default=1, show_default=True,
+                     help="CPUs (and torch threads) of each Ray actor without a GPU."),
+        click.option("--out", type=OUT, required=True,
+                     help="Result folder (created; a rerun resumes, skipping finished paths)."),
+        click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
+    ]):
+        f = opt(f)
+    f = _solver_options(f)
+    for opt in reversed([
+        click.option("--model", default=f"zoo:{DEFAULT_MODEL}", show_default=True,
+                     help="zoo:NAME, a TorchScript .pt file, or package.module:factory (every worker loads it)."),
+        click.option("--device", default="cpu", show_default=True,
+                     help="Device of the local executor and of the pictures (Ray workers use a GPU when they have one)."),
+        click.option("--latent-shape", help="Latent shape when the model does not say, e.g. 128 or 4,8,8."),
+        click.option("--prior", type=click.Choice(["gaussian", "sphere"]), default=None,
+                     help="Latent prior (default: the model's, else gaussian)."),
+        click.option("--shell", type=_Finite(min=0, min_open=True), default=None,
+                     help="Keep gaussian latents within this many std of the typical-set radius."),
+        click.option("--metric", default="pixel", show_default=True, help=f"One of: {', '.join(metric_names())}."),
+        click.option("--metric-option", "metric_options", multiple=True, metavar="KEY=VALUE",
+                     help="Metric setting, e.g. min_size=64 (repeatable)."),
+        click.option("--frames", type=FRAMES, default=17, show_default=True, help="Frames per path, endpoints included."),
+        click.option("--solver", type=click.Choice(list(SOLVERS)), default="subdivide", show_default=True),
+        click.option("--variant", type=click.Choice(["joint", "local"]), default="joint", show_default=True,
+                     help="Subdivision variant."),
+    ]):
+        f = opt(f)
+    return f
+
+
+def _batch_setup(opts: dict):
+    """Defaults, model spec and the driver's generator from the shared batch options."""
+    from .batch import LineSettings, ModelSpec
+
+    build_metric(opts["metric"], device="cpu", **_parse_options(opts["metric_options"]))  # fail before any work
+    defaults = LineSettings(metric=opts["metric"], frames=opts["frames"], solver=opts["solver"],
+                            optimizer=opts["optimizer"], steps=opts["steps"], rtol=opts["rtol"], gtol=opts["gtol"],
+                            retime=opts["retime"], variant=opts["variant"], precondition=opts["precondition"],
+                            metric_options=tuple(sorted(_parse_options(opts["metric_options"]).items())),
+                            chunk_size=opts["chunk_size"])
+    spec = ModelSpec(model=opts["model"], latent_shape=_parse_shape(opts["latent_shape"]), prior=opts["prior"],
+                     shell=opts["shell"])
+    gen = load_generator(spec.model, device=opts["device"], latent_shape=spec.latent_shape, prior=spec.prior,
+                         shell=spec.shell)
+    return defaults, spec, gen
+
+
+def _run_batch(jobs, *, opts: dict, spec, gen, defaults, jobs_file: str | None, extra=None, extra_info=None,
+               figure: str | None = None, figure_caption: str = "") -> dict:
+    """Solve ``jobs`` with the chosen executor into ``--out``, then write the summary and report."""
+    from .batch import batch_report, make_executor, run_jobs, write_batch_outputs
+
+    out = opts["out"]
+    executor = make_executor(opts["executor"], spec, generator=gen, device=opts["device"],
+                             ray_address=opts["ray_address"], workers=opts["workers"],
+                             cpus_per_worker=opts["cpus_per_worker"])
+    try:
+        with _progress(len(jobs), f"batch ({opts['executor']})", opts["quiet"]) as bar:
+            bar.unit = "line"
+            run = run_jobs(jobs, out, executor, model_name=spec.model, batch_size=opts["batch_size"], progress=bar)
+        described = executor.describe()
+    finally:
+        executor.close()
+    info = extra_info(run) if extra_info is not None else None
+    report = batch_report(run.records, run, model_name=spec.model, defaults=defaults, executor=described,
+                          jobs_file=jobs_file, extra=info)
+    write_batch_outputs(out, gen, run, report, extra=extra, figure=figure, figure_caption=figure_caption)
+    c = report["counts"]
+    click.echo(f"{c['lines']} lines: {c['done']} done ({run.solved} solved now, {run.skipped} finished before), "
+               f"{c['failed']} failed; wrote {out}/summary.csv, report.html, paths/", err=opts["quiet"])
+    for rec in run.records:
+        if rec["status"] == "failed":
+            click.echo(f"warning: line {rec.get('line') or rec['name']} failed: {rec['error']}", err=True)
+    not_converged = sum(1 for r in run.records if r["status"] == "done" and not r.get("converged"))
+    if not_converged:
+        click.echo(f"warning: {not_converged} of {c['done']} path(s) did not converge within the step budget "
+                   "(converged in summary.csv); raise --steps or loosen --rtol/--gtol", err=True)
+    return report
+
+
+@main.command("batch")
+@click.argument("jobs_file", type=click.Path(dir_okay=False, path_type=Path))
+@_batch_options
+def batch_cmd(jobs_file: Path, **opts) -> None:
+    """Solve one path per line of JOBS (JSON Lines or CSV) into --out, resumably; summary.csv, report.html.
+
+    \b
+    A line: endpoints "seeds": [a, b] (CSV: seed0, seed1) or "z0"/"z1" latent .npy files (relative to
+    JOBS); optional "id" (the file name under paths/) and overrides of metric, frames, solver, optimizer,
+    steps, rtol, gtol, retime. Each finished path is written at once to paths/NAME.npz with a record in
+    manifest.jsonl; a rerun skips finished paths and redoes missing or corrupt ones. A failing line is
+    recorded and the others go on.
+
+    \b
+    Examples:
+      latent-geodesics batch jobs.jsonl --metric vgg-eq --frames 17 --out runs/study
+      latent-geodesics batch jobs.csv --executor ray --ray-address auto --out runs/study
+    """
+    from .batch import check_batch_dir, parse_jobs, resolve_jobs
+
+    out = check_batch_dir(opts["out"])
+    specs = parse_jobs(jobs_file)
+    defaults, spec, gen = _batch_setup(opts)
+    jobs = resolve_jobs(specs, gen, defaults, model_name=spec.model, base_dir=jobs_file.parent, what=str(jobs_file))
+    opts["out"] = out
+    _run_batch(jobs, opts=opts, spec=spec, gen=gen, defaults=defaults, jobs_file=str(jobs_file))
+
+
+@main.command("distances")
+@click.argument("points_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--knn", type=click.IntRange(min=1), default=None,
+              help="Only pairs joining each point to its K nearest neighbours in latent space [default: all pairs].")
+@click.option("--mds", is_flag=True, help="Also plot a classical MDS embedding of both matrices (mds.png).")
+@_batch_options
+def distances_cmd(points_file: Path, knn: int | None, mds: bool, **opts) -> None:
+    """Geodesic and straight-line lengths between latents: distances.npz/.csv, the paths, mds.png.
+
+    \b
+    POINTS: a .npy (K, *latent_shape). Every pair (or each point's --knn nearest neighbours) is a job of
+    the batch machinery (resumable, any executor); geodesic[i, j] is the solved path's length under
+    --metric, linear[i, j] the straight line's; NaN where a pair was not solved.
+
+    \b
+    Examples:
+      latent-geodesics distances latents.npy --metric vgg-eq --frames 9 --mds --out dist/
+      latent-geodesics distances latents.npy --knn 5 --executor ray --out dist/
+    """
+    from .batch import check_batch_dir, make_job
+    from .distances import DISTANCE_FILES, check_points, connected, pair_list, write_distance_files
+
+    out = check_batch_dir(opts["out"], DISTANCE_FILES)
+    defaults, spec, gen = _batch_setup(opts)
+    points = check_points(load_latent_file(points_file, gen).numpy(), str(points_file))
+    k = points.shape[0]
+    pairs = pair_list(points.reshape(k, -1), knn)
+    if mds and not connected(k, pairs):
+        raise UserError(f"--mds needs the neighbour graph to connect all {k} points, and --knn {knn} leaves it in "
+                        "pieces; raise --knn or drop it")
+    jobs = [make_job(spec.model, defaults, points[i], points[j], name=f"d{i:05d}-{j:05d}", line=n + 1,
+                     source={"points": [i, j]}) for n, (i, j) in enumerate(pairs)]
+    opts["out"] = out
+    state: dict = {}
+
+    def info(run) -> dict:
+        state["records"] = run.records
+        return {"distances": {"points_file": str(points_file), "knn": knn, "pairs": len(pairs)}}
+
+    def extra(stage: Path) -> None:
+        state["files"] = write_distance_files(stage, k, pairs, state["records"], mds=mds, metric=defaults.metric)
+
+    _run_batch(jobs, opts=opts, spec=spec, gen=gen, defaults=defaults, jobs_file=None, extra=extra,
+               extra_info=info, figure="mds.png" if mds else None,
+               figure_caption="Classical MDS of the geodesic distances (left) and the straight-line ones (right), "
+                              "aligned by rotation and scale; numbers are point indices.")
+    click.echo(f"wrote {out}/distances.npz, distances.csv" + (", mds.png" if state.get("files", {}).get("mds") ==
+                                                               "mds.png" else ""), err=opts["quiet"])
+
+
 @main.command("models")
 def models_cmd() -> None:
     """List the built-in models (use them as --model zoo:NAME)."""

@@ -369,18 +369,7 @@ def write_html(path: str | os.PathLike, report: Mapping, *, grid: str = "grid.pn
                     "realistic): the lowest and the mean along the path.") if has_realism else ""
     realism_plot_note = " Realism: the discriminator's calibrated score per frame." if has_realism else ""
     title = f"Interpolation paths compared: {model['name']}"
-    page = f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{_e(title)}</title>
-<style>{_CSS}</style>
-</head>
-<body>
-<main>
-<h1>{_e(title)}</h1>
-<p class="muted">{_e(report['tool'])}: {n_pairs} pair{'s' if n_pairs != 1 else ''} of latent codes,
+    body = f"""<p class="muted">{_e(report['tool'])}: {n_pairs} pair{'s' if n_pairs != 1 else ''} of latent codes,
 {len(report['methods'])} methods, {settings['frames']} frames per path.</p>
 
 <h2>Settings</h2>
@@ -416,7 +405,25 @@ middle is the darkening failure mode.{_e(realism_plot_note)}</figcaption>
 <figcaption class="muted">The methods side by side, in sync; the pairs one after another.
 <a href="{_e(video)}">Download the video</a>.</figcaption>
 </figure>
-</main>
+"""
+    return write_page(path, title, body)
+
+
+def write_page(path: str | os.PathLike, title: str, body: str) -> Path:
+    """Write a self-contained HTML page, atomically: ``title`` (escaped here) over ``body`` (HTML, its text
+    escaped by the caller), in the style of every report; no scripts, nothing loaded from the network."""
+    page = f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{_e(title)}</title>
+<style>{_CSS}</style>
+</head>
+<body>
+<main>
+<h1>{_e(title)}</h1>
+{body}</main>
 </body>
 </html>
 """
