@@ -264,41 +264,62 @@ def scaling(doc: dict) -> str:
     return "\n".join(out)
 
 
+def _realism_text(model: str, methods: dict) -> str:
+    """What the judge says on one model: the plain geodesic against the line, and the best weighted method."""
+    lin, plain = methods.get("linear"), methods.get("geodesic")
+    weighted = {k: v for k, v in methods.items() if k not in ("linear", "geodesic")}
+    if not (lin and plain and weighted):
+        return ""
+    l, p = lin["summary"], plain["summary"]
+    # the weighted method the judge likes best among those no longer than the straight line
+    short = {k: v for k, v in weighted.items() if (v["summary"]["length_vs_linear_median"] or 9) <= 1.0} or weighted
+    best = max(short, key=lambda k: short[k]["summary"]["judge_confidence_min_median"] or 0)
+    b = short[best]["summary"]
+    return (f"On {model} the plain geodesic is {fmt(p['length_vs_linear_median'])} of the straight line's length; "
+            f"the judge's median lowest confidence along it is {fmt(p['judge_confidence_min_median'])} against "
+            f"{fmt(l['judge_confidence_min_median'])} for the line, with {fmt(100 * p['judge_off_class'])}% of interior "
+            f"frames off-class against {fmt(100 * l['judge_off_class'])}%. Among the weighted paths no longer than the "
+            f"line, the judge prefers {best}: lowest confidence {fmt(b['judge_confidence_min_median'])}, "
+            f"{fmt(100 * b['judge_off_class'])}% off-class, at {fmt(b['length_vs_linear_median'])} of the line's length "
+            f"(discriminator p min {fmt(b['p_min_median'])} against {fmt(p['p_min_median'])} for the plain geodesic).")
+
+
 def realism(doc: dict) -> str:
-    s, methods = doc["settings"], doc["results"]["methods"]
-    rows = []
-    for name, m in methods.items():
-        c = m["summary"]
-        cost = m.get("cost") or {}
-        rows.append([name, c["length_vs_linear_median"], c["p_min_median"], c["p_p5_median"], c["p_mean_median"],
-                     c["frac_below_random_p5"], cost.get("evaluations", "-"), cost.get("seconds", "-")])
-    out = [f"Sizes: {s['pairs']} endpoint pairs (seeds (1,2), (3,4), ...), {s['frames']} frames; base metric "
-           f"{s['base_metric']}; geodesics by subdivision (joint, L-BFGS, at most "
-           f"{s['solver']['level']['max_steps']} evaluations per level); realism p calibrated on "
-           f"{s['calibration']['samples']} generated samples (random-sample p5 = {fmt(s['calibration']['p5'])}).", "",
-           table(["method", "vgg-eq L/L_lin (median)", "p min (median)", "p 5th pct (median)", "p mean (median)",
-                  "frames below random p5", "evaluations", "seconds"], rows)]
-    plain, lin = methods.get("geodesic-vgg-eq"), methods.get("linear")
-    weighted = {k: v for k, v in methods.items() if k not in ("linear", "geodesic-vgg-eq")}
-    if plain and lin and weighted:
-        best = max(weighted, key=lambda k: weighted[k]["summary"]["p_min_median"])
-        b, p, l = weighted[best]["summary"], plain["summary"], lin["summary"]
-        text = (f"The plain vgg-eq geodesic is {fmt(p['length_vs_linear_median'])} of the straight line's length with "
-                f"realism much like the line's (median lowest p {fmt(p['p_min_median'])} against "
-                f"{fmt(l['p_min_median'])}; {fmt(100 * p['frac_below_random_p5'])}% of frames below the random-sample "
-                f"5th percentile against {fmt(100 * l['frac_below_random_p5'])}%). Weighting by the discriminator "
-                f"{'raises' if b['p_min_median'] > p['p_min_median'] else 'does not raise'} it: {best} reaches a median lowest p of {fmt(b['p_min_median'])} with "
-                f"{fmt(100 * b['frac_below_random_p5'])}% of frames below p5, at "
-                f"{fmt(b['length_vs_linear_median'])} of the line's length. The lowest p of a path is often at an "
-                "endpoint, which no path can change; the weak critic of zoo:fashion32 (real and generated scores one "
-                "std apart) limits how far realism can move.")
-        out += ["", "**Where we win and where we lose.** " + text]
-    return "\n".join(out)
+    s, models = doc["settings"], doc["results"]["models"]
+    out = []
+    texts = []
+    for model, r in models.items():
+        ms = s["per_model"][model]
+        rows = []
+        for name, m in r["methods"].items():
+            c = m["summary"]
+            cost = m.get("cost") or {}
+            conv = cost.get("converged")
+            rows.append([name, m.get("form") or "-", "-" if m.get("lambda") is None else m["lambda"],
+                         c["length_vs_linear_median"], c["judge_confidence_min_median"],
+                         c["judge_confidence_mean_median"], c["judge_off_class"], c["p_min_median"],
+                         c["frac_below_random_p5"], cost.get("seconds", "-"),
+                         "-" if conv is None else f"{sum(conv)}/{len(conv)}"])
+        judge = ms["judge"]
+        out += [f"**{model}**: {ms['pairs']} endpoint pairs (seeds (1,2), (3,4), ...), {ms['frames']} frames; base "
+                f"metric {ms['base_metric']}; geodesics by subdivision (joint, L-BFGS, at most "
+                f"{ms['solver']['level']['max_steps']} evaluations per level); realism p calibrated on "
+                f"{ms['calibration']['samples']} generated samples (random-sample p5 = {fmt(ms['calibration']['p5'])}); "
+                f"judge {judge['name']} (test accuracy {fmt(judge.get('test_accuracy'))}); published lambda = "
+                f"c x the median straight-line step ({fmt(ms['median_linear_step'])}).", "",
+                table(["method", "form", "lambda", "L/L_lin (median)", "judge min conf (median)",
+                       "judge mean conf (median)", "judge off-class frames", "disc. p min (median)",
+                       "frames below random p5", "seconds", "converged"], rows), ""]
+        texts.append(_realism_text(model, r["methods"]))
+    text = " ".join(t for t in texts if t)
+    if text:
+        out += ["**Where we win and where we lose.** " + text]
+    return "\n".join(out).rstrip()
 
 
 SECTIONS: dict[str, tuple[str, Callable[[dict], str]]] = {
     "laine": ("Laine's claims on zoo:faces64", laine),
-    "realism": ("Petzka's claims on zoo:fashion32", realism),
+    "realism": ("Petzka's claims on zoo:fashion32 and zoo:mnist28, judged by independent classifiers", realism),
     "solvers": ("Solver efficiency: model passes and seconds to a converged geodesic", solvers),
     "throughput": ("Throughput and memory of a solver step", throughput),
     "scaling": ("Scaling with the number of pairs", scaling),
