@@ -118,6 +118,7 @@ def test_compare_and_evaluate_show_the_judge(tmp_path):
                  "--out", out)
     assert result.exit_code == 0, result.output
     assert "judge min" in result.stderr and "off-class" in result.stderr
+    assert "judge min confidence" in (out / "report.html").read_text()
     report = json.loads((out / "report.json").read_text())
     assert report["judge"]["name"] == "mnist" and report["judge"]["test_accuracy"] > 0.9
     s = report["methods"]["linear"]["summary"]
