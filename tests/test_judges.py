@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cli_helpers import run
 from latent_geodesics import datasets, judges
@@ -38,6 +40,17 @@ def test_off_class_fraction_counts_interior_frames_of_a_third_class():
     torch.testing.assert_close(judges.off_class_fraction(classes),
                                torch.tensor([1 / 3, 1.0, 0.0, 0.0], dtype=torch.float64))
     assert judges.off_class_fraction(torch.tensor([[1, 2]])).tolist() == [0.0]  # no interior frame
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 9).flatmap(lambda n: st.lists(st.lists(st.integers(0, 4), min_size=n, max_size=n),
+                                                     min_size=1, max_size=4)))
+def test_off_class_fraction_agrees_with_counting_by_hand(rows):
+    got = judges.off_class_fraction(torch.tensor(rows)).tolist()
+    for row, frac in zip(rows, got):
+        inner = row[1:-1]
+        expected = sum(c not in (row[0], row[-1]) for c in inner) / len(inner) if inner else 0.0
+        assert frac == pytest.approx(expected)
 
 
 def test_path_stats_from_known_probabilities():
