@@ -1,6 +1,7 @@
-"""A small DCGAN (generator + discriminator) for Fashion-MNIST at 32x32.
+"""A small DCGAN (generator + discriminator) for Fashion-MNIST at 32x32, and for MNIST at 28x28.
 
-This is the architecture behind the zoo model ``zoo:fashion32``. Its
+This is the architecture behind the zoo models ``zoo:fashion32`` and ``zoo:mnist28`` (``size=28``: one
+stride-2 layer fewer, see the classes). Its
 discriminator (a critic that returns a raw logit per image) is what the
 discriminator-weighted geodesic metric of Petzka et al. uses as a per-image
 "realism" score, so it is built to score every image *independently of the
@@ -10,7 +11,8 @@ spectral-normalised convolutions and LeakyReLU(0.2).
 Images are single-channel, 32x32, in ``[-1, 1]`` (the 28x28 Fashion-MNIST
 digits padded by 2 pixels of background on every side, background = -1).
 
-The weights are trained by ``scripts/train_fashion32.py``; the weights file
+For ``zoo:mnist28`` images are 28x28, unpadded. The weights are trained by
+``scripts/train_fashion32.py`` (and ``scripts/train_mnist28.py``); the weights file
 holds ``{"generator": state_dict, "discriminator": state_dict, "config":
 CONFIG}`` and is read back with :func:`load_fashion32`.
 """
