@@ -7,8 +7,9 @@ Suites (one module each, one JSON each under ``bench/results/<suite>.json``):
 - ``landscape``: the one-midpoint problem solved by each optimiser far past its budget: why paths converge slowly.
 - ``throughput``: path points per second inside a solver step against the bare models; peak memory.
 - ``scaling``: time per path as the number of pairs grows, batched against one pair at a time.
-- ``realism``: Petzka et al.'s claims on ``zoo:fashion32``: realism along the path and length, for the
-  straight line, the plain ``vgg-eq`` geodesic and the discriminator-weighted ones.
+- ``realism``: Petzka et al.'s claims on ``zoo:fashion32`` and ``zoo:mnist28``, judged by independent
+  classifiers (judge confidence, off-class frames) next to the discriminator's realism, for the straight
+  line, the plain ``vgg-eq`` geodesic and the discriminator-weighted ones (both forms, several lambdas).
 
 Every run then rewrites ``BENCHMARKS.md`` from all the JSON files present (see :mod:`bench.report`).
 ``--quick`` runs each suite at toy size on a tiny random generator (no weights, seconds) so that CI can

@@ -1,10 +1,15 @@
-"""Petzka et al.'s claims on ``zoo:fashion32`` (DESIGN.md section 6): the discriminator-weighted geodesic
-keeps realism along the path up (its minimum and low percentiles) at a small cost in length.
+"""Petzka et al.'s claims (DESIGN.md section 6), judged by someone else: on ``zoo:fashion32`` and
+``zoo:mnist28``, does the discriminator-weighted geodesic keep the path realistic, and at what cost in length?
 
-Methods, same seeded pairs and frame count: the straight line, the plain ``vgg-eq`` geodesic, the
-conformal form at two strengths and the published form. The published form's ``lambda`` is in the base
-metric's distance units; it is set to 0.2 times the median straight-line step (0.2 is the paper's
-value in their units). Realism is the calibrated ``p`` of :mod:`latent_geodesics.realism`.
+The weighting optimises the model's own discriminator, so its realism ``p`` is not an independent
+verdict. Each model also has an *independent judge* (:mod:`latent_geodesics.judges`): a classifier trained
+on the real training images only. Per path it gives the lowest confidence (max softmax) along the path
+and the fraction of interior frames whose class is neither endpoint's (off-class frames).
+
+Methods, same seeded pairs and frame count per model: the straight line, the plain geodesic, the conformal
+form at several strengths and the published form at several strengths. The published form's ``lambda`` is
+in the base metric's distance units, so it is given as a multiple of the median straight-line step
+(Petzka et al. use 0.2 in their units).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from torch import nn
 
 from latent_geodesics.evaluation import baseline_path, evaluate_paths
 from latent_geodesics.generators import Generator, load_generator
+from latent_geodesics.judges import JudgeNet, judge_for
 from latent_geodesics.metrics import build_metric
 from latent_geodesics.paths import PathProblem, path_stats
 from latent_geodesics.realism import calibrate, realism_metric
@@ -24,9 +30,15 @@ from latent_geodesics.solvers import OptimizeConfig, SubdivideConfig, subdivide_
 
 from .common import Context, TinyNet, load_metric, log, seeded_pairs, write_result
 
-MODEL = "zoo:fashion32"
+MODELS = ("zoo:mnist28", "zoo:fashion32")
+BASE_METRIC = "vgg-eq"
 VGG_MIN_SIZE = 32
-"""vgg-eq at the images' own 32 px (no upsampling): 16 pairs of VGG geodesics fit the CPU budget."""
+"""vgg-eq at 32 px (the images' own size for fashion32, a small upsampling for mnist28): fits the CPU budget."""
+PAIRS, FRAMES = 4, 9
+CONFORMAL = (0.5, 1.0, 2.0)
+"""Strengths of the conformal form (unitless)."""
+PUBLISHED = (0.2, 1.0)
+"""Strengths of the published form, as multiples of the median straight-line step."""
 SOLVER = SubdivideConfig(variant="joint", level=OptimizeConfig(optimizer="lbfgs", max_steps=15))
 QUICK_SOLVER = SubdivideConfig(variant="joint", level=OptimizeConfig(optimizer="lbfgs", max_steps=4))
 
@@ -38,12 +50,19 @@ class _Brightness(nn.Module):
         return -x.flatten(1).mean(1)
 
 
-def _setup(ctx: Context) -> tuple[Generator, dict]:
-    if ctx.quick:
-        gen = Generator(TinyNet(), latent_shape=(8,), discriminator=_Brightness(), name="tiny-random").to(ctx.device)
-        return gen, {"pairs": 2, "frames": 5, "solver": QUICK_SOLVER, "calibration_samples": 64}
-    return load_generator(MODEL, device=ctx.device), {"pairs": 16, "frames": 9, "solver": SOLVER,
-                                                       "calibration_samples": 2000}
+class _QuickJudge(nn.Module):
+    """Quick-mode stand-in judge: a random :class:`JudgeNet` on the grey mean of the tiny RGB images."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = JudgeNet(classes=10, width=4).eval().requires_grad_(False)
+
+    def forward(self, images):
+        return self.net(images.mean(1, keepdim=True)).softmax(-1)
+
+    def info(self) -> dict:
+        return {"name": "random (quick)", "test_accuracy": None}
 
 
 def _med(values) -> float | None:
@@ -51,50 +70,81 @@ def _med(values) -> float | None:
     return statistics.median(vals) if vals else None
 
 
-def run(ctx: Context) -> None:
-    t_suite = time.perf_counter()
-    gen, sz = _setup(ctx)
-    base = load_metric("vgg-eq", ctx) if ctx.quick else build_metric("vgg-eq", device=ctx.device,
-                                                                        min_size=VGG_MIN_SIZE)
+def _setup(ctx: Context, model: str):
+    if ctx.quick:
+        gen = Generator(TinyNet(), latent_shape=(8,), discriminator=_Brightness(), name="tiny-random").to(ctx.device)
+        return gen, load_metric(BASE_METRIC, ctx), \
+            {"pairs": 2, "frames": 5, "solver": QUICK_SOLVER, "calibration_samples": 64}
+    gen = load_generator(model, device=ctx.device)
+    return gen, build_metric(BASE_METRIC, device=ctx.device, min_size=VGG_MIN_SIZE), \
+        {"pairs": PAIRS, "frames": FRAMES, "solver": SOLVER, "calibration_samples": 2000}
+
+
+def run_model(ctx: Context, model: str) -> dict:
+    """Every method on one model: per-pair numbers, medians, costs and settings."""
+    gen, base, sz = _setup(ctx, model)
     cal = calibrate(gen, samples=sz["calibration_samples"], use_cache=not ctx.quick)
     z0, z1, seeds = seeded_pairs(gen, sz["pairs"])
     n = sz["frames"] - 1
     linear = baseline_path(gen, "linear", z0, z1, n)
     step = float(path_stats(gen, base, linear).d_sq.sqrt().median())
-    lam_published = 0.2 * step
-    metrics = {"geodesic-vgg-eq": base,
-               "conformal-0.5": realism_metric(base, gen, lam=0.5, calibration=cal),
-               "conformal-2": realism_metric(base, gen, lam=2.0, calibration=cal),
-               "published": realism_metric(base, gen, lam=lam_published, form="published", calibration=cal)}
+    lambdas = {**{f"conformal-{lam:g}": lam for lam in CONFORMAL},
+               **{f"published-{c:g}": c * step for c in PUBLISHED}}
+    metrics = {"geodesic": base,
+               **{f"conformal-{lam:g}": realism_metric(base, gen, lam=lam, calibration=cal) for lam in CONFORMAL},
+               **{f"published-{c:g}": realism_metric(base, gen, lam=c * step, form="published", calibration=cal)
+                  for c in PUBLISHED}}
     paths, cost = {"linear": linear}, {"linear": None}
     for name, metric in metrics.items():
-        log(f"realism: {name}")
+        log(f"realism {model}: {name}")
         res = subdivide_path(PathProblem(gen, metric, z0, z1), n, sz["solver"])
         paths[name] = res.points
-        cost[name] = {"seconds": res.wall_time, "evaluations": res.n_points_evaluated}
+        cost[name] = {"seconds": res.wall_time, "evaluations": res.n_points_evaluated,
+                      "converged": [bool(c) for c in res.converged]}
         log(f"  {res.n_points_evaluated} evaluations, {res.wall_time:.1f} s")
+    judge = _QuickJudge().to(ctx.device) if ctx.quick else judge_for(gen)  # the solvers never see it
     methods = {}
     with torch.no_grad():
         for name, points in paths.items():
-            ev = evaluate_paths(gen, {"vgg-eq": base}, points, baselines=(), calibration=cal)["methods"]["path"]
-            methods[name] = {"length": ev["metrics"]["vgg-eq"]["length"], "realism": ev["realism"],
-                             "cost": cost[name]}
+            ev = evaluate_paths(gen, {BASE_METRIC: base}, points, baselines=(), calibration=cal,
+                                judge=judge)["methods"]["path"]
+            methods[name] = {"length": ev["metrics"][BASE_METRIC]["length"], "realism": ev["realism"],
+                             "judge": ev["judge"], "cost": cost[name]}
     lin = methods["linear"]["length"]
-    for m in methods.values():
-        r = m["realism"]
+    for name, m in methods.items():
+        r, j = m["realism"], m["judge"]
+        m["form"] = name.split("-")[0] if name.startswith(("published", "conformal")) else None
+        m["lambda"] = lambdas.get(name)
         m["summary"] = {
             "length_vs_linear_median": _med([a / b for a, b in zip(m["length"], lin)]),
-            "p_min_median": _med(r["p_min"]), "p_p5_median": _med(r["p_p5"]), "p_mean_median": _med(r["p_mean"]),
+            "p_min_median": _med(r["p_min"]), "p_mean_median": _med(r["p_mean"]),
             "frac_below_random_p5": statistics.mean(r["frac_below_random_p5"]),
+            "judge_confidence_min_median": _med(j["confidence_min"]),
+            "judge_confidence_mean_median": _med(j["confidence_mean"]),
+            "judge_off_class": statistics.mean(j["off_class"]),
         }
     settings = {"pairs": sz["pairs"], "seeds": seeds, "frames": sz["frames"],
-                "base_metric": f"vgg-eq (min_size={VGG_MIN_SIZE})" if not ctx.quick else "vgg-eq (random, quick)",
+                "base_metric": f"{BASE_METRIC} (min_size={VGG_MIN_SIZE})" if not ctx.quick
+                else f"{BASE_METRIC} (random, quick)",
                 "solver": {"name": "subdivide", **sz["solver"].to_dict()}, "calibration": cal.to_dict(),
-                "lambda": {"conformal-0.5": 0.5, "conformal-2": 2.0, "published": lam_published},
-                "median_linear_step": step}
+                "lambda": lambdas, "median_linear_step": step, "judge": judge.info()}
+    return {"settings": settings, "methods": methods}
+
+
+def run(ctx: Context) -> None:
+    t_suite = time.perf_counter()
+    models = ("tiny-random",) if ctx.quick else MODELS
+    results = {model: run_model(ctx, model) for model in models}
+    settings = {"models": list(models), "conformal_lambdas": list(CONFORMAL),
+                "published_lambdas_times_median_step": list(PUBLISHED),
+                "per_model": {m: r.pop("settings") for m, r in results.items()}}
     notes = ["realism p = clip((c - o) / (max - o), 0.01, 0.99), o = min - 0.1 (max - min), min/max over "
-             f"{sz['calibration_samples']} generated samples; p5 = 5th percentile of their p",
+             "generated samples; p5 = 5th percentile of their p",
              "frac_below_random_p5: fraction of all frames (pairs pooled) less realistic than 95% of random samples",
-             f"published form: lambda = 0.2 x the median straight-line vgg-eq step ({step:.4g})"]
-    write_result(ctx, "realism", settings=settings, results={"methods": methods}, notes=notes,
-                 wall_time=time.perf_counter() - t_suite, model="tiny-random (quick)" if ctx.quick else MODEL)
+             "judge: a small CNN classifier trained on the model's real training images only "
+             "(scripts/train_judges.py); judge min = lowest max-softmax along a path (median over pairs); "
+             "off-class = fraction of interior frames whose class is neither endpoint's (pairs pooled)",
+             "published-c: the published form with lambda = c x the median straight-line step of that model"]
+    write_result(ctx, "realism", settings=settings, results={"models": results}, notes=notes,
+                 wall_time=time.perf_counter() - t_suite,
+                 model="tiny-random (quick)" if ctx.quick else ", ".join(MODELS))

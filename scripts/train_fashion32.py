@@ -32,6 +32,7 @@ Reproduce the shipped weights (from the repository root)::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -39,6 +40,8 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -57,15 +60,41 @@ LR = 2e-4
 BETAS = (0.5, 0.999)
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+@dataclass(frozen=True)
+class Recipe:
+    """What differs between the zoo DCGANs this script trains (``zoo:fashion32``, ``zoo:mnist28``).
+
+    ``read(args, split)`` returns uint8 images ``(N, 1, size, size)``, background 0.
+    """
+
+    name: str
+    size: int
+    out: str
+    samples: str
+    epochs: int
+    data_help: str
+    read: Callable[[argparse.Namespace, str], torch.Tensor]
+    script: str
+
+
+def _read_fashion(args: argparse.Namespace, split: str) -> torch.Tensor:
+    return arch.read_fashion_mnist(args.data_dir, split, limit=args.limit if split == "train" else None,
+                                   as_uint8=True)
+
+
+FASHION32 = Recipe(name="fashion32", size=32, out="src/latent_geodesics/generators/weights/fashion32.pt",
+                   samples="docs/fashion32_samples.png", epochs=10, read=_read_fashion,
+                   data_help="folder with the idx .gz files", script="scripts/train_fashion32.py")
+
+
+def parse_args(argv: list[str] | None = None, recipe: Recipe = FASHION32) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--epochs", type=int, default=10, help="training epochs (default 10)")
+    p.add_argument("--epochs", type=int, default=recipe.epochs, help=f"training epochs (default {recipe.epochs})")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
-    p.add_argument("--out", default="src/latent_geodesics/generators/weights/fashion32.pt",
-                   help="weights file to write")
-    p.add_argument("--data-dir", default=arch.DEFAULT_DATA_DIR, help="folder with the idx .gz files")
-    p.add_argument("--samples", default="docs/fashion32_samples.png", help="8x8 sample grid PNG to write")
+    p.add_argument("--out", default=recipe.out, help="weights file to write")
+    p.add_argument("--data-dir", default=arch.DEFAULT_DATA_DIR, help=recipe.data_help)
+    p.add_argument("--samples", default=recipe.samples, help="8x8 sample grid PNG to write")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--z-dim", type=int, default=arch.CONFIG["z_dim"], help="latent dimension")
     p.add_argument("--width", type=int, default=arch.CONFIG["width"], help="network width")
@@ -158,8 +187,8 @@ def generate(G: torch.nn.Module, z: torch.Tensor, batch: int = 500) -> torch.Ten
     return torch.cat([G(z[i:i + batch]) for i in range(0, len(z), batch)])
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def main(argv: list[str] | None = None, recipe: Recipe = FASHION32) -> int:
+    args = parse_args(argv, recipe)
     torch.set_num_threads(args.threads)
     try:
         torch.use_deterministic_algorithms(True)
@@ -171,13 +200,15 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     ckpt_path = out.with_name(out.name + ".ckpt")
     config = {"z_dim": args.z_dim, "width": args.width}
+    if recipe.size != 32:
+        config["size"] = recipe.size
 
-    train = arch.read_fashion_mnist(args.data_dir, "train", limit=args.limit, as_uint8=True)
+    train = recipe.read(args, "train")
     n_train = len(train)
     steps_per_epoch = n_train // args.batch_size  # drop the last partial batch
 
     G = arch.Fashion32Generator(**config)
-    D = arch.Fashion32Discriminator(width=args.width)
+    D = arch.Fashion32Discriminator(width=args.width, size=recipe.size)
     init_weights(G)
     init_weights(D)
     opt_g = torch.optim.Adam(G.parameters(), lr=LR, betas=BETAS)
@@ -274,13 +305,13 @@ def main(argv: list[str] | None = None) -> int:
     os.replace(tmp, samples)
 
     # ---- discriminator on 10k real test images vs 10k generated ---------------
-    test = arch.read_fashion_mnist(args.data_dir, "test")
+    test = to_float(recipe.read(args, "test"))
     z_eval = torch.randn(len(test), args.z_dim, generator=torch.Generator().manual_seed(args.eval_seed))
     s_real = critic_scores(D, test)
     s_fake = critic_scores(D, generate(G, z_eval))
     last = history[-1] if history else {}
     report = {
-        "model": "zoo:fashion32",
+        "model": f"zoo:{recipe.name}",
         "config": config,
         "seed": args.seed,
         "epochs": args.epochs,
@@ -308,10 +339,11 @@ def main(argv: list[str] | None = None) -> int:
         },
         "sample_grid": {"path": str(samples), "seed": args.sample_seed},
         "weights_bytes": out.stat().st_size,
+        "weights_sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
         "history": history,
         "torch": torch.__version__,
         "python": platform.python_version(),
-        "command": "python scripts/train_fashion32.py " + " ".join(
+        "command": f"python {recipe.script} " + " ".join(
             sys.argv[1:] if argv is None else argv),
     }
     text = json.dumps(report, indent=2)

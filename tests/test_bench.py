@@ -75,6 +75,12 @@ def test_quick_results_have_the_headline_fields(quick_run: Path) -> None:
     throughput = json.loads((quick_run / "throughput.json").read_text())["results"]
     assert all(r["library_points_per_s"] > 0 and r["bare_points_per_s"] > 0 for r in throughput["throughput"])
     assert {r["chunked"] for r in throughput["memory"]} == {True, False}
+    realism = json.loads((quick_run / "realism.json").read_text())["results"]
+    for r in realism["models"].values():
+        assert {"linear", "geodesic", "conformal-0.5", "conformal-2", "published-0.2", "published-1"} <= set(r["methods"])
+        for m in r["methods"].values():
+            assert {"judge_confidence_min_median", "judge_off_class", "p_min_median"} <= set(m["summary"])
+            assert 0.1 <= m["summary"]["judge_confidence_min_median"] <= 1  # 10 classes: max softmax >= 1/10
     scaling = json.loads((quick_run / "scaling.json").read_text())["results"]
     assert all(r["batched_evaluations"] == r["one_at_a_time_evaluations"] for r in scaling["rows"])
     local = [r for r in scaling["executors"] if r["executor"] == "local"]  # quick runs skip the Ray rows

@@ -335,7 +335,8 @@ def evaluate_cmd(path_file: Path, metrics: tuple[str, ...], model: str | None, d
     \b
     Per metric: length, energy, step-length CV (speed uniformity), max/mean step; per frame: mean
     brightness and contrast (mid-path change against the endpoints shows Laine's darkening failure),
-    and the critic's score where the model has a discriminator.
+    the critic's score where the model has a discriminator, and for zoo:fashion32 and zoo:mnist28
+    the independent judge's lowest confidence and off-class frames (latent_geodesics.judges).
 
     \b
     Examples:

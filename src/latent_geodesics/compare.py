@@ -29,6 +29,8 @@ Files written by :func:`compare` into the output folder (all or nothing):
     pairs: [{index, seeds [a, b] or [null, null]}]
     reference_metric, eval_metrics: [names]
     calibration: the discriminator's Calibration as a dict, or null
+    judge: the independent judge (latent_geodesics.judges.Judge.info: name, model, dataset, classes,
+           test_accuracy), or null for a model without one
     linear_length: {metric: per pair}          (the straight line's lengths, the "vs linear" reference)
     methods: {method: {
         kind ("linear" | "slerp" | "retime" | "geodesic"), metric (solved under, or null),
@@ -41,9 +43,12 @@ Files written by :func:`compare` into the output folder (all or nothing):
                               length_vs_linear}},
              brightness (B, N+1), contrast (B, N+1), mid_brightness_change, mid_contrast_ratio,
              realism: null or {critic (B, N+1), min, mean[, p (B, N+1), p_min, p_p5, p_mean,
-                               frac_below_random_p5, random_p5]}},
+                               frac_below_random_p5, random_p5]},
+             judge: null or {confidence (B, N+1), classes (B, N+1), confidence_min, confidence_mean,
+                             off_class}},
         summary: medians over pairs: {length, length_vs_linear (reference metric), step_cv,
                  mid_brightness_change, realism_p_min, realism_p_mean (null without calibration),
+                 judge_confidence_min, judge_off_class (null without a judge),
                  length_vs_linear_by_metric {metric: median}}}}
     files: {grid: layout (label_width, frame_size, columns, font_px, rows [{pair, method, top, height}],
             titles), video: {frames, height, width, tile, hold, methods, fps}, plots: the plotted series,
@@ -71,6 +76,7 @@ from . import __version__
 from ._check import UserError, check_output_dir
 from .evaluation import baseline_path, evaluate_paths
 from .generators import Generator
+from .judges import judge_for
 from .jobs import InterpolateSettings, check_finite, solve
 from .metrics import EQ_SUFFIX, Metric, build_metric, metric_names
 from .paths import DEFAULT_CHUNK, check_endpoints, images_of
@@ -365,6 +371,7 @@ def compare(generator: Generator, z0: Tensor, z1: Tensor, out_dir: str | Path, s
     metrics = build_metrics(list(eval_names) + solve_names, settings.metric_options, device)
     eval_metrics = {name: metrics[name] for name in eval_names}
     stages = _Stages(progress)
+    judge = judge_for(generator)  # the zoo model's independent classifier, if it has one
     if generator.discriminator is not None and calibration is None:
         stages.start("calibrating the discriminator")
         calibration = calibrate(generator)
@@ -391,7 +398,7 @@ def compare(generator: Generator, z0: Tensor, z1: Tensor, out_dir: str | Path, s
         points = solved.points.detach()
         paths[method.name] = points.cpu().numpy()
         evaluation = evaluate_paths(generator, eval_metrics, points, chunk_size=settings.chunk_size, baselines=(),
-                                    calibration=calibration)["methods"]["path"]
+                                    calibration=calibration, judge=judge)["methods"]["path"]
         images = images_of(generator, points.reshape(b * n1, *points.shape[2:]), chunk_size=settings.chunk_size)
         eval_time = time.perf_counter() - t1
         frames[method.name] = to_uint8(images).reshape(b, n1, *images.shape[2:], 3)  # (B, N+1, H, W, 3)
@@ -425,6 +432,7 @@ def compare(generator: Generator, z0: Tensor, z1: Tensor, out_dir: str | Path, s
         for name in eval_names:
             ev["metrics"][name]["length_vs_linear"] = _ratios(ev["metrics"][name]["length"], linear_length[name])
         realism = ev.get("realism") or {}
+        judged = ev.get("judge") or {}
         r["summary"] = {
             "length": _median(ev["metrics"][ref]["length"]),
             "length_vs_linear": _median(ev["metrics"][ref]["length_vs_linear"]),
@@ -432,6 +440,8 @@ def compare(generator: Generator, z0: Tensor, z1: Tensor, out_dir: str | Path, s
             "mid_brightness_change": _median(ev["mid_brightness_change"]),
             "realism_p_min": _median(realism.get("p_min")),
             "realism_p_mean": _median(realism.get("p_mean")),
+            "judge_confidence_min": _median(judged.get("confidence_min")),
+            "judge_off_class": _median(judged.get("off_class")),
             "length_vs_linear_by_metric": {name: _median(ev["metrics"][name]["length_vs_linear"])
                                            for name in eval_names},
         }
@@ -455,6 +465,7 @@ def compare(generator: Generator, z0: Tensor, z1: Tensor, out_dir: str | Path, s
         "reference_metric": ref,
         "eval_metrics": list(eval_names),
         "calibration": calibration.to_dict() if calibration is not None else None,
+        "judge": judge.info() if judge is not None else None,
         "linear_length": linear_length,
         "methods": results,
         "files": {"grid": grid_layout, "video": {**video_info, "fps": settings.fps}, "plots": None,
@@ -482,9 +493,11 @@ def compare(generator: Generator, z0: Tensor, z1: Tensor, out_dir: str | Path, s
 def format_summary(report: Mapping) -> str:
     """A plain-text table of a ``compare`` report: one row per method, medians over the pairs."""
     has_p = any(m["summary"]["realism_p_min"] is not None for m in report["methods"].values())
+    has_judge = any(m["summary"].get("judge_confidence_min") is not None for m in report["methods"].values())
     ref = report["reference_metric"]
     cols = [("method", 16, "<"), (f"length {ref}"[:14], 14, ">"), ("vs linear", 9, ">"), ("step CV", 8, ">"),
-            ("mid bright", 10, ">")] + ([("p min", 7, ">")] if has_p else []) + [("time s", 8, ">")]
+            ("mid bright", 10, ">")] + ([("p min", 7, ">")] if has_p else []) + \
+        ([("judge min", 9, ">"), ("off-class", 9, ">")] if has_judge else []) + [("time s", 8, ">")]
 
     def row(cells: Sequence) -> str:
         parts = []
@@ -497,5 +510,6 @@ def format_summary(report: Mapping) -> str:
     for name, m in report["methods"].items():
         s = m["summary"]
         cells = [name, s["length"], s["length_vs_linear"], s["step_cv"], s["mid_brightness_change"]]
-        lines.append(row(cells + ([s["realism_p_min"]] if has_p else []) + [m["wall_time_s"]]))
+        judged = [s["judge_confidence_min"], s["judge_off_class"]] if has_judge else []
+        lines.append(row(cells + ([s["realism_p_min"]] if has_p else []) + judged + [m["wall_time_s"]]))
     return "\n".join(lines)

@@ -29,6 +29,7 @@ from ._check import UserError, as_tensor, check_latents, check_positive_int, rea
 from .generators import ZOO, Generator, load_generator
 from .metrics import Features, Metric, build_metric, cat, select
 from .paths import DEFAULT_CHUNK, INITS, baseline_path, energy_of, length_of
+from .judges import Judge, judge_for, judge_path_stats
 from .realism import Calibration, calibrate, critic
 
 LUMA = (0.299, 0.587, 0.114)
@@ -188,16 +189,17 @@ class _ConsecutiveDistances:
 
 
 def _measure(generator: Generator, metrics: Mapping[str, Metric], points: Tensor, chunk_size: int,
-             per_image: bool = False) -> dict:
+             per_image: bool = False, judge: Judge | None = None) -> dict:
     """Raw per-step and per-frame tensors for one path set ``(B, N+1, *latent_shape)``.
 
     Returns:
-        ``{"d_sq": {name: (B, N)}, "brightness": (B, N+1), "contrast": (B, N+1), "critic": (B, N+1) or None}``.
+        ``{"d_sq": {name: (B, N)}, "brightness": (B, N+1), "contrast": (B, N+1), "critic": (B, N+1) or None,
+        "judge": (B, N+1, K) class probabilities or None}``.
     """
     b, n1 = points.shape[:2]
     z = points.reshape(b * n1, *points.shape[2:])
     dists = {name: _ConsecutiveDistances(m) for name, m in metrics.items()}
-    bright, contrast, critic = [], [], []
+    bright, contrast, critic, probs = [], [], [], []
     with torch.no_grad():
         for zc in z.split(chunk_size):
             images = generator(zc)  # (chunk, C, H, W)
@@ -206,6 +208,8 @@ def _measure(generator: Generator, metrics: Mapping[str, Metric], points: Tensor
             contrast.append(co)
             if generator.discriminator is not None:
                 critic.append(critic_scores(generator, images, per_image=per_image))
+            if judge is not None:
+                probs.append(judge(images))
             for acc in dists.values():
                 acc.add(images)
     return {
@@ -213,6 +217,7 @@ def _measure(generator: Generator, metrics: Mapping[str, Metric], points: Tensor
         "brightness": torch.cat(bright).view(b, n1),
         "contrast": torch.cat(contrast).view(b, n1),
         "critic": torch.cat(critic).view(b, n1) if critic else None,
+        "judge": torch.cat(probs).view(b, n1, -1) if probs else None,
     }
 
 
@@ -258,12 +263,19 @@ def _summarise(raw: dict, calibration: Calibration | None = None) -> dict:
                 "frac_below_random_p5": _floats((p < calibration.p5).double().mean(1)),
                 "random_p5": calibration.p5,
             })
+    out["judge"] = None
+    if raw.get("judge") is not None:
+        stats = judge_path_stats(raw["judge"])
+        out["judge"] = {"confidence": _floats(stats["confidence"]), "classes": stats["classes"].tolist(),
+                        "confidence_min": _floats(stats["confidence_min"]),
+                        "confidence_mean": _floats(stats["confidence_mean"]),
+                        "off_class": _floats(stats["off_class"])}
     return out
 
 
 def evaluate_paths(generator: Generator, metrics: Mapping[str, Metric], points: Tensor | Mapping[str, Tensor], *,
                    chunk_size: int = DEFAULT_CHUNK, baselines: Sequence[str] = ("linear", "slerp"),
-                   calibration: Calibration | None = None) -> dict:
+                   calibration: Calibration | None = None, judge: Judge | None = None) -> dict:
     """Measure paths and the baseline paths between the same endpoints with the same number of segments.
 
     Args:
@@ -280,6 +292,10 @@ def evaluate_paths(generator: Generator, metrics: Mapping[str, Metric], points: 
         calibration: maps critic scores to realism ``p`` (:func:`latent_geodesics.realism.calibrate`); with
             it, ``realism`` also holds ``p`` per frame and per pair ``p_min``, ``p_p5``, ``p_mean`` and
             ``frac_below_random_p5`` (the fraction of frames less realistic than 95% of random samples).
+        judge: an independent classifier (:mod:`latent_geodesics.judges`, e.g. ``judge_for(generator)``);
+            with it each set also holds ``judge``: ``confidence`` and ``classes`` ``(B, N+1)``, and per pair
+            ``confidence_min``, ``confidence_mean`` and ``off_class`` (fraction of interior frames whose
+            class is neither endpoint's).
 
     Returns:
         JSON-ready ``{"pairs": B, "frames": N+1, "metrics": [names], "methods": {"path": M, "linear": M, ...}}``
@@ -288,7 +304,7 @@ def evaluate_paths(generator: Generator, metrics: Mapping[str, Metric], points: 
         ``energy``, ``step_cv``, ``max_over_mean_step``, ``length_vs_linear`` (when linear is a baseline),
         ``step_distances`` ``(B, N)``; ``brightness`` and ``contrast`` ``(B, N+1)``; ``mid_brightness_change``;
         ``mid_contrast_ratio``; ``realism`` (``None`` without a discriminator, else ``critic`` ``(B, N+1)``,
-        ``min``, ``mean``). Undefined values (a ratio over 0) are ``None``.
+        ``min``, ``mean``); ``judge`` (``None`` without a judge). Undefined values (a ratio over 0) are ``None``.
     """
     chunk_size = check_positive_int(chunk_size, "chunk size")
     latent_shape = tuple(generator.latent_shape)
@@ -318,7 +334,7 @@ def evaluate_paths(generator: Generator, metrics: Mapping[str, Metric], points: 
     for method in baselines:
         sets.setdefault(method, baseline_path(generator, method, first[:, 0], first[:, -1], first.shape[1] - 1))
     per_image = calibration.per_image if calibration is not None else False
-    raw = {method: _measure(generator, metrics, p, chunk_size, per_image) for method, p in sets.items()}
+    raw = {method: _measure(generator, metrics, p, chunk_size, per_image, judge) for method, p in sets.items()}
     methods = {method: _summarise(r, calibration) for method, r in raw.items()}
     if "linear" in sets:
         linear_d_sq = {sets["linear"].shape[1]: raw["linear"]["d_sq"]}  # by frame count
@@ -420,9 +436,10 @@ def evaluate_file(path_npz: str | Path, *, model: str | None, metrics: Sequence[
             entry is never loaded by itself: a data file does not choose code to run.
 
     Returns:
-        ``{"file", "model", "discriminator", "file_discriminator", "pairs", "frames", "metrics", "methods"}``
-        (``discriminator``: the one given, or ``None``; ``file_discriminator``: the file's entry, or ``None``);
-        see :func:`evaluate_paths`.
+        ``{"file", "model", "discriminator", "file_discriminator", "judge", "pairs", "frames", "metrics",
+        "methods"}`` (``discriminator``: the one given, or ``None``; ``file_discriminator``: the file's entry, or
+        ``None``; ``judge``: the zoo model's independent judge, :meth:`~latent_geodesics.judges.Judge.info`, or
+        ``None``); see :func:`evaluate_paths`.
 
     Raises:
         UserError: unreadable file, no ``points`` (or ``methods`` without their ``points_<i>``), non-finite
@@ -455,9 +472,11 @@ def evaluate_file(path_npz: str | Path, *, model: str | None, metrics: Sequence[
     built = {name: build_metric(name, device=dev) for name in dict.fromkeys(metric_names)}
     tensors = {label: torch.from_numpy(np.asarray(p, dtype=np.float32)).to(dev) for label, p in sets.items()}
     calibration = calibrate(generator) if generator.discriminator is not None else None
-    report = evaluate_paths(generator, built, tensors, chunk_size=chunk_size, calibration=calibration)
+    judge = judge_for(generator)
+    report = evaluate_paths(generator, built, tensors, chunk_size=chunk_size, calibration=calibration, judge=judge)
     return {"file": str(path), "model": model_name, "discriminator": discriminator,
-            "file_discriminator": names["discriminator"], **report}
+            "file_discriminator": names["discriminator"], "judge": judge.info() if judge is not None else None,
+            **report}
 
 
 def _median(values: list | None) -> float | None:
@@ -472,15 +491,19 @@ def format_table(report: Mapping) -> str:
     the linear path's, step-length coefficient of variation (0 = constant speed), mid-path brightness
     change (negative = darker in the middle) and, where the model has a discriminator, the lowest
     realism ``p`` along the path and the fraction of frames below the 5th percentile of random samples'
-    realism (the lowest raw critic score when there is no calibration).
+    realism (the lowest raw critic score when there is no calibration); where the model has an independent
+    judge (:mod:`latent_geodesics.judges`), its lowest confidence along the path and the fraction of
+    off-class frames.
     """
     methods = report["methods"]
     has_realism = any(m.get("realism") for m in methods.values())
     has_p = any((m.get("realism") or {}).get("p_min") for m in methods.values())
     realism_cols = [("p min", 8, ">"), ("< rand p5", 10, ">")] if has_p else [("realism min", 12, ">")]
+    has_judge = any(m.get("judge") for m in methods.values())
+    judge_cols = [("judge min", 9, ">"), ("off-class", 9, ">")] if has_judge else []
     width = max([8] + [len(name) for name in methods])
     cols = [("method", width, "<"), ("metric", 12, "<"), ("length", 11, ">"), ("vs linear", 10, ">"),
-            ("step CV", 9, ">"), ("mid bright", 11, ">")] + (realism_cols if has_realism else [])
+            ("step CV", 9, ">"), ("mid bright", 11, ">")] + (realism_cols if has_realism else []) + judge_cols
 
     def row(cells: list) -> str:
         parts = []
@@ -501,10 +524,17 @@ def format_table(report: Mapping) -> str:
         r = m.get("realism") or {}
         realism = [_median(r.get("p_min")), _median(r.get("frac_below_random_p5"))] if has_p else \
             [_median(r.get("min"))]
+        j = m.get("judge") or {}
+        judged = [_median(j.get("confidence_min")), _median(j.get("off_class"))] if has_judge else []
         for name, s in m["metrics"].items():
             cells = [method, name, _median(s["length"]), _median(s.get("length_vs_linear")), _median(s["step_cv"]),
                      _median(m["mid_brightness_change"])]
-            lines.append(row(cells + (realism if has_realism else [])))
+            lines.append(row(cells + (realism if has_realism else []) + judged))
     lines.append("vs linear: length / linear length; step CV: std/mean of step lengths (0 = constant speed); "
                  "mid bright: middle-third brightness minus endpoints' (< 0: darker)")
+    if has_judge:
+        judge = report.get("judge") or {}
+        lines.append(f"judge min: lowest confidence (max softmax) of the independent classifier "
+                     f"{judge.get('name', '')} along the path; off-class: fraction of interior frames whose "
+                     "class is neither endpoint's")
     return "\n".join(lines) + "\n"

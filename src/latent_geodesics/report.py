@@ -318,6 +318,7 @@ def write_html(path: str | os.PathLike, report: Mapping, *, grid: str = "grid.pn
     settings = report["settings"]
     model = report["model"]
     has_realism = any(m["summary"].get("realism_p_min") is not None for m in report["methods"].values())
+    has_judge = any(m["summary"].get("judge_confidence_min") is not None for m in report["methods"].values())
     pairs = report["pairs"]
     n_pairs = len(pairs)
 
@@ -327,12 +328,17 @@ def write_html(path: str | os.PathLike, report: Mapping, *, grid: str = "grid.pn
                  f"<td>{_num(s['step_cv'], 3)}</td>", f"<td>{_signed(s['mid_brightness_change'])}</td>"]
         if has_realism:
             cells += [f"<td>{_num(s.get('realism_p_min'), 3)}</td>", f"<td>{_num(s.get('realism_p_mean'), 3)}</td>"]
+        if has_judge:
+            cells += [f"<td>{_num(s.get('judge_confidence_min'), 3)}</td>",
+                      f"<td>{_num(s.get('judge_off_class'), 3)}</td>"]
         cells.append(f"<td>{_num(m['wall_time_s'], 3)}</td>")
         return "<tr>" + "".join(cells) + "</tr>"
 
     head = ["method", f"length ({_e(ref)})", "vs linear", "step CV", "mid-path brightness"]
     if has_realism:
         head += ["realism p min", "realism p mean"]
+    if has_judge:  # the independent classifier (latent_geodesics.judges)
+        head += ["judge min confidence", "judge off-class frames"]
     head.append("time (s)")
     table = ("<table><thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"
              + "".join(row(name, m) for name, m in report["methods"].items()) + "</tbody></table>")

@@ -15,6 +15,7 @@ else ``~/.cache/latent-geodesics``.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -346,3 +347,35 @@ def status(name: str) -> tuple[bool, Path, str]:
     entry = _entry(name)
     path = cached_path(name)
     return path.is_file(), path, f"{entry.note} [{entry.package}=={entry.version}]"
+
+
+def shipped_path(stem: str, *, retrain: str, folder: str | os.PathLike | None = None) -> Path:
+    """A weights file shipped inside the package (``generators/weights/<stem>.pt``), checked by sha256.
+
+    The pinned checksum is ``weights_sha256`` in the ``<stem>.json`` beside it, which the training script
+    writes with the weights.
+
+    Args:
+        stem: file name without suffix, e.g. ``"mnist28"``.
+        retrain: the command that makes the file again, for the error message.
+        folder: where to look instead of the package's ``generators/weights``.
+
+    Raises:
+        UserError: the file or its JSON is missing, or the file does not match its checksum.
+    """
+    from importlib.resources import files
+
+    folder = Path(folder) if folder is not None else Path(str(files("latent_geodesics.generators") / "weights"))
+    path, meta = folder / f"{stem}.pt", folder / f"{stem}.json"
+    fix = f"reinstall latent-geodesics or run {retrain}"
+    try:
+        expected = json.loads(meta.read_text())["weights_sha256"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UserError(f"the shipped weights record {meta} is missing or has no weights_sha256 ({first_line(e)}); "
+                        f"{fix}") from None
+    if not path.is_file():
+        raise UserError(f"the shipped weights {path} are missing; {fix}")
+    problem = file_problem(path, expected)
+    if problem is not None:
+        raise UserError(f"the shipped weights {path} are damaged ({problem}); {fix}")
+    return path

@@ -1,6 +1,7 @@
-"""A small DCGAN (generator + discriminator) for Fashion-MNIST at 32x32.
+"""A small DCGAN (generator + discriminator) for Fashion-MNIST at 32x32, and for MNIST at 28x28.
 
-This is the architecture behind the zoo model ``zoo:fashion32``. Its
+This is the architecture behind the zoo models ``zoo:fashion32`` and ``zoo:mnist28`` (``size=28``: one
+stride-2 layer fewer, see the classes). Its
 discriminator (a critic that returns a raw logit per image) is what the
 discriminator-weighted geodesic metric of Petzka et al. uses as a per-image
 "realism" score, so it is built to score every image *independently of the
@@ -10,7 +11,8 @@ spectral-normalised convolutions and LeakyReLU(0.2).
 Images are single-channel, 32x32, in ``[-1, 1]`` (the 28x28 Fashion-MNIST
 digits padded by 2 pixels of background on every side, background = -1).
 
-The weights are trained by ``scripts/train_fashion32.py``; the weights file
+For ``zoo:mnist28`` images are 28x28, unpadded. The weights are trained by
+``scripts/train_fashion32.py`` (and ``scripts/train_mnist28.py``); the weights file
 holds ``{"generator": state_dict, "discriminator": state_dict, "config":
 CONFIG}`` and is read back with :func:`load_fashion32`.
 """
@@ -28,6 +30,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 __all__ = [
     "CONFIG",
+    "SIZES",
     "Fashion32Generator",
     "Fashion32Discriminator",
     "load_fashion32",
@@ -37,6 +40,10 @@ __all__ = [
 
 #: The hyper-parameters the shipped weights were trained with.
 CONFIG = {"z_dim": 64, "width": 32}
+
+#: Image sizes the networks can be built for: 32 (``zoo:fashion32``) and 28 (``zoo:mnist28``, the same
+#: design with one stride-2 layer fewer and a 7x7 first/last layer).
+SIZES = (32, 28)
 
 #: Where the Debian package ``dataset-fashion-mnist`` puts the idx files.
 DEFAULT_DATA_DIR = "/usr/share/datasets/fashion-mnist"
@@ -53,6 +60,8 @@ class Fashion32Generator(nn.Module):
         ConvT 4x4/2  (B, w, 16, 16)    BatchNorm + ReLU
         ConvT 4x4/2  (B, 1, 32, 32)    tanh
 
+    With ``size=28`` the first two layers are one ``ConvT 7x7/1 -> (B, 2w, 7, 7)``, then 14 and 28.
+
     BatchNorm couples the images of a batch in training mode only; the library
     always runs the generator in eval mode, where each image depends only on
     its own latent.
@@ -60,29 +69,37 @@ class Fashion32Generator(nn.Module):
     Args:
         z_dim: latent dimension.
         width: channel width ``w`` of the last hidden layer.
+        size: image side, one of :data:`SIZES`.
     """
 
-    def __init__(self, z_dim: int = 64, width: int = 64) -> None:
+    def __init__(self, z_dim: int = 64, width: int = 64, size: int = 32) -> None:
         super().__init__()
+        if size not in SIZES:
+            raise ValueError(f"size must be one of {SIZES}, got {size}")
         self.z_dim = int(z_dim)
         self.width = int(width)
+        self.size = int(size)
         w = self.width
+        if self.size == 32:
+            first = [nn.ConvTranspose2d(self.z_dim, 4 * w, 4, 1, 0, bias=False),  # 1 -> 4
+                     nn.BatchNorm2d(4 * w),
+                     nn.ReLU(inplace=True),
+                     nn.ConvTranspose2d(4 * w, 2 * w, 4, 2, 1, bias=False)]  # 4 -> 8
+        else:  # 28 = 7 * 2 * 2 (zoo:mnist28): one 7x7 transposed convolution instead of two layers
+            first = [nn.ConvTranspose2d(self.z_dim, 2 * w, 7, 1, 0, bias=False)]  # 1 -> 7
         self.net = nn.Sequential(
-            nn.ConvTranspose2d(self.z_dim, 4 * w, 4, 1, 0, bias=False),  # 1 -> 4
-            nn.BatchNorm2d(4 * w),
-            nn.ReLU(inplace=True),
-            nn.ConvTranspose2d(4 * w, 2 * w, 4, 2, 1, bias=False),  # 4 -> 8
+            *first,
             nn.BatchNorm2d(2 * w),
             nn.ReLU(inplace=True),
-            nn.ConvTranspose2d(2 * w, w, 4, 2, 1, bias=False),  # 8 -> 16
+            nn.ConvTranspose2d(2 * w, w, 4, 2, 1, bias=False),  # 8 -> 16 (7 -> 14)
             nn.BatchNorm2d(w),
             nn.ReLU(inplace=True),
-            nn.ConvTranspose2d(w, 1, 4, 2, 1),  # 16 -> 32
+            nn.ConvTranspose2d(w, 1, 4, 2, 1),  # 16 -> 32 (14 -> 28)
             nn.Tanh(),
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """Map latents ``z`` of shape ``(B, z_dim)`` to images ``(B, 1, 32, 32)`` in ``[-1, 1]``."""
+        """Map latents ``z`` of shape ``(B, z_dim)`` to images ``(B, 1, size, size)`` in ``[-1, 1]``."""
         if z.ndim != 2 or z.shape[1] != self.z_dim:
             raise ValueError(f"expected z of shape (B, {self.z_dim}), got {tuple(z.shape)}")
         return self.net(z[:, :, None, None])
@@ -107,26 +124,35 @@ class Fashion32Discriminator(nn.Module):
 
     Args:
         width: channel width ``w`` of the first layer.
+        size: image side, one of :data:`SIZES` (28: the last two layers are one ``SN-Conv 7x7/1`` from
+            ``(B, 2w, 7, 7)``).
     """
 
-    def __init__(self, width: int = 64) -> None:
+    def __init__(self, width: int = 64, size: int = 32) -> None:
         super().__init__()
+        if size not in SIZES:
+            raise ValueError(f"size must be one of {SIZES}, got {size}")
         self.width = int(width)
+        self.size = int(size)
         w = self.width
+        if self.size == 32:
+            last = [spectral_norm(nn.Conv2d(2 * w, 4 * w, 4, 2, 1)),  # 8 -> 4
+                    nn.LeakyReLU(0.2, inplace=True),
+                    spectral_norm(nn.Conv2d(4 * w, 1, 4, 1, 0))]  # 4 -> 1
+        else:  # 28 (zoo:mnist28): one 7x7 convolution from 7 x 7 to 1
+            last = [spectral_norm(nn.Conv2d(2 * w, 1, 7, 1, 0))]  # 7 -> 1
         self.net = nn.Sequential(
-            spectral_norm(nn.Conv2d(1, w, 4, 2, 1)),  # 32 -> 16
+            spectral_norm(nn.Conv2d(1, w, 4, 2, 1)),  # 32 -> 16 (28 -> 14)
             nn.LeakyReLU(0.2, inplace=True),
-            spectral_norm(nn.Conv2d(w, 2 * w, 4, 2, 1)),  # 16 -> 8
+            spectral_norm(nn.Conv2d(w, 2 * w, 4, 2, 1)),  # 16 -> 8 (14 -> 7)
             nn.LeakyReLU(0.2, inplace=True),
-            spectral_norm(nn.Conv2d(2 * w, 4 * w, 4, 2, 1)),  # 8 -> 4
-            nn.LeakyReLU(0.2, inplace=True),
-            spectral_norm(nn.Conv2d(4 * w, 1, 4, 1, 0)),  # 4 -> 1
+            *last,
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Score images ``x`` of shape ``(B, 1, 32, 32)``; returns raw logits ``(B,)``."""
-        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 32, 32):
-            raise ValueError(f"expected x of shape (B, 1, 32, 32), got {tuple(x.shape)}")
+        """Score images ``x`` of shape ``(B, 1, size, size)``; returns raw logits ``(B,)``."""
+        if x.ndim != 4 or tuple(x.shape[1:]) != (1, self.size, self.size):
+            raise ValueError(f"expected x of shape (B, 1, {self.size}, {self.size}), got {tuple(x.shape)}")
         return self.net(x).flatten()
 
 
@@ -136,7 +162,7 @@ def load_fashion32(
     """Load a trained generator and discriminator from a weights file.
 
     The file holds ``{"generator": state_dict, "discriminator": state_dict,
-    "config": {"z_dim": ..., "width": ...}}``; both networks are built from
+    "config": {"z_dim": ..., "width": ...[, "size": 28]}}`` (also ``zoo:mnist28``'s); both networks are built from
     the file's ``config`` (falling back to :data:`CONFIG`), loaded (float16
     tensors are cast back to float32), moved to ``device``, put in eval mode
     and frozen (``requires_grad_(False)``).
@@ -146,8 +172,9 @@ def load_fashion32(
     """
     blob = torch.load(path, map_location=device, weights_only=True)
     config = {**CONFIG, **dict(blob.get("config") or {})}
-    generator = Fashion32Generator(z_dim=int(config["z_dim"]), width=int(config["width"]))
-    discriminator = Fashion32Discriminator(width=int(config["width"]))
+    size = int(config.get("size", 32))
+    generator = Fashion32Generator(z_dim=int(config["z_dim"]), width=int(config["width"]), size=size)
+    discriminator = Fashion32Discriminator(width=int(config["width"]), size=size)
     for net, key in ((generator, "generator"), (discriminator, "discriminator")):
         state = {k: (v.float() if torch.is_floating_point(v) else v) for k, v in blob[key].items()}
         net.load_state_dict(state)

@@ -75,19 +75,24 @@ register_zoo(ZooModel(
 ))
 
 
+def _shipped_dcgan(path, name: str, device: torch.device) -> Generator:
+    """A generator + discriminator pair of :mod:`.fashion32` (either size) from a shipped weights file."""
+    from .fashion32 import load_fashion32
+
+    net, disc = load_fashion32(path, device="cpu")
+    return Generator(net, latent_shape=(net.z_dim,), prior="gaussian", discriminator=disc,
+                     name=f"zoo:{name}").to(device)
+
+
 def _build_fashion32(device: torch.device) -> Generator:
     from importlib.resources import files
 
-    from .fashion32 import load_fashion32
-
     path = files("latent_geodesics.generators") / "weights" / "fashion32.pt"
     try:
-        net, disc = load_fashion32(path, device="cpu")
+        return _shipped_dcgan(path, "fashion32", device)
     except FileNotFoundError:
         raise UserError(f"the shipped weights {path} are missing; reinstall latent-geodesics or run "
                         "scripts/train_fashion32.py") from None
-    return Generator(net, latent_shape=(net.z_dim,), prior="gaussian", discriminator=disc,
-                     name="zoo:fashion32").to(device)
 
 
 register_zoo(ZooModel(
@@ -95,6 +100,21 @@ register_zoo(ZooModel(
     build=_build_fashion32,
     summary="32x32 grayscale Fashion-MNIST clothing, our own DCGAN with its discriminator (shipped, 1.8 MB)",
     image_shape=(1, 32, 32),
+    latent_shape=(64,),
+    has_discriminator=True,
+))
+
+
+def _build_mnist28(device: torch.device) -> Generator:
+    # the same networks as fashion32, built for 28x28 from the file's config; the file is sha256-checked
+    return _shipped_dcgan(weights.shipped_path("mnist28", retrain="scripts/train_mnist28.py"), "mnist28", device)
+
+
+register_zoo(ZooModel(
+    name="mnist28",
+    build=_build_mnist28,
+    summary="28x28 grayscale MNIST digits, our own DCGAN with its discriminator (shipped, sha256-checked)",
+    image_shape=(1, 28, 28),
     latent_shape=(64,),
     has_discriminator=True,
 ))

