@@ -472,8 +472,9 @@ def models_cmd() -> None:
         c, h, w = entry.image_shape
         disc = "with discriminator" if entry.has_discriminator else "no discriminator"
         default = " (default)" if name == DEFAULT_MODEL else ""
-        click.echo(f"zoo:{name}{default}\t{c}x{h}x{w}, z={'x'.join(map(str, entry.latent_shape))}, {disc}: "
-                   f"{entry.summary}")
+        classes = f", classes {'|'.join(entry.classes)}" if entry.classes else ""
+        click.echo(f"zoo:{name}{default}\t{c}x{h}x{w}, z={'x'.join(map(str, entry.latent_shape))}, {disc}{classes}, "
+                   f"weights {entry.size}, licence {entry.licence}: {entry.summary}")
 
 
 @main.command("metrics")

@@ -77,6 +77,22 @@ register(PyPIFile(
     sha256="0c3b90b138cfc4e8a73310b9fd5ce2a8f1f3a542a037de277412307fcd28771f",
     note="64x64 RGB face DCGAN generator (DigiFace-1M, z=100, MIT)",
 ))
+register(PyPIFile(
+    name="celeba64-dcgan",
+    package="generateme",
+    version="0.1.2",
+    member="generateme/static/Models/dcGanGeneratorModel.pt",
+    sha256="9837db49baa6f8ab5c36b138278218603ece4c0e69ea7202fb730834dd0992e8",
+    note="64x64 RGB face DCGAN generator (celebrity photos, z=100, MIT)",
+))
+register(PyPIFile(
+    name="eyes128-cdcgan",
+    package="omniart-eye-generator",
+    version="0.1",
+    member="omniart_eye_generator/generator_model_state.pth",
+    sha256="dd486abbd738bfe3d28ddd46987bec11e3842ddcc8c28ccc5251b52c6ecf4da0",
+    note="128x128 RGB eye DCGAN generator, conditional on 8 iris colours (OmniArt, z=100, MIT)",
+))
 
 
 def cache_dir() -> Path:
