@@ -8,11 +8,13 @@ Suites (one module each, one JSON each under ``bench/results/<suite>.json``):
 - ``scaling``: time per path as the number of pairs grows, batched against one pair at a time.
 - ``realism``: Petzka et al.'s claims on ``zoo:fashion32``: realism along the path and length, for the
   straight line, the plain ``vgg-eq`` geodesic and the discriminator-weighted ones.
+- ``projection``: real photos (CelebA, Fashion-MNIST) projected into ``zoo:celeba64`` and ``zoo:fashion32``:
+  reconstruction LPIPS and PSNR, random starts, seconds.
 
 Every run then rewrites ``BENCHMARKS.md`` from all the JSON files present (see :mod:`bench.report`).
 ``--quick`` runs each suite at toy size on a tiny random generator (no weights, seconds) so that CI can
 check the code still runs; its numbers mean nothing.
 """
 
-SUITES = ("laine", "realism", "solvers", "throughput", "scaling")
+SUITES = ("laine", "realism", "solvers", "throughput", "scaling", "projection")
 """Suite names in the order ``all`` runs them (and BENCHMARKS.md lists them)."""
