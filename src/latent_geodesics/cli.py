@@ -185,6 +185,10 @@ def _solver_options(f):
 
 def _model_options(f):
     f = click.option("--discriminator", default=None, metavar="FILE|MODULE:FACTORY", help=DISCRIMINATOR_HELP)(f)
+    f = click.option("--class", "class_name", default=None, metavar="NAME", expose_value=False,
+                     callback=lambda ctx, param, value: ctx.meta.__setitem__("lg_class", value),
+                     help="Conditional zoo models: the class by name, e.g. --class hazel for zoo:eyes128 "
+                          "(`latent-geodesics models` lists them); instead of --condition.")(f)
     f = click.option("--condition", type=click.Path(dir_okay=False, path_type=Path), default=None,
                      help="Conditional models: a .npy (e.g. a one-hot label) given to the model with every latent.")(f)
     f = click.option("--shell", type=_Finite(min=0, min_open=True), default=None,
@@ -196,6 +200,20 @@ def _model_options(f):
     f = click.option("--model", default=f"zoo:{DEFAULT_MODEL}", show_default=True,
                      help="zoo:NAME, a TorchScript .pt file, or package.module:factory.")(f)
     return f
+
+
+def _condition(model: str, condition: Path | None):
+    """The model's fixed extra input: from --condition FILE, or the one-hot of --class NAME (zoo models)."""
+    class_name = click.get_current_context().meta.get("lg_class")
+    if class_name is not None and condition is not None:
+        raise UserError("give --class or --condition, not both")
+    if class_name is not None:
+        entry = ZOO.get(model[4:]) if model.startswith("zoo:") else None
+        if entry is None:
+            raise UserError(f"--class names a class of a conditional zoo model; for {model} give the model's "
+                            "input with --condition FILE.npy")
+        return entry.condition_of(class_name)
+    return load_array(condition, what="condition") if condition is not None else None
 
 
 def _projection_options(f):
@@ -331,7 +349,7 @@ def _run_interpolate(*, model: str, seeds=(), z_files=(), images=(), projection:
                      discriminator: str | None = None, quiet: bool) -> dict:
     out = check_output_dir(out, files=INTERPOLATE_FILES + (("projection.png",) if images else ()))  # before any work
     metric_obj = build_metric(metric, device="cpu", **(metric_options or {}))  # checked before the model loads
-    cond = load_array(condition, what="condition") if condition is not None else None
+    cond = _condition(model, condition)
     gen = load_generator(model, device=device, latent_shape=latent_shape, prior=prior, shell=shell, condition=cond,
                          discriminator=discriminator)
     metric_obj = metric_obj.to(gen.device)
@@ -482,7 +500,7 @@ def _run_compare(*, model: str, settings: CompareSettings, pairs: int, seed: int
                  latent_shape=None, prior=None, shell=None, condition: Path | None = None,
                  discriminator: str | None = None, quiet: bool, images=(), projection: dict | None = None) -> dict:
     out = check_output_dir(out, files=COMPARE_FILES + (("projection.png",) if images else ()))  # before any work
-    cond = load_array(condition, what="condition") if condition is not None else None
+    cond = _condition(model, condition)
     gen = load_generator(model, device=device, latent_shape=latent_shape, prior=prior, shell=shell, condition=cond,
                          discriminator=discriminator)
     check_methods(gen, settings)
@@ -532,7 +550,7 @@ def project_cmd(images: tuple[Path, ...], model: str, device: str, latent_shape:
 
     out_dir = check_output_dir(out, files=PROJECT_FILES)  # before any work: a bad --out fails at once
     config = ProjectConfig(starts=starts, steps=projection_steps, pixel_weight=pixel_weight)
-    cond = load_array(condition, what="condition") if condition is not None else None
+    cond = _condition(model, condition)
     gen = load_generator(model, device=device, latent_shape=_parse_shape(latent_shape), prior=prior, shell=shell,
                          condition=cond, discriminator=discriminator)
     targets = _pictures(gen, images, model)

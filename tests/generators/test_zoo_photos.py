@@ -8,6 +8,7 @@ import shutil
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 
 from cli_helpers import run
@@ -127,3 +128,22 @@ def test_models_lists_sizes_and_licences():
     assert "weights 14.3 MB, licence MIT" in lines["zoo:celeba64"]
     assert "weights 51.7 MB, licence MIT" in lines["zoo:eyes128"] and "classes amber|blue|" in lines["zoo:eyes128"]
     assert "licence" in lines["zoo:faces64"] and "licence" in lines["zoo:fashion32"]
+
+
+def test_class_by_name_on_the_command_line(tmp_path):
+    import numpy as np
+
+    np.save(tmp_path / "hazel.npy", ZOO["eyes128"].condition_of("hazel").numpy())
+    common = ["--model", "zoo:eyes128", "--seed", 1, "--seed", 2, "--solver", "linear", "--frames", 3, "-q"]
+    assert run("interpolate", *common, "--class", "hazel", "--out", tmp_path / "a").exit_code == 0
+    assert run("interpolate", *common, "--condition", tmp_path / "hazel.npy", "--out", tmp_path / "b").exit_code == 0
+    assert run("interpolate", *common, "--out", tmp_path / "c").exit_code == 0  # brown
+    a, b, c = (np.asarray(Image.open(tmp_path / d / "strip.png")) for d in "abc")
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a.astype(int) - c).mean() > 1  # another class, another picture
+    for args, words in [(("--class", "violet"), "no class 'violet'"),
+                        (("--class", "hazel", "--condition", tmp_path / "hazel.npy"), "not both")]:
+        result = run("interpolate", *common, *args, "--out", tmp_path / "d")
+        assert result.exit_code == 2 and words in result.stderr and not (tmp_path / "d").exists()
+    result = run("project", tmp_path / "x.png", "--model", "zoo:faces64", "--class", "hazel", "--out", tmp_path / "d")
+    assert result.exit_code == 2 and "takes no class" in result.stderr
