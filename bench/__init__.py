@@ -6,6 +6,7 @@ Suites (one module each, one JSON each under ``bench/results/<suite>.json``):
 - ``solvers``: energy reached per second and per generator evaluation, for every solver.
 - ``throughput``: path points per second inside a solver step against the bare models; peak memory.
 - ``scaling``: time per path as the number of pairs grows, batched against one pair at a time.
+- ``laine_celeba64``: the same on ``zoo:celeba64``, a face model of real photos.
 - ``realism``: Petzka et al.'s claims on ``zoo:fashion32``: realism along the path and length, for the
   straight line, the plain ``vgg-eq`` geodesic and the discriminator-weighted ones.
 - ``projection``: real photos (CelebA, Fashion-MNIST) projected into ``zoo:celeba64`` and ``zoo:fashion32``:
@@ -16,5 +17,5 @@ Every run then rewrites ``BENCHMARKS.md`` from all the JSON files present (see :
 check the code still runs; its numbers mean nothing.
 """
 
-SUITES = ("laine", "realism", "solvers", "throughput", "scaling", "projection")
+SUITES = ("laine", "laine_celeba64", "realism", "solvers", "throughput", "scaling", "projection")
 """Suite names in the order ``all`` runs them (and BENCHMARKS.md lists them)."""

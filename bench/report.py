@@ -18,7 +18,7 @@ section says on which machine and device, with which command and when, its figur
 Generator evaluations (latents sent through the generator) are noise-free; wall times on a shared CPU are not.
 
 Reproduce from the repository root: `python -m bench all` (or one suite: `laine`, `solvers`, `throughput`,
-`scaling`, `realism`, `projection`; `--device cuda` on a GPU; `--quick` for a seconds-long smoke run at toy size).
+`scaling`, `realism`, `projection`, `laine_celeba64`; `--device cuda` on a GPU; `--quick` for a seconds-long smoke run at toy size).
 """
 
 
@@ -321,6 +321,7 @@ def projection(doc: dict) -> str:
 
 SECTIONS: dict[str, tuple[str, Callable[[dict], str]]] = {
     "laine": ("Laine's claims on zoo:faces64", laine),
+    "laine_celeba64": ("Laine's claims on zoo:celeba64 (real photos)", laine),
     "realism": ("Petzka's claims on zoo:fashion32", realism),
     "solvers": ("Solver efficiency: model passes and seconds to a converged geodesic", solvers),
     "throughput": ("Throughput and memory of a solver step", throughput),
