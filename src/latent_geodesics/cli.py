@@ -16,6 +16,7 @@ from ._check import MachineError, UserError, check_output_dir, first_line, os_er
 from .compare import (COMPARE_FILES, CompareSettings, check_methods, compare, format_summary, pair_seeds,
                       seeded_endpoints)
 from .generators import DEFAULT_MODEL, ZOO, load_generator
+from .generators.base import condition_as_coordinates
 from .jobs import INTERPOLATE_FILES, InterpolateSettings, interpolate, load_array, load_latent_file, waypoint_legs
 from .metrics import build_metric, metric_help, metric_names
 from .realism import DEFAULT_LAMBDA, realism_metric
@@ -185,10 +186,11 @@ def _solver_options(f):
 
 def _model_options(f):
     f = click.option("--discriminator", default=None, metavar="FILE|MODULE:FACTORY", help=DISCRIMINATOR_HELP)(f)
-    f = click.option("--class", "class_name", default=None, metavar="NAME", expose_value=False,
+    f = click.option("--class", "class_name", multiple=True, metavar="NAME", expose_value=False,
                      callback=lambda ctx, param, value: ctx.meta.__setitem__("lg_class", value),
                      help="Conditional zoo models: the class by name, e.g. --class hazel for zoo:eyes128 "
-                          "(`latent-geodesics models` lists them); instead of --condition.")(f)
+                          "(`latent-geodesics models` lists them); instead of --condition. interpolate: one per "
+                          "--seed/--z waypoint for a path that changes class too.")(f)
     f = click.option("--condition", type=click.Path(dir_okay=False, path_type=Path), default=None,
                      help="Conditional models: a .npy (e.g. a one-hot label) given to the model with every latent.")(f)
     f = click.option("--shell", type=_Finite(min=0, min_open=True), default=None,
@@ -202,17 +204,23 @@ def _model_options(f):
     return f
 
 
-def _condition(model: str, condition: Path | None):
-    """The model's fixed extra input: from --condition FILE, or the one-hot of --class NAME (zoo models)."""
-    class_name = click.get_current_context().meta.get("lg_class")
-    if class_name is not None and condition is not None:
+def _condition(model: str, condition: Path | None, *, several: bool = False):
+    """The model's fixed extra input: from --condition FILE, or the one-hot of --class NAME (zoo models).
+
+    With ``several``, more than one --class gives their one-hots stacked, ``(classes, K)``.
+    """
+    classes = click.get_current_context().meta.get("lg_class") or ()
+    if classes and condition is not None:
         raise UserError("give --class or --condition, not both")
-    if class_name is not None:
+    if len(classes) > 1 and not several:
+        raise UserError(f"give one --class here, got {len(classes)}")
+    if classes:
         entry = ZOO.get(model[4:]) if model.startswith("zoo:") else None
         if entry is None:
             raise UserError(f"--class names a class of a conditional zoo model; for {model} give the model's "
                             "input with --condition FILE.npy")
-        return entry.condition_of(class_name)
+        onehots = torch.stack([entry.condition_of(c) for c in classes])
+        return onehots if len(classes) > 1 else onehots[0]
     return load_array(condition, what="condition") if condition is not None else None
 
 
@@ -315,6 +323,7 @@ def interpolate_cmd(model: str, device: str, latent_shape: str | None, prior: st
     Examples:
       latent-geodesics interpolate --seed 1 --seed 2 --metric vgg-eq --frames 17 --out out/
       latent-geodesics interpolate --model zoo:celeba64 --image a.jpg --image b.jpg --metric vgg-eq --out out/
+      latent-geodesics interpolate --model zoo:eyes128 --seed 1 --class brown --seed 2 --class hazel --out out/
       latent-geodesics interpolate --seed 1 --seed 2 --seed 3 --loop --solver linear --retime --out loop/
       latent-geodesics interpolate --model gen.pt --latent-shape 64 --z0 a.npy --z1 b.npy --out out/
       latent-geodesics interpolate --model gen.pt --discriminator disc.pt --realism 0.5 --seed 1 --seed 2 --out out/
@@ -349,9 +358,13 @@ def _run_interpolate(*, model: str, seeds=(), z_files=(), images=(), projection:
                      discriminator: str | None = None, quiet: bool) -> dict:
     out = check_output_dir(out, files=INTERPOLATE_FILES + (("projection.png",) if images else ()))  # before any work
     metric_obj = build_metric(metric, device="cpu", **(metric_options or {}))  # checked before the model loads
-    cond = _condition(model, condition)
-    gen = load_generator(model, device=device, latent_shape=latent_shape, prior=prior, shell=shell, condition=cond,
-                         discriminator=discriminator)
+    cond = _condition(model, condition, several=True)
+    classes = cond if cond is not None and cond.dim() == 2 else None  # one per waypoint: a path between classes
+    if classes is not None and (len(seeds or z_files) != len(classes) or loop):
+        raise UserError(f"{len(classes)} --class values need as many --seed or --z waypoints (no --loop, no --image), "
+                        f"one class each; got {len(seeds or z_files)}")
+    gen = load_generator(model, device=device, latent_shape=latent_shape, prior=prior, shell=shell,
+                         condition=classes[0] if classes is not None else cond, discriminator=discriminator)
     metric_obj = metric_obj.to(gen.device)
     if realism is not None:
         metric_obj = realism_metric(metric_obj, gen, lam=realism, form=realism_form)
@@ -364,7 +377,11 @@ def _run_interpolate(*, model: str, seeds=(), z_files=(), images=(), projection:
         za, zb = waypoint_legs(projected.latents, loop=loop)
     else:
         points = [gen.sample_latents(1, seed=s) for s in seeds] or [load_latent_file(f, gen)[:1] for f in z_files]
-        za, zb = waypoint_legs(torch.cat(points), loop=loop)
+        points = torch.cat(points)
+        if classes is not None:  # the class becomes part of the path's coordinates
+            points = torch.cat([points.flatten(1), classes.to(points)], 1)
+            gen = condition_as_coordinates(gen)
+        za, zb = waypoint_legs(points, loop=loop)
     with _progress(settings.progress_total(), f"{settings.solver} ({metric})", quiet) as bar:
         report = interpolate(gen, metric_obj, za, zb, out, settings, model_name=model, join=join, loop=loop,
                              progress=bar, discriminator_name=discriminator, projection=projected)

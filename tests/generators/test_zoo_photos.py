@@ -147,3 +147,27 @@ def test_class_by_name_on_the_command_line(tmp_path):
         assert result.exit_code == 2 and words in result.stderr and not (tmp_path / "d").exists()
     result = run("project", tmp_path / "x.png", "--model", "zoo:faces64", "--class", "hazel", "--out", tmp_path / "d")
     assert result.exit_code == 2 and "takes no class" in result.stderr
+
+
+def test_path_between_two_classes_moves_the_condition_with_the_latent(tmp_path):
+    import numpy as np
+
+    common = ["--model", "zoo:eyes128", "--solver", "linear", "--frames", 3, "-q"]
+    assert run("interpolate", *common, "--seed", 1, "--class", "brown", "--seed", 2, "--class", "blue",
+               "--out", tmp_path / "ab").exit_code == 0
+    assert run("interpolate", *common, "--seed", 1, "--seed", 2, "--class", "brown", "--out", tmp_path / "a").exit_code == 0
+    assert run("interpolate", *common, "--seed", 1, "--seed", 2, "--class", "blue", "--out", tmp_path / "b").exit_code == 0
+    with np.load(tmp_path / "ab" / "path.npz") as data:
+        points = data["points"]
+    assert points.shape == (1, 3, 108)
+    brown, blue = (ZOO["eyes128"].condition_of(c).numpy() for c in ("brown", "blue"))
+    np.testing.assert_array_equal(points[0, 0, 100:], brown)
+    np.testing.assert_array_equal(points[0, -1, 100:], blue)
+    np.testing.assert_allclose(points[0, 1, 100:], (brown + blue) / 2)  # the class moves along the path
+    strips = {d: np.asarray(Image.open(tmp_path / d / "strip.png")) for d in ("ab", "a", "b")}
+    w = 128
+    np.testing.assert_array_equal(strips["ab"][:, :w], strips["a"][:, :w])  # starts as the brown eye of seed 1
+    np.testing.assert_array_equal(strips["ab"][:, -w:], strips["b"][:, -w:])  # ends as the blue eye of seed 2
+    result = run("interpolate", *common, "--seed", 1, "--seed", 2, "--seed", 3, "--class", "brown", "--class", "blue",
+                 "--out", tmp_path / "bad")
+    assert result.exit_code == 2 and "need as many --seed or --z waypoints" in result.stderr

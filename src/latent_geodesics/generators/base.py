@@ -168,3 +168,35 @@ class Generator(nn.Module):
 
             check_discriminator(self.discriminator, x, what=f"the discriminator of {what}")
         return tuple(x.shape[1:])  # type: ignore[return-value]
+
+
+class _ConditionInLatent(nn.Module):
+    """``w (B, D + K) -> net(w[:, :D] as (B, *latent_shape), w[:, D:])``: the condition read from the latent."""
+
+    def __init__(self, net: Callable, latent_shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.net = net
+        self.latent_shape = latent_shape
+        self.dim = math.prod(latent_shape)
+
+    def forward(self, w: Tensor) -> Tensor:
+        return self.net(w[:, :self.dim].reshape(w.shape[0], *self.latent_shape), w[:, self.dim:])
+
+
+def condition_as_coordinates(generator: Generator) -> Generator:
+    """A conditional generator whose condition becomes part of the latent, so that a path can change it too.
+
+    The new latent is ``cat(z.flatten(), condition.flatten())``, shape ``(D + K,)``, e.g. a path from a
+    brown eye to a hazel one moves the one-hot class along with ``z``. The prior stays gaussian without a
+    shell (a shell would pull the condition part too); the frozen network is shared, not copied again.
+
+    Raises:
+        UserError: the generator has no condition.
+    """
+    if generator.condition is None:
+        raise UserError(f"{generator.name} takes no condition; a path between classes needs a conditional model")
+    k = generator.condition.numel()
+    out = Generator(nn.Identity(), latent_shape=(generator.latent_dim + k,), prior="gaussian",
+                    name=f"{generator.name}+condition")
+    out.net = _ConditionInLatent(generator.net, generator.latent_shape)  # the frozen net itself, no second copy
+    return out.to(generator.device)
