@@ -69,10 +69,10 @@ def summarise(per_pair: dict, linear: dict) -> dict:
     return out
 
 
-def run(ctx: Context, *, model: str | None = None, suite: str = "laine") -> None:
-    """The suite on ``zoo:faces64`` (or ``model``, a real run only), written as ``<suite>.json``."""
+def run(ctx: Context, *, model: str | None = None, suite: str = "laine", size: dict | None = None) -> None:
+    """The suite on ``zoo:faces64`` (or ``model``, with ``size`` replacing the real-run sizes), as ``<suite>.json``."""
     t_suite = time.perf_counter()
-    sz = sizes(ctx)
+    sz = size if size is not None and not ctx.quick else sizes(ctx)
     gen = load_generator(model, device=ctx.device) if model is not None and not ctx.quick else load_model(ctx)
     metrics = {name: load_metric(name, ctx) for name in EVAL_METRICS}
     z0, z1, seeds = seeded_pairs(gen, sz["pairs"])
