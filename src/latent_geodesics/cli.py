@@ -556,12 +556,12 @@ def project_cmd(images: tuple[Path, ...], model: str, device: str, latent_shape:
     Each picture is resized and centre-cropped to the model's size, then matched by Adam on LPIPS plus
     pixel loss from --starts random starts (all pictures and starts in one batch), the latents kept on
     the prior's support; the best start is kept. report.json has each picture's LPIPS and PSNR;
-    latents.npy (P, *latent_shape) works as --z0/--z1 or --z of interpolate.
+    latents.npy holds the latents (P, *latent_shape), one row per picture, in order.
 
     \b
     Examples:
       latent-geodesics project a.jpg b.jpg --model zoo:celeba64 --out proj/
-      latent-geodesics interpolate --model zoo:celeba64 --z0 proj/latents.npy ... (or --image a.jpg --image b.jpg)
+      latent-geodesics interpolate --model zoo:celeba64 --image a.jpg --image b.jpg --out out/   # project + path
     """
     from .project import PROJECT_FILES, ProjectConfig, project_job
 
