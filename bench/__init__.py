@@ -10,11 +10,14 @@ Suites (one module each, one JSON each under ``bench/results/<suite>.json``):
 - ``realism``: Petzka et al.'s claims on ``zoo:fashion32`` and ``zoo:mnist28``, judged by independent
   classifiers (judge confidence, off-class frames) next to the discriminator's realism, for the straight
   line, the plain ``vgg-eq`` geodesic and the discriminator-weighted ones (both forms, several lambdas).
+- ``laine_celeba64``: Laine's claims on ``zoo:celeba64``, a face model of real photos.
+- ``projection``: real photos (CelebA, Fashion-MNIST) projected into ``zoo:celeba64`` and ``zoo:fashion32``:
+  reconstruction LPIPS and PSNR, random starts, seconds.
 
 Every run then rewrites ``BENCHMARKS.md`` from all the JSON files present (see :mod:`bench.report`).
 ``--quick`` runs each suite at toy size on a tiny random generator (no weights, seconds) so that CI can
 check the code still runs; its numbers mean nothing.
 """
 
-SUITES = ("laine", "realism", "solvers", "landscape", "throughput", "scaling")
+SUITES = ("laine", "laine_celeba64", "realism", "solvers", "landscape", "throughput", "scaling", "projection")
 """Suite names in the order ``all`` runs them (and BENCHMARKS.md lists them)."""

@@ -16,6 +16,7 @@ import time
 import torch
 
 from latent_geodesics.evaluation import baseline_path, evaluate_paths
+from latent_geodesics.generators import load_generator
 from latent_geodesics.paths import PathProblem
 from latent_geodesics.solvers import OptimizeConfig, SubdivideConfig, retime_path, subdivide_path
 
@@ -68,10 +69,11 @@ def summarise(per_pair: dict, linear: dict) -> dict:
     return out
 
 
-def run(ctx: Context) -> None:
+def run(ctx: Context, *, model: str | None = None, suite: str = "laine", size: dict | None = None) -> None:
+    """The suite on ``zoo:faces64`` (or ``model``, with ``size`` replacing the real-run sizes), as ``<suite>.json``."""
     t_suite = time.perf_counter()
-    sz = sizes(ctx)
-    gen = load_model(ctx)
+    sz = size if size is not None and not ctx.quick else sizes(ctx)
+    gen = load_generator(model, device=ctx.device) if model is not None and not ctx.quick else load_model(ctx)
     metrics = {name: load_metric(name, ctx) for name in EVAL_METRICS}
     z0, z1, seeds = seeded_pairs(gen, sz["pairs"])
     n = sz["frames"] - 1
@@ -125,5 +127,5 @@ def run(ctx: Context) -> None:
              "endpoints' mean (< 0: darker in the middle); contrast ratio: same for the luminance std, as a ratio",
              "length_vs_linear: path length over the straight line's under the same metric, per pair; "
              "worst = largest ratio over the pairs"]
-    write_result(ctx, "laine", settings=settings, results={"methods": methods, "claims": claims}, notes=notes,
-                 wall_time=time.perf_counter() - t_suite)
+    write_result(ctx, suite, settings=settings, results={"methods": methods, "claims": claims}, notes=notes,
+                 wall_time=time.perf_counter() - t_suite, model=None if model is None or ctx.quick else model)

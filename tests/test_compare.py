@@ -88,7 +88,8 @@ def test_compare_cli_writes_every_file(model_file, tmp_path):
     report = json.loads((out / "report.json").read_text())
 
     assert set(report) == {"tool", "command", "version", "model", "settings", "pairs", "reference_metric",
-                           "eval_metrics", "calibration", "judge", "linear_length", "methods", "files", "wall_time_s",
+                           "eval_metrics", "calibration", "judge", "linear_length", "projection", "methods", "files",
+                           "wall_time_s",
                            "device", "host"}
     assert report["command"] == "compare" and report["calibration"] is None and report["judge"] is None
     assert [p["seeds"] for p in report["pairs"]] == [[11, 12], [13, 14]]

@@ -16,6 +16,7 @@ from ._check import MachineError, UserError, check_output_dir, first_line, os_er
 from .compare import (COMPARE_FILES, CompareSettings, check_methods, compare, format_summary, pair_seeds,
                       seeded_endpoints)
 from .generators import DEFAULT_MODEL, ZOO, load_generator
+from .generators.base import condition_as_coordinates
 from .jobs import INTERPOLATE_FILES, InterpolateSettings, interpolate, load_array, load_latent_file, waypoint_legs
 from .metrics import build_metric, metric_help, metric_names
 from .realism import DEFAULT_LAMBDA, realism_metric
@@ -108,6 +109,8 @@ def main() -> None:
       latent-geodesics compare --pairs 4 --methods linear,slerp,pixel,vgg-eq --frames 17 --out cmp/
       latent-geodesics interpolate --model zoo:faces64 --seed 1 --seed 2 --metric pixel --out out/
       latent-geodesics interpolate --model my_gen.pt --latent-shape 128 --z0 a.npy --z1 b.npy --out out/
+      latent-geodesics interpolate --model zoo:celeba64 --image a.jpg --image b.jpg --out out/
+      latent-geodesics project a.jpg b.jpg --model zoo:celeba64 --out proj/
       latent-geodesics evaluate out/path.npz --metric vgg-eq --metric pixel
       latent-geodesics models
       latent-geodesics weights list
@@ -183,6 +186,11 @@ def _solver_options(f):
 
 def _model_options(f):
     f = click.option("--discriminator", default=None, metavar="FILE|MODULE:FACTORY", help=DISCRIMINATOR_HELP)(f)
+    f = click.option("--class", "class_name", multiple=True, metavar="NAME", expose_value=False,
+                     callback=lambda ctx, param, value: ctx.meta.__setitem__("lg_class", value),
+                     help="Conditional zoo models: the class by name, e.g. --class hazel for zoo:eyes128 "
+                          "(`latent-geodesics models` lists them); instead of --condition. interpolate: one per "
+                          "--seed/--z waypoint for a path that changes class too.")(f)
     f = click.option("--condition", type=click.Path(dir_okay=False, path_type=Path), default=None,
                      help="Conditional models: a .npy (e.g. a one-hot label) given to the model with every latent.")(f)
     f = click.option("--shell", type=_Finite(min=0, min_open=True), default=None,
@@ -196,12 +204,79 @@ def _model_options(f):
     return f
 
 
+def _condition(model: str, condition: Path | None, *, several: bool = False):
+    """The model's fixed extra input: from --condition FILE, or the one-hot of --class NAME (zoo models).
+
+    With ``several``, more than one --class gives their one-hots stacked, ``(classes, K)``.
+    """
+    classes = click.get_current_context().meta.get("lg_class") or ()
+    if classes and condition is not None:
+        raise UserError("give --class or --condition, not both")
+    if len(classes) > 1 and not several:
+        raise UserError(f"give one --class here, got {len(classes)}")
+    if classes:
+        entry = ZOO.get(model[4:]) if model.startswith("zoo:") else None
+        if entry is None:
+            raise UserError(f"--class names a class of a conditional zoo model; for {model} give the model's "
+                            "input with --condition FILE.npy")
+        onehots = torch.stack([entry.condition_of(c) for c in classes])
+        return onehots if len(classes) > 1 else onehots[0]
+    return load_array(condition, what="condition") if condition is not None else None
+
+
+def _projection_options(f):
+    """How pictures given with --image (or to ``project``) are projected into the latent space."""
+    for opt in reversed([
+        click.option("--starts", type=click.IntRange(min=1, max=1024), default=4, show_default=True,
+                     help="Random starts per picture (all run as one batch; the best is kept)."),
+        click.option("--projection-steps", type=click.IntRange(min=0, max=10**6), default=200, show_default=True,
+                     help="Adam steps of the projection."),
+        click.option("--pixel-weight", type=_Finite(min=0), default=1.0, show_default=True,
+                     help="Weight of the pixel loss added to the perceptual (LPIPS) loss of the projection."),
+    ]):
+        f = opt(f)
+    return f
+
+
+def _pictures(gen, images: tuple[Path, ...], model: str):
+    """The pictures at the model's size, ``(P, C, H, W)``: every one checked before any work."""
+    from .project import load_images
+
+    return load_images(images, image_shape=gen.probe(what=f"model {model!r}"), model=model)
+
+
+def _echo_projection(items: list[dict], quiet: bool) -> None:
+    if not quiet:
+        for item in items:
+            click.echo(f"{item['name']}: reconstruction LPIPS {item['lpips']:.3f}, PSNR {item['psnr_db']:.1f} dB",
+                       err=True)
+
+
+def _project(gen, images: tuple[Path, ...], *, model: str, starts: int, steps: int, pixel_weight: float,
+             quiet: bool):
+    """Load the pictures and project them, with a progress bar: a :class:`~latent_geodesics.project.Projection`."""
+    from .project import ProjectConfig, project_images
+
+    config = ProjectConfig(starts=starts, steps=steps, pixel_weight=pixel_weight)
+    targets = _pictures(gen, images, model)
+    with _progress(config.steps, f"projecting {len(images)} picture(s)", quiet) as bar:
+        result = project_images(gen, targets, config, progress=bar, names=[str(p) for p in images])
+    _echo_projection(result.to_dict()["images"], quiet)
+    return result
+
+
+IMAGE = click.Path(path_type=Path)
+
+
 @main.command("interpolate")
 @_model_options
 @click.option("--seed", "seeds", type=SEED, multiple=True,
               help="Endpoint latents drawn from the prior with these seeds (0 to 2**63-1): two, or more for waypoints.")
 @click.option("--z", "z_files", type=click.Path(dir_okay=False, path_type=Path), multiple=True,
               help="Waypoint latent files (.npy/.npz), in order; every row of a file is a waypoint (two or more in all).")
+@click.option("--image", "images", type=IMAGE, multiple=True,
+              help="Waypoint pictures (PNG, JPEG ...), projected into the latent space first: two or more.")
+@_projection_options
 @click.option("--z0", type=click.Path(dir_okay=False, path_type=Path), help="Start latent(s), .npy (one or a batch).")
 @click.option("--z1", type=click.Path(dir_okay=False, path_type=Path), help="End latent(s), .npy, as many as --z0.")
 @click.option("--loop", is_flag=True, help="Close the path through the waypoints back to the first (seamless video).")
@@ -230,7 +305,8 @@ def _model_options(f):
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def interpolate_cmd(model: str, device: str, latent_shape: str | None, prior: str | None, shell: float | None,
                     condition: Path | None, discriminator: str | None,
-                    seeds: tuple[int, ...], z_files: tuple[Path, ...], z0: Path | None, z1: Path | None, loop: bool,
+                    seeds: tuple[int, ...], z_files: tuple[Path, ...], images: tuple[Path, ...], starts: int,
+                    projection_steps: int, pixel_weight: float, z0: Path | None, z1: Path | None, loop: bool,
                     metric: str, metric_options: tuple[str, ...], realism: float | None, realism_form: str,
                     solver: str, variant: str, optimizer: str, precondition: str, gtol: float,
                     frames: int, steps: int | None, lr: float | None, rtol: float, init: str, retime: bool, out: str,
@@ -239,49 +315,66 @@ def interpolate_cmd(model: str, device: str, latent_shape: str | None, prior: st
 
     \b
     Endpoints: --seed A --seed B (more seeds: waypoints), --z a.npy --z b.npy ... (waypoints),
-    or --z0 a.npy --z1 b.npy (each one latent or a batch: one path per row, solved as one batch).
+    --image a.jpg --image b.jpg ... (pictures projected into the latent space, then waypoints; also writes
+    projection.png, and the video opens and closes on the pictures), or --z0 a.npy --z1 b.npy (each one
+    latent or a batch: one path per row, solved as one batch).
 
     \b
     Examples:
       latent-geodesics interpolate --seed 1 --seed 2 --metric vgg-eq --frames 17 --out out/
+      latent-geodesics interpolate --model zoo:celeba64 --image a.jpg --image b.jpg --metric vgg-eq --out out/
+      latent-geodesics interpolate --model zoo:eyes128 --seed 1 --class brown --seed 2 --class hazel --out out/
       latent-geodesics interpolate --seed 1 --seed 2 --seed 3 --loop --solver linear --retime --out loop/
       latent-geodesics interpolate --model gen.pt --latent-shape 64 --z0 a.npy --z1 b.npy --out out/
       latent-geodesics interpolate --model gen.pt --discriminator disc.pt --realism 0.5 --seed 1 --seed 2 --out out/
     """
-    given = sum(bool(x) for x in (seeds, z_files, z0 is not None or z1 is not None))
+    given = sum(bool(x) for x in (seeds, z_files, images, z0 is not None or z1 is not None))
     if given != 1:
-        raise UserError("give endpoints one way: --seed (twice or more), --z (twice or more), or --z0 with --z1")
+        raise UserError("give endpoints one way: --seed (twice or more), --z (two or more rows in all), --image (twice or "
+                        "more), or --z0 with --z1")
     if (z0 is None) != (z1 is None):
         raise UserError("give both --z0 and --z1, or neither")
-    if seeds and len(seeds) < 2:
-        raise UserError(f"give at least two --seed values (start and end), got {len(seeds)}")
-    if loop and not (seeds or z_files):
-        raise UserError("--loop needs waypoints given with --seed or --z")
+    for name, given_ in (("--seed", seeds), ("--image", images)):
+        if given_ and len(given_) < 2:
+            raise UserError(f"give at least two {name} values (start and end), got {len(given_)}")
+    if loop and not (seeds or z_files or images):
+        raise UserError("--loop needs waypoints given with --seed, --z or --image")
     opt = level_config(optimizer, max_steps=steps, lr=lr, rtol=rtol, gtol=gtol, precondition=precondition)
     settings = InterpolateSettings(solver=solver, frames=frames, init=init, chunk_size=chunk_size, fps=fps,
                                    retime=retime, optimize=opt, subdivide=SubdivideConfig(variant=variant, level=opt))
-    _run_interpolate(model=model, seeds=seeds, z_files=z_files, z0_file=z0, z1_file=z1, loop=loop, metric=metric,
+    projection = {"starts": starts, "steps": projection_steps, "pixel_weight": pixel_weight}
+    _run_interpolate(model=model, seeds=seeds, z_files=z_files, images=images, projection=projection,
+                     z0_file=z0, z1_file=z1, loop=loop, metric=metric,
                      metric_options=_parse_options(metric_options), realism=realism, realism_form=realism_form,
                      settings=settings, out=out, device=device, latent_shape=_parse_shape(latent_shape), prior=prior,
                      shell=shell, condition=condition, discriminator=discriminator, quiet=quiet)
 
 
-def _run_interpolate(*, model: str, seeds=(), z_files=(), z0_file=None, z1_file=None, loop: bool = False,
+def _run_interpolate(*, model: str, seeds=(), z_files=(), images=(), projection: dict | None = None,
+                     z0_file=None, z1_file=None, loop: bool = False,
                      metric: str, metric_options: dict | None = None, realism: float | None = None,
                      realism_form: str = "conformal", settings: InterpolateSettings, out: str | Path,
                      device: str, latent_shape=None, prior=None, shell=None, condition: Path | None = None,
                      discriminator: str | None = None, quiet: bool) -> dict:
-    out = check_output_dir(out, files=INTERPOLATE_FILES)  # before any work: a bad --out fails at once
+    out = check_output_dir(out, files=INTERPOLATE_FILES + (("projection.png",) if images else ()))  # before any work
     metric_obj = build_metric(metric, device="cpu", **(metric_options or {}))  # checked before the model loads
-    cond = load_array(condition, what="condition") if condition is not None else None
-    gen = load_generator(model, device=device, latent_shape=latent_shape, prior=prior, shell=shell, condition=cond,
-                         discriminator=discriminator)
+    cond = _condition(model, condition, several=True)
+    classes = cond if cond is not None and cond.dim() == 2 else None  # one per waypoint: a path between classes
+    if classes is not None and ((seeds and len(seeds) != len(classes)) or not (seeds or z_files) or loop):
+        raise UserError(f"{len(classes)} --class values need as many --seed or --z waypoints (no --loop, no --image), "
+                        f"one class each; got {len(seeds or z_files)}")
+    gen = load_generator(model, device=device, latent_shape=latent_shape, prior=prior, shell=shell,
+                         condition=classes[0] if classes is not None else cond, discriminator=discriminator)
     metric_obj = metric_obj.to(gen.device)
     if realism is not None:
         metric_obj = realism_metric(metric_obj, gen, lam=realism, form=realism_form)
-    join = False
+    join, projected = False, None
     if z0_file is not None:
         za, zb = load_latent_file(z0_file, gen), load_latent_file(z1_file, gen)
+    elif images:
+        projected = _project(gen, images, model=model, quiet=quiet, **(projection or {}))
+        join = len(images) > 2 or loop  # waypoints: legs written as one path
+        za, zb = waypoint_legs(projected.latents, loop=loop)
     else:
         waypoints = torch.cat([gen.sample_latents(1, seed=s) for s in seeds]
                               or [load_latent_file(f, gen) for f in z_files])
@@ -289,10 +382,16 @@ def _run_interpolate(*, model: str, seeds=(), z_files=(), z0_file=None, z1_file=
             raise UserError(f"need at least two waypoints (start and end); the --z files hold {waypoints.shape[0]}: "
                             "give another --z file, or one with a row per waypoint")
         join = waypoints.shape[0] > 2 or loop  # waypoints: legs written as one path
+        if classes is not None:  # the class becomes part of the path's coordinates
+            if waypoints.shape[0] != len(classes):
+                raise UserError(f"{len(classes)} --class values need as many waypoints, one class each; the --z "
+                                f"files hold {waypoints.shape[0]}")
+            waypoints = torch.cat([waypoints.flatten(1), classes.to(waypoints)], 1)
+            gen = condition_as_coordinates(gen)
         za, zb = waypoint_legs(waypoints, loop=loop)
     with _progress(settings.progress_total(), f"{settings.solver} ({metric})", quiet) as bar:
         report = interpolate(gen, metric_obj, za, zb, out, settings, model_name=model, join=join, loop=loop,
-                             progress=bar, discriminator_name=discriminator)
+                             progress=bar, discriminator_name=discriminator, projection=projected)
     start, res = report["start"], report["result"]
     if not quiet:
         for b in range(report["pairs"]):
@@ -300,7 +399,7 @@ def _run_interpolate(*, model: str, seeds=(), z_files=(), z0_file=None, z1_file=
                        f"({start['method']}) -> {res['length'][b]:.4g} ({res['method']}); energy "
                        f"{start['energy'][b]:.4g} -> {res['energy'][b]:.4g}", err=True)
     _warn_unconverged(res, "")
-    click.echo(f"wrote {out}/strip.png, video.mp4, path.npz, report.json")
+    click.echo(f"wrote {out}/strip.png, video.mp4, path.npz, report.json{', projection.png' if images else ''}")
     return report
 
 
@@ -368,7 +467,11 @@ def evaluate_cmd(path_file: Path, metrics: tuple[str, ...], model: str | None, d
 @click.option("--methods", default="linear,slerp,pixel,vgg-eq", show_default=True,
               help="Comma-separated: linear, slerp, retime (linear re-timed under the reference metric), or a "
                    "metric name for its geodesic, optionally NAME+realism (models with a discriminator).")
-@click.option("--pairs", type=PAIRS, default=4, show_default=True, help="Endpoint pairs.")
+@click.option("--pairs", type=PAIRS, default=4, show_default=True, help="Endpoint pairs (of seeds).")
+@click.option("--image", "images", type=IMAGE, multiple=True,
+              help="Pictures projected into the latent space as endpoints instead of seeds: pair k joins the "
+                   "pictures 2k and 2k+1 (give an even number).")
+@_projection_options
 @click.option("--seed", type=click.IntRange(min=0, max=2**62), default=0, show_default=True,
               help="Base seed: pair k (from 0) joins the latents of seeds SEED+2k+1 and SEED+2k+2.")
 @click.option("--frames", type=FRAMES, default=17, show_default=True,
@@ -389,7 +492,9 @@ def evaluate_cmd(path_file: Path, metrics: tuple[str, ...], model: str | None, d
 @click.option("--fps", type=_Finite(min=0, min_open=True), default=12.0, show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
 def compare_cmd(model: str, device: str, latent_shape: str | None, prior: str | None, shell: float | None,
-                condition: Path | None, discriminator: str | None, methods: str, pairs: int, seed: int, frames: int,
+                condition: Path | None, discriminator: str | None, methods: str, pairs: int,
+                images: tuple[Path, ...], starts: int, projection_steps: int, pixel_weight: float, seed: int,
+                frames: int,
                 solver: str, optimizer: str, precondition: str, steps: int | None, rtol: float, gtol: float,
                 metric_options: tuple[str, ...],
                 eval_metrics: str | None, realism: float, realism_form: str, out: str, fps: float, quiet: bool) -> None:
@@ -399,6 +504,7 @@ def compare_cmd(model: str, device: str, latent_shape: str | None, prior: str | 
     Examples:
       latent-geodesics compare --pairs 4 --methods linear,slerp,pixel,vgg,vgg-eq --metric-option min_size=64 --out cmp/
       latent-geodesics compare --model zoo:fashion32 --methods linear,vgg-eq,vgg-eq+realism --out cmp/
+      latent-geodesics compare --model zoo:celeba64 --image a.jpg --image b.jpg --out cmp/
       latent-geodesics evaluate cmp/paths.npz --metric vgg-eq --metric pixel   # every method, by name
     """
     opt = level_config(optimizer, max_steps=steps, rtol=rtol, gtol=gtol, precondition=precondition)
@@ -406,31 +512,78 @@ def compare_cmd(model: str, device: str, latent_shape: str | None, prior: str | 
     settings = CompareSettings(methods=tuple(methods.split(",")), frames=frames, solver=solver, optimize=opt,
                                subdivide=SubdivideConfig(level=opt), metric_options=_parse_options(metric_options),
                                eval_metrics=evals, realism=realism, realism_form=realism_form, fps=fps)
+    if images and len(images) % 2:
+        raise UserError(f"--image pictures pair up (pair k joins pictures 2k and 2k+1); give an even number, "
+                        f"got {len(images)}")
     _run_compare(model=model, settings=settings, pairs=pairs, seed=seed, out=out, device=device,
                  latent_shape=_parse_shape(latent_shape), prior=prior, shell=shell, condition=condition,
-                 discriminator=discriminator, quiet=quiet)
+                 discriminator=discriminator, quiet=quiet, images=images,
+                 projection={"starts": starts, "steps": projection_steps, "pixel_weight": pixel_weight})
 
 
 def _run_compare(*, model: str, settings: CompareSettings, pairs: int, seed: int, out: str | Path, device: str,
                  latent_shape=None, prior=None, shell=None, condition: Path | None = None,
-                 discriminator: str | None = None, quiet: bool) -> dict:
-    out = check_output_dir(out, files=COMPARE_FILES)  # before any work: a bad --out fails at once
-    cond = load_array(condition, what="condition") if condition is not None else None
+                 discriminator: str | None = None, quiet: bool, images=(), projection: dict | None = None) -> dict:
+    out = check_output_dir(out, files=COMPARE_FILES + (("projection.png",) if images else ()))  # before any work
+    cond = _condition(model, condition)
     gen = load_generator(model, device=device, latent_shape=latent_shape, prior=prior, shell=shell, condition=cond,
                          discriminator=discriminator)
     check_methods(gen, settings)
-    seeds = pair_seeds(pairs, seed)
-    z0, z1 = seeded_endpoints(gen, seeds)
+    projected = None
+    if images:
+        projected = _project(gen, images, model=model, quiet=quiet, **(projection or {}))
+        seeds, z0, z1 = None, projected.latents[0::2], projected.latents[1::2]
+    else:
+        seeds = pair_seeds(pairs, seed)
+        z0, z1 = seeded_endpoints(gen, seeds)
     with _progress(settings.progress_total(), "compare", quiet) as bar:
         report = compare(gen, z0, z1, out, settings, model_name=model, seeds=seeds, progress=bar,
-                         discriminator_name=discriminator)
+                         discriminator_name=discriminator, projection=projected)
     if not quiet:
         click.echo(format_summary(report), err=True)
     for name, method in report["methods"].items():
         _warn_unconverged(method.get("solver"), f"{name}: ")
-    click.echo(f"wrote {out}/report.html (with grid.png, plots.png, video.mp4, report.json, paths.npz) "
+    click.echo(f"wrote {out}/report.html (with grid.png, plots.png, video.mp4, report.json, paths.npz"
+               f"{', projection.png' if images else ''}) "
                f"in {report['wall_time_s']:.0f} s")
     return report
+
+
+@main.command("project")
+@click.argument("images", nargs=-1, required=True, type=IMAGE)
+@_model_options
+@_projection_options
+@click.option("--out", type=OUT, required=True, help="Output folder.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def project_cmd(images: tuple[Path, ...], model: str, device: str, latent_shape: str | None, prior: str | None,
+                shell: float | None, condition: Path | None, discriminator: str | None, starts: int,
+                projection_steps: int, pixel_weight: float, out: str, quiet: bool) -> None:
+    """Find latents whose images match pictures: projection.png, latents.npy, report.json.
+
+    \b
+    Each picture is resized and centre-cropped to the model's size, then matched by Adam on LPIPS plus
+    pixel loss from --starts random starts (all pictures and starts in one batch), the latents kept on
+    the prior's support; the best start is kept. report.json has each picture's LPIPS and PSNR;
+    latents.npy holds the latents (P, *latent_shape), one row per picture, in order.
+
+    \b
+    Examples:
+      latent-geodesics project a.jpg b.jpg --model zoo:celeba64 --out proj/
+      latent-geodesics interpolate --model zoo:celeba64 --image a.jpg --image b.jpg --out out/   # project + path
+    """
+    from .project import PROJECT_FILES, ProjectConfig, project_job
+
+    out_dir = check_output_dir(out, files=PROJECT_FILES)  # before any work: a bad --out fails at once
+    config = ProjectConfig(starts=starts, steps=projection_steps, pixel_weight=pixel_weight)
+    cond = _condition(model, condition)
+    gen = load_generator(model, device=device, latent_shape=_parse_shape(latent_shape), prior=prior, shell=shell,
+                         condition=cond, discriminator=discriminator)
+    targets = _pictures(gen, images, model)
+    with _progress(config.steps, f"projecting {len(images)} picture(s)", quiet) as bar:
+        report = project_job(gen, targets, out_dir, config, model_name=model, names=[str(p) for p in images],
+                             progress=bar)
+    _echo_projection(report["projection"]["images"], quiet)
+    click.echo(f"wrote {out_dir}/projection.png, latents.npy, report.json")
 
 
 DEMO_METHODS = "linear,slerp,pixel,vgg-eq"
@@ -651,8 +804,9 @@ def models_cmd() -> None:
         c, h, w = entry.image_shape
         disc = "with discriminator" if entry.has_discriminator else "no discriminator"
         default = " (default)" if name == DEFAULT_MODEL else ""
-        click.echo(f"zoo:{name}{default}\t{c}x{h}x{w}, z={'x'.join(map(str, entry.latent_shape))}, {disc}: "
-                   f"{entry.summary}")
+        classes = f", classes {'|'.join(entry.classes)}" if entry.classes else ""
+        click.echo(f"zoo:{name}{default}\t{c}x{h}x{w}, z={'x'.join(map(str, entry.latent_shape))}, {disc}{classes}, "
+                   f"weights {entry.size}, licence {entry.licence}: {entry.summary}")
 
 
 @main.command("metrics")

@@ -31,6 +31,8 @@ Files written by :func:`compare` into the output folder (all or nothing):
     calibration: the discriminator's Calibration as a dict, or null
     judge: the independent judge (latent_geodesics.judges.Judge.info: name, model, dataset, classes,
            test_accuracy), or null for a model without one
+    projection: null, or (endpoints projected from pictures) Projection.to_dict(): settings, images
+                [{name, lpips, psnr_db, loss, start_losses}], median_lpips, median_psnr_db, wall_time_s
     linear_length: {metric: per pair}          (the straight line's lengths, the "vs linear" reference)
     methods: {method: {
         kind ("linear" | "slerp" | "retime" | "geodesic"), metric (solved under, or null),
@@ -66,7 +68,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
@@ -84,6 +86,9 @@ from .realism import DEFAULT_LAMBDA, FORMS, Calibration, calibrate, realism_metr
 from .rendering import staged_outputs, to_uint8, write_json, write_npz, write_png, write_video
 from .solvers import Progress, SubdivideConfig, level_config
 from .solvers.subdivide import LevelConfig
+
+if TYPE_CHECKING:
+    from .project import Projection
 
 REALISM_SUFFIX = "+realism"
 BASELINES = ("linear", "slerp", "retime")
@@ -331,7 +336,8 @@ def paths_arrays(paths: Mapping[str, np.ndarray], solved_under: Mapping[str, str
 
 def compare(generator: Generator, z0: Tensor, z1: Tensor, out_dir: str | Path, settings: CompareSettings, *,
             model_name: str, seeds: Sequence[tuple[int, int]] | None = None, progress: Progress | None = None,
-            calibration: Calibration | None = None, discriminator_name: str | None = None) -> dict:
+            calibration: Calibration | None = None, discriminator_name: str | None = None,
+            projection: "Projection | None" = None) -> dict:
     """Solve every method on the same pairs, measure them, and write the report files into ``out_dir``.
 
     Args:
@@ -346,6 +352,8 @@ def compare(generator: Generator, z0: Tensor, z1: Tensor, out_dir: str | Path, s
         progress: a ``tqdm``-like bar with ``total = settings.progress_total()``; its description names
             the stage.
         calibration: the discriminator's calibration (default: :func:`latent_geodesics.realism.calibrate`).
+        projection: the endpoints were projected from these pictures (pair ``k`` joins pictures ``2k`` and
+            ``2k + 1``): ``projection.png`` shows each beside its reconstruction, the report gets its errors.
 
     Returns:
         The report (also written to ``report.json``; schema in the module docstring).
@@ -357,7 +365,7 @@ def compare(generator: Generator, z0: Tensor, z1: Tensor, out_dir: str | Path, s
     from .report import labelled_grid, plot_series, side_by_side_frames, write_html, write_plots
 
     t_job = time.perf_counter()
-    out = check_output_dir(out_dir, files=COMPARE_FILES)
+    out = check_output_dir(out_dir, files=COMPARE_FILES + (("projection.png",) if projection is not None else ()))
     check_methods(generator, settings)
     z0, z1 = check_endpoints(generator, z0, z1)
     if seeds is not None and len(seeds) != z0.shape[0]:
@@ -467,6 +475,7 @@ def compare(generator: Generator, z0: Tensor, z1: Tensor, out_dir: str | Path, s
         "calibration": calibration.to_dict() if calibration is not None else None,
         "judge": judge.info() if judge is not None else None,
         "linear_length": linear_length,
+        "projection": projection.to_dict() if projection is not None else None,
         "methods": results,
         "files": {"grid": grid_layout, "video": {**video_info, "fps": settings.fps}, "plots": None,
                   "html": "report.html", "paths": "paths.npz"},
@@ -478,6 +487,10 @@ def compare(generator: Generator, z0: Tensor, z1: Tensor, out_dir: str | Path, s
     report = json.loads(json.dumps(report))  # plain JSON types only (tuples -> lists), as it will be read back
     with staged_outputs(out) as stage:
         write_png(stage / "grid.png", grid)
+        if projection is not None:
+            from .project import write_projection_files
+
+            write_projection_files(stage, projection)
         write_video(stage / "video.mp4", video, fps=settings.fps)
         write_plots(stage / "plots.png", report)
         report["wall_time_s"] = round(time.perf_counter() - t_job, 4)

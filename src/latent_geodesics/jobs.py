@@ -7,6 +7,7 @@ import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -24,9 +25,14 @@ from .solvers import (SOLVERS, Progress, SolveResult, SubdivideConfig, level_con
                       solve_at_resolution, subdivide_path)
 from .solvers.subdivide import LevelConfig
 
+if TYPE_CHECKING:
+    from .project import Projection
+
 
 INTERPOLATE_FILES = ("strip.png", "video.mp4", "path.npz", "report.json")
-"""The files ``interpolate`` writes into its output folder."""
+"""The files ``interpolate`` writes into its output folder (plus ``projection.png`` from pictures)."""
+PHOTO_HOLD = 6
+"""Frames the video shows a projected photo for before the path starts and after it ends."""
 
 
 def load_array(path: str | Path, *, what: str = "latent") -> Tensor:
@@ -184,7 +190,8 @@ def _stats_dict(stats: PathStats) -> dict:
 
 def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, out_dir: str | Path,
                 settings: InterpolateSettings, *, model_name: str, join: bool = False, loop: bool = False,
-                progress: Progress | None = None, discriminator_name: str | None = None) -> dict:
+                progress: Progress | None = None, discriminator_name: str | None = None,
+                projection: "Projection | None" = None) -> dict:
     """Solve paths between ``z0`` and ``z1`` and write ``strip.png``, ``video.mp4``, ``path.npz``, ``report.json``.
 
     Args:
@@ -195,11 +202,15 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
             that it repeats seamlessly.
         discriminator_name: where the discriminator came from (``--discriminator``), recorded in the report
             and in ``path.npz``.
+        projection: the endpoints (waypoints) were projected from these pictures
+            (:func:`latent_geodesics.project.project_images`, one per waypoint, in order): ``projection.png``
+            shows each beside its reconstruction, the report gets its errors, and the video opens on the
+            first picture and closes on the last (held :data:`PHOTO_HOLD` frames each).
 
     Returns:
         The report (also written to ``report.json``).
     """
-    out = check_output_dir(out_dir, files=INTERPOLATE_FILES)
+    out = check_output_dir(out_dir, files=INTERPOLATE_FILES + (("projection.png",) if projection is not None else ()))
     z0, z1 = check_endpoints(generator, z0, z1)
     t0 = time.perf_counter()
     solved = solve(generator, metric, z0, z1, settings, progress=progress)
@@ -227,6 +238,7 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
                   **_stats_dict(start_stats)},
         "result": {"method": settings.solver + ("+retime" if settings.retime else ""), **_stats_dict(final_stats),
                    **(result.summary() if result is not None else {})},
+        "projection": projection.to_dict() if projection is not None else None,
         "wall_time_s": round(wall, 4),
         "device": str(generator.device),
         "host": {"python": platform.python_version(), "torch": torch.__version__, "machine": platform.machine()},
@@ -234,7 +246,17 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
     with staged_outputs(out) as stage:
         write_png(stage / "strip.png", tile(frames))
         video = np.concatenate(list(frames), axis=1) if b > 1 else frames[0]  # pairs stacked vertically
-        write_video(stage / "video.mp4", video[:-1] if loop else video, fps=settings.fps)
+        video = video[:-1] if loop else video
+        if projection is not None:
+            from .project import write_projection_files
+
+            write_projection_files(stage, projection)
+            if b == 1:  # one path through the pictures: open on the first photo, close on the last
+                photos = to_uint8(projection.targets)
+                last = photos[0] if loop else photos[-1]
+                video = np.concatenate([np.repeat(photos[:1], PHOTO_HOLD, 0), video,
+                                        np.repeat(last[None], PHOTO_HOLD, 0)])
+        write_video(stage / "video.mp4", video, fps=settings.fps)
         pts = points.detach().cpu().numpy()
         extra = {"legs": np.array(z0.shape[0])} if join else {}
         if discriminator_name is not None:

