@@ -669,6 +669,10 @@ def _batch_options(f):
     return f
 
 
+EXIT_SOME_FAILED = 3
+"""Exit code of ``batch``/``distances`` when some lines failed (the others' results are written)."""
+
+
 def _batch_setup(opts: dict):
     """Defaults, model spec and the driver's generator from the shared batch options."""
     from .batch import LineSettings, ModelSpec
@@ -716,6 +720,8 @@ def _run_batch(jobs, *, opts: dict, spec, gen, defaults, jobs_file: str | None, 
     if not_converged:
         click.echo(f"warning: {not_converged} of {c['done']} path(s) did not converge within the step budget "
                    "(converged in summary.csv); raise --steps or loosen --rtol/--gtol", err=True)
+    if c["failed"]:  # everything else is written; a script must still see that lines are missing
+        raise click.exceptions.Exit(EXIT_SOME_FAILED)
     return report
 
 
