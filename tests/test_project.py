@@ -175,3 +175,11 @@ def test_compare_between_pictures(model_file, pictures, tmp_path):
 def test_odd_picture_count_for_compare(model_file, pictures, tmp_path):
     result = run("compare", "--model", model_file, "--image", pictures[0], "--out", tmp_path / "o")
     assert result.exit_code == 2 and "even number" in result.stderr and not (tmp_path / "o").exists()
+
+
+def test_compare_pictures_with_seeded_pair_options_is_refused(model_file, pictures, tmp_path):
+    images = sum((["--image", p] for p in pictures), [])
+    for extra in (["--pairs", 3], ["--seed", 5], ["--pairs", 2, "--seed", 1]):
+        result = run("compare", "--model", model_file, *images, *extra, "--out", tmp_path / "o")
+        assert result.exit_code == 2 and "with --image the pictures are the pairs" in result.stderr, result.output
+        assert not (tmp_path / "o").exists()

@@ -515,6 +515,11 @@ def compare_cmd(model: str, device: str, latent_shape: str | None, prior: str | 
     if images and len(images) % 2:
         raise UserError(f"--image pictures pair up (pair k joins pictures 2k and 2k+1); give an even number, "
                         f"got {len(images)}")
+    given = [f"--{name}" for name in ("pairs", "seed")
+             if click.get_current_context().get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+    if images and given:
+        raise UserError(f"{' and '.join(given)} choose seeded pairs; with --image the pictures are the pairs "
+                        "(pair k joins pictures 2k and 2k+1): drop one or the other")
     _run_compare(model=model, settings=settings, pairs=pairs, seed=seed, out=out, device=device,
                  latent_shape=_parse_shape(latent_shape), prior=prior, shell=shell, condition=condition,
                  discriminator=discriminator, quiet=quiet, images=images,
