@@ -57,11 +57,6 @@ class SubdivideConfig:
         sweeps: most joint steps after the local solves (``local`` variant).
         coarse_rtol: levels before the last only start the next one: they stop on this relative energy
             change alone (``None``: the same rule as the last level).
-        kronecker_from: levels with fewer interior points than this precondition with the path Laplacian
-            alone; the first level with this many measures the latent metric at its middle (where the path
-            has moved to by then) and the finer ones reuse it. Measuring it costs one forward pass with
-            tangents per latent dimension, more than a coarse level's whole solve (``landscape`` in
-            BENCHMARKS.md).
     """
 
     variant: Variant = "joint"
@@ -70,7 +65,6 @@ class SubdivideConfig:
     local_steps: int = 50
     sweeps: int = 30
     coarse_rtol: float | None = 1e-3
-    kronecker_from: int = 1
 
     def __post_init__(self) -> None:
         if self.variant not in ("joint", "local"):
@@ -133,8 +127,6 @@ def subdivide_path(problem: PathProblem, n_segments: int, config: SubdivideConfi
         # The middle interior point is the path's t = 1/2 at every level: its latent metric, measured
         # once at the first level, serves the finer ones (the point moves little once it is placed).
         reuse = last[0].latent_metric if last and problem_ is problem else None
-        if start.shape[1] - 2 < config.kronecker_from:
-            cfg = _laplacian_only(cfg)
         res = solve_at_resolution(problem_, start, cfg, progress=progress, latent_metric=reuse)
         trace.extend(res.trace)
         if problem_ is problem:
@@ -176,12 +168,6 @@ def subdivide_path(problem: PathProblem, n_segments: int, config: SubdivideConfi
 
 def _with_steps(cfg: LevelConfig, max_steps: int) -> LevelConfig:
     return replace(cfg, max_steps=max_steps)
-
-
-def _laplacian_only(cfg: LevelConfig) -> LevelConfig:
-    if isinstance(cfg, GaussNewtonConfig):
-        return replace(cfg, preconditioner="laplacian")
-    return replace(cfg, precondition="laplacian") if cfg.precondition == "kronecker" else cfg
 
 
 def _coarse(config: SubdivideConfig) -> LevelConfig:
