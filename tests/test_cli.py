@@ -198,6 +198,7 @@ def test_conditional_model_gets_its_label(tmp_path):
     result = run("interpolate", "--model", path, "--condition", tmp_path / "label.npy", "--seed", 1, "--seed", 2,
                  "--solver", "linear", "--frames", 3, "--out", out, "-q")
     assert result.exit_code == 0, result.output
+    assert json.loads((out / "report.json").read_text())["model"]["condition"] == [0.0, 5.0]  # what made the frames
     assert_user_error(run("interpolate", "--model", path, "--seed", 1, "--seed", 2, "--out", out),
                       "failed on latents")  # the model needs its condition
 
