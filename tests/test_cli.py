@@ -247,3 +247,11 @@ def test_every_row_of_a_waypoint_file_is_a_waypoint(model_file, tmp_path):
     assert_user_error(run("interpolate", "--model", model_file, "--z", tmp_path / "last.npy", "--out", single),
                       "at least two waypoints")
     assert not single.exists()
+
+
+def test_default_pixel_metric_says_what_it_gives(model_file, tmp_path):
+    common = ("interpolate", "--model", model_file, "--seed", 1, "--seed", 2, "--frames", 3, "--steps", 2)
+    default = run(*common, "--out", tmp_path / "a")
+    assert default.exit_code == 0 and "note: the default --metric pixel gives cross-fades" in default.stderr
+    chosen = run(*common, "--metric", "pixel", "--out", tmp_path / "b")  # chosen on purpose: no note
+    assert chosen.exit_code == 0 and "note:" not in chosen.stderr

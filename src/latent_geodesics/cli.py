@@ -348,6 +348,11 @@ def interpolate_cmd(model: str, device: str, latent_shape: str | None, prior: st
                      metric_options=_parse_options(metric_options), realism=realism, realism_form=realism_form,
                      settings=settings, out=out, device=device, latent_shape=_parse_shape(latent_shape), prior=prior,
                      shell=shell, condition=condition, discriminator=discriminator, quiet=quiet)
+    metric_source = click.get_current_context().get_parameter_source("metric")
+    if solver not in ("linear", "slerp") and metric_source == click.core.ParameterSource.DEFAULT and not quiet:
+        # the default stays pixel until a vgg-eq geodesic converges in about a minute on a CPU (BENCHMARKS.md)
+        click.echo("note: the default --metric pixel gives cross-fades; --metric vgg-eq is the perceptual geodesic "
+                   "(minutes on a CPU)", err=True)
 
 
 def _run_interpolate(*, model: str, seeds=(), z_files=(), images=(), projection: dict | None = None,
