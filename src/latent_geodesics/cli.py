@@ -314,7 +314,7 @@ def interpolate_cmd(model: str, device: str, latent_shape: str | None, prior: st
     """Find shortest paths between latents and write strip.png, video.mp4, path.npz, report.json.
 
     \b
-    Endpoints: --seed A --seed B (more seeds: waypoints), --z a.npy --z b.npy ... (waypoints),
+    Endpoints: --seed A --seed B (more seeds: waypoints), --z a.npy --z b.npy ... (waypoints, a row each),
     --image a.jpg --image b.jpg ... (pictures projected into the latent space, then waypoints; also writes
     projection.png, and the video opens and closes on the pictures), or --z0 a.npy --z1 b.npy (each one
     latent or a batch: one path per row, solved as one batch).
