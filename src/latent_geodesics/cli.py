@@ -273,7 +273,8 @@ IMAGE = click.Path(path_type=Path)
 @click.option("--seed", "seeds", type=SEED, multiple=True,
               help="Endpoint latents drawn from the prior with these seeds (0 to 2**63-1): two, or more for waypoints.")
 @click.option("--z", "z_files", type=click.Path(dir_okay=False, path_type=Path), multiple=True,
-              help="Waypoint latent files (.npy/.npz), in order; every row of a file is a waypoint (two or more in all).")
+              help="Waypoint latent files (.npy/.npz), in order; every row of a file is a waypoint (two or more "
+                   "in all).")
 @click.option("--image", "images", type=IMAGE, multiple=True,
               help="Waypoint pictures (PNG, JPEG ...), projected into the latent space first: two or more.")
 @_projection_options
@@ -330,8 +331,8 @@ def interpolate_cmd(model: str, device: str, latent_shape: str | None, prior: st
     """
     given = sum(bool(x) for x in (seeds, z_files, images, z0 is not None or z1 is not None))
     if given != 1:
-        raise UserError("give endpoints one way: --seed (twice or more), --z (two or more rows in all), --image (twice or "
-                        "more), or --z0 with --z1")
+        raise UserError("give endpoints one way: --seed (twice or more), --z (two or more rows in all), "
+                        "--image (twice or more), or --z0 with --z1")
     if (z0 is None) != (z1 is None):
         raise UserError("give both --z0 and --z1, or neither")
     for name, given_ in (("--seed", seeds), ("--image", images)):
