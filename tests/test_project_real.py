@@ -18,6 +18,7 @@ from latent_geodesics.generators import load_generator
 from latent_geodesics.generators.fashion32 import DEFAULT_DATA_DIR
 from latent_geodesics.metrics import build_metric
 from latent_geodesics.project import ProjectConfig, load_images, project_images, start_latents
+from latent_geodesics.weights import sha256_of
 
 QUICK = ProjectConfig(starts=2, steps=40)
 
@@ -30,7 +31,7 @@ def faces(tmp_path_factory) -> list[Path]:
 
 def test_celeba_wheel_is_pinned(tmp_path, monkeypatch):
     good = datasets.celeba_archive()
-    assert datasets.weights.sha256_of(good) == datasets.CELEBA_SHA256
+    assert sha256_of(good) == datasets.CELEBA_SHA256
     names = [n for n, _ in datasets.celeba_faces(3, start=497)]
     assert names == sorted(names) and len(names) == 3 and all(n.endswith(".jpg") for n in names)
     monkeypatch.setenv("LATENT_GEODESICS_CACHE", str(tmp_path))

