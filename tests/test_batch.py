@@ -15,10 +15,11 @@ from hypothesis import strategies as st
 from cli_helpers import assert_user_error, run
 from latent_geodesics._check import UserError
 from latent_geodesics.batch import (LINE_KEYS, JobSpec, LineSettings, LocalExecutor, ResultStore, make_job,
-                                    parse_jobs, parse_jobs_text, plan_batches, resolve_jobs, run_jobs, sha256_file)
+                                    parse_jobs, parse_jobs_text, plan_batches, resolve_jobs, run_jobs)
 from latent_geodesics.generators import load_generator
 from latent_geodesics.metrics import metric_names
 from latent_geodesics.solvers import OPTIMIZERS, SOLVERS
+from latent_geodesics.weights import sha256_of
 
 MODEL = "zoo:fashion32"
 FAST = LineSettings(metric="pixel", frames=5, steps=3)
@@ -174,7 +175,7 @@ def test_store_resume_corrupt_and_failed_lines(gen, tmp_path):
             np.testing.assert_array_equal(pts[0, 0], job.z0)
             np.testing.assert_array_equal(pts[0, -1], job.z1)
         rec = ResultStore(tmp_path).records[job.name]
-        assert rec["sha256"] == sha256_file(tmp_path / rec["file"])
+        assert rec["sha256"] == sha256_of(tmp_path / rec["file"])
         assert rec["stats"]["length"] < rec["stats"]["start_length"]  # the solver shortened it
         assert rec["worker"].startswith("local:") and rec["wall_time_s"] > 0
 

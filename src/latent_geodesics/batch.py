@@ -55,6 +55,7 @@ from .metrics import Metric, build_metric, metric_names
 from .paths import DEFAULT_CHUNK, check_endpoints, images_of
 from .rendering import staged_outputs, to_uint8, write_json, write_npz, write_png
 from .solvers import DEFAULT_GTOL, DEFAULT_RTOL, OPTIMIZERS, SOLVERS, SubdivideConfig, level_config
+from .weights import sha256_of
 
 MAX_FRAMES = 10_000
 """Most frames per path a JOBS line may ask for (the CLI's own limit)."""
@@ -574,14 +575,6 @@ class LocalExecutor:
 # The result folder
 # ---------------------------------------------------------------------------------------------------------------
 
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 class ResultStore:
     """``DIR/paths/NAME.npz`` per finished line (written atomically) and ``DIR/manifest.jsonl``, one record
     per finished or failed line, appended (and synced) after the file it names is complete.
@@ -617,7 +610,7 @@ class ResultStore:
             return False
         path = self.file_of(job.name)
         try:
-            return sha256_file(path) == rec.get("sha256")
+            return sha256_of(path) == rec.get("sha256")
         except OSError:
             return False
 
@@ -630,7 +623,7 @@ class ResultStore:
             path = self.file_of(job.name)
             write_npz(path, points=points, z0=points[:, 0], z1=points[:, -1], metric=np.array(job.settings.metric),
                       model=np.array(model_name))
-            rec.update(status="done", file=f"{PATHS_DIR}/{path.name}", sha256=sha256_file(path),
+            rec.update(status="done", file=f"{PATHS_DIR}/{path.name}", sha256=sha256_of(path),
                        stats={k: result[k] for k in ("start_length", "start_energy", "length", "energy", "step_cv",
                                                      "step_distances")},
                        converged=result["converged"], steps=result["steps"], rel_change=result["rel_change"],
