@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from .. import weights
-from .._check import UserError
+from .._check import UserError, first_line
 from .base import Generator
 from .dcgan import ConditionalDCGAN, DCGANGenerator
 
@@ -115,7 +115,7 @@ def _load_into(net: torch.nn.Module, state: dict, path) -> None:
     try:
         net.load_state_dict(state)
     except RuntimeError as e:  # missing or unexpected keys, wrong shapes: not the file we pinned
-        raise UserError(f"weight file {path} does not fit the model ({str(e).splitlines()[0]}); "
+        raise UserError(f"weight file {path} does not fit the model ({first_line(e)}); "
                         "delete it and fetch it again") from e
 
 
