@@ -158,7 +158,8 @@ def solvers(doc: dict) -> str:
                 f"converged {sum(own['converged'])}/{len(own['converged'])}, CV {fmt(max(own['step_cv']))}")
             rows.append([name, *_hit(m["reached_1pct"]), *_hit(m["reached_5pct"]),
                          "-" if m["final_over_reference"] is None else fmt(max(m["final_over_reference"]), 4),
-                         m["stopped"], own_txt, _speedup(m, r["methods"].get("previous-default"))])
+                         m["stopped"] + (f" after {m['iterations']} iterations" if "iterations" in m else ""),
+                         own_txt, _speedup(m, r["methods"].get("previous-default"))])
         out.append(table(["method", "passes to 1%", "seconds to 1%", "passes to 5%", "seconds to 5%",
                           "worst pair / reference at the end", "stopped by", "own stopping rule (worst pair)",
                           "speed-up vs previous default (passes / s)"], rows))

@@ -14,7 +14,8 @@ Same model, metric, endpoint pairs and frame count for every method, one run. Fo
      coordinates, its convergence rule), then the same optimiser at the final resolution;
    - ``gauss-newton``: joint subdivision with Levenberg-Marquardt levels, then more LM steps;
    - ``full-lbfgs-kronecker``: all points at the final resolution from the straight line;
-   - ``full-adam`` and ``full-lbfgs``: the full-path baselines (pixel metrics only: too slow under VGG here).
+   - ``full-adam`` and ``full-lbfgs``: the full-path baselines (pixel metrics only: too slow under VGG here);
+   - ``georce``: GEORCE's own update (:mod:`bench.georce`), from the straight line, until it stalls.
 
 Cost is counted in **model passes**: a generator + metric forward pass of one latent is 1; a backward
 pass and a forward pass with tangents (forward-mode AD, for Gauss-Newton products and the latent
@@ -40,6 +41,7 @@ import torch.autograd.forward_ad as fwad
 from . import stochman_adapter
 from .common import BudgetExhausted, Context, load_metric, load_model, log, metric_note, seeded_pairs, timed, \
     write_result
+from .georce import LINE_SEARCH_TRIALS, georce_path
 from .petzka import petzka_path
 
 TOLERANCE = 0.01
@@ -205,6 +207,14 @@ def run_method(name: str, problem: CountedProblem, n: int, reference: list[float
             info["config"] = {"degree": 3, "learned": "coefficients of degree 2 and 3", "optimizer": "adam",
                               "lr": 1e-3, "betas": [0.5, 0.999]}
             petzka_path(problem, n, max_steps=10**9)
+        elif name == "georce":
+            problem.target = _target(reference)
+            info["config"] = {"metric": "G = J^T J of the residual (latent_metric) with the solvers' ridge",
+                              "line_search": f"tau = 1, 1/2, ... ({LINE_SEARCH_TRIALS} trials) on GEORCE's energy",
+                              "start": "straight line"}
+            out = georce_path(problem, n, max_iter=10**6)
+            info["iterations"] = out["iterations"]
+            info["stopped"] = "stalled"
         elif name == "stochman":
             problem.target = _target(reference)
             info["config"] = {"curve": "CubicSpline", "num_nodes": 5, "optimizer": "adam (stochman: lr 0.1)"}
@@ -255,7 +265,7 @@ def _reference(problem: CountedProblem, n: int, cfg: SubdivideConfig) -> dict:
 
 
 def method_names(metric: str) -> list[str]:
-    names = ["previous-default", "default", "gauss-newton"]
+    names = ["previous-default", "default", "gauss-newton", "georce"]
     if metric.startswith("pixel"):  # the full-path baselines only where a pass is cheap
         names += ["full-lbfgs-kronecker", "full-adam", "petzka-poly3"]
         names += ["stochman"] if stochman_adapter.available()[0] else []

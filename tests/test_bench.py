@@ -62,7 +62,8 @@ def test_quick_results_have_the_headline_fields(quick_run: Path) -> None:
     solvers = json.loads((quick_run / "solvers.json").read_text())["results"]
     for r in solvers.values():
         assert all(e > 0 for e in r["reference"]["reference_energy"]) and r["pass_costs"]["backward"] >= 0
-        for name in ("previous-default", "default", "gauss-newton", "full-lbfgs-kronecker", "full-adam", "petzka-poly3"):  # noqa: E501
+        for name in ("previous-default", "default", "gauss-newton", "georce", "full-lbfgs-kronecker", "full-adam",
+                     "petzka-poly3"):
             m = r["methods"][name]
             assert "reached_1pct" in m and m["passes"] > 0 and m["counts"]["forward"] > 0
         # the subdivision methods record where their own stopping rule ended them
