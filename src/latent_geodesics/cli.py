@@ -132,11 +132,15 @@ def _parse_shape(text: str | None) -> tuple[int, ...] | None:
     return shape
 
 
-def _progress(total: int, desc: str, quiet: bool):
+def _progress(total: int, desc: str, quiet: bool, *, budget: bool = False):
+    """A progress bar on stderr. ``budget``: the total is an upper bound (solvers stop when they converge), so the
+    bar says how much of the budget is spent and at most how long the rest would take."""
     from tqdm.auto import tqdm
 
+    fmt = "{desc}: {percentage:3.0f}% of the step budget |{bar}| {elapsed} elapsed, at most {remaining} left{postfix}" \
+        if budget else None
     return tqdm(total=total, desc=desc, unit="step", disable=quiet, file=sys.stderr, leave=False,
-                dynamic_ncols=True)
+                dynamic_ncols=True, bar_format=fmt)
 
 
 def _parse_options(items: tuple[str, ...]) -> dict:
@@ -395,7 +399,8 @@ def _run_interpolate(*, model: str, seeds=(), z_files=(), images=(), projection:
             waypoints = torch.cat([waypoints.flatten(1), classes.to(waypoints)], 1)
             gen = condition_as_coordinates(gen)
         za, zb = waypoint_legs(waypoints, loop=loop)
-    with _progress(settings.progress_total(), f"{settings.solver} ({metric})", quiet) as bar:
+    with _progress(settings.progress_total(), f"{settings.solver} ({metric})", quiet,
+                   budget=settings.solver in ("optimize", "subdivide")) as bar:
         report = interpolate(gen, metric_obj, za, zb, out, settings, model_name=model, join=join, loop=loop,
                              progress=bar, discriminator_name=discriminator, projection=projected)
     start, res = report["start"], report["result"]
@@ -547,7 +552,7 @@ def _run_compare(*, model: str, settings: CompareSettings, pairs: int, seed: int
     else:
         seeds = pair_seeds(pairs, seed)
         z0, z1 = seeded_endpoints(gen, seeds)
-    with _progress(settings.progress_total(), "compare", quiet) as bar:
+    with _progress(settings.progress_total(), "compare", quiet, budget=True) as bar:
         report = compare(gen, z0, z1, out, settings, model_name=model, seeds=seeds, progress=bar,
                          discriminator_name=discriminator, projection=projected)
     if not quiet:

@@ -23,7 +23,7 @@ from .realism import RealismWeighted
 from .rendering import staged_outputs, tile, to_uint8, write_json, write_npz, write_png, write_video
 from .solvers import (SOLVERS, Progress, SolveResult, SubdivideConfig, level_config, retime_path,
                       solve_at_resolution, subdivide_path)
-from .solvers.subdivide import LevelConfig
+from .solvers.subdivide import LevelConfig, most_steps, step_work
 
 if TYPE_CHECKING:
     from .project import Projection
@@ -97,11 +97,12 @@ class InterpolateSettings:
                 "subdivide": self.subdivide.to_dict() if self.solver == "subdivide" else None}
 
     def progress_total(self) -> int:
-        """Most solver steps per pair, for a progress bar."""
+        """Most solver work per path, in latent evaluations (what solvers tell a progress bar): an upper bound,
+        since solvers stop when they converge."""
         if self.solver == "optimize":
-            return self.optimize.max_steps
+            return most_steps(self.optimize) * step_work(self.optimize) * max(self.frames - 2, 0)
         if self.solver == "subdivide":
-            return self.subdivide.max_steps(self.frames - 1)
+            return self.subdivide.max_work(self.frames - 1)
         return 0
 
 

@@ -97,3 +97,47 @@ def test_retimed_path_has_constant_speed(warped_gen):
     d = path_stats(warped_gen, metric, retimed).d_sq.sqrt()
     assert (d.std(unbiased=False) / d.mean()) < 0.05
     assert torch.equal(retimed[:, 0], z0) and torch.equal(retimed[:, -1], z1)
+
+
+class _Count:
+    """Adds up what a solver tells its progress bar."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
+        pass
+
+
+@pytest.mark.parametrize("variant", ["joint", "local"])
+@pytest.mark.parametrize("n", [8, 5])  # 5: levels of 2, 4 and 8 segments, then 5 again (re-timed and polished)
+def test_progress_counts_latent_evaluations_up_to_the_stated_bound(warped_gen, variant, n):
+    # Adam with rtol 0 never stops early, so every level uses its whole budget and the bar ends exactly at the bound
+    level = OptimizeConfig(optimizer="adam", max_steps=7, rtol=0.0)
+    config = SubdivideConfig(variant=variant, level=level, local_steps=3, sweeps=2)
+    bar = _Count()
+    subdivide_path(PathProblem(warped_gen, build_metric("pixel"), WARPED_Z0, WARPED_Z1), n, config, progress=bar)
+    by_hand = {("joint", 8): 7 * (1 + 3 + 7), ("local", 8): 7 * 1 + (3 * 2 + 2 * 3) + (3 * 4 + 2 * 7),
+               ("joint", 5): 7 * (1 + 3 + 7 + 4), ("local", 5): 7 * 1 + (3 * 2 + 2 * 3) + (3 * 4 + 2 * 7) + 7 * 4}
+    assert bar.n == config.max_work(n) == by_hand[variant, n]
+
+
+def test_progress_bound_holds_for_lbfgs(warped_gen):
+    level = OptimizeConfig(optimizer="lbfgs", max_steps=12, rtol=0.0)
+    bar = _Count()
+    subdivide_path(PathProblem(warped_gen, build_metric("pixel"), WARPED_Z0, WARPED_Z1), 8,
+                   SubdivideConfig(level=level), progress=bar)
+    assert 0 < bar.n <= SubdivideConfig(level=level).max_work(8)
+
+
+def test_interpolate_progress_total_is_the_optimize_solvers_work(warped_gen):
+    from latent_geodesics.jobs import InterpolateSettings
+
+    level = OptimizeConfig(optimizer="adam", max_steps=9, rtol=0.0)
+    bar = _Count()
+    optimize_path(PathProblem(warped_gen, build_metric("pixel"), WARPED_Z0, WARPED_Z1),
+                  linear_path(WARPED_Z0, WARPED_Z1, 6), level, progress=bar)
+    assert bar.n == InterpolateSettings(solver="optimize", frames=7, optimize=level).progress_total() == 9 * 5

@@ -140,7 +140,7 @@ def gauss_newton_path(problem: PathProblem, init: Tensor, config: GaussNewtonCon
             own damping and stops on its own).
         init: starting paths ``(B, N+1, *latent_shape)`` (their endpoints are ignored: the problem's are used).
         config: solver settings.
-        progress: told about every step.
+        progress: told the work of every step (latent evaluations per path, CG products included).
         latent_metric: ``G`` ``(B, D, D)`` at the paths' middle, if already measured.
 
     Returns:
@@ -206,7 +206,7 @@ def gauss_newton_path(problem: PathProblem, init: Tensor, config: GaussNewtonCon
         gain = (energy[rd] - e_new) / pred.clamp_min(1e-300)
         ok = torch.isfinite(e_new) & (e_new < energy[rd]) & (pred > 0)
         steps[rows] += 1
-        progress.update(1)
+        progress.update((1 + int(its.max())) * x.shape[1])  # the step and its CG products, per interior point
         for k, i in enumerate(rows.tolist()):
             if ok[k]:
                 rel[i] = float(relative_decrease(energy[i:i + 1], e_new[k:k + 1]))

@@ -20,6 +20,10 @@ from .base import NoProgress, Progress, SolveResult, relative_decrease
 from .structure import kron_apply, laplacian, latent_preconditioner, middle_metric, relative_gradient_norm
 
 Optimizer = Literal["adam", "lbfgs"]
+def lbfgs_overshoot(window: int) -> int:
+    """Most energy evaluations past ``max_steps`` of an L-BFGS solve: its last call may use torch's default
+    ``max_eval`` (``5/4`` of the window) plus one, having been left a single step."""
+    return window * 5 // 4
 
 
 @dataclass(frozen=True)
@@ -31,7 +35,7 @@ class OptimizeConfig:
         lr: step size. Adam: relative to the path's initial spacing (the RMS per-coordinate distance
             between consecutive points), so one setting fits any latent scale and frame count;
             ``None`` takes 0.05. L-BFGS: its usual step scale; ``None`` takes 1.0.
-        max_steps: most energy + gradient evaluations per pair.
+        max_steps: most energy + gradient evaluations per pair (L-BFGS: at most :func:`lbfgs_overshoot` more).
         rtol: stop a pair when its energy falls by less than this fraction over ``window`` steps.
         window: steps between convergence checks.
         gtol: L-BFGS only: also require the scale-free gradient norm
@@ -76,7 +80,7 @@ def optimize_path(problem: PathProblem, init: Tensor, config: OptimizeConfig = O
         problem: generator, metric and endpoints.
         init: starting paths ``(B, N+1, *latent_shape)`` (their endpoints are ignored: the problem's are used).
         config: optimiser settings.
-        progress: told about every step.
+        progress: told the work of every step, in latent evaluations per path.
         latent_metric: ``G`` ``(B, D, D)`` at the paths' middle, if already measured (see
             :mod:`~latent_geodesics.solvers.structure`); measured here otherwise.
 
@@ -158,7 +162,7 @@ def _adam(problem: PathProblem, init: Tensor, config: OptimizeConfig,
                 for i in active:
                     params[i].copy_(gen.project(params[i]))
         steps[active] += 1
-        progress.update(1)
+        progress.update(x.shape[1])  # work of the slowest pair: one latent evaluation per interior point
         if step == 0:
             reference[active] = e
         elif (step + 1) % config.window == 0:
@@ -205,7 +209,7 @@ def _lbfgs(problem: PathProblem, init: Tensor, config: OptimizeConfig,
         energy = problem.energy_backward(points)  # (B,), detached; the gradient is in x.grad
         last.update(energy=energy, grad=points.grad.detach() if points.grad is not None else torch.zeros_like(points))
         evals += 1
-        progress.update(1)
+        progress.update(points.shape[1])  # one latent evaluation per interior point of each path
         return energy.sum()
 
     previous: Tensor | None = None

@@ -28,7 +28,7 @@ from .._check import UserError
 from ..paths import PathProblem, PathStats, interpolate_points, resample_uniform
 from .base import NoProgress, Progress, SolveResult
 from .gauss_newton import GaussNewtonConfig, gauss_newton_path
-from .optimize import OptimizeConfig, optimize_path
+from .optimize import OptimizeConfig, lbfgs_overshoot, optimize_path
 
 LevelConfig = OptimizeConfig | GaussNewtonConfig
 
@@ -73,11 +73,55 @@ class SubdivideConfig:
     def to_dict(self) -> dict:
         return {**asdict(self), "level": self.level.to_dict()}
 
-    def max_steps(self, n_segments: int) -> int:
-        """An upper bound on the steps one pair can take (for progress bars)."""
-        levels = max(1, (n_segments - 1).bit_length())
-        per_level = self.level.max_steps if self.variant == "joint" else self.local_steps + self.sweeps
-        return (levels + 1) * per_level
+    def max_work(self, n_segments: int) -> int:
+        """An upper bound on the work of one path, in latent evaluations (the unit solvers report progress in):
+        every level's most steps times its interior points (times 1 + CG iterations for Gauss-Newton)."""
+        schedule = levels(n_segments)
+        work = 0
+        for k, segments in enumerate(schedule):
+            if self.variant == "local" and 0 < k and segments == 2 * schedule[k - 1]:
+                work += (most_steps(self.level, self.local_steps) * (segments // 2)
+                         + most_steps(self.level, self.sweeps) * (segments - 1))
+            else:
+                work += most_steps(self.level) * (segments - 1)
+        return work * step_work(self.level)
+
+
+def levels(n_segments: int) -> list[int]:
+    """Segments of each level of :func:`subdivide_path`: 2, 4, ... up to ``n_segments`` or the first power of two
+    above it, then ``n_segments`` again if that overshot (re-timed and polished)."""
+    if n_segments <= 1:
+        return []
+    out = [2]
+    while out[-1] < n_segments:
+        out.append(2 * out[-1])
+    return out + ([n_segments] if out[-1] != n_segments else [])
+
+
+def step_work(config: LevelConfig) -> int:
+    """Latent evaluations per interior point of one step of ``config``'s optimiser (CG products count)."""
+    return 1 + config.cg_iters if isinstance(config, GaussNewtonConfig) else 1
+
+
+def most_steps(config: LevelConfig, steps: int | None = None) -> int:
+    """Most energy evaluations of a solve with ``steps`` (default ``config.max_steps``) allowed: L-BFGS may take
+    :func:`~latent_geodesics.solvers.optimize.lbfgs_overshoot` more to finish its line search."""
+    steps = config.max_steps if steps is None else steps
+    lbfgs = isinstance(config, OptimizeConfig) and config.optimizer == "lbfgs"
+    return steps + (lbfgs_overshoot(config.window) if lbfgs and steps > 0 else 0)
+
+
+class _Scaled:
+    """A progress bar told ``k`` times what it is told: the local midpoint solves count per original path."""
+
+    def __init__(self, progress: Progress, k: int) -> None:
+        self.progress, self.k = progress, k
+
+    def update(self, n: int = 1) -> object:
+        return self.progress.update(n * self.k)
+
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> object:
+        return self.progress.set_postfix_str(s, refresh=refresh)
 
 
 def midpoints(points: Tensor, project) -> Tensor:
@@ -99,7 +143,7 @@ def subdivide_path(problem: PathProblem, n_segments: int, config: SubdivideConfi
         n_segments: segments of the result (frames - 1), at least 1.
         config: variant and per-level settings.
         init: optional starting path ``(B, 3, *latent_shape)`` (default: the latent midpoint).
-        progress: told about every step.
+        progress: told the work of every step, in latent evaluations per path (:meth:`SubdivideConfig.max_work`).
 
     Returns:
         ``points (B, n_segments + 1, *latent_shape)``; ``steps`` and ``n_points_evaluated`` add up all levels.
@@ -127,7 +171,9 @@ def subdivide_path(problem: PathProblem, n_segments: int, config: SubdivideConfi
         # The middle interior point is the path's t = 1/2 at every level: its latent metric, measured
         # once at the first level, serves the finer ones (the point moves little once it is placed).
         reuse = last[0].latent_metric if last and problem_ is problem else None
-        res = solve_at_resolution(problem_, start, cfg, progress=progress, latent_metric=reuse)
+        # the local problem holds each path's midpoints as separate one-point paths
+        told = progress if problem_ is problem else _Scaled(progress, problem_.n_pairs // problem.n_pairs)
+        res = solve_at_resolution(problem_, start, cfg, progress=told, latent_metric=reuse)
         trace.extend(res.trace)
         if problem_ is problem:
             last[:] = [res]
