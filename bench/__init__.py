@@ -13,11 +13,14 @@ Suites (one module each, one JSON each under ``bench/results/<suite>.json``):
 - ``laine_celeba64``: Laine's claims on ``zoo:celeba64``, a face model of real photos.
 - ``projection``: real photos (CelebA, Fashion-MNIST) projected into ``zoo:celeba64`` and ``zoo:fashion32``:
   reconstruction LPIPS and PSNR, random starts, seconds.
+- ``first_run``: ``interpolate --seed 1 --seed 2`` as a newcomer types it, at the default and a few vgg-eq
+  settings, timed end to end: seconds, converged or not, step CV.
 
 Every run then rewrites ``BENCHMARKS.md`` from all the JSON files present (see :mod:`bench.report`).
 ``--quick`` runs each suite at toy size on a tiny random generator (no weights, seconds) so that CI can
 check the code still runs; its numbers mean nothing.
 """
 
-SUITES = ("laine", "laine_celeba64", "realism", "solvers", "landscape", "throughput", "scaling", "projection")
+SUITES = ("laine", "laine_celeba64", "realism", "solvers", "landscape", "throughput", "scaling", "projection",
+          "first_run")
 """Suite names in the order ``all`` runs them (and BENCHMARKS.md lists them)."""

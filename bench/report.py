@@ -18,7 +18,7 @@ section says on which machine and device, with which command and when, its figur
 Generator evaluations (latents sent through the generator) are noise-free; wall times on a shared CPU are not.
 
 Reproduce from the repository root: `python -m bench all` (or one suite: `laine`, `laine_celeba64`, `realism`,
-`solvers`, `landscape`, `throughput`, `scaling`, `projection`; `--device cuda` on a GPU; `--quick` for a
+`solvers`, `landscape`, `throughput`, `scaling`, `projection`, `first_run`; `--device cuda` on a GPU; `--quick` for a
 seconds-long smoke run at toy size).
 """
 
@@ -428,6 +428,29 @@ def projection(doc: dict) -> str:
     return "\n".join(out)
 
 
+def first_run(doc: dict) -> str:
+    rows, fast = [], []
+    for name, r in doc["results"].items():
+        if not r["finished"]:
+            rows.append([name, f"`{r['command']}`", f"not finished in {fmt(r['seconds'])}", "-", "-", "-", "-"])
+            continue
+        ok = all(r["converged"])
+        rows.append([name, f"`{r['command']}`", r["seconds"], "yes" if ok else "no", fmt(max(r["rel_change"])),
+                     fmt(max(r["grad_norm"])), fmt(max(r["step_cv"]))])
+        if ok and name.startswith("vgg"):
+            fast.append((r["seconds"], name))
+    out = [table(["setting", "command", "seconds", "converged", "rel. change", "gradient norm", "step CV"], rows)]
+    text = "**Where we win and where we lose.** "
+    if fast:
+        secs, name = min(fast)
+        text += f"The quickest converged perceptual (vgg-eq) first run here is {name}: {fmt(secs)} s"
+        text += "." if secs <= 90 else ", not the minute issue 12 asks for."
+    else:
+        text += "No vgg-eq setting met its stopping rule here: the converged perceptual first run in about a minute "
+        text += "is not reached on this machine."
+    return "\n".join(out + ["", text])
+
+
 SECTIONS: dict[str, tuple[str, Callable[[dict], str]]] = {
     "laine": ("Laine's claims on zoo:faces64", laine),
     "laine_celeba64": ("Laine's claims on zoo:celeba64 (real photos)", laine),
@@ -437,6 +460,7 @@ SECTIONS: dict[str, tuple[str, Callable[[dict], str]]] = {
     "throughput": ("Throughput and memory of a solver step", throughput),
     "scaling": ("Scaling with the number of pairs", scaling),
     "projection": ("Projection of real photos", projection),
+    "first_run": ("A newcomer's first run", first_run),
 }
 
 
