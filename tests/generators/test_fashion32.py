@@ -104,17 +104,18 @@ def test_zoo_model_carries_its_discriminator():
     assert gen(gen.sample_latents(2, seed=0)).shape == (2, 1, 28, 28)
 
 
-def test_shipped_file_is_checked_against_its_sha256(tmp_path):
+@pytest.mark.parametrize("stem", ["mnist28", "fashion32"])
+def test_shipped_file_is_checked_against_its_sha256(tmp_path, stem):
     for suffix in (".pt", ".json"):
-        shutil.copy(WEIGHTS_DIR / f"mnist28{suffix}", tmp_path / f"mnist28{suffix}")
-    assert weights.shipped_path("mnist28", retrain="x", folder=tmp_path) == tmp_path / "mnist28.pt"
-    record = json.loads((tmp_path / "mnist28.json").read_text())
-    assert record["weights_sha256"] == weights.sha256_of(WEIGHTS_DIR / "mnist28.pt")
-    blob = bytearray((tmp_path / "mnist28.pt").read_bytes())
+        shutil.copy(WEIGHTS_DIR / f"{stem}{suffix}", tmp_path / f"{stem}{suffix}")
+    assert weights.shipped_path(stem, retrain="x", folder=tmp_path) == tmp_path / f"{stem}.pt"
+    record = json.loads((tmp_path / f"{stem}.json").read_text())
+    assert record["weights_sha256"] == weights.sha256_of(WEIGHTS_DIR / f"{stem}.pt")
+    blob = bytearray((tmp_path / f"{stem}.pt").read_bytes())
     blob[-100] ^= 0xFF
-    (tmp_path / "mnist28.pt").write_bytes(bytes(blob))
-    with pytest.raises(UserError, match="damaged .*scripts/train_mnist28.py"):
-        weights.shipped_path("mnist28", retrain="scripts/train_mnist28.py", folder=tmp_path)
-    (tmp_path / "mnist28.json").write_text("{}")
+    (tmp_path / f"{stem}.pt").write_bytes(bytes(blob))
+    with pytest.raises(UserError, match=f"damaged .*scripts/train_{stem}.py"):
+        weights.shipped_path(stem, retrain=f"scripts/train_{stem}.py", folder=tmp_path)
+    (tmp_path / f"{stem}.json").write_text("{}")
     with pytest.raises(UserError, match="no weights_sha256"):
-        weights.shipped_path("mnist28", retrain="x", folder=tmp_path)
+        weights.shipped_path(stem, retrain="x", folder=tmp_path)
