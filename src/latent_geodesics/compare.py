@@ -63,7 +63,6 @@ from __future__ import annotations
 import json
 import math
 import platform
-import statistics
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -76,7 +75,7 @@ from torch import Tensor
 
 from . import __version__
 from ._check import UserError, check_output_dir
-from .evaluation import baseline_path, evaluate_paths
+from .evaluation import baseline_path, evaluate_paths, median_or_none
 from .generators import Generator
 from .judges import judge_for
 from .jobs import InterpolateSettings, check_finite, solve
@@ -297,11 +296,6 @@ class _Stages:
             self.bar.update(max(0, self.done - n) if n is not None else units)
 
 
-def _median(values: Sequence[float | None] | None) -> float | None:
-    vals = [v for v in (values or []) if v is not None]
-    return float(statistics.median(vals)) if vals else None
-
-
 def _ratios(lengths: Sequence[float | None], reference: Sequence[float | None]) -> list[float | None]:
     return [a / r if a is not None and r is not None and r > 0 else None for a, r in zip(lengths, reference)]
 
@@ -442,15 +436,15 @@ def compare(generator: Generator, z0: Tensor, z1: Tensor, out_dir: str | Path, s
         realism = ev.get("realism") or {}
         judged = ev.get("judge") or {}
         r["summary"] = {
-            "length": _median(ev["metrics"][ref]["length"]),
-            "length_vs_linear": _median(ev["metrics"][ref]["length_vs_linear"]),
-            "step_cv": _median(ev["metrics"][ref]["step_cv"]),
-            "mid_brightness_change": _median(ev["mid_brightness_change"]),
-            "realism_p_min": _median(realism.get("p_min")),
-            "realism_p_mean": _median(realism.get("p_mean")),
-            "judge_confidence_min": _median(judged.get("confidence_min")),
-            "judge_off_class": _median(judged.get("off_class")),
-            "length_vs_linear_by_metric": {name: _median(ev["metrics"][name]["length_vs_linear"])
+            "length": median_or_none(ev["metrics"][ref]["length"]),
+            "length_vs_linear": median_or_none(ev["metrics"][ref]["length_vs_linear"]),
+            "step_cv": median_or_none(ev["metrics"][ref]["step_cv"]),
+            "mid_brightness_change": median_or_none(ev["mid_brightness_change"]),
+            "realism_p_min": median_or_none(realism.get("p_min")),
+            "realism_p_mean": median_or_none(realism.get("p_mean")),
+            "judge_confidence_min": median_or_none(judged.get("confidence_min")),
+            "judge_off_class": median_or_none(judged.get("off_class")),
+            "length_vs_linear_by_metric": {name: median_or_none(ev["metrics"][name]["length_vs_linear"])
                                            for name in eval_names},
         }
 

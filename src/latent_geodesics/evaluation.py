@@ -479,9 +479,10 @@ def evaluate_file(path_npz: str | Path, *, model: str | None, metrics: Sequence[
             **report}
 
 
-def _median(values: list | None) -> float | None:
+def median_or_none(values: Sequence[float | None] | None) -> float | None:
+    """Median of the values that are not ``None`` (``None`` if there are none)."""
     vals = [v for v in (values or []) if v is not None]
-    return statistics.median(vals) if vals else None
+    return float(statistics.median(vals)) if vals else None
 
 
 def format_table(report: Mapping) -> str:
@@ -522,13 +523,13 @@ def format_table(report: Mapping) -> str:
     lines.append(row(["-" * width for _, width, _ in cols]))
     for method, m in methods.items():
         r = m.get("realism") or {}
-        realism = [_median(r.get("p_min")), _median(r.get("frac_below_random_p5"))] if has_p else \
-            [_median(r.get("min"))]
+        realism = [median_or_none(r.get("p_min")), median_or_none(r.get("frac_below_random_p5"))] if has_p else \
+            [median_or_none(r.get("min"))]
         j = m.get("judge") or {}
-        judged = [_median(j.get("confidence_min")), _median(j.get("off_class"))] if has_judge else []
+        judged = [median_or_none(j.get("confidence_min")), median_or_none(j.get("off_class"))] if has_judge else []
         for name, s in m["metrics"].items():
-            cells = [method, name, _median(s["length"]), _median(s.get("length_vs_linear")), _median(s["step_cv"]),
-                     _median(m["mid_brightness_change"])]
+            cells = [method, name, median_or_none(s["length"]), median_or_none(s.get("length_vs_linear")), median_or_none(s["step_cv"]),
+                     median_or_none(m["mid_brightness_change"])]
             lines.append(row(cells + (realism if has_realism else []) + judged))
     lines.append("vs linear: length / linear length; step CV: std/mean of step lengths (0 = constant speed); "
                  "mid bright: middle-third brightness minus endpoints' (< 0: darker)")
