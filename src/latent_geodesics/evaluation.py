@@ -528,8 +528,8 @@ def format_table(report: Mapping) -> str:
         j = m.get("judge") or {}
         judged = [median_or_none(j.get("confidence_min")), median_or_none(j.get("off_class"))] if has_judge else []
         for name, s in m["metrics"].items():
-            cells = [method, name, median_or_none(s["length"]), median_or_none(s.get("length_vs_linear")), median_or_none(s["step_cv"]),
-                     median_or_none(m["mid_brightness_change"])]
+            cells = [method, name, median_or_none(s["length"]), median_or_none(s.get("length_vs_linear")),
+                     median_or_none(s["step_cv"]), median_or_none(m["mid_brightness_change"])]
             lines.append(row(cells + (realism if has_realism else []) + judged))
     lines.append("vs linear: length / linear length; step CV: std/mean of step lengths (0 = constant speed); "
                  "mid bright: middle-third brightness minus endpoints' (< 0: darker)")

@@ -186,13 +186,15 @@ def _shipped_dcgan(path, name: str, device: torch.device) -> Generator:
 
 
 def _build_fashion32(device: torch.device) -> Generator:
-    return _shipped_dcgan(weights.shipped_path("fashion32", retrain="scripts/train_fashion32.py"), "fashion32", device)
+    path = weights.shipped_path("fashion32", retrain="scripts/train_fashion32.py")
+    return _shipped_dcgan(path, "fashion32", device)
 
 
 register_zoo(ZooModel(
     name="fashion32",
     build=_build_fashion32,
-    summary="32x32 grayscale Fashion-MNIST clothing, our own DCGAN with its discriminator (shipped, 1.8 MB, sha256-checked)",
+    summary="32x32 grayscale Fashion-MNIST clothing, our own DCGAN with its discriminator "
+            "(shipped, 1.8 MB, sha256-checked)",
     image_shape=(1, 32, 32),
     latent_shape=(64,),
     has_discriminator=True,

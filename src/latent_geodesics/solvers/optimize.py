@@ -20,9 +20,11 @@ from .base import NoProgress, Progress, SolveResult, relative_decrease
 from .structure import kron_apply, laplacian, latent_preconditioner, middle_metric, relative_gradient_norm
 
 Optimizer = Literal["adam", "lbfgs"]
+
+
 def lbfgs_overshoot(window: int) -> int:
-    """Most energy evaluations past ``max_steps`` of an L-BFGS solve: its last call may use torch's default
-    ``max_eval`` (``5/4`` of the window) plus one, having been left a single step."""
+    """Most energy evaluations past ``max_steps`` of an L-BFGS solve: its last call, left one evaluation, may still
+    use torch's default ``max_eval`` (``5/4`` of the window) plus one."""
     return window * 5 // 4
 
 
