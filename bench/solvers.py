@@ -220,6 +220,7 @@ def run_method(name: str, problem: CountedProblem, n: int, reference: list[float
             info["config"] = {"curve": "CubicSpline", "num_nodes": 5, "optimizer": "adam (stochman: lr 0.1)"}
             out = stochman_adapter.run_stochman(problem, n, num_nodes=5, max_iter=10**9)
             info["stopped_by_stochman"] = out["stopped"]
+            info["stopped"] = "its own rule" if out["stopped"] == "converged" else out["stopped"]
         else:
             problem.target = _target(reference)
             kind = {"full-adam": OptimizeConfig(optimizer="adam", max_steps=10**6, rtol=0.0),
