@@ -693,11 +693,12 @@ def _batch_setup(opts: dict):
     """Defaults, model spec and the driver's generator from the shared batch options."""
     from .batch import LineSettings, ModelSpec
 
-    build_metric(opts["metric"], device="cpu", **_parse_options(opts["metric_options"]))  # fail before any work
+    metric_options = _parse_options(opts["metric_options"])
+    build_metric(opts["metric"], device="cpu", **metric_options)  # fail before any work
     defaults = LineSettings(metric=opts["metric"], frames=opts["frames"], solver=opts["solver"],
                             optimizer=opts["optimizer"], steps=opts["steps"], rtol=opts["rtol"], gtol=opts["gtol"],
                             retime=opts["retime"], variant=opts["variant"], precondition=opts["precondition"],
-                            metric_options=tuple(sorted(_parse_options(opts["metric_options"]).items())),
+                            metric_options=tuple(sorted(metric_options.items())),
                             chunk_size=opts["chunk_size"])
     spec = ModelSpec(model=opts["model"], latent_shape=_parse_shape(opts["latent_shape"]), prior=opts["prior"],
                      shell=opts["shell"])

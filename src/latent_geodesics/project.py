@@ -39,7 +39,7 @@ from torch import Tensor
 from ._check import UserError, check_positive_int, first_line, os_error
 from .generators import Generator
 from .generators.base import project_to_prior
-from .metrics import Metric, build_metric
+from .metrics import Metric, build_metric, cat
 from .solvers import Progress
 
 DEFAULT_SHELL = 3.0
@@ -304,7 +304,7 @@ def project_images(generator: Generator, targets: Tensor, config: ProjectConfig 
     z = on_prior(start_latents(generator, p, s, seed=config.seed).to(device)).requires_grad_(True)
     rows = targets.repeat_interleave(s, 0)                                         # (P*S, C, H, W)
     with torch.no_grad():
-        target_features = _embed_chunks(metric, rows, config.chunk_size)
+        target_features = cat([metric.embed(part) for part in rows.split(config.chunk_size)])
     opt = torch.optim.Adam([z], lr=config.lr)
     for step in range(config.steps):
         for group in opt.param_groups:
@@ -360,11 +360,6 @@ def start_latents(generator: Generator, pictures: int, starts: int, *, seed: int
 def _is_lpips_vgg(config: ProjectConfig) -> bool:
     return config.perceptual == "lpips" and dict(config.perceptual_options).get("net", "vgg") == "vgg" and \
         set(config.perceptual_options) <= {"net"}
-
-
-def _embed_chunks(metric: Metric, images: Tensor, chunk: int) -> tuple[Tensor, ...]:
-    parts = [metric.embed(images[lo:lo + chunk]) for lo in range(0, images.shape[0], chunk)]
-    return tuple(torch.cat(fs, 0) for fs in zip(*parts))
 
 
 def _loss(generator: Generator, metric: Metric, z: Tensor, targets: Tensor, target_features: tuple[Tensor, ...],
