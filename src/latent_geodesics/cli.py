@@ -132,14 +132,14 @@ def _parse_shape(text: str | None) -> tuple[int, ...] | None:
     return shape
 
 
-def _progress(total: int, desc: str, quiet: bool, *, budget: bool = False):
+def _progress(total: int, desc: str, quiet: bool, *, budget: bool = False, unit: str = "step"):
     """A progress bar on stderr. ``budget``: the total is an upper bound (solvers stop when they converge), so the
     bar says how much of the budget is spent and at most how long the rest would take."""
     from tqdm.auto import tqdm
 
     fmt = "{desc}: {percentage:3.0f}% of the step budget |{bar}| {elapsed} elapsed, at most {remaining} left{postfix}" \
         if budget else None
-    return tqdm(total=total, desc=desc, unit="step", disable=quiet, file=sys.stderr, leave=False,
+    return tqdm(total=total, desc=desc, unit=unit, disable=quiet, file=sys.stderr, leave=False,
                 dynamic_ncols=True, bar_format=fmt)
 
 
@@ -717,8 +717,7 @@ def _run_batch(jobs, *, opts: dict, spec, gen, defaults, jobs_file: str | None, 
                              ray_address=opts["ray_address"], workers=opts["workers"],
                              cpus_per_worker=opts["cpus_per_worker"])
     try:
-        with _progress(len(jobs), f"batch ({opts['executor']})", opts["quiet"]) as bar:
-            bar.unit = "line"
+        with _progress(len(jobs), f"batch ({opts['executor']})", opts["quiet"], unit="line") as bar:
             run = run_jobs(jobs, out, executor, model_name=spec.model, batch_size=opts["batch_size"], progress=bar)
         described = executor.describe()
     finally:
