@@ -916,20 +916,3 @@ def check_batch_dir(out_dir: str | os.PathLike, extra_files: Iterable[str] = ())
         raise UserError(f"{out / PATHS_DIR} is a file where the batch keeps its paths; move it away or choose "
                         "another --out")
     return out
-
-
-def make_executor(kind: str, model: ModelSpec, *, generator: Generator | None = None,
-                  device: str | torch.device = "cpu", ray_address: str | None = None, workers: int | None = None,
-                  cpus_per_worker: int = 1, num_cpus: int | None = None):
-    """``local`` (this process; reuses ``generator`` when given) or ``ray`` (see
-    :class:`~latent_geodesics.ray_executor.RayExecutor`; Ray is imported only then)."""
-    if kind == "local":
-        if workers not in (None, 1) or ray_address is not None:
-            raise UserError("--workers and --ray-address belong to --executor ray; drop them or add --executor ray")
-        return LocalExecutor(generator if generator is not None else model, device=device)
-    if kind == "ray":
-        from .ray_executor import RayExecutor
-
-        return RayExecutor(model, address=ray_address, workers=workers, cpus_per_worker=cpus_per_worker,
-                           num_cpus=num_cpus)
-    raise UserError(f"unknown executor {kind!r}; choose local or ray")

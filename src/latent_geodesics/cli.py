@@ -710,7 +710,8 @@ def _batch_setup(opts: dict):
 def _run_batch(jobs, *, opts: dict, spec, gen, defaults, jobs_file: str | None, extra=None, extra_info=None,
                figure: str | None = None, figure_caption: str = "") -> dict:
     """Solve ``jobs`` with the chosen executor into ``--out``, then write the summary and report."""
-    from .batch import batch_report, make_executor, run_jobs, write_batch_outputs
+    from .batch import batch_report, run_jobs, write_batch_outputs
+    from .executors import make_executor
 
     out = opts["out"]
     executor = make_executor(opts["executor"], spec, generator=gen, device=opts["device"],

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from .._check import UserError, check_images, check_shell, first_line
+from .discriminator import check_discriminator
 
 Prior = Literal["gaussian", "sphere"]
 PRIORS: tuple[str, ...] = ("gaussian", "sphere")
@@ -149,7 +150,7 @@ class Generator(nn.Module):
         """Run two latents through the generator and check what comes back; returns ``(C, H, W)``.
 
         With a discriminator, it must score those two images with one finite number each, the same
-        whether they are scored together or alone (:func:`latent_geodesics.realism.check_discriminator`).
+        whether they are scored together or alone (:func:`.discriminator.check_discriminator`).
         """
         what = what or f"generator {self.name}"
         z = self.sample_latents(2, seed=0)
@@ -164,8 +165,6 @@ class Generator(nn.Module):
                             f"check {check} and the model") from e
         check_images(x, batch=2, what=what)
         if self.discriminator is not None:
-            from ..realism import check_discriminator  # realism builds on this module
-
             check_discriminator(self.discriminator, x, what=f"the discriminator of {what}")
         return tuple(x.shape[1:])  # type: ignore[return-value]
 
