@@ -5,44 +5,49 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 
 import torch
 
 from .._check import UserError
 from .base import Features, Metric, cat, mean_sq, select
 from .equalize import Equalized, equalize
+from .lpips import LPIPSMetric
 from .pixel import PixelMetric, pixel_distance_sq
+from .vgg import VGGMetric
 
 EQ_SUFFIX = "-eq"
 
-_FACTORIES: dict[str, tuple[Callable[..., Metric], str]] = {}
-
-
-def register_metric(name: str, factory: Callable[..., Metric], help: str) -> None:
-    """Register a base metric. ``factory(**options) -> Metric``; ``NAME-eq`` comes for free."""
-    if name in _FACTORIES or name.endswith(EQ_SUFFIX):
-        raise ValueError(f"bad or duplicate metric name {name!r}")
-    _FACTORIES[name] = (factory, help)
+METRICS: Mapping[str, tuple[Callable[..., Metric], str]] = MappingProxyType({
+    "pixel": (PixelMetric, "mean squared pixel difference"),
+    "vgg": (VGGMetric, "VGG-19 features conv1_2..conv5_2 after ReLU, mean squared difference per layer, "
+                       "summed (Laine 2018); options: weights=vgg19|vgg19-torchvision|PATH, layers, "
+                       "layer_weights, min_size"),
+    "lpips": (LPIPSMetric, "LPIPS v0.1 (Zhang et al. 2018), its value taken as the squared distance; "
+                           "options: net=vgg|alex, min_size"),
+})
+"""The base metrics, in the order they are listed: ``name -> (factory(**options) -> Metric, help)``.
+Each also exists as ``NAME-eq``, wrapped in :class:`Equalized`. A fixed table: adding a metric means adding a row."""
 
 
 def metric_names() -> list[str]:
-    """Every accepted name, base and equalized, in registration order."""
-    return [n for base in _FACTORIES for n in (base, base + EQ_SUFFIX)]
+    """Every accepted name, base and equalized, in the order of :data:`METRICS`."""
+    return [n for base in METRICS for n in (base, base + EQ_SUFFIX)]
 
 
 def metric_help() -> dict[str, str]:
-    return {name: help for name, (_, help) in _FACTORIES.items()}
+    return {name: help for name, (_, help) in METRICS.items()}
 
 
 def build_metric(name: str, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
                  **options) -> Metric:
     """Build the metric called ``name`` (``NAME-eq`` wraps ``NAME`` in :class:`Equalized`)."""
     base_name = name[: -len(EQ_SUFFIX)] if name.endswith(EQ_SUFFIX) else name
-    if base_name not in _FACTORIES:
+    if base_name not in METRICS:
         raise UserError(f"unknown metric {name!r}; choose one of: {', '.join(metric_names())}")
     try:
-        metric = _FACTORIES[base_name][0](**options)
+        metric = METRICS[base_name][0](**options)
     except TypeError as e:  # an option the metric's constructor does not take
         raise UserError(f"metric {name!r} does not take the option(s) {', '.join(options)}: {e}; "
                         "see `latent-geodesics metrics`") from e
@@ -54,10 +59,7 @@ def build_metric(name: str, *, device: str | torch.device = "cpu", dtype: torch.
     return metric.to(device=device, dtype=dtype).freeze()
 
 
-register_metric("pixel", PixelMetric, "mean squared pixel difference")
-
 __all__ = [
-    "Equalized", "Features", "Metric", "PixelMetric", "build_metric", "cat", "equalize", "mean_sq",
-    "metric_help", "metric_names", "pixel_distance_sq", "register_metric", "select",
+    "METRICS", "Equalized", "Features", "LPIPSMetric", "Metric", "PixelMetric", "VGGMetric", "build_metric", "cat",
+    "equalize", "mean_sq", "metric_help", "metric_names", "pixel_distance_sq", "select",
 ]
-from . import vgg, lpips  # noqa: E402,F401,I001  (registers the "vgg" then the "lpips" metric)

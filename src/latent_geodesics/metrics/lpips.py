@@ -120,16 +120,3 @@ class LPIPSMetric(Metric):
         # sum_c w_c (a - b)^2 averaged over positions: scale each channel by sqrt(w_c / (H W))
         return torch.cat([((a - b) * (w.clamp_min(0).view(1, -1, 1, 1) / a[0, 0].numel()).sqrt()).flatten(1)
                           for a, b, w in zip(fa, fb, self.heads, strict=True)], 1)
-
-
-def _register() -> None:
-    from . import metric_help, register_metric
-
-    if "lpips" in metric_help():  # this file imported again under another name (pytest --doctest-modules)
-        return
-    register_metric("lpips", LPIPSMetric,
-                    "LPIPS v0.1 (Zhang et al. 2018), its value taken as the squared distance; "
-                    "options: net=vgg|alex, min_size")
-
-
-_register()

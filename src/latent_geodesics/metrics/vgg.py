@@ -117,17 +117,3 @@ def _split(option: str | Sequence) -> tuple:
     if isinstance(option, str):
         return tuple(part.strip() for part in option.split(",") if part.strip())
     return tuple(option)
-
-
-def _register() -> None:
-    from . import metric_help, register_metric
-
-    if "vgg" in metric_help():  # this file imported again under another name (pytest --doctest-modules)
-        return
-    register_metric("vgg", VGGMetric,
-                    "VGG-19 features conv1_2..conv5_2 after ReLU, mean squared difference per layer, "
-                    "summed (Laine 2018); options: weights=vgg19|vgg19-torchvision|PATH, layers, "
-                    "layer_weights, min_size")
-
-
-_register()
