@@ -35,7 +35,8 @@ from torch import Tensor, nn
 
 from ._check import UserError, atomic_path, check_positive_int
 from .generators import Generator
-from .generators.discriminator import check_discriminator, critic, depends_on_batch  # noqa: F401 (check_discriminator: public here too)
+from .generators.discriminator import check_discriminator  # noqa: F401 - still importable from here
+from .generators.discriminator import critic, depends_on_batch
 from .metrics import Features, Metric
 from .weights import cache_dir
 
