@@ -184,6 +184,13 @@ def test_every_module_has_a_layer():
     assert not missing, f"modules with no place in LAYERS (add them to the table): {', '.join(missing)}"
 
 
+def test_every_name_in_the_table_is_a_module():
+    names = [entry for layer in LAYERS for entry in layer]
+    assert len(names) == len(set(names)), "a name stands twice in LAYERS"
+    stale = [entry for entry in names if entry not in MODULES]
+    assert not stale, f"names in LAYERS that are no module of {PACKAGE} (remove or rename them): {', '.join(stale)}"
+
+
 def test_no_import_circle():
     circles = _circles(_graph())
     assert not circles, "import circles: " + "; ".join(" <-> ".join(c) for c in circles)
