@@ -719,16 +719,24 @@ def _locked(out: Path) -> Iterator[None]:
 
 def _run_jobs(jobs: Sequence[Job], store: ResultStore, executor, *, model_name: str, batch_size: int, progress,
               t0: float) -> BatchRun:
+    names: dict[str, Job] = {}
+    for job in jobs:
+        if job.name in names:
+            raise UserError(f"lines {names[job.name].line} and {job.line} both write {PATHS_DIR}/{job.name}.npz; "
+                            "give each line its own id (name)")
+        names[job.name] = job
     done = {job.name for job in jobs if store.finished(job)}
     batches = [b for b in plan_batches(jobs, batch_size) if any(j.name not in done for j in b.jobs)]
     todo = sum(1 for b in batches for j in b.jobs if j.name not in done)
     if progress is not None:
         progress.reset(total=todo)
-    by_key = {job.key: job for job in jobs}
+    # Results are matched to lines by name (unique in a run: the line's id, else its key; resolve_jobs refuses two
+    # lines without ids that ask for the same path), never by key alone: lines with different ids may share a key.
+    by_name = {job.name: job for job in jobs}
     solved = failed = recomputed = 0
     for results in executor.run(batches):
         for result in results:
-            job = by_key[result["key"]]
+            job = by_name[result["name"]]
             if job.name in done:
                 recomputed += 1
                 continue

@@ -789,18 +789,25 @@ def distances_cmd(points_file: Path, knn: int | None, mds: bool, **opts) -> None
       latent-geodesics distances latents.npy --knn 5 --executor ray --out dist/
     """
     from .batch import check_batch_dir, make_job
-    from .distances import DISTANCE_FILES, check_points, connected, pair_list, write_distance_files
+    from .distances import (DISTANCE_FILES, check_points, check_sizes, connected, pair_list, same_points,
+                            write_distance_files)
 
     out = check_batch_dir(opts["out"], DISTANCE_FILES)
     defaults, spec, gen = _batch_setup(opts)
     points = check_points(load_latent_file(points_file, gen).numpy(), str(points_file))
     k = points.shape[0]
+    check_sizes(k, points[0].size, knn, what=str(points_file))  # before the pairs are built
     pairs = pair_list(points.reshape(k, -1), knn)
     if mds and not connected(k, pairs):
         raise UserError(f"--mds needs the neighbour graph to connect all {k} points, and --knn {knn} leaves it in "
                         "pieces; raise --knn or drop it")
+    same = same_points(points, pairs)  # a repeated point: distance 0, no path to solve
+    same_set = set(same)
     jobs = [make_job(spec.model, defaults, points[i], points[j], name=f"d{i:05d}-{j:05d}", line=n + 1,
-                     source={"points": [i, j]}) for n, (i, j) in enumerate(pairs)]
+                     source={"points": [i, j]}) for n, (i, j) in enumerate(pairs) if (i, j) not in same_set]
+    if same and not opts["quiet"]:
+        click.echo(f"note: {len(same)} pair(s) of equal latents (first: points {same[0][0]} and {same[0][1]}) have "
+                   "distance 0 and are not solved", err=True)
     opts["out"] = out
     state: dict = {}
 
@@ -809,14 +816,18 @@ def distances_cmd(points_file: Path, knn: int | None, mds: bool, **opts) -> None
         return {"distances": {"points_file": str(points_file), "knn": knn, "pairs": len(pairs)}}
 
     def extra(stage: Path) -> None:
-        state["files"] = write_distance_files(stage, k, pairs, state["records"], mds=mds, metric=defaults.metric)
+        state["files"] = write_distance_files(stage, k, pairs, state["records"], mds=mds, metric=defaults.metric,
+                                              same=same)
+        if mds and not str(state["files"]["mds"]).startswith("mds.png"):
+            click.echo(f"warning: no mds.png: {state['files']['mds']}", err=True)
 
     _run_batch(jobs, opts=opts, spec=spec, gen=gen, defaults=defaults, jobs_file=None, extra=extra,
                extra_info=info, figure="mds.png" if mds else None,
                figure_caption="Classical MDS of the geodesic distances (left) and the straight-line ones (right), "
                               "aligned by rotation and scale; numbers are point indices.")
-    click.echo(f"wrote {out}/distances.npz, distances.csv" + (", mds.png" if state.get("files", {}).get("mds") ==
-                                                               "mds.png" else ""), err=opts["quiet"])
+    plotted = str(state.get("files", {}).get("mds") or "")
+    click.echo(f"wrote {out}/distances.npz, distances.csv" + (", mds.png" if plotted.startswith("mds.png") else ""),
+               err=opts["quiet"])
 
 
 @main.command("models")
