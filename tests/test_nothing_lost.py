@@ -6,6 +6,7 @@ says that every line ends as exactly one result or one reported failure."""
 from __future__ import annotations
 
 import csv
+import socket
 import json
 import tempfile
 from pathlib import Path
@@ -97,3 +98,29 @@ def test_mds_says_why_it_is_not_drawn(gen, tmp_path):
     assert result.exit_code == 3
     assert "warning: no mds.png: skipped: 2 pair(s) failed" in result.stderr
     assert not (tmp_path / "out" / "mds.png").exists()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Nothing hangs: a Ray address that cannot be joined
+# ---------------------------------------------------------------------------------------------------------------
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("how", ["nobody listens", "listens but is not Ray"])
+def test_unreachable_ray_address_fails_with_one_line(tmp_path, how):
+    pytest.importorskip("ray")
+    jobs = tmp_path / "j.jsonl"
+    jobs.write_text('{"seeds":[1,2]}\n')
+    with socket.socket() as server:  # accepts connections (the kernel's backlog) and never answers
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        port = server.getsockname()[1] if how == "listens but is not Ray" else _closed_port()
+        result = run("batch", jobs, "--model", MODEL, "--executor", "ray", "--ray-address", f"127.0.0.1:{port}",
+                     "--ray-timeout", 2, "--out", tmp_path / "out", "-q")
+    word = "connection refused" if how == "nobody listens" else "within 2 s (--ray-timeout)"
+    assert_one_line(result, 2, word)
+    assert not (tmp_path / "out").exists()

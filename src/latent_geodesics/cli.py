@@ -653,6 +653,8 @@ def _batch_options(f):
                           "'latent-geodesics[ray]')."),
         click.option("--ray-address", default=None, metavar="auto|HOST:PORT",
                      help="Ray cluster to join (auto: the one this machine belongs to) [default: start a local one]."),
+        click.option("--ray-timeout", type=_Finite(min=1, max=86400), default=None, metavar="SECONDS",
+                     help="Give up joining --ray-address after this long, with one error line [default: 30]."),
         click.option("--workers", type=click.IntRange(min=1, max=4096), default=None,
                      help="Ray actors [default: one per GPU, else one per --cpus-per-worker CPUs]."),
         click.option("--cpus-per-worker", type=click.IntRange(min=1, max=1024), default=1, show_default=True,
@@ -715,7 +717,7 @@ def _run_batch(jobs, *, opts: dict, spec, gen, defaults, jobs_file: str | None, 
     out = opts["out"]
     executor = make_executor(opts["executor"], spec, generator=gen, device=opts["device"],
                              ray_address=opts["ray_address"], workers=opts["workers"],
-                             cpus_per_worker=opts["cpus_per_worker"])
+                             cpus_per_worker=opts["cpus_per_worker"], ray_timeout=opts["ray_timeout"])
     try:
         with _progress(len(jobs), f"batch ({opts['executor']})", opts["quiet"], unit="line") as bar:
             run = run_jobs(jobs, out, executor, model_name=spec.model, batch_size=opts["batch_size"], progress=bar)
