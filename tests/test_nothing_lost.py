@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import socket
 import json
+import shlex
 import tempfile
 from pathlib import Path
 
@@ -124,3 +125,107 @@ def test_unreachable_ray_address_fails_with_one_line(tmp_path, how):
     word = "connection refused" if how == "nobody listens" else "within 2 s (--ray-timeout)"
     assert_one_line(result, 2, word)
     assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The reproductions that must give one line and the promised exit code, before any work
+# ---------------------------------------------------------------------------------------------------------------
+
+EXIT_MODULE = """
+import torch
+
+class Exits(torch.nn.Module):
+    def forward(self, images):
+        raise SystemExit(0)
+
+def exits():
+    return Exits()
+"""
+
+
+def _setup(d: Path) -> None:
+    """The inputs of the rows below, in ``d``."""
+    (d / "deep.jsonl").write_text('{"seeds": [1, 2], "frames": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    (d / "long_seed.jsonl").write_text('{"seeds": [' + "9" * 5000 + ", 1]}\n")
+    (d / "quote.csv").write_text('seed0,seed1,id\n1,2,"unclosed\n')
+    (d / "j.jsonl").write_text('{"seeds": [1, 2], "id": "a"}\n')
+    (d / "a_file").write_text("x")
+    (d / "dangling").symlink_to(d / "nowhere" / "x")
+    np.save(d / "p20000.npy", np.zeros((20_000, 64), np.float32))
+    np.save(d / "p30000.npy", np.zeros((30_000, 64), np.float32))
+    np.save(d / "p1500.npy", np.random.default_rng(0).standard_normal((1500, 64)).astype(np.float32))
+    (d / "paths_dir" / "paths" / "a.npz").mkdir(parents=True)
+    (d / "lg21_exit.py").write_text(EXIT_MODULE)
+    np.savez(d / "path.npz", points=np.zeros((1, 3, 64), np.float32), model=np.array(MODEL),
+             metric=np.array("pixel"))
+
+
+B = "batch {d}/j.jsonl --model zoo:fashion32 --solver linear --frames 3 -q"
+I = "interpolate --model zoo:fashion32 --solver linear --frames 3 -q --seed 1 --seed 2"
+ROWS = {  # name: (arguments, exit code, a word of the one line)
+    "a job line nested 100,000 brackets deep": ("batch {d}/deep.jsonl --out {out}", 2, "nested too deeply"),
+    "a 5,000-digit seed": ("batch {d}/long_seed.jsonl --out {out}", 2, "more than 4300 digits"),
+    "a CSV row with an unclosed quote": ("batch {d}/quote.csv --out {out}", 2, "close every quote"),
+    "--model ''": (I.replace("zoo:fashion32", "''") + " --out {out}", 2, "the name is empty"),
+    "evaluate --json under a file": ("evaluate {d}/path.npz --json {d}/a_file/e.json", 2, "choose another --json"),
+    "--fps 1e-9": (I + " --fps 1e-9 --out {out}", 2, "--fps"),
+    "--out with a 300-character name": (I + " --out {d}/" + "x" * 300, 2, "allows 255 per name"),
+    "--out with a 5,000-character path": (I + " --out {d}/" + "/".join(["y" * 200] * 25), 2,
+                                          "choose a shorter --out"),
+    "a dangling-symlink --out": (I + " --out {d}/dangling", 2, "which does not exist"),
+    "batch: a dangling-symlink --out": (B + " --out {d}/dangling", 2, "which does not exist"),
+    "batch: paths/NAME.npz is a folder": (B + " --out {d}/paths_dir", 2, "is a folder, where line 1's path goes"),
+    "distances on 20,000 points": ("distances {d}/p20000.npy --model zoo:fashion32 --out {out}", 2,
+                                   "at most 10000 latents"),
+    "distances --knn 3 on 30,000 points": ("distances {d}/p30000.npy --model zoo:fashion32 --knn 3 --out {out}", 2,
+                                           "at most 10000 latents"),
+    "distances: too many pairs": ("distances {d}/p1500.npy --model zoo:fashion32 --out {out}", 2,
+                                  "1124250 pairs to solve; at most 1000000 are accepted; use --knn"),
+    "a discriminator raising SystemExit(0)": (I + " --discriminator lg21_exit:exits --realism 0.5 --out {out}", 2,
+                                              "sys.exit(0)"),
+    "--ray-timeout without ray": (B + " --ray-timeout 5 --out {out}", 2, "--ray-timeout belong to --executor ray"),
+}
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("issue21")
+    _setup(d)
+    return d
+
+
+@pytest.mark.parametrize("name", list(ROWS))
+def test_reproduction_gives_one_line_and_its_exit_code(name, inputs, tmp_path, monkeypatch):
+    args, code, word = ROWS[name]
+    monkeypatch.syspath_prepend(str(inputs))
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    before = sorted(p.name for p in inputs.rglob("*"))
+    result = run(*shlex.split(args.format(d=inputs, out=out)))
+    assert_one_line(result, code, word)
+    assert not out.exists()  # nothing written, nothing created
+    assert sorted(p.name for p in inputs.rglob("*")) == before
+    assert not list(tmp_path.iterdir())
+
+
+def test_size_limit_from_this_machines_memory():
+    from latent_geodesics.distances import check_sizes
+
+    check_sizes(1000, 64, None, what="p.npy", memory_bytes=64 * 2**30)  # 499,500 pairs: about 1.3 GB, fits
+    with pytest.raises(UserError, match=r"p.npy: 1000 latents and 499500 pairs need about 1.2 GiB of memory, more "
+                                        r"than half of this machine's 1.0 GiB; use --knn K"):
+        check_sizes(1000, 64, None, what="p.npy", memory_bytes=2**30)
+    check_sizes(1000, 64, 5, what="p.npy", memory_bytes=2**30)  # 5,000 pairs fit
+
+
+def test_knn_in_row_blocks_equals_the_full_matrix(monkeypatch):
+    from latent_geodesics import distances
+
+    points = np.random.default_rng(1).standard_normal((50, 8)).astype(np.float32)
+    whole = distances.pair_list(points, 3)
+    monkeypatch.setattr(distances, "_KNN_ROWS", 7)  # blocks that do not divide 50
+    assert distances.pair_list(points, 3) == whole
+    d = distances.latent_distances(points)
+    np.fill_diagonal(d, np.inf)
+    near = np.argsort(d, axis=1, kind="stable")[:, :3]
+    assert whole == sorted({(min(i, int(j)), max(i, int(j))) for i in range(50) for j in near[i]})
