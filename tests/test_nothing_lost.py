@@ -8,6 +8,9 @@ from __future__ import annotations
 import csv
 import socket
 import json
+import os
+import signal
+import time
 import shlex
 import tempfile
 from pathlib import Path
@@ -229,3 +232,162 @@ def test_knn_in_row_blocks_equals_the_full_matrix(monkeypatch):
     np.fill_diagonal(d, np.inf)
     near = np.argsort(d, axis=1, kind="stable")[:, :3]
     assert whole == sorted({(min(i, int(j)), max(i, int(j))) for i in range(50) for j in near[i]})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Faults in the middle of a run: one line, the promised exit code
+# ---------------------------------------------------------------------------------------------------------------
+
+FFMPEG_DISK_FULL = ("[Errno 32] Broken pipe\n\nFFMPEG COMMAND:\n/x/ffmpeg -y -f rawvideo -vcodec rawvideo -s 256x256 "
+                    "-pix_fmt rgb24 -r 12.00 -i - -an -vcodec libx264 out.mp4\n\nFFMPEG STDERR OUTPUT:\n"
+                    "[libx264 @ 0x55] frame I:1\n[mp4 @ 0x56] Error writing trailer of out.mp4: No space left on "
+                    "device\nConversion failed!\n")
+
+
+class _FailingWriter:
+    def __init__(self, text):
+        self.text = text
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def append_data(self, frame):
+        raise OSError(self.text)
+
+
+def _sigterm_inside_an_import(*args, **kwargs):
+    """What a SIGTERM during a lazy import of torch looked like: the import, cut short, fails with its own error."""
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)  # the CLI's handler raises here
+        time.sleep(5)
+    except BaseException:
+        raise ImportError("cannot import name 'x' from partially initialized module 'torch._dynamo'") from None
+
+
+@pytest.mark.parametrize("fault, code, word", [
+    ("ffmpeg: disk full", 1, "cannot write the video"),
+    ("ffmpeg: another failure", 1, "ffmpeg could not write the video"),
+    ("MemoryError", 1, "out of memory"),
+    ("SIGTERM inside an import", 143, "terminated"),
+])
+def test_fault_mid_run_gives_one_line(fault, code, word, tmp_path, monkeypatch):
+    import imageio.v2
+
+    from latent_geodesics import cli, jobs
+
+    if fault == "ffmpeg: disk full":
+        monkeypatch.setattr(imageio.v2, "get_writer", lambda *a, **k: _FailingWriter(FFMPEG_DISK_FULL))
+    elif fault == "ffmpeg: another failure":
+        text = FFMPEG_DISK_FULL.replace("No space left on device", "Invalid data found")
+        monkeypatch.setattr(imageio.v2, "get_writer", lambda *a, **k: _FailingWriter(text))
+    elif fault == "MemoryError":
+        def no_memory(*args, **kwargs):
+            raise MemoryError()
+        monkeypatch.setattr(jobs, "write_png", no_memory)
+    else:
+        monkeypatch.setattr(cli, "load_generator", _sigterm_inside_an_import)
+    out = tmp_path / "out"
+    result = run(*shlex.split(I), "--out", out)
+    assert_one_line(result, code, word)
+    assert "FFMPEG COMMAND" not in result.output and "Conversion failed" not in result.output
+    if fault == "ffmpeg: disk full":
+        assert "No space left on device" in result.stderr
+    assert not out.exists()  # rolled back
+
+
+def test_decompressed_sizes_are_capped(tmp_path, monkeypatch):
+    from latent_geodesics import _check
+    from latent_geodesics.jobs import load_array
+
+    np.savez_compressed(tmp_path / "bomb.npz", z=np.zeros((1, 2_000_000), np.float32))  # 8 MB unpacked, a few kB
+    np.save(tmp_path / "big.npy", np.zeros((1, 2_000_000), np.float32))
+    assert (tmp_path / "bomb.npz").stat().st_size < 100_000
+    monkeypatch.setattr(_check, "MAX_ARRAY_BYTES", 4_000_000)
+    for name in ("bomb.npz", "big.npy"):
+        with pytest.raises(UserError, match=r"its arrays take 7.6 MiB unpacked, and at most 3.8 MiB are read"):
+            load_array(tmp_path / name, what="latent")
+    monkeypatch.setattr(_check, "MAX_ARRAY_BYTES", 8_001_000)  # the arrays and their headers
+    assert load_array(tmp_path / "bomb.npz", what="latent").shape == (1, 2_000_000)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# State files checked like inputs
+# ---------------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("damage, why", [
+    (lambda r: r.pop("settings"), "settings missing or incomplete"),
+    (lambda r: r.__setitem__("stats", "fast"), "stats is str, not an object"),
+    (lambda r: r["stats"].__setitem__("length", float("nan")), "stats.length nan is not a finite number"),
+    (lambda r: r.__setitem__("converged", "yes"), "converged 'yes' is not true or false"),
+    (lambda r: r.__setitem__("status", "finished"), "status 'finished' is not done or failed"),
+])
+def test_a_hand_edited_manifest_record_is_redone_with_a_warning(damage, why, tmp_path):
+    jobs = tmp_path / "j.jsonl"
+    jobs.write_text('{"seeds":[1,2],"id":"a"}\n{"seeds":[3,4],"id":"c"}\n')
+    out = tmp_path / "out"
+    args = ["batch", jobs, "--model", MODEL, "--solver", "linear", "--frames", 5, "--out", out, "-q"]
+    assert run(*args).exit_code == 0
+    summary = (out / "summary.csv").read_text()
+    manifest = out / "manifest.jsonl"
+    records = [json.loads(line) for line in manifest.read_text().splitlines()]
+    damage(records[0])
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in records))
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    assert f"warning: {manifest} line 1: the record of a is damaged ({why}); that line is solved again" \
+        in result.stderr
+    assert "Traceback" not in result.output and "1 solved now, 1 finished before" in result.stderr
+    rows = list(csv.DictReader(open(out / "summary.csv")))
+    assert [(r["line"], r["name"], r["status"]) for r in rows] == [("1", "a", "done"), ("2", "c", "done")]
+    assert (out / "summary.csv").read_text().splitlines()[1].split(",")[:12] == \
+        summary.splitlines()[1].split(",")[:12]  # the same path again (linear): the same numbers
+    again = run(*args)  # the redone record stands: no more warnings
+    assert again.exit_code == 0 and "warning" not in again.stderr and "0 solved now" in again.stderr
+
+
+@pytest.mark.parametrize("content", ['{"low": "a", "high": "b"}', "folder", '[1, 2]', '{"low": 0.1',
+                                     "wrong numbers"])
+def test_a_damaged_calibration_cache_is_recomputed_with_a_warning(content, tmp_path, monkeypatch):
+    from dataclasses import asdict
+
+    from latent_geodesics import realism
+
+    monkeypatch.setenv("LATENT_GEODESICS_CACHE", str(tmp_path / "cache"))
+    gen = load_generator(MODEL)
+    good = realism.calibrate(gen, samples=50, use_cache=False)
+    path = Path(realism.calibration_path(gen, samples=50, seed=0, offset_fraction=0.1))
+    path.parent.mkdir(parents=True)
+    if content == "folder":
+        path.mkdir()
+    elif content == "wrong numbers":
+        path.write_text(json.dumps({**asdict(good), "low": good.high + 1}))
+    else:
+        path.write_text(content)
+    with pytest.warns(realism.StateWarning) as caught:
+        cal = realism.calibrate(gen, samples=50)
+    assert cal == good  # computed again, the same
+    messages = [str(w.message) for w in caught]
+    assert any("calibration cache" in m and "damaged" in m for m in messages), messages
+    if content == "folder":
+        assert any("cannot save the calibration cache" in m for m in messages), messages
+        assert path.is_dir()
+    else:
+        assert realism.calibrate(gen, samples=50) == good  # the cache was rewritten and is read back
+        assert json.loads(path.read_text()) == asdict(good)
+
+
+def test_a_damaged_calibration_cache_is_one_warning_line_in_the_cli(tmp_path, monkeypatch):
+    from latent_geodesics import realism
+
+    monkeypatch.setenv("LATENT_GEODESICS_CACHE", str(tmp_path / "cache"))
+    gen = load_generator(MODEL)
+    path = Path(realism.calibration_path(gen, samples=2000, seed=0, offset_fraction=0.1))
+    path.mkdir(parents=True)
+    result = run(*shlex.split(I), "--realism", "0.5", "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    lines = [ln for ln in result.stderr.splitlines() if "calibration cache" in ln]
+    assert len(lines) == 2 and all(ln.startswith("warning: ") for ln in lines), result.stderr
+    assert (tmp_path / "out" / "path.npz").exists()

@@ -224,6 +224,34 @@ def check_output_dir(path: str | os.PathLike, *, files: Sequence[str] = (), opti
     return out
 
 
+MAX_ARRAY_BYTES = 1 << 30
+"""Most bytes of arrays (unpacked) that :func:`read_arrays` reads from one file: a small ``.npz`` may unpack to
+gigabytes (a zip bomb), and a path or a batch of latents is far smaller."""
+
+
+def byte_size(n: int) -> str:
+    """``n`` bytes for a message: ``1.2 GiB`` or ``3.8 MiB``."""
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+
+def _unpacked_size(path: Path, magic: bytes) -> int:
+    """Bytes the arrays of a file take once read: the zip directory's sizes (``.npz``), the header's shape times
+    the item size (``.npy``); 0 when it cannot tell (the reader then says what is wrong)."""
+    import zipfile
+
+    try:
+        if magic.startswith(b"PK"):
+            with zipfile.ZipFile(path) as z:
+                return sum(info.file_size for info in z.infolist())
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            shape, _, dtype = (np.lib.format.read_array_header_1_0(f) if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0(f))
+        return math.prod(shape) * dtype.itemsize
+    except Exception:  # noqa: BLE001 - damaged: np.load below gives the one-line reason
+        return 0
+
+
 def read_arrays(path: str | os.PathLike, *, what: str, hint: str | None = None) -> dict[str, np.ndarray]:
     """Every array of an ``.npz`` file (by name), or the one array of an ``.npy`` file (under ``""``).
 
@@ -247,6 +275,10 @@ def read_arrays(path: str | os.PathLike, *, what: str, hint: str | None = None) 
     if not magic.startswith((b"\x93NUMPY", b"PK")):
         raise UserError(f"cannot read {what} file {path}: it is not a .npy or .npz file (it starts with "
                         f"{magic!r}); {hint}")
+    unpacked = _unpacked_size(path, magic)
+    if unpacked > MAX_ARRAY_BYTES:
+        raise UserError(f"cannot read {what} file {path}: its arrays take {byte_size(unpacked)} unpacked, and at "
+                        f"most {byte_size(MAX_ARRAY_BYTES)} are read; {hint}")
     try:
         data = np.load(path, allow_pickle=False)
         if not isinstance(data, np.lib.npyio.NpzFile):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._check import UserError, atomic_path
+from ._check import UserError, atomic_path, byte_size
 
 DISTANCE_FILES = ("distances.npz", "distances.csv", "mds.png")
 """What ``distances`` writes beside the batch files."""
@@ -47,15 +47,15 @@ def check_sizes(k: int, latent_numel: int, knn: int | None, *, what: str,
     need = matrices + jobs
     hint = "use --knn K to solve only each point's K nearest neighbours" if knn is None else "lower --knn"
     if k > MAX_POINTS:
-        raise UserError(f"{what}: {k} latents make two {k} x {k} distance matrices ({_size(2 * k * k * 8)}); at "
+        raise UserError(f"{what}: {k} latents make two {k} x {k} distance matrices ({byte_size(2 * k * k * 8)}); at "
                         f"most {MAX_POINTS} latents are accepted; split the file")
     if pairs > MAX_PAIRS:
         raise UserError(f"{what}: {k} latents make {pairs} pairs to solve; at most {MAX_PAIRS} are accepted; {hint}")
     if memory_bytes is None:
         memory_bytes = physical_memory()
     if memory_bytes and need > memory_bytes // 2:
-        raise UserError(f"{what}: {k} latents and {pairs} pairs need about {_size(need)} of memory, more than half "
-                        f"of this machine's {_size(memory_bytes)}; {hint}, or split the file")
+        raise UserError(f"{what}: {k} latents and {pairs} pairs need about {byte_size(need)} of memory, more than half "
+                        f"of this machine's {byte_size(memory_bytes)}; {hint}, or split the file")
 
 
 def physical_memory() -> int:
@@ -64,10 +64,6 @@ def physical_memory() -> int:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
         return 0
-
-
-def _size(n: int) -> str:
-    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
 
 
 def pair_list(points: np.ndarray, knn: int | None = None) -> list[tuple[int, int]]:

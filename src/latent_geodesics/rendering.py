@@ -45,6 +45,8 @@ def ffmpeg_error(e: OSError, path: str | os.PathLike) -> UserError:
                                 f"cannot write the video {path}: {os.strerror(code)}; choose another --out")
     if e.errno is not None and e.errno != errno.EPIPE:
         return os_error(e, f"cannot write the video {path}", "choose another --out")
+    errors = [ln for ln in lines if "rror" in ln]  # ffmpeg's own reason, not its closing "Conversion failed!"
+    lines = errors or lines
     why = lines[-1] if lines else (head.split("FFMPEG COMMAND:")[0].strip().splitlines() or ["no message"])[0]
     return MachineError(f"ffmpeg could not write the video {path}: {why[:300]}")
 
