@@ -6,6 +6,7 @@ says that every line ends as exactly one result or one reported failure."""
 from __future__ import annotations
 
 import csv
+import io
 import socket
 import json
 import os
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from cli_helpers import assert_one_line, run
@@ -391,3 +392,106 @@ def test_a_damaged_calibration_cache_is_one_warning_line_in_the_cli(tmp_path, mo
     lines = [ln for ln in result.stderr.splitlines() if "calibration cache" in ln]
     assert len(lines) == 2 and all(ln.startswith("warning: ") for ln in lines), result.stderr
     assert (tmp_path / "out" / "path.npz").exists()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Property: for any JOBS file, kills at random points and reruns leave one result or one failure per line
+# ---------------------------------------------------------------------------------------------------------------
+
+class _Killed(BaseException):
+    """A kill (SIGKILL, a lost node) at some point of the run: nothing after it happens."""
+
+
+class _KillAfter:
+    """A progress bar that kills the run after ``n`` lines were recorded."""
+
+    def __init__(self, n: int | None) -> None:
+        self.n = n
+
+    def reset(self, total=None) -> None:
+        pass
+
+    def update(self, k: int = 1) -> None:
+        if self.n is not None:
+            self.n -= k
+            if self.n <= 0:
+                raise _Killed()
+
+
+job_line = st.fixed_dictionaries(
+    {"ends": st.one_of(st.tuples(st.integers(0, 4), st.integers(0, 4)),  # endpoints often shared
+                       st.tuples(st.just("huge"), st.integers(0, 2)))},
+    optional={"id": st.from_regex(r"[ab][ab.-]{0,3}", fullmatch=True),
+              "frames": st.sampled_from([3, 4]),
+              "solver": st.sampled_from(["linear", "slerp"])})
+
+
+def _jobs_text(lines: list[dict]) -> str:
+    out = []
+    for line in lines:
+        obj = ({"z0": "huge.npy", "z1": f"ok{line['ends'][1]}.npy"} if line["ends"][0] == "huge"
+               else {"seeds": list(line["ends"])})
+        obj.update({k: v for k, v in line.items() if k != "ends"})
+        out.append(json.dumps(obj))
+    return "\n".join(out) + "\n"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(st.lists(job_line, min_size=1, max_size=8), st.lists(st.integers(1, 8), max_size=3), st.booleans(),
+       st.integers(1, 3))
+def test_every_line_ends_as_one_result_or_one_failure(gen, lines, kills, tear, batch_size):
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        np.save(d / "huge.npy", np.full(64, 3e38, np.float32))  # its images are NaN: the line fails
+        for k in range(3):
+            np.save(d / f"ok{k}.npy", gen.sample_latents(1, seed=9 + k).numpy())
+        (d / "jobs.jsonl").write_text(_jobs_text(lines))
+        out = d / "out"
+        try:
+            specs = parse_jobs_text((d / "jobs.jsonl").read_text(), "jsonl", name="jobs.jsonl")
+            jobs = resolve_jobs(specs, gen, FAST, model_name=MODEL, base_dir=d)
+        except UserError as e:  # refused before any work, with one line naming the lines
+            message = str(e)
+            assert "\n" not in message
+            ids = [line.get("id") for line in lines]
+            dup_id = len({i for i in ids if i}) < len([i for i in ids if i])
+            same = [(line["ends"], line.get("frames", FAST.frames), line.get("solver", FAST.solver))
+                    for line in lines if "id" not in line]
+            assert ("is already used on line" in message and dup_id) or \
+                   ("the same path (endpoints and settings) as line" in message and len(set(same)) < len(same))
+            assert not out.exists()
+            event("refused before any work")
+            return
+        event(f"{len(lines)} lines, {sum(line['ends'][0] == 'huge' for line in lines)} failing, {len(kills)} kills")
+        assert len(jobs) == len(lines)
+        for n in [*kills, None]:  # killed after n recorded lines, then the rerun that finishes
+            try:
+                run_jobs(jobs, out, LocalExecutor(gen), model_name=MODEL, batch_size=batch_size,
+                         progress=_KillAfter(n))
+            except _Killed:
+                if tear:  # killed while appending a record
+                    with open(out / "manifest.jsonl", "ab") as f:
+                        f.write(b'{"name": "a", "status": "do')
+        final = run_jobs(jobs, out, LocalExecutor(gen), model_name=MODEL, batch_size=batch_size)
+        assert final.solved == 0 and final.skipped == sum(line["ends"][0] != "huge" for line in lines)
+        records = final.records
+        assert [r["name"] for r in records] == [j.name for j in jobs]  # exactly one per line, in JOBS order
+        assert [r["line"] for r in records] == list(range(1, len(lines) + 1))
+        store = ResultStore(out)
+        for line, job, rec in zip(lines, jobs, records):
+            if line["ends"][0] == "huge":
+                assert rec["status"] == "failed" and "NaN or inf" in rec["error"]
+                continue
+            assert rec["status"] == "done" and store.finished(job)
+            points = store.load_points(job.name)
+            assert points.shape == (1, job.settings.frames, 64)
+            np.testing.assert_array_equal(points[0, 0], job.z0)
+            np.testing.assert_array_equal(points[0, -1], job.z1)
+            if job.settings.solver == "linear":
+                np.testing.assert_allclose(points[0, 1] - points[0, 0], (job.z1 - job.z0) / (job.settings.frames - 1),
+                                           atol=1e-5)
+        from latent_geodesics.batch import summary_csv
+
+        rows = list(csv.DictReader(io.StringIO(summary_csv(records))))
+        assert [r["name"] for r in rows] == [j.name for j in jobs]
