@@ -17,7 +17,10 @@ skipped.
 
 Resuming: every line has a key, a digest of the model, its settings and its endpoint latents. A line
 whose manifest record has the same key and whose file still has the recorded sha256 is finished and
-skipped; anything else (missing, corrupt, settings changed, failed before) is solved again.
+skipped; anything else (missing, corrupt, settings changed, failed before, a record that fails
+:func:`record_problem`) is solved again. Results come back from the executors with the line's name (its ``id``,
+else its key) and are matched to lines by it: two lines with different ids may share a key (the same path asked
+twice), and both are answered.
 
 Batching: lines whose settings agree are solved together as one :class:`~latent_geodesics.paths.PathProblem`
 (``batch_size`` lines at a time, in file order). L-BFGS couples the paths of a batch through one line
