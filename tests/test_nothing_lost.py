@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -495,3 +496,22 @@ def test_every_line_ends_as_one_result_or_one_failure(gen, lines, kills, tear, b
 
         rows = list(csv.DictReader(io.StringIO(summary_csv(records))))
         assert [r["name"] for r in rows] == [j.name for j in jobs]
+
+
+def test_a_line_out_of_memory_is_a_reported_failure_and_the_others_go_on(gen, tmp_path, monkeypatch):
+    from latent_geodesics import batch
+
+    real = batch.solve
+
+    def solve(generator, metric, z0, z1, run):  # only the batch holding the latent of seed 5 runs out of memory
+        seed5 = generator.sample_latents(1, seed=5)[0].to(z0)
+        if any(torch.equal(z, seed5) for z in z0):
+            raise MemoryError()
+        return real(generator, metric, z0, z1, run)
+
+    monkeypatch.setattr(batch, "solve", solve)
+    specs = parse_jobs_text('{"seeds":[1,2]}\n{"seeds":[5,6]}\n{"seeds":[3,4]}\n', "jsonl")
+    jobs = resolve_jobs(specs, gen, FAST, model_name=MODEL)
+    result = run_jobs(jobs, tmp_path, LocalExecutor(gen), model_name=MODEL, batch_size=3)
+    assert [r["status"] for r in result.records] == ["done", "failed", "done"]
+    assert result.records[1]["error"].startswith("out of memory, even for this line alone")

@@ -527,7 +527,9 @@ class BatchSolver:
             return [r for job in batch.jobs for r in self.solve(Batch(batch.index, batch.settings, (job,)))]
 
     def _failure(self, job: Job, e: BaseException) -> dict:
-        return {"key": job.key, "name": job.name, "ok": False, "error": first_line(e), "worker": self.worker,
+        error = ("out of memory, even for this line alone; use fewer frames or a smaller --chunk-size"
+                 if isinstance(e, MemoryError) else first_line(e))
+        return {"key": job.key, "name": job.name, "ok": False, "error": error, "worker": self.worker,
                 "device": str(self.generator.device)}
 
     def _solve(self, batch: Batch) -> list[dict]:
