@@ -274,6 +274,7 @@ def _sigterm_inside_an_import(*args, **kwargs):
     ("ffmpeg: another failure", 1, "ffmpeg could not write the video"),
     ("MemoryError", 1, "out of memory"),
     ("SIGTERM inside an import", 143, "terminated"),
+    ("SIGTERM inside a model module's import", 143, "terminated"),
 ])
 def test_fault_mid_run_gives_one_line(fault, code, word, tmp_path, monkeypatch):
     import imageio.v2
@@ -289,8 +290,15 @@ def test_fault_mid_run_gives_one_line(fault, code, word, tmp_path, monkeypatch):
         def no_memory(*args, **kwargs):
             raise MemoryError()
         monkeypatch.setattr(jobs, "write_png", no_memory)
-    else:
+    elif fault == "SIGTERM inside an import":
         monkeypatch.setattr(cli, "load_generator", _sigterm_inside_an_import)
+    else:  # the loader turns the failed import into its own one-line error: the signal still wins
+        def load(*args, **kwargs):
+            try:
+                _sigterm_inside_an_import()
+            except ImportError as e:
+                raise UserError(f"cannot import the model module: {e}") from e
+        monkeypatch.setattr(cli, "load_generator", load)
     out = tmp_path / "out"
     result = run(*shlex.split(I), "--out", out)
     assert_one_line(result, code, word)

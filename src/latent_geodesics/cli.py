@@ -82,6 +82,9 @@ class _Group(click.Group):
         except (click.exceptions.Exit, click.exceptions.Abort):
             raise
         except UserError as e:
+            code = _interrupted_by(e)  # e.g. a model module whose import SIGTERM cut short
+            if code is not None:
+                _fail(ctx, "interrupted" if code == 130 else "terminated", code)
             _fail(ctx, str(e), e.exit_code)
         except click.UsageError as e:
             where = e.ctx.command_path if e.ctx is not None else "latent-geodesics"
@@ -91,8 +94,9 @@ class _Group(click.Group):
         except _Terminated:
             _fail(ctx, "terminated", 143)
         except SystemExit as e:  # click exits with its own Exit; this came from the model's or discriminator's code
-            if _interrupted_by(e):
-                _fail(ctx, "terminated", 143)
+            code = _interrupted_by(e)
+            if code is not None:
+                _fail(ctx, "interrupted" if code == 130 else "terminated", code)
             _fail(ctx, f"the model's or discriminator's code called sys.exit({e.code!r}) while running; a model "
                        "must return images (and a discriminator scores) and never exit", 2)
         except Exception as e:  # noqa: BLE001 - last resort: a signal or a machine fault, else a real bug
