@@ -104,8 +104,8 @@ def _deadline(seconds: float, address: str) -> Iterator[None]:
     try:
         yield
     except _ConnectTimeout:
-        raise UserError(f"cannot join Ray at {address} within {seconds:g} s (--ray-timeout): something answers "
-                        "there but it is not a Ray cluster's head; check --ray-address") from None
+        raise UserError(f"cannot join Ray at {address} within {seconds:g} s (--ray-timeout): no Ray cluster head "
+                        "answered there; check --ray-address, or raise --ray-timeout for a slow cluster") from None
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
