@@ -271,6 +271,7 @@ def test_batch_cli_bad_options_one_line(tmp_path):
     jobs = tmp_path / "j.jsonl"
     jobs.write_text('{"seeds": [1, 2]}\n')
     assert_user_error(run("batch", jobs, "--workers", 2, "--out", tmp_path / "o"), "belong to --executor ray")
+    assert_user_error(run("batch", jobs, "--ray-timeout", 5, "--out", tmp_path / "o"), "--ray-timeout belong to")
     (tmp_path / "o2").mkdir()
     (tmp_path / "o2" / "paths").write_text("x")
     assert_user_error(run("batch", jobs, "--out", tmp_path / "o2"), "paths is a file")

@@ -32,6 +32,11 @@ class MachineError(UserError):
     exit_code = 1
 
 
+class StateWarning(UserWarning):
+    """A state file of ours (a batch manifest record, a calibration cache) was damaged and its contents are being
+    computed again: the CLI prints it as one ``warning:`` line."""
+
+
 MACHINE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EIO,
                             errno.EMFILE, errno.ENFILE, errno.ENOMEM})
 """``OSError`` numbers that are faults of the machine rather than of what the user asked for."""
@@ -155,35 +160,96 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return dev
 
 
-def check_output_dir(path: str | os.PathLike, *, files: Sequence[str] = ()) -> Path:
+TEMP_NAME_EXTRA = 40
+"""Characters a temporary or staging name adds to an output's name (``.NAME.XXXXXXXX.suffix``, ``.lg-staging-...``)."""
+
+
+def _short(path: Path) -> str:
+    text = str(path)
+    return text if len(text) <= 120 else f"{text[:60]}...{text[-40:]} ({len(text)} characters)"
+
+
+def check_output_dir(path: str | os.PathLike, *, files: Sequence[str] = (), option: str = "--out",
+                     longest_name: int = 0) -> Path:
     """Make sure the outputs can be written to ``path``, before any work starts; nothing is created.
 
     Args:
         path: the output folder; it need not exist (it is created when the outputs are written).
         files: the names the job will write there; none may be taken by a folder.
+        option: the option that named ``path``, for the messages.
+        longest_name: the longest relative name (beside ``files``) the job writes inside ``path``.
 
     Raises:
-        UserError: an empty name, a file in the way, or a name taken by a folder.
+        UserError: an empty name, a name or path too long for the file system, a link to nothing, a file in the
+            way, or a name taken by a folder.
         MachineError: no permission to write there, or a read-only file system.
     """
     if os.fspath(path) == "":
-        raise UserError("the output folder is an empty name; give a folder, e.g. --out out/")
+        raise UserError(f"the output folder is an empty name; give a folder, e.g. {option} out/")
     out = Path(path)
+    try:  # before any lookup: a name too long for the file system makes every lookup fail
+        name_max = os.pathconf(".", "PC_NAME_MAX")
+        path_max = os.pathconf(".", "PC_PATH_MAX")
+    except (OSError, ValueError):
+        name_max, path_max = 255, 4096
+    for part in out.parts:
+        if len(os.fsencode(part)) > name_max:
+            raise UserError(f"cannot write to output folder {_short(out)}: the name {part[:40]}... has "
+                            f"{len(os.fsencode(part))} bytes, and this file system allows {name_max} per name; "
+                            f"choose a shorter {option}")
+    longest = max([len(os.fsencode(f)) for f in files] + [longest_name, 0]) + TEMP_NAME_EXTRA
+    full = len(os.fsencode(os.path.abspath(out))) + 1 + longest
+    if full >= path_max:
+        raise UserError(f"cannot write to output folder {_short(out)}: its files' paths would have {full} bytes, "
+                        f"and this file system allows {path_max - 1}; choose a shorter {option}")
     where = out
     while not where.exists() and where != where.parent:  # the folder, or the nearest one above it that exists
+        if where.is_symlink():
+            raise UserError(f"cannot write to output folder {_short(out)}: {_short(where)} is a link to "
+                            f"{os.readlink(where)}, which does not exist; create it, remove the link or choose "
+                            f"another {option}")
         where = where.parent
     if not where.is_dir():
-        raise UserError(f"cannot write to output folder {out}: {where} is a file; choose another --out")
+        raise UserError(f"cannot write to output folder {_short(out)}: {_short(where)} is a file; choose another "
+                        f"{option}")
     if where == out:
         taken = [name for name in files if (out / name).is_dir()]
         if taken:
-            raise UserError(f"{out / taken[0]} is a folder where the output file {taken[0]} goes; move it away "
-                            "or choose another --out")
+            raise UserError(f"{_short(out / taken[0])} is a folder where the output file {taken[0]} goes; move it "
+                            f"away or choose another {option}")
     try:
         os.rmdir(tempfile.mkdtemp(dir=where, prefix=".lg-write-test-"))
     except OSError as e:
-        raise os_error(e, f"cannot write to output folder {out}", "choose another --out") from e
+        raise os_error(e, f"cannot write to output folder {_short(out)}", f"choose another {option}") from e
     return out
+
+
+MAX_ARRAY_BYTES = 1 << 30
+"""Most bytes of arrays (unpacked) that :func:`read_arrays` reads from one file: a small ``.npz`` may unpack to
+gigabytes (a zip bomb), and a path or a batch of latents is far smaller."""
+
+
+def byte_size(n: int) -> str:
+    """``n`` bytes for a message: ``1.2 GiB`` or ``3.8 MiB``."""
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+
+def _unpacked_size(path: Path, magic: bytes) -> int:
+    """Bytes the arrays of a file take once read: the zip directory's sizes (``.npz``), the header's shape times
+    the item size (``.npy``); 0 when it cannot tell (the reader then says what is wrong)."""
+    import zipfile
+
+    try:
+        if magic.startswith(b"PK"):
+            with zipfile.ZipFile(path) as z:
+                return sum(info.file_size for info in z.infolist())
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            shape, _, dtype = (np.lib.format.read_array_header_1_0(f) if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0(f))
+        return math.prod(shape) * dtype.itemsize
+    except Exception:  # noqa: BLE001 - damaged: np.load below gives the one-line reason
+        return 0
 
 
 def read_arrays(path: str | os.PathLike, *, what: str, hint: str | None = None) -> dict[str, np.ndarray]:
@@ -209,6 +275,10 @@ def read_arrays(path: str | os.PathLike, *, what: str, hint: str | None = None) 
     if not magic.startswith((b"\x93NUMPY", b"PK")):
         raise UserError(f"cannot read {what} file {path}: it is not a .npy or .npz file (it starts with "
                         f"{magic!r}); {hint}")
+    unpacked = _unpacked_size(path, magic)
+    if unpacked > MAX_ARRAY_BYTES:
+        raise UserError(f"cannot read {what} file {path}: its arrays take {byte_size(unpacked)} unpacked, and at "
+                        f"most {byte_size(MAX_ARRAY_BYTES)} are read; {hint}")
     try:
         data = np.load(path, allow_pickle=False)
         if not isinstance(data, np.lib.npyio.NpzFile):

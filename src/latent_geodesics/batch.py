@@ -17,7 +17,10 @@ skipped.
 
 Resuming: every line has a key, a digest of the model, its settings and its endpoint latents. A line
 whose manifest record has the same key and whose file still has the recorded sha256 is finished and
-skipped; anything else (missing, corrupt, settings changed, failed before) is solved again.
+skipped; anything else (missing, corrupt, settings changed, failed before, a record that fails
+:func:`record_problem`) is solved again. Results come back from the executors with the line's name (its ``id``,
+else its key) and are matched to lines by it: two lines with different ids may share a key (the same path asked
+twice), and both are answered.
 
 Batching: lines whose settings agree are solved together as one :class:`~latent_geodesics.paths.PathProblem`
 (``batch_size`` lines at a time, in file order). L-BFGS couples the paths of a batch through one line
@@ -38,6 +41,7 @@ import os
 import platform
 import socket
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
@@ -47,7 +51,7 @@ import numpy as np
 import torch
 
 from . import __version__
-from ._check import UserError, check_output_dir, first_line, os_error
+from ._check import StateWarning, UserError, check_output_dir, first_line, os_error
 from .evaluation import step_cv
 from .generators import Generator, load_generator
 from .jobs import InterpolateSettings, check_finite, load_latent_file, solve
@@ -74,6 +78,8 @@ GRID_LINES = 24
 """Most lines drawn in ``grid.png`` (the first finished ones, in JOBS order)."""
 _ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 MAX_SEED = 2**63 - 1
+MAX_NAME = 100
+"""Longest line ``id`` (and so file name under ``paths/``, less ``.npz``)."""
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -198,7 +204,7 @@ def _spec_from_fields(fields: Mapping[str, object], line: int) -> JobSpec:
     ident = None
     if "id" in fields:
         ident = fields["id"] if isinstance(fields["id"], str) else None
-        if ident is None or not 1 <= len(ident) <= 100 or not set(ident) <= _ID_CHARS or ident.startswith("."):
+        if ident is None or not 1 <= len(ident) <= MAX_NAME or not set(ident) <= _ID_CHARS or ident.startswith("."):
             raise _BadLine(f"id must be 1 to 100 letters, digits, '.', '_' or '-' (not starting with '.'), "
                            f"got {fields['id']!r}")
     seeds = None
@@ -254,9 +260,16 @@ def _jsonl_lines(text: str) -> Iterator[tuple[int, Callable[[], Mapping]]]:
         def fields(raw=raw) -> Mapping:
             try:
                 obj = json.loads(raw)
-            except ValueError as e:
+            except json.JSONDecodeError as e:
                 raise _BadLine(f"not valid JSON ({e.msg} at column {e.colno}); write one object per line like "
                                '{"seeds": [1, 2]}') from None
+            except RecursionError:
+                raise _BadLine("nested too deeply to read (brackets inside brackets); write one flat object per "
+                               'line like {"seeds": [1, 2]}') from None
+            except ValueError as e:  # a number of more than 4300 digits
+                digits = "more than 4300 digits" if "digits" in str(e) else first_line(e)[:80]
+                raise _BadLine(f"holds a number too long to read ({digits}); seeds are whole numbers from 0 to "
+                               f"{MAX_SEED}") from None
             if not isinstance(obj, dict):
                 raise _BadLine(f"expected a JSON object like {{\"seeds\": [1, 2]}}, got {type(obj).__name__}")
             return obj
@@ -285,9 +298,10 @@ def _csv_lines(text: str) -> Iterator[tuple[int, Callable[[], Mapping]]]:
 
         def fields(raw=raw) -> Mapping:
             try:
-                cells = next(csv.reader([raw]))
+                cells = next(csv.reader([raw], strict=True))
             except csv.Error as e:
-                raise _BadLine(f"not valid CSV ({e}); quote cells that hold commas") from None
+                raise _BadLine(f"not valid CSV ({e}); close every quote you open, and quote cells that hold "
+                               "commas") from None
             if len(cells) != len(header):
                 raise _BadLine(f"has {len(cells)} cells but the header names {len(header)} columns; give one cell "
                                "per column (leave unused ones empty)")
@@ -513,7 +527,9 @@ class BatchSolver:
             return [r for job in batch.jobs for r in self.solve(Batch(batch.index, batch.settings, (job,)))]
 
     def _failure(self, job: Job, e: BaseException) -> dict:
-        return {"key": job.key, "name": job.name, "ok": False, "error": first_line(e), "worker": self.worker,
+        error = ("out of memory, even for this line alone; use fewer frames or a smaller --chunk-size"
+                 if isinstance(e, MemoryError) else first_line(e))
+        return {"key": job.key, "name": job.name, "ok": False, "error": error, "worker": self.worker,
                 "device": str(self.generator.device)}
 
     def _solve(self, batch: Batch) -> list[dict]:
@@ -575,6 +591,49 @@ class LocalExecutor:
 # The result folder
 # ---------------------------------------------------------------------------------------------------------------
 
+def _finite(x: object) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def record_problem(rec: Mapping) -> str | None:
+    """What is wrong with a manifest record (as written by :meth:`ResultStore.write`), or ``None``: every field
+    that a rerun, the summary and the report read, with its type (a record edited by hand is checked like input)."""
+    if rec.get("status") not in ("done", "failed"):
+        return f"status {rec.get('status')!r} is not done or failed"
+    if not isinstance(rec.get("key"), str):
+        return "no key"
+    line = rec.get("line")
+    if line is not None and (isinstance(line, bool) or not isinstance(line, int)):
+        return f"line {line!r} is not a number"
+    s = rec.get("settings")
+    if not isinstance(s, dict) or not isinstance(s.get("metric"), str) or not isinstance(s.get("solver"), str) \
+            or isinstance(s.get("frames"), bool) or not isinstance(s.get("frames"), int):
+        return "settings missing or incomplete"
+    if not isinstance(rec.get("source", {}), dict):
+        return "source is not an object"
+    for k in ("wall_time_s", "batch_wall_time_s"):
+        if rec.get(k) is not None and not _finite(rec[k]):
+            return f"{k} {rec[k]!r} is not a finite number"
+    if rec["status"] == "failed":
+        return None if isinstance(rec.get("error"), str) else "a failed record without its error"
+    if not isinstance(rec.get("file"), str) or not isinstance(rec.get("sha256"), str):
+        return "file or sha256 missing"
+    stats = rec.get("stats")
+    if not isinstance(stats, dict):
+        return f"stats is {type(stats).__name__}, not an object"
+    for k in ("start_length", "start_energy", "length", "energy", "step_cv"):
+        if not _finite(stats.get(k)):
+            return f"stats.{k} {stats.get(k)!r} is not a finite number"
+    steps = stats.get("step_distances")
+    if not isinstance(steps, list) or not all(_finite(d) for d in steps):
+        return "stats.step_distances is not a list of finite numbers"
+    if not isinstance(rec.get("converged"), bool):
+        return f"converged {rec.get('converged')!r} is not true or false"
+    if rec.get("steps") is not None and (isinstance(rec["steps"], bool) or not isinstance(rec["steps"], int)):
+        return f"steps {rec['steps']!r} is not a whole number"
+    return None
+
+
 class ResultStore:
     """``DIR/paths/NAME.npz`` per finished line (written atomically) and ``DIR/manifest.jsonl``, one record
     per finished or failed line, appended (and synced) after the file it names is complete.
@@ -592,13 +651,24 @@ class ResultStore:
                 text = self.manifest.read_text(encoding="utf-8", errors="replace")
             except OSError as e:
                 raise os_error(e, f"cannot read {self.manifest}") from e
-            for raw in text.splitlines():
+            bad: dict[str, tuple[int, str]] = {}  # by name: a damaged last record (its line is solved again)
+            for number, raw in enumerate(text.splitlines(), 1):
                 try:
                     rec = json.loads(raw)
-                except ValueError:
+                except (ValueError, RecursionError):
                     continue  # a line cut short by a crash
-                if isinstance(rec, dict) and isinstance(rec.get("name"), str):
+                if not isinstance(rec, dict) or not isinstance(rec.get("name"), str):
+                    continue
+                why = record_problem(rec)
+                if why is None:
                     self.records[rec["name"]] = rec
+                    bad.pop(rec["name"], None)
+                else:
+                    self.records.pop(rec["name"], None)
+                    bad[rec["name"]] = (number, why)
+            for name, (number, why) in bad.items():
+                warnings.warn(f"{self.manifest} line {number}: the record of {name} is damaged ({why}); that line "
+                              "is solved again", StateWarning, stacklevel=2)
 
     def file_of(self, name: str) -> Path:
         return self.paths / f"{name}.npz"
@@ -687,6 +757,7 @@ def run_jobs(jobs: Sequence[Job], out_dir: str | os.PathLike, executor, *, model
     """
     t0 = time.perf_counter()
     out = Path(out_dir)
+    _check_names(jobs, out / PATHS_DIR)
     try:
         (out / PATHS_DIR).mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -694,6 +765,21 @@ def run_jobs(jobs: Sequence[Job], out_dir: str | os.PathLike, executor, *, model
     with _locked(out):
         return _run_jobs(jobs, ResultStore(out), executor, model_name=model_name, batch_size=batch_size,
                          progress=progress, t0=t0)
+
+
+def _check_names(jobs: Sequence[Job], paths: Path) -> None:
+    """Before any work: every job has its own result file name, and nothing but a file is in its way."""
+    names: dict[str, Job] = {}
+    for job in jobs:
+        if job.name in names:
+            raise UserError(f"lines {names[job.name].line} and {job.line} both write {PATHS_DIR}/{job.name}.npz; "
+                            "give each line its own id (name)")
+        names[job.name] = job
+        path = paths / f"{job.name}.npz"
+        if os.path.lexists(path) and not path.is_file():
+            what = "a folder" if path.is_dir() else "a link to nothing" if path.is_symlink() else "not a file"
+            raise UserError(f"{path} is {what}, where line {job.line}'s path goes; move it away or choose another "
+                            "--out")
 
 
 @contextmanager
@@ -724,11 +810,13 @@ def _run_jobs(jobs: Sequence[Job], store: ResultStore, executor, *, model_name: 
     todo = sum(1 for b in batches for j in b.jobs if j.name not in done)
     if progress is not None:
         progress.reset(total=todo)
-    by_key = {job.key: job for job in jobs}
+    # Results are matched to lines by name (unique in a run: the line's id, else its key; resolve_jobs refuses two
+    # lines without ids that ask for the same path), never by key alone: lines with different ids may share a key.
+    by_name = {job.name: job for job in jobs}
     solved = failed = recomputed = 0
     for results in executor.run(batches):
         for result in results:
-            job = by_key[result["key"]]
+            job = by_name[result["name"]]
             if job.name in done:
                 recomputed += 1
                 continue
@@ -911,7 +999,8 @@ def write_batch_outputs(out_dir: str | os.PathLike, generator: Generator, run: B
 
 def check_batch_dir(out_dir: str | os.PathLike, extra_files: Iterable[str] = ()) -> Path:
     """Before any work: ``out_dir`` can hold the batch's files (``paths/`` must be a folder if it exists)."""
-    out = check_output_dir(out_dir, files=(*BATCH_FILES, MANIFEST, *extra_files))
+    out = check_output_dir(out_dir, files=(*BATCH_FILES, MANIFEST, *extra_files),
+                           longest_name=len(f"{PATHS_DIR}/.npz") + MAX_NAME)
     if (out / PATHS_DIR).exists() and not (out / PATHS_DIR).is_dir():
         raise UserError(f"{out / PATHS_DIR} is a file where the batch keeps its paths; move it away or choose "
                         "another --out")

@@ -6,13 +6,14 @@ import math
 import signal
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 import click
 import torch
 
 from . import __version__
-from ._check import MachineError, UserError, check_output_dir, first_line, os_error
+from ._check import MachineError, StateWarning, UserError, check_output_dir, first_line, os_error
 from .compare import (COMPARE_FILES, CompareSettings, check_methods, compare, format_summary, pair_seeds,
                       seeded_endpoints)
 from .generators import DEFAULT_MODEL, ZOO, load_generator
@@ -20,6 +21,7 @@ from .generators.base import condition_as_coordinates
 from .jobs import INTERPOLATE_FILES, InterpolateSettings, interpolate, load_array, load_latent_file, waypoint_legs
 from .metrics import build_metric, metric_help, metric_names
 from .realism import DEFAULT_LAMBDA, realism_metric
+from .rendering import MAX_FPS, MIN_FPS
 from .solvers import DEFAULT_GTOL, DEFAULT_RTOL, OPTIMIZERS, SOLVERS, SubdivideConfig, level_config
 
 
@@ -27,12 +29,34 @@ class _Terminated(BaseException):
     """SIGTERM, raised like KeyboardInterrupt so that every ``finally`` (staging, rollback) runs."""
 
 
+_SIGNALLED: list[int] = []
+"""Signals received during this command (a SIGTERM that lands inside an import may surface as another error)."""
+
+
 def _raise_terminated(signum, frame) -> None:
+    _SIGNALLED.append(signum)
     raise _Terminated()
+
+
+def _interrupted_by(e: BaseException) -> int | None:
+    """130 or 143 when ``e`` is, or was caused by, Ctrl-C or SIGTERM (say, an import that SIGTERM cut short and
+    that then failed with an ImportError), else ``None``."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, _Terminated):
+            return 143
+        if isinstance(e, KeyboardInterrupt):
+            return 130
+        e = e.__cause__ or e.__context__
+    return 143 if signal.SIGTERM in _SIGNALLED else None
 
 
 def _machine_fault(e: BaseException) -> MachineError | None:
     """Out of memory or a full disk where no code caught it: a fault of the machine, one line."""
+    if isinstance(e, MemoryError):
+        return MachineError(f"out of memory{f' ({first_line(e)})' if str(e) else ''}; use fewer frames, pairs or "
+                            "points, or a smaller --chunk-size")
     if isinstance(e, OSError):
         err = os_error(e, f"cannot read or write {e.filename}" if e.filename else "cannot read or write a file")
         return err if isinstance(err, MachineError) else None
@@ -49,25 +73,54 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context):
         in_main = threading.current_thread() is threading.main_thread()
         previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main else None
+        _SIGNALLED.clear()
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", StateWarning)
+                warnings.showwarning = _show_warning
+                return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort):
+            raise
         except UserError as e:
+            code = _interrupted_by(e)  # e.g. a model module whose import SIGTERM cut short
+            if code is not None:
+                _fail(ctx, "interrupted" if code == 130 else "terminated", code)
             _fail(ctx, str(e), e.exit_code)
         except click.UsageError as e:
             where = e.ctx.command_path if e.ctx is not None else "latent-geodesics"
             _fail(ctx, f"{e.format_message()} (see {where} --help)", 2)
-        except (OSError, RuntimeError) as e:
-            fault = _machine_fault(e)
-            if fault is None:
-                raise
-            _fail(ctx, str(fault), fault.exit_code)
         except KeyboardInterrupt:
             _fail(ctx, "interrupted", 130)
         except _Terminated:
             _fail(ctx, "terminated", 143)
+        except SystemExit as e:  # click exits with its own Exit; this came from the model's or discriminator's code
+            code = _interrupted_by(e)
+            if code is not None:
+                _fail(ctx, "interrupted" if code == 130 else "terminated", code)
+            _fail(ctx, f"the model's or discriminator's code called sys.exit({e.code!r}) while running; a model "
+                       "must return images (and a discriminator scores) and never exit", 2)
+        except Exception as e:  # noqa: BLE001 - last resort: a signal or a machine fault, else a real bug
+            code = _interrupted_by(e)
+            if code is not None:
+                _fail(ctx, "interrupted" if code == 130 else "terminated", code)
+            fault = _machine_fault(e)
+            if fault is None:
+                raise
+            _fail(ctx, str(fault), fault.exit_code)
         finally:
             if in_main:
                 signal.signal(signal.SIGTERM, previous)
+
+
+_showwarning = warnings.showwarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Our own warnings (a damaged state file being redone) as one ``warning:`` line; others as Python shows them."""
+    if issubclass(category, StateWarning):
+        click.echo(f"warning: {' '.join(str(message).split())}", err=True)
+    else:
+        _showwarning(message, category, filename, lineno, file, line)
 
 
 def _fail(ctx: click.Context, message: str, code: int) -> None:
@@ -81,10 +134,10 @@ class _Finite(click.FloatRange):
     name = "finite float"
 
     def convert(self, value, param, ctx):
-        rv = super().convert(value, param, ctx)
+        rv = click.FLOAT.convert(value, param, ctx)
         if not math.isfinite(rv):
             self.fail(f"{value!r} is not a finite number", param, ctx)
-        return rv
+        return super().convert(rv, param, ctx)
 
 
 MAX_FRAMES = 10_000
@@ -95,6 +148,7 @@ STEPS = click.IntRange(min=0, max=10**9)
 MAX_LATENT_VALUES = 1 << 24
 """Most numbers in one latent that --latent-shape accepts (StyleGAN's W+ is 18 x 512)."""
 SEED = click.IntRange(min=0, max=2**63 - 1)
+FPS = _Finite(min=MIN_FPS, max=MAX_FPS)  # what ffmpeg accepts, refused at parse time rather than after the solve
 OUT = click.Path(file_okay=False)  # a str: an empty --out is refused, not taken as the current folder
 
 
@@ -115,6 +169,14 @@ def main() -> None:
       latent-geodesics models
       latent-geodesics weights list
     """
+
+
+def _model_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--model``: an empty name is refused here (it would be taken for the current folder)."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("the name is empty; give zoo:NAME (see latent-geodesics models), a TorchScript "
+                                 ".pt file or package.module:factory")
+    return value
 
 
 def _parse_shape(text: str | None) -> tuple[int, ...] | None:
@@ -203,7 +265,7 @@ def _model_options(f):
                      help="Latent prior (default: the model's, else gaussian).")(f)
     f = click.option("--latent-shape", help="Latent shape when the model does not say, e.g. 128 or 4,8,8.")(f)
     f = click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")(f)
-    f = click.option("--model", default=f"zoo:{DEFAULT_MODEL}", show_default=True,
+    f = click.option("--model", default=f"zoo:{DEFAULT_MODEL}", show_default=True, callback=_model_name,
                      help="zoo:NAME, a TorchScript .pt file, or package.module:factory.")(f)
     return f
 
@@ -306,7 +368,7 @@ IMAGE = click.Path(path_type=Path)
 @click.option("--out", type=OUT, required=True, help="Output folder.")
 @click.option("--chunk-size", type=click.IntRange(min=1, max=1 << 20), default=64, show_default=True,
               help="Points per generator call (bounds memory).")
-@click.option("--fps", type=_Finite(min=0, min_open=True), default=12.0, show_default=True)
+@click.option("--fps", type=FPS, default=12.0, show_default=True, help="Frame rate of video.mp4 (0.01 to 1000).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def interpolate_cmd(model: str, device: str, latent_shape: str | None, prior: str | None, shell: float | None,
                     condition: Path | None, discriminator: str | None,
@@ -431,7 +493,7 @@ def _warn_unconverged(result: dict | None, label: str) -> None:
 @click.argument("path_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--metric", "metrics", multiple=True,
               help="Metric to measure with (repeatable; default: the one the path was solved with).")
-@click.option("--model", default=None,
+@click.option("--model", default=None, callback=_model_name,
               help="Model that made the path (default: the zoo model recorded in the file; any other must be given).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option("--latent-shape", help="Latent shape when the model does not say.")
@@ -457,7 +519,7 @@ def evaluate_cmd(path_file: Path, metrics: tuple[str, ...], model: str | None, d
     from .rendering import write_json
 
     if json_out is not None:
-        check_output_dir(json_out.parent, files=(json_out.name,))
+        check_output_dir(json_out.parent, files=(json_out.name,), option="--json")
     report = evaluate_file(path_file, model=model, metrics=list(metrics), device=device,
                            latent_shape=_parse_shape(latent_shape), discriminator=discriminator)
     if report["file_discriminator"] is not None and discriminator is None:
@@ -500,7 +562,7 @@ def evaluate_cmd(path_file: Path, metrics: tuple[str, ...], model: str | None, d
 @click.option("--realism-form", type=click.Choice(["conformal", "published"]), default="conformal",
               show_default=True, help="Conformal length factor, or Petzka et al.'s (lambda/a + d)^2.")
 @click.option("--out", type=OUT, required=True, help="Output folder.")
-@click.option("--fps", type=_Finite(min=0, min_open=True), default=12.0, show_default=True)
+@click.option("--fps", type=FPS, default=12.0, show_default=True, help="Frame rate of video.mp4 (0.01 to 1000).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
 def compare_cmd(model: str, device: str, latent_shape: str | None, prior: str | None, shell: float | None,
                 condition: Path | None, discriminator: str | None, methods: str, pairs: int,
@@ -653,6 +715,8 @@ def _batch_options(f):
                           "'latent-geodesics[ray]')."),
         click.option("--ray-address", default=None, metavar="auto|HOST:PORT",
                      help="Ray cluster to join (auto: the one this machine belongs to) [default: start a local one]."),
+        click.option("--ray-timeout", type=_Finite(min=1, max=86400), default=None, metavar="SECONDS",
+                     help="Give up joining --ray-address after this long, with one error line [default: 30]."),
         click.option("--workers", type=click.IntRange(min=1, max=4096), default=None,
                      help="Ray actors [default: one per GPU, else one per --cpus-per-worker CPUs]."),
         click.option("--cpus-per-worker", type=click.IntRange(min=1, max=1024), default=1, show_default=True,
@@ -664,7 +728,7 @@ def _batch_options(f):
         f = opt(f)
     f = _solver_options(f)
     for opt in reversed([
-        click.option("--model", default=f"zoo:{DEFAULT_MODEL}", show_default=True,
+        click.option("--model", default=f"zoo:{DEFAULT_MODEL}", show_default=True, callback=_model_name,
                      help="zoo:NAME, a TorchScript .pt file, or package.module:factory (every worker loads it)."),
         click.option("--device", default="cpu", show_default=True,
                      help="Device of the local executor and of the pictures (Ray workers use a GPU when they have one)."),
@@ -716,7 +780,7 @@ def _run_batch(jobs, *, opts: dict, spec, gen, defaults, jobs_file: str | None, 
     out = opts["out"]
     executor = make_executor(opts["executor"], spec, generator=gen, device=opts["device"],
                              ray_address=opts["ray_address"], workers=opts["workers"],
-                             cpus_per_worker=opts["cpus_per_worker"])
+                             cpus_per_worker=opts["cpus_per_worker"], ray_timeout=opts["ray_timeout"])
     try:
         with _progress(len(jobs), f"batch ({opts['executor']})", opts["quiet"], unit="line") as bar:
             run = run_jobs(jobs, out, executor, model_name=spec.model, batch_size=opts["batch_size"], progress=bar)
@@ -790,18 +854,25 @@ def distances_cmd(points_file: Path, knn: int | None, mds: bool, **opts) -> None
       latent-geodesics distances latents.npy --knn 5 --executor ray --out dist/
     """
     from .batch import check_batch_dir, make_job
-    from .distances import DISTANCE_FILES, check_points, connected, pair_list, write_distance_files
+    from .distances import (DISTANCE_FILES, check_points, check_sizes, connected, pair_list, same_points,
+                            write_distance_files)
 
     out = check_batch_dir(opts["out"], DISTANCE_FILES)
     defaults, spec, gen = _batch_setup(opts)
     points = check_points(load_latent_file(points_file, gen).numpy(), str(points_file))
     k = points.shape[0]
+    check_sizes(k, points[0].size, knn, what=str(points_file))  # before the pairs are built
     pairs = pair_list(points.reshape(k, -1), knn)
     if mds and not connected(k, pairs):
         raise UserError(f"--mds needs the neighbour graph to connect all {k} points, and --knn {knn} leaves it in "
                         "pieces; raise --knn or drop it")
+    same = same_points(points, pairs)  # a repeated point: distance 0, no path to solve
+    same_set = set(same)
     jobs = [make_job(spec.model, defaults, points[i], points[j], name=f"d{i:05d}-{j:05d}", line=n + 1,
-                     source={"points": [i, j]}) for n, (i, j) in enumerate(pairs)]
+                     source={"points": [i, j]}) for n, (i, j) in enumerate(pairs) if (i, j) not in same_set]
+    if same and not opts["quiet"]:
+        click.echo(f"note: {len(same)} pair(s) of equal latents (first: points {same[0][0]} and {same[0][1]}) have "
+                   "distance 0 and are not solved", err=True)
     opts["out"] = out
     state: dict = {}
 
@@ -810,14 +881,18 @@ def distances_cmd(points_file: Path, knn: int | None, mds: bool, **opts) -> None
         return {"distances": {"points_file": str(points_file), "knn": knn, "pairs": len(pairs)}}
 
     def extra(stage: Path) -> None:
-        state["files"] = write_distance_files(stage, k, pairs, state["records"], mds=mds, metric=defaults.metric)
+        state["files"] = write_distance_files(stage, k, pairs, state["records"], mds=mds, metric=defaults.metric,
+                                              same=same)
+        if mds and not str(state["files"]["mds"]).startswith("mds.png"):
+            click.echo(f"warning: no mds.png: {state['files']['mds']}", err=True)
 
     _run_batch(jobs, opts=opts, spec=spec, gen=gen, defaults=defaults, jobs_file=None, extra=extra,
                extra_info=info, figure="mds.png" if mds else None,
                figure_caption="Classical MDS of the geodesic distances (left) and the straight-line ones (right), "
                               "aligned by rotation and scale; numbers are point indices.")
-    click.echo(f"wrote {out}/distances.npz, distances.csv" + (", mds.png" if state.get("files", {}).get("mds") ==
-                                                               "mds.png" else ""), err=opts["quiet"])
+    plotted = str(state.get("files", {}).get("mds") or "")
+    click.echo(f"wrote {out}/distances.npz, distances.csv" + (", mds.png" if plotted.startswith("mds.png") else ""),
+               err=opts["quiet"])
 
 
 @main.command("models")

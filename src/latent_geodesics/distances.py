@@ -15,10 +15,55 @@ from pathlib import Path
 
 import numpy as np
 
-from ._check import UserError, atomic_path
+from ._check import UserError, atomic_path, byte_size
 
 DISTANCE_FILES = ("distances.npz", "distances.csv", "mds.png")
 """What ``distances`` writes beside the batch files."""
+MAX_POINTS = 10_000
+"""Most latents ``distances`` takes: it holds two ``(K, K)`` float64 matrices (1.6 GB at 10,000)."""
+MAX_PAIRS = 1_000_000
+"""Most pairs (paths to solve) ``distances`` takes; beyond, ``--knn`` keeps each point's nearest ones."""
+_KNN_ROWS = 1024
+"""Rows of the latent distance matrix held at once when finding nearest neighbours."""
+
+
+def pair_count(k: int, knn: int | None = None) -> int:
+    """How many pairs :func:`pair_list` gives at most: all ``K (K - 1) / 2``, or ``K * knn`` with ``--knn``."""
+    full = k * (k - 1) // 2
+    return full if knn is None else min(full, k * knn)
+
+
+def check_sizes(k: int, latent_numel: int, knn: int | None, *, what: str,
+                memory_bytes: int | None = None) -> None:
+    """Before any work: the pairs and matrices of ``k`` latents must fit the limits and this machine's memory.
+
+    Raises:
+        UserError: more than :data:`MAX_POINTS` latents, more than :data:`MAX_PAIRS` pairs, or an estimated
+            footprint (the two matrices, the pair jobs and their endpoints) over half the physical memory.
+    """
+    pairs = pair_count(k, knn)
+    matrices = 3 * k * k * 8  # geodesic, linear, and one working copy (MDS, graph completion)
+    jobs = pairs * (2 * 4 * latent_numel + 2048)  # two float32 endpoints and the job's bookkeeping per pair
+    need = matrices + jobs
+    hint = "use --knn K to solve only each point's K nearest neighbours" if knn is None else "lower --knn"
+    if k > MAX_POINTS:
+        raise UserError(f"{what}: {k} latents make two {k} x {k} distance matrices ({byte_size(2 * k * k * 8)}); at "
+                        f"most {MAX_POINTS} latents are accepted; split the file")
+    if pairs > MAX_PAIRS:
+        raise UserError(f"{what}: {k} latents make {pairs} pairs to solve; at most {MAX_PAIRS} are accepted; {hint}")
+    if memory_bytes is None:
+        memory_bytes = physical_memory()
+    if memory_bytes and need > memory_bytes // 2:
+        raise UserError(f"{what}: {k} latents and {pairs} pairs need about {byte_size(need)} of memory, more than half "
+                        f"of this machine's {byte_size(memory_bytes)}; {hint}, or split the file")
+
+
+def physical_memory() -> int:
+    """Bytes of physical memory (0 where the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
 
 
 def pair_list(points: np.ndarray, knn: int | None = None) -> list[tuple[int, int]]:
@@ -31,10 +76,15 @@ def pair_list(points: np.ndarray, knn: int | None = None) -> list[tuple[int, int
     k = points.shape[0]
     if knn is None or knn >= k - 1:
         return [(i, j) for i in range(k) for j in range(i + 1, k)]
-    d = latent_distances(points)
-    np.fill_diagonal(d, np.inf)
-    near = np.argsort(d, axis=1, kind="stable")[:, :knn]
-    return sorted({(min(i, int(j)), max(i, int(j))) for i in range(k) for j in near[i]})
+    x = points.reshape(k, -1).astype(np.float64)
+    sq = (x * x).sum(1)
+    found: set[tuple[int, int]] = set()
+    for a in range(0, k, _KNN_ROWS):  # a block of rows at a time: memory (rows x K), never (K x K)
+        d = np.sqrt(np.maximum(sq[a:a + _KNN_ROWS, None] + sq[None, :] - 2 * x[a:a + _KNN_ROWS] @ x.T, 0.0))
+        d[np.arange(d.shape[0]), np.arange(a, a + d.shape[0])] = np.inf
+        near = np.argsort(d, axis=1, kind="stable")[:, :knn]
+        found.update((min(a + r, int(j)), max(a + r, int(j))) for r in range(d.shape[0]) for j in near[r])
+    return sorted(found)
 
 
 def latent_distances(points: np.ndarray) -> np.ndarray:
@@ -129,14 +179,34 @@ def write_mds_plot(path: str | os.PathLike, embeddings: Mapping[str, np.ndarray]
     return Path(path)
 
 
+def same_points(points: np.ndarray, pairs: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The pairs whose two latents are equal (a repeated point): their distance is 0, nothing to solve."""
+    return [(i, j) for i, j in pairs if np.array_equal(points[i], points[j])]
+
+
 def write_distance_files(stage: Path, k: int, pairs: Sequence[tuple[int, int]], records: Sequence[Mapping], *,
-                         mds: bool, metric: str) -> dict:
+                         mds: bool, metric: str, same: Sequence[tuple[int, int]] = ()) -> dict:
     """``distances.npz`` (``geodesic``, ``linear`` ``(K, K)``, NaN where not solved; ``pairs (P, 2)``),
-    ``distances.csv`` and, with ``mds``, ``mds.png``; returns what the report records about them."""
+    ``distances.csv`` and, with ``mds``, ``mds.png``; returns what the report records about them.
+
+    ``records`` are the solved pairs' manifest records, one per pair of ``pairs`` that is not in ``same``
+    (pairs of equal latents, distance 0 without a path), in order.
+    """
     from .rendering import write_npz
 
-    geo = [(r.get("stats") or {}).get("length") if r["status"] == "done" else None for r in records]
-    lin = [(r.get("stats") or {}).get("start_length") if r["status"] == "done" else None for r in records]
+    same_set = set(same)
+    solved = iter(records)
+    geo: list[float | None] = []
+    lin: list[float | None] = []
+    for pair in pairs:
+        if pair in same_set:
+            geo.append(0.0)
+            lin.append(0.0)
+            continue
+        r = next(solved)
+        ok = r["status"] == "done"
+        geo.append((r.get("stats") or {}).get("length") if ok else None)
+        lin.append((r.get("stats") or {}).get("start_length") if ok else None)
     g, s = matrix(k, pairs, geo), matrix(k, pairs, lin)
     write_npz(stage / "distances.npz", geodesic=g, linear=s, pairs=np.array(pairs, dtype=np.int64).reshape(-1, 2),
               metric=np.array(metric))
@@ -145,12 +215,15 @@ def write_distance_files(stage: Path, k: int, pairs: Sequence[tuple[int, int]], 
         ratio = a / b if a is not None and b else None
         rows.append(",".join([str(i), str(j)] + ["" if v is None else f"{v:.6g}" for v in (a, b, ratio)]))
     (stage / "distances.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    info: dict = {"points": k, "pairs": len(pairs), "solved": sum(v is not None for v in geo), "mds": None}
+    info: dict = {"points": k, "pairs": len(pairs), "solved": sum(v is not None for v in geo) - len(same_set),
+                  "same_points": [list(p) for p in same], "mds": None}
     if mds:
         full = len(pairs) == k * (k - 1) // 2
         gd, sd = (g, s) if full else (graph_distances(g), graph_distances(s))
         if not (np.isfinite(gd).all() and np.isfinite(sd).all()):
-            info["mds"] = "skipped: some pairs failed or the neighbour graph is not connected"
+            failed = sum(v is None for v in geo)
+            info["mds"] = (f"skipped: {failed} pair(s) failed (see summary.csv; a rerun tries them again)" if failed
+                           else "skipped: the neighbour graph is not connected; raise --knn")
             return info
         geo_xy = classical_mds(gd)
         lin_xy = align(classical_mds(sd), geo_xy)

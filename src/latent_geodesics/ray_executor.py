@@ -13,13 +13,102 @@ recorded as failed for each of its lines, and the other batches go on.
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from ._check import UserError, first_line
 from .batch import Batch, BatchSolver, ModelSpec, worker_name
 
 IN_FLIGHT_PER_WORKER = 2
 """Batches queued on each actor at once: one running, one waiting, so an actor never idles between batches."""
+CONNECT_TIMEOUT_S = 30.0
+"""Default bound (``--ray-timeout``) on joining a cluster at ``--ray-address``: Ray itself retries forever."""
+_RAY_ATTEMPT_S = 4
+"""Ray's own first-connection timeouts while joining a cluster, in seconds (Ray's defaults add up to about 40 s
+per attempt, these to about 13 s); set through Ray's ``RAY_*`` variables unless the user set them."""
+
+
+class _ConnectTimeout(BaseException):
+    """Raised by the alarm when joining Ray takes longer than the bound (a BaseException: Ray catches Exception)."""
+
+
+def split_address(address: str) -> tuple[str, int] | None:
+    """``(host, port)`` of a ``HOST:PORT`` address (``ray://`` stripped); ``None`` for ``auto`` and the like."""
+    text = address.strip()
+    if text.startswith("ray://"):
+        text = text[len("ray://"):]
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return None
+    return host.strip("[]"), int(port)
+
+
+def probe_address(address: str, timeout: float) -> None:
+    """A TCP connection to ``HOST:PORT`` within ``timeout`` seconds, or a one-line error (nothing listens there)."""
+    hp = split_address(address)
+    if hp is None:
+        return
+    try:
+        socket.create_connection(hp, timeout=timeout).close()
+    except (OSError, ValueError, OverflowError) as e:
+        why = (f"no answer within {timeout:g} s, --ray-timeout" if isinstance(e, socket.timeout)
+               else (getattr(e, "strerror", None) or first_line(e)).lower())
+        raise UserError(f"cannot reach Ray at {address} ({why}); start the cluster (ray start --head) or check "
+                        "--ray-address (auto, or the head node's HOST:PORT)") from None
+
+
+@contextmanager
+def _stderr_kept_back() -> Iterator[None]:
+    """Ray's C++ core logs a warning line every few seconds while it cannot reach a cluster, on file descriptor 2:
+    hold that back while joining, and pass it on only if the join succeeds (a failure is our one line)."""
+    import sys
+    import tempfile
+
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        ok = False
+        try:
+            yield
+            ok = True
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            if ok:
+                held.seek(0)
+                text = held.read()
+                if text:
+                    os.write(2, text)
+
+
+@contextmanager
+def _deadline(seconds: float, address: str) -> Iterator[None]:
+    """Raise a one-line :class:`UserError` when the body runs past ``seconds`` (main thread only: SIGALRM)."""
+    if threading.current_thread() is not threading.main_thread() or seconds <= 0:
+        yield
+        return
+
+    def alarm(signum, frame):
+        raise _ConnectTimeout()
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    except _ConnectTimeout:
+        raise UserError(f"cannot join Ray at {address} within {seconds:g} s (--ray-timeout): no Ray cluster head "
+                        "answered there; check --ray-address, or raise --ray-timeout for a slow cluster") from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def import_ray():
@@ -47,6 +136,21 @@ class _Worker:
         return os.getpid()
 
 
+def _import_ray_with_short_attempts():
+    """Ray, imported with shorter first-connection attempts (Ray reads its ``RAY_*`` settings at import; a user's
+    own values win), so that :func:`_deadline` gets control back every few seconds. The variables are set only
+    for the import, so that processes started later (a local Ray instance) do not inherit them."""
+    keys = ("RAY_gcs_rpc_server_connect_timeout_s", "RAY_py_gcs_connect_timeout_s")
+    added = [k for k in keys if k not in os.environ]
+    for k in added:
+        os.environ[k] = str(_RAY_ATTEMPT_S)
+    try:
+        return import_ray()
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
+
+
 class RayExecutor:
     """Solves batches on Ray actors; ``run`` yields each batch's results as soon as it is back.
 
@@ -58,23 +162,37 @@ class RayExecutor:
         cpus_per_worker: CPUs (and torch threads) per CPU actor.
         max_retries: restarts of a dead actor, and retries of the batch it was solving.
         num_cpus: CPUs of a local Ray instance started here (default: all of this machine's).
+        connect_timeout: seconds to join the cluster at ``address`` (``--ray-timeout``): a port nobody listens
+            on fails at once, a silent one after this long, one that answers but is not Ray's after this long
+            plus at most one of Ray's own attempts (about 13 s, see :data:`_RAY_ATTEMPT_S`).
     """
 
     name = "ray"
 
     def __init__(self, model: ModelSpec, *, address: str | None = None, workers: int | None = None,
-                 cpus_per_worker: int = 1, max_retries: int = 3, num_cpus: int | None = None) -> None:
-        ray = import_ray()
+                 cpus_per_worker: int = 1, max_retries: int = 3, num_cpus: int | None = None,
+                 connect_timeout: float = CONNECT_TIMEOUT_S) -> None:
+        ray = _import_ray_with_short_attempts() if address is not None else import_ray()
         self._ray = ray
         self._started = False
         if not ray.is_initialized():
+            if address is not None:
+                probe_address(address, connect_timeout)  # a refused or silent port fails here, in bounded time
             try:
                 if address is None:
                     ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
                              configure_logging=False)
                     self._started = True
                 else:
-                    ray.init(address=address, log_to_driver=False, configure_logging=False)
+                    try:
+                        with _stderr_kept_back(), _deadline(connect_timeout, address):
+                            ray.init(address=address, log_to_driver=False, configure_logging=False)
+                    except UserError:
+                        try:
+                            ray.shutdown()
+                        except Exception:  # noqa: BLE001 - half connected; nothing to keep
+                            pass
+                        raise
             except (ConnectionError, RuntimeError, ValueError) as e:
                 raise UserError(f"cannot start or join Ray at {address or 'a new local instance'}: {first_line(e)}; "
                                 "check --ray-address (auto, or the head node's HOST:PORT)") from e

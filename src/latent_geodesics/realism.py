@@ -22,18 +22,20 @@ of weighting, each a :class:`RealismWeighted` metric that works with every solve
 
 from __future__ import annotations
 
+import errno
 import hashlib
-import os
 import json
 import math
+import os
+import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
-from ._check import UserError, atomic_path, check_positive_int
+from ._check import StateWarning, UserError, atomic_path, check_positive_int, first_line
 from .generators import Generator
 from .generators.discriminator import check_discriminator  # noqa: F401 - still importable from here
 from .generators.discriminator import critic, depends_on_batch
@@ -133,11 +135,9 @@ def calibrate(generator: Generator, *, samples: int = 2000, seed: int = 0, offse
     samples = check_positive_int(samples, "calibration samples", minimum=20)
     path = calibration_path(generator, samples=samples, seed=seed, offset_fraction=offset_fraction)
     if use_cache:
-        try:
-            with open(path) as f:
-                return Calibration(**json.load(f))
-        except (OSError, ValueError, TypeError):
-            pass  # missing or unreadable: compute it again
+        cached = _read_calibration(path, samples=samples, seed=seed)
+        if cached is not None:
+            return cached
     z = generator.sample_latents(samples, seed=seed)
     probe = generator(z[:8])
     per_image = depends_on_batch(generator.discriminator, probe)
@@ -152,10 +152,51 @@ def calibrate(generator: Generator, *, samples: int = 2000, seed: int = 0, offse
     p5 = float(torch.quantile(partial.realism(scores), 0.05))
     cal = Calibration(**{**asdict(partial), "p5": p5})
     if use_cache:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with atomic_path(path, suffix=".json") as tmp:
-            tmp.write_text(json.dumps(cal.to_dict(), indent=2))
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            if os.path.isdir(path):
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+            with atomic_path(path, suffix=".json") as tmp:
+                tmp.write_text(json.dumps(cal.to_dict(), indent=2))
+        except OSError as e:  # the cache only saves time: the run goes on with what was computed
+            warnings.warn(f"cannot save the calibration cache {path} ({e.strerror or e}); it is computed again next "
+                          "time", StateWarning, stacklevel=2)
     return cal
+
+
+def _read_calibration(path: str, *, samples: int, seed: int) -> Calibration | None:
+    """A cached calibration, checked like input; ``None`` (with a warning line if the file exists but is damaged)
+    when it must be computed again."""
+    if not os.path.lexists(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        why = _calibration_problem(data, samples=samples, seed=seed)
+    except (OSError, ValueError, RecursionError) as e:
+        why = getattr(e, "strerror", None) or first_line(e)
+    if why is None:
+        return Calibration(**data)
+    warnings.warn(f"the calibration cache {path} is damaged ({why}); computing it again", StateWarning, stacklevel=3)
+    return None
+
+
+def _calibration_problem(data: object, *, samples: int, seed: int) -> str | None:
+    if not isinstance(data, dict) or set(data) != {f.name for f in fields(Calibration)}:
+        return "not a calibration record"
+
+    def number(x: object) -> bool:
+        return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+    bad = [k for k in ("low", "high", "offset", "p5") if not number(data[k])]
+    if bad:
+        return f"{bad[0]} {data[bad[0]]!r} is not a finite number"
+    if not (data["low"] <= data["high"] and data["offset"] >= 0 and 0 <= data["p5"] <= 1):
+        return "its numbers are inconsistent"
+    if data["samples"] != samples or data["seed"] != seed or isinstance(data["samples"], bool) \
+            or not isinstance(data["per_image"], bool):
+        return "samples, seed or per_image do not match"
+    return None
 
 
 class DiscriminatorRealism(nn.Module):

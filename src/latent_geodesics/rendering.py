@@ -6,6 +6,7 @@ Everything is written atomically: a file appears complete or not at all, and a j
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -20,10 +21,34 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from ._check import UserError, atomic_path, os_error
+from ._check import MachineError, UserError, atomic_path, os_error
 
 VIDEO_MIN_SIDE = 256
 """Videos are upscaled (nearest neighbour, integer factor) until the shorter frame side reaches this."""
+MIN_FPS, MAX_FPS = 0.01, 1000.0
+"""Frame rates the video accepts (ffmpeg refuses rates that round to 0 in its command line)."""
+_FFMPEG_FAULTS = (("No space left on device", errno.ENOSPC), ("Disk quota exceeded", errno.EDQUOT),
+                  ("Permission denied", errno.EACCES), ("Read-only file system", errno.EROFS),
+                  ("Input/output error", errno.EIO))
+
+
+def ffmpeg_error(e: OSError, path: str | os.PathLike) -> UserError:
+    """One line for a failure of ffmpeg (imageio puts the whole command and ffmpeg's output in its message):
+    the fault ffmpeg names (disk full, permission ...), else its last line; a fault of the machine, exit 1."""
+    text = str(e)
+    head, _, err = text.partition("FFMPEG STDERR OUTPUT:")
+    lines = [ln.strip() for ln in err.splitlines() if ln.strip()]
+    for words, code in _FFMPEG_FAULTS:
+        if words in text:
+            return MachineError(f"cannot write the video {path}: {os.strerror(code)}; free some space or choose "
+                                "another --out" if code in (errno.ENOSPC, errno.EDQUOT) else
+                                f"cannot write the video {path}: {os.strerror(code)}; choose another --out")
+    if e.errno is not None and e.errno != errno.EPIPE:
+        return os_error(e, f"cannot write the video {path}", "choose another --out")
+    errors = [ln for ln in lines if "rror" in ln]  # ffmpeg's own reason, not its closing "Conversion failed!"
+    lines = errors or lines
+    why = lines[-1] if lines else (head.split("FFMPEG COMMAND:")[0].strip().splitlines() or ["no message"])[0]
+    return MachineError(f"ffmpeg could not write the video {path}: {why[:300]}")
 
 
 def to_uint8(images: Tensor) -> np.ndarray:
@@ -76,11 +101,19 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, *, fps: float = 12.
     ph, pw = frames.shape[1] % 2, frames.shape[2] % 2
     if ph or pw:
         frames = np.pad(frames, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="edge")
+    if not MIN_FPS <= fps <= MAX_FPS:
+        raise UserError(f"the video's frame rate must be from {MIN_FPS:g} to {MAX_FPS:g} frames per second, got "
+                        f"{fps:g}; choose another --fps")
     with atomic_path(path, suffix=".mp4") as tmp:
-        with imageio.get_writer(tmp, format="FFMPEG", fps=fps, codec="libx264", quality=8,
-                                macro_block_size=1, pixelformat="yuv420p") as writer:
-            for frame in frames:
-                writer.append_data(frame)
+        try:
+            with imageio.get_writer(tmp, format="FFMPEG", fps=fps, codec="libx264", quality=8,
+                                    macro_block_size=1, pixelformat="yuv420p") as writer:
+                for frame in frames:
+                    writer.append_data(frame)
+        except OSError as e:
+            if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EIO):
+                raise os_error(e, f"cannot write the video {path}") from e
+            raise ffmpeg_error(e, path) from e
     return Path(path)
 
 
