@@ -18,7 +18,7 @@ PACKAGE = "latent_geodesics"
 ROOT = Path(__file__).resolve().parents[1] / "src" / PACKAGE
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("", "_check"),                     # the package root (its version) and the boundary checks
+    ("", "_check", "limits"),           # the package root (its version), the boundary checks, the limits
     ("weights.netfile",),               # our feature-network file format
     ("weights.vgg19",),                 # the VGG-19 rebuilt from two public files
     ("weights.files",),                 # the static table of weight files

@@ -51,14 +51,13 @@ from ._check import UserError, check_output_dir, first_line, os_error
 from .evaluation import step_cv
 from .generators import Generator, load_generator
 from .jobs import InterpolateSettings, check_finite, load_latent_file, solve
+from .limits import MAX_FRAMES, MAX_SEED, MAX_STEPS
 from .metrics import Metric, build_metric, metric_names
 from .paths import DEFAULT_CHUNK, check_endpoints, images_of
 from .rendering import staged_outputs, to_uint8, write_json, write_npz, write_png
 from .solvers import DEFAULT_GTOL, DEFAULT_RTOL, OPTIMIZERS, SOLVERS, SubdivideConfig, level_config
 from .weights import sha256_of
 
-MAX_FRAMES = 10_000
-"""Most frames per path a JOBS line may ask for (the CLI's own limit)."""
 LINE_KEYS = ("id", "seeds", "seed0", "seed1", "z0", "z1", "metric", "frames", "solver", "optimizer", "steps",
              "rtol", "gtol", "retime")
 """The keys (JSON Lines) or columns (CSV) a JOBS line may have."""
@@ -73,7 +72,6 @@ PATHS_DIR = "paths"
 GRID_LINES = 24
 """Most lines drawn in ``grid.png`` (the first finished ones, in JOBS order)."""
 _ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
-MAX_SEED = 2**63 - 1
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -233,7 +231,7 @@ def _spec_from_fields(fields: Mapping[str, object], line: int) -> JobSpec:
         elif key == "optimizer":
             overrides[key] = _choice(v, key, list(OPTIMIZERS))
         elif key == "steps":
-            overrides[key] = _int(v, key, 0, 10**9)
+            overrides[key] = _int(v, key, 0, MAX_STEPS)
         elif key in ("rtol", "gtol"):
             overrides[key] = _float(v, key)
         else:
