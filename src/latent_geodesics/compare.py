@@ -75,14 +75,15 @@ from torch import Tensor
 
 from . import __version__
 from ._check import UserError, check_output_dir
-from .evaluation import baseline_path, evaluate_paths, median_or_none
+from .evaluation import evaluate_paths
 from .generators import Generator
 from .judges import judge_for
 from .jobs import InterpolateSettings, check_finite, solve
 from .metrics import EQ_SUFFIX, Metric, build_metric, metric_names
-from .paths import DEFAULT_CHUNK, check_endpoints, images_of
+from .paths import DEFAULT_CHUNK, baseline_path, check_endpoints, images_of
 from .realism import DEFAULT_LAMBDA, FORMS, Calibration, calibrate, realism_metric
 from .rendering import staged_outputs, to_uint8, write_json, write_npz, write_png, write_video
+from .reporting import format_summary, median_or_none
 from .solvers import Progress, SubdivideConfig, level_config
 from .solvers.subdivide import LevelConfig
 
@@ -496,27 +497,3 @@ def compare(generator: Generator, z0: Tensor, z1: Tensor, out_dir: str | Path, s
     stages.finish(1)
     return report
 
-
-def format_summary(report: Mapping) -> str:
-    """A plain-text table of a ``compare`` report: one row per method, medians over the pairs."""
-    has_p = any(m["summary"]["realism_p_min"] is not None for m in report["methods"].values())
-    has_judge = any(m["summary"].get("judge_confidence_min") is not None for m in report["methods"].values())
-    ref = report["reference_metric"]
-    cols = [("method", 16, "<"), (f"length {ref}"[:14], 14, ">"), ("vs linear", 9, ">"), ("step CV", 8, ">"),
-            ("mid bright", 10, ">")] + ([("p min", 7, ">")] if has_p else []) + \
-        ([("judge min", 9, ">"), ("off-class", 9, ">")] if has_judge else []) + [("time s", 8, ">")]
-
-    def row(cells: Sequence) -> str:
-        parts = []
-        for (_, width, align), cell in zip(cols, cells):
-            text = cell if isinstance(cell, str) else "-" if cell is None else f"{cell:.4g}"
-            parts.append(f"{text:{align}{width}}")
-        return "  ".join(parts).rstrip()
-
-    lines = [row([c for c, _, _ in cols]), row(["-" * w for _, w, _ in cols])]
-    for name, m in report["methods"].items():
-        s = m["summary"]
-        cells = [name, s["length"], s["length_vs_linear"], s["step_cv"], s["mid_brightness_change"]]
-        judged = [s["judge_confidence_min"], s["judge_off_class"]] if has_judge else []
-        lines.append(row(cells + ([s["realism_p_min"]] if has_p else []) + judged + [m["wall_time_s"]]))
-    return "\n".join(lines)
