@@ -35,7 +35,6 @@ import io
 import json
 import math
 import os
-import platform
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -46,7 +45,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__
 from ._check import UserError, check_output_dir, first_line, os_error
 from .evaluation import step_cv
 from .generators import Generator, load_generator
@@ -55,6 +53,7 @@ from .limits import MAX_FRAMES, MAX_SEED, MAX_STEPS
 from .metrics import Metric, build_metric, metric_names
 from .paths import DEFAULT_CHUNK, check_endpoints, images_of
 from .rendering import staged_outputs, to_uint8, write_json, write_npz, write_png
+from .reporting import report_json
 from .solvers import DEFAULT_GTOL, DEFAULT_RTOL, OPTIMIZERS, SOLVERS, SubdivideConfig, level_config
 from .weights import sha256_of
 
@@ -812,9 +811,7 @@ def batch_report(records: Sequence[Mapping], run: BatchRun, *, model_name: str, 
              for r in records]
     done = [r for r in records if r["status"] == "done"]
     walls = [r.get("wall_time_s") or 0.0 for r in done]
-    return json.loads(json.dumps({
-        "tool": f"latent-geodesics {__version__}",
-        "command": "batch",
+    return json.loads(json.dumps(report_json("batch", {
         "jobs": jobs_file,
         "model": model_name,
         "defaults": defaults.to_dict(),
@@ -827,8 +824,7 @@ def batch_report(records: Sequence[Mapping], run: BatchRun, *, model_name: str, 
         "wall_time_s": run.wall_time_s,
         "lines": lines,
         **(dict(extra) if extra else {}),
-        "host": {"python": platform.python_version(), "torch": torch.__version__, "machine": platform.machine()},
-    }))
+    })))
 
 
 def write_batch_html(path: str | os.PathLike, report: Mapping, *, grid: str | None = "grid.png",

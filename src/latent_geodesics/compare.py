@@ -62,7 +62,6 @@ from __future__ import annotations
 
 import json
 import math
-import platform
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -73,7 +72,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from . import __version__
 from ._check import UserError, check_output_dir
 from .evaluation import evaluate_paths
 from .generators import Generator
@@ -83,7 +81,7 @@ from .metrics import EQ_SUFFIX, Metric, build_metric, metric_names
 from .paths import DEFAULT_CHUNK, baseline_path, check_endpoints, images_of
 from .realism import DEFAULT_LAMBDA, FORMS, Calibration, calibrate, realism_metric
 from .rendering import staged_outputs, to_uint8, write_json, write_npz, write_png, write_video
-from .reporting import format_summary, median_or_none
+from .reporting import format_summary, median_or_none, model_block, report_json
 from .solvers import Progress, SubdivideConfig, level_config
 from .solvers.subdivide import LevelConfig
 
@@ -456,13 +454,9 @@ def compare(generator: Generator, z0: Tensor, z1: Tensor, out_dir: str | Path, s
     grid, grid_layout = labelled_grid(frames, titles)
     video, video_info = side_by_side_frames(frames, hold=VIDEO_HOLD)
     image_shape = [int(images.shape[1]), int(images.shape[2]), int(images.shape[3])]
-    report = {
-        "tool": f"latent-geodesics {__version__}",
-        "command": "compare",
-        "version": SCHEMA_VERSION,
-        "model": {"name": model_name, "latent_shape": list(generator.latent_shape), "prior": generator.prior,
-                  "image_shape": image_shape, "discriminator": generator.discriminator is not None,
-                  "discriminator_spec": discriminator_name},
+    report = report_json("compare", {
+        "model": model_block(model_name, generator, image_shape, discriminator=generator.discriminator is not None,
+                             discriminator_spec=discriminator_name),
         "settings": settings.to_dict(),
         "pairs": [{"index": i, "seeds": list(s)} for i, s in enumerate(seeds_list)],
         "reference_metric": ref,
@@ -476,8 +470,7 @@ def compare(generator: Generator, z0: Tensor, z1: Tensor, out_dir: str | Path, s
                   "html": "report.html", "paths": "paths.npz"},
         "wall_time_s": None,
         "device": str(device),
-        "host": {"python": platform.python_version(), "torch": torch.__version__, "machine": platform.machine()},
-    }
+    }, schema=SCHEMA_VERSION)
     report["files"]["plots"] = plot_series(report)
     report = json.loads(json.dumps(report))  # plain JSON types only (tuples -> lists), as it will be read back
     with staged_outputs(out) as stage:
