@@ -35,6 +35,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("report",),                        # the HTML report
     ("project", "distances"),           # photos to latents; distances between many points
     ("jobs",),                          # one interpolation, as the CLI and the API run it
+    ("compare_settings",),              # compare's methods, settings and endpoint pairs
     ("compare",),                       # several methods on the same endpoints
     ("batch",),                         # many lines of a JOBS file: spec, plan, store, driver, summary
     ("ray_executor",),                  # batches on a Ray cluster
