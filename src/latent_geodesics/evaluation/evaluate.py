@@ -25,7 +25,6 @@ PATH_METHOD = "path"
 """Key of the evaluated paths in a report's ``methods``; the baselines use their own names."""
 
 
-
 class _ConsecutiveDistances:
     """Squared distances between consecutive frames of a path-major frame stream, fed in chunks.
 
@@ -137,6 +136,57 @@ def _summarise(raw: dict, calibration: Calibration | None = None) -> dict:
     return out
 
 
+def _checked_sets(generator: Generator, points: Tensor | Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """The path sets to evaluate by name (one set: ``"path"``), each ``(B >= 1, N+1 >= 2, *latent_shape)``.
+
+    Raises:
+        UserError: no set, a set of the wrong shape or with non-finite points, or sets between different
+            endpoints (or different numbers of pairs).
+    """
+    latent_shape = tuple(generator.latent_shape)
+    single = not isinstance(points, Mapping)
+    sets = {PATH_METHOD: points} if single else dict(points)
+    if not sets:
+        raise UserError("no paths to evaluate")
+    for label, p in sets.items():
+        what = "paths" if single else f"paths of {label!r}"
+        p = as_tensor(p, what=what)
+        if p.dim() != 2 + len(latent_shape) or tuple(p.shape[2:]) != latent_shape or p.shape[1] < 2 \
+                or p.shape[0] == 0:
+            raise UserError(f"{what} have shape {tuple(p.shape)}; expected (pairs >= 1, frames >= 2, "
+                            f"{', '.join(map(str, latent_shape))}) for this model")
+        sets[label] = check_latents(p.flatten(0, 1), latent_shape, what=what).view(p.shape)
+    first_label, first = next(iter(sets.items()))
+    for label, p in sets.items():
+        if p.shape[0] != first.shape[0] or not (torch.allclose(p[:, 0], first[:, 0], atol=1e-5)
+                                                and torch.allclose(p[:, -1], first[:, -1], atol=1e-5)):
+            raise UserError(f"paths of {label!r} do not join the same endpoints as those of {first_label!r}")
+    return sets
+
+
+def _lengths_vs_linear(generator: Generator, metrics: Mapping[str, Metric], sets: Mapping[str, Tensor],
+                       raw: Mapping[str, dict], chunk_size: int, per_image: bool) -> dict[str, dict[str, Tensor]]:
+    """Each set's length over the straight line's with the same number of frames, per metric: ``(B,)``.
+
+    NaN where the straight line has length 0. ``sets`` holds ``"linear"``; a straight line with another frame
+    count is measured here.
+    """
+    first = next(iter(sets.values()))
+    linear_d_sq = {sets["linear"].shape[1]: raw["linear"]["d_sq"]}  # by frame count
+    out: dict[str, dict[str, Tensor]] = {}
+    for method, r in raw.items():
+        n1 = sets[method].shape[1]
+        if n1 not in linear_d_sq:
+            line = baseline_path(generator, "linear", first[:, 0], first[:, -1], n1 - 1)
+            linear_d_sq[n1] = _measure(generator, metrics, line, chunk_size, per_image)["d_sq"]
+        out[method] = {}
+        for name, d_sq in r["d_sq"].items():
+            ref = length_of(linear_d_sq[n1][name])
+            out[method][name] = torch.where(ref > 0, length_of(d_sq) / ref.clamp_min(1e-30),
+                                            torch.full_like(ref, math.nan))
+    return out
+
+
 def evaluate_paths(generator: Generator, metrics: Mapping[str, Metric], points: Tensor | Mapping[str, Tensor], *,
                    chunk_size: int = DEFAULT_CHUNK, baselines: Sequence[str] = ("linear", "slerp"),
                    calibration: Calibration | None = None, judge: Judge | None = None) -> dict:
@@ -171,29 +221,13 @@ def evaluate_paths(generator: Generator, metrics: Mapping[str, Metric], points: 
         ``min``, ``mean``); ``judge`` (``None`` without a judge). Undefined values (a ratio over 0) are ``None``.
     """
     chunk_size = check_positive_int(chunk_size, "chunk size")
-    latent_shape = tuple(generator.latent_shape)
-    single = not isinstance(points, Mapping)
-    sets = {PATH_METHOD: points} if single else dict(points)
-    if not sets:
-        raise UserError("no paths to evaluate")
-    for label, p in sets.items():
-        what = "paths" if single else f"paths of {label!r}"
-        p = as_tensor(p, what=what)
-        if p.dim() != 2 + len(latent_shape) or tuple(p.shape[2:]) != latent_shape or p.shape[1] < 2 \
-                or p.shape[0] == 0:
-            raise UserError(f"{what} have shape {tuple(p.shape)}; expected (pairs >= 1, frames >= 2, "
-                            f"{', '.join(map(str, latent_shape))}) for this model")
-        sets[label] = check_latents(p.flatten(0, 1), latent_shape, what=what).view(p.shape)
-    first_label, first = next(iter(sets.items()))
-    for label, p in sets.items():
-        if p.shape[0] != first.shape[0] or not (torch.allclose(p[:, 0], first[:, 0], atol=1e-5)
-                                                and torch.allclose(p[:, -1], first[:, -1], atol=1e-5)):
-            raise UserError(f"paths of {label!r} do not join the same endpoints as those of {first_label!r}")
+    sets = _checked_sets(generator, points)
     if not metrics:
         raise UserError("no metric to evaluate with; name at least one (e.g. pixel, vgg-eq)")
     for method in baselines:
         if method not in INITS:
             raise UserError(f"unknown baseline {method!r}; choose from: {', '.join(INITS)}")
+    first = next(iter(sets.values()))
     b = first.shape[0]
     for method in baselines:
         sets.setdefault(method, baseline_path(generator, method, first[:, 0], first[:, -1], first.shape[1] - 1))
@@ -201,16 +235,9 @@ def evaluate_paths(generator: Generator, metrics: Mapping[str, Metric], points: 
     raw = {method: _measure(generator, metrics, p, chunk_size, per_image, judge) for method, p in sets.items()}
     methods = {method: _summarise(r, calibration) for method, r in raw.items()}
     if "linear" in sets:
-        linear_d_sq = {sets["linear"].shape[1]: raw["linear"]["d_sq"]}  # by frame count
-        for method, r in raw.items():
-            n1 = sets[method].shape[1]
-            if n1 not in linear_d_sq:
-                line = baseline_path(generator, "linear", first[:, 0], first[:, -1], n1 - 1)
-                linear_d_sq[n1] = _measure(generator, metrics, line, chunk_size, per_image)["d_sq"]
-            for name, d_sq in r["d_sq"].items():
-                ref = length_of(linear_d_sq[n1][name])
-                rel = torch.where(ref > 0, length_of(d_sq) / ref.clamp_min(1e-30), torch.full_like(ref, math.nan))
-                methods[method]["metrics"][name]["length_vs_linear"] = _floats(rel)
+        for method, rel in _lengths_vs_linear(generator, metrics, sets, raw, chunk_size, per_image).items():
+            for name, r in rel.items():
+                methods[method]["metrics"][name]["length_vs_linear"] = _floats(r)
     frames = {method: int(p.shape[1]) for method, p in sets.items()}
     uniform = len(set(frames.values())) == 1
     return {"pairs": b, "frames": next(iter(frames.values())) if uniform else None, "metrics": list(metrics),

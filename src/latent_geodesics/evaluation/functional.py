@@ -18,7 +18,6 @@ LUMA = (0.299, 0.587, 0.114)
 """Rec. 601 luminance weights for R, G, B."""
 
 
-
 def step_cv(d: Tensor) -> Tensor:
     """Coefficient of variation of the step distances of each path: ``std(d) / mean(d)``, population std.
 
