@@ -19,12 +19,13 @@ gradients.
 - the table ``evaluate`` prints, :func:`format_table`, is in :mod:`latent_geodesics.reporting.tables`.
 """
 
+from ..paths import baseline_path  # re-exported: bench/ and older callers import it from here
 from ..reporting.tables import format_table, median_or_none
 from .evaluate import PATH_METHOD, evaluate_paths
 from .files import WRITTEN_BY, evaluate_file
 from .functional import (LUMA, brightness_contrast, critic_scores, luminance, max_over_mean_step, mid_path_change,
                          mid_path_ratio, middle_third, step_cv)
 
-__all__ = ["LUMA", "PATH_METHOD", "WRITTEN_BY", "brightness_contrast", "critic_scores", "evaluate_file",
-           "evaluate_paths", "format_table", "luminance", "max_over_mean_step", "median_or_none", "mid_path_change",
-           "mid_path_ratio", "middle_third", "step_cv"]
+__all__ = ["LUMA", "PATH_METHOD", "WRITTEN_BY", "baseline_path", "brightness_contrast", "critic_scores",
+           "evaluate_file", "evaluate_paths", "format_table", "luminance", "max_over_mean_step", "median_or_none",
+           "mid_path_change", "mid_path_ratio", "middle_third", "step_cv"]
