@@ -18,7 +18,8 @@ PACKAGE = "latent_geodesics"
 ROOT = Path(__file__).resolve().parents[1] / "src" / PACKAGE
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("", "_check"),                     # the package root (its version) and the boundary checks
+    ("", "_check", "limits"),           # the package root (its version), the boundary checks, the limits
+    ("reporting",),                     # what every report shares: the report.json header, the text tables
     ("weights.netfile",),               # our feature-network file format
     ("weights.vgg19",),                 # the VGG-19 rebuilt from two public files
     ("weights.files",),                 # the static table of weight files
@@ -34,6 +35,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("report",),                        # the HTML report
     ("project", "distances"),           # photos to latents; distances between many points
     ("jobs",),                          # one interpolation, as the CLI and the API run it
+    ("compare_settings",),              # compare's methods, settings and endpoint pairs
     ("compare",),                       # several methods on the same endpoints
     ("batch",),                         # many lines of a JOBS file: spec, plan, store, driver, summary
     ("ray_executor",),                  # batches on a Ray cluster

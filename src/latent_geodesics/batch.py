@@ -38,7 +38,6 @@ import io
 import json
 import math
 import os
-import platform
 import socket
 import time
 import warnings
@@ -50,19 +49,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__
 from ._check import StateWarning, UserError, check_output_dir, first_line, os_error
 from .evaluation import step_cv
 from .generators import Generator, load_generator
 from .jobs import InterpolateSettings, check_finite, load_latent_file, solve
+from .limits import MAX_FRAMES, MAX_SEED, MAX_STEPS
 from .metrics import Metric, build_metric, metric_names
 from .paths import DEFAULT_CHUNK, check_endpoints, images_of
 from .rendering import staged_outputs, to_uint8, write_json, write_npz, write_png
+from .reporting import report_json
 from .solvers import DEFAULT_GTOL, DEFAULT_RTOL, OPTIMIZERS, SOLVERS, SubdivideConfig, level_config
 from .weights import sha256_of
 
-MAX_FRAMES = 10_000
-"""Most frames per path a JOBS line may ask for (the CLI's own limit)."""
 LINE_KEYS = ("id", "seeds", "seed0", "seed1", "z0", "z1", "metric", "frames", "solver", "optimizer", "steps",
              "rtol", "gtol", "retime")
 """The keys (JSON Lines) or columns (CSV) a JOBS line may have."""
@@ -77,7 +75,6 @@ PATHS_DIR = "paths"
 GRID_LINES = 24
 """Most lines drawn in ``grid.png`` (the first finished ones, in JOBS order)."""
 _ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
-MAX_SEED = 2**63 - 1
 MAX_NAME = 100
 """Longest line ``id`` (and so file name under ``paths/``, less ``.npz``)."""
 
@@ -239,7 +236,7 @@ def _spec_from_fields(fields: Mapping[str, object], line: int) -> JobSpec:
         elif key == "optimizer":
             overrides[key] = _choice(v, key, list(OPTIMIZERS))
         elif key == "steps":
-            overrides[key] = _int(v, key, 0, 10**9)
+            overrides[key] = _int(v, key, 0, MAX_STEPS)
         elif key in ("rtol", "gtol"):
             overrides[key] = _float(v, key)
         else:
@@ -902,9 +899,7 @@ def batch_report(records: Sequence[Mapping], run: BatchRun, *, model_name: str, 
              for r in records]
     done = [r for r in records if r["status"] == "done"]
     walls = [r.get("wall_time_s") or 0.0 for r in done]
-    return json.loads(json.dumps({
-        "tool": f"latent-geodesics {__version__}",
-        "command": "batch",
+    return json.loads(json.dumps(report_json("batch", {
         "jobs": jobs_file,
         "model": model_name,
         "defaults": defaults.to_dict(),
@@ -917,8 +912,7 @@ def batch_report(records: Sequence[Mapping], run: BatchRun, *, model_name: str, 
         "wall_time_s": run.wall_time_s,
         "lines": lines,
         **(dict(extra) if extra else {}),
-        "host": {"python": platform.python_version(), "torch": torch.__version__, "machine": platform.machine()},
-    }))
+    })))
 
 
 def write_batch_html(path: str | os.PathLike, report: Mapping, *, grid: str | None = "grid.png",

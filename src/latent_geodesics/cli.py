@@ -19,6 +19,7 @@ from .compare import (COMPARE_FILES, CompareSettings, check_methods, compare, fo
 from .generators import DEFAULT_MODEL, ZOO, load_generator
 from .generators.base import condition_as_coordinates
 from .jobs import INTERPOLATE_FILES, InterpolateSettings, interpolate, load_array, load_latent_file, waypoint_legs
+from .limits import MAX_FRAMES, MAX_SEED, MAX_STEPS
 from .metrics import build_metric, metric_help, metric_names
 from .realism import DEFAULT_LAMBDA, realism_metric
 from .rendering import MAX_FPS, MIN_FPS
@@ -140,14 +141,12 @@ class _Finite(click.FloatRange):
         return super().convert(rv, param, ctx)
 
 
-MAX_FRAMES = 10_000
-"""Most frames per path the CLI accepts (every frame is an image held in memory for the video)."""
 FRAMES = click.IntRange(min=2, max=MAX_FRAMES)
 PAIRS = click.IntRange(min=1, max=10_000)
-STEPS = click.IntRange(min=0, max=10**9)
+STEPS = click.IntRange(min=0, max=MAX_STEPS)
 MAX_LATENT_VALUES = 1 << 24
 """Most numbers in one latent that --latent-shape accepts (StyleGAN's W+ is 18 x 512)."""
-SEED = click.IntRange(min=0, max=2**63 - 1)
+SEED = click.IntRange(min=0, max=MAX_SEED)
 FPS = _Finite(min=MIN_FPS, max=MAX_FPS)  # what ffmpeg accepts, refused at parse time rather than after the solve
 OUT = click.Path(file_okay=False)  # a str: an empty --out is refused, not taken as the current folder
 

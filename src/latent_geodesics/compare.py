@@ -4,7 +4,8 @@ A *method* is ``linear``, ``slerp``, ``retime`` (the straight line re-timed to c
 reference metric) or a metric name (``pixel``, ``vgg-eq``, ...) meaning the geodesic under that metric,
 optionally ``NAME+realism`` (the metric weighted by the discriminator's realism; models with one). All
 pairs of a method are solved as one batch; every path is then measured with the same evaluation metrics
-(:func:`latent_geodesics.evaluation.evaluate_paths`).
+(:func:`latent_geodesics.evaluation.evaluate_paths`). Methods and settings are parsed in
+:mod:`latent_geodesics.compare_settings` (re-exported here); this module runs them and writes the files.
 
 The *reference metric* is the first evaluation metric that is not a pixel metric (else the first one): the
 table's length column, the plots' step lengths and ``retime`` use it. Evaluation metrics default to the
@@ -61,217 +62,43 @@ Files written by :func:`compare` into the output folder (all or nothing):
 from __future__ import annotations
 
 import json
-import math
-import platform
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from torch import Tensor
 
-from . import __version__
-from ._check import UserError, check_output_dir
-from .evaluation import baseline_path, evaluate_paths, median_or_none
+from ._check import check_output_dir
+from .compare_settings import (BASELINES, PIXEL_METRICS, REALISM_SUFFIX, CompareSettings, Kind, Method, build_metrics,
+                               check_methods, default_eval_metrics, pair_seeds, parse_methods, reference_metric,
+                               seeded_endpoints)
+from .evaluation import evaluate_paths
 from .generators import Generator
-from .judges import judge_for
-from .jobs import InterpolateSettings, check_finite, solve
-from .metrics import EQ_SUFFIX, Metric, build_metric, metric_names
-from .paths import DEFAULT_CHUNK, check_endpoints, images_of
-from .realism import DEFAULT_LAMBDA, FORMS, Calibration, calibrate, realism_metric
+from .judges import Judge, judge_for
+from .jobs import check_finite, solve
+from .metrics import Metric
+from .paths import baseline_path, check_endpoints, images_of
+from .realism import Calibration, calibrate, realism_metric
 from .rendering import staged_outputs, to_uint8, write_json, write_npz, write_png, write_video
-from .solvers import Progress, SubdivideConfig, level_config
-from .solvers.subdivide import LevelConfig
+from .reporting import format_summary, median_or_none, model_block, report_json
+from .solvers import Progress
 
 if TYPE_CHECKING:
     from .project import Projection
 
-REALISM_SUFFIX = "+realism"
-BASELINES = ("linear", "slerp", "retime")
-PIXEL_METRICS = ("pixel", "pixel" + EQ_SUFFIX)
+__all__ = ["BASELINES", "COMPARE_FILES", "PIXEL_METRICS", "REALISM_SUFFIX", "SCHEMA_VERSION", "VIDEO_HOLD",
+           "CompareSettings", "Kind", "Method", "build_metrics", "check_methods", "compare", "default_eval_metrics",
+           "format_summary", "pair_seeds", "parse_methods", "paths_arrays", "reference_metric", "seeded_endpoints"]
+
 VIDEO_HOLD = 6
 """Frames the video holds the end of each pair before the next starts (half a second at 12 fps)."""
 
 SCHEMA_VERSION = 1
 COMPARE_FILES = ("grid.png", "video.mp4", "plots.png", "report.html", "report.json", "paths.npz")
 """The files ``compare`` writes into its output folder."""
-
-Kind = Literal["linear", "slerp", "retime", "geodesic"]
-
-
-@dataclass(frozen=True)
-class Method:
-    """One parsed method name.
-
-    Attributes:
-        name: as given, e.g. ``"vgg-eq+realism"``.
-        kind: ``linear``, ``slerp``, ``retime`` or ``geodesic``.
-        metric: the geodesic's metric (``None`` for the baselines).
-        realism: the metric is weighted by the discriminator's realism.
-    """
-
-    name: str
-    kind: Kind
-    metric: str | None = None
-    realism: bool = False
-
-
-def parse_methods(names: str | Sequence[str]) -> tuple[Method, ...]:
-    """Parse ``"linear,slerp,vgg-eq+realism"`` (or a sequence of names) into :class:`Method` s.
-
-    Raises:
-        UserError: an empty list, an unknown name, ``+realism`` on a baseline, or a name given twice.
-    """
-    if isinstance(names, str):
-        names = names.split(",")
-    names = [n.strip() for n in names if n.strip()]
-    if not names:
-        raise UserError("no methods to compare; give e.g. --methods linear,slerp,pixel,vgg-eq")
-    choices = (f"linear, slerp, retime, or a metric name ({', '.join(metric_names())}) for its geodesic, "
-               f"optionally with {REALISM_SUFFIX}")
-    methods, seen = [], set()
-    for name in names:
-        if name in seen:
-            raise UserError(f"method {name!r} is listed twice")
-        seen.add(name)
-        realism = name.endswith(REALISM_SUFFIX)
-        base = name[: -len(REALISM_SUFFIX)] if realism else name
-        if base in BASELINES:
-            if realism:
-                raise UserError(f"method {name!r}: {REALISM_SUFFIX} applies to geodesics only "
-                                f"(a metric name such as vgg-eq{REALISM_SUFFIX})")
-            methods.append(Method(name, base))  # type: ignore[arg-type]
-        elif base in metric_names():
-            methods.append(Method(name, "geodesic", base, realism))
-        else:
-            raise UserError(f"unknown method {name!r}; choose from: {choices}")
-    return tuple(methods)
-
-
-def default_eval_metrics(methods: Sequence[Method]) -> tuple[str, ...]:
-    """The geodesic methods' metrics, in order, plus ``pixel``."""
-    return tuple(dict.fromkeys([m.metric for m in methods if m.metric is not None] + ["pixel"]))
-
-
-def reference_metric(eval_metrics: Sequence[str]) -> str:
-    """The first evaluation metric that is not a pixel metric, else the first one."""
-    return next((m for m in eval_metrics if m not in PIXEL_METRICS), eval_metrics[0])
-
-
-def pair_seeds(pairs: int, base: int = 0) -> list[tuple[int, int]]:
-    """Seeds of the endpoint pairs: pair ``k`` (from 0) uses ``(base + 2k + 1, base + 2k + 2)``."""
-    return [(base + 2 * k + 1, base + 2 * k + 2) for k in range(pairs)]
-
-
-def seeded_endpoints(generator: Generator, seeds: Sequence[tuple[int, int]]) -> tuple[Tensor, Tensor]:
-    """``z0, z1``: ``(B, *latent_shape)`` each, one latent per seed drawn from the generator's prior."""
-    z0 = torch.cat([generator.sample_latents(1, seed=a) for a, _ in seeds])
-    z1 = torch.cat([generator.sample_latents(1, seed=b) for _, b in seeds])
-    return z0, z1
-
-
-@dataclass(frozen=True)
-class CompareSettings:
-    """What :func:`compare` does (all recorded in ``report.json``).
-
-    Attributes:
-        methods: method names (see :func:`parse_methods`).
-        frames: frames per path, endpoints included.
-        solver: ``subdivide`` or ``optimize``, for every geodesic method.
-        optimize: settings of ``optimize``.
-        subdivide: settings of ``subdivide`` (its ``level`` is the optimiser of each level).
-        metric_options: ``build_metric`` options for every metric that is not a pixel metric,
-            e.g. ``{"min_size": 64}``.
-        eval_metrics: metrics every path is measured with (empty: :func:`default_eval_metrics`).
-        realism: ``lambda`` of the ``+realism`` methods.
-        realism_form: ``conformal`` or ``published`` (see :mod:`latent_geodesics.realism`).
-        chunk_size: points per generator + metric call.
-        fps: video frame rate.
-    """
-
-    methods: tuple[str, ...] = ("linear", "slerp", "pixel", "vgg-eq")
-    frames: int = 17
-    solver: str = "subdivide"
-    optimize: LevelConfig = field(default_factory=level_config)
-    subdivide: SubdivideConfig = field(default_factory=SubdivideConfig)
-    metric_options: Mapping[str, object] = field(default_factory=dict)
-    eval_metrics: tuple[str, ...] = ()
-    realism: float = DEFAULT_LAMBDA
-    realism_form: str = "conformal"
-    chunk_size: int = DEFAULT_CHUNK
-    fps: float = 12.0
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "methods", tuple(m.name for m in parse_methods(self.methods)))
-        if self.solver not in ("subdivide", "optimize"):
-            raise UserError(f"unknown solver {self.solver!r} for compare; choose subdivide or optimize "
-                            "(linear and slerp are methods)")
-        if self.frames < 2:
-            raise UserError(f"--frames must be at least 2, got {self.frames}")
-        unknown = [m for m in self.eval_metrics if m not in metric_names()]
-        if unknown:
-            raise UserError(f"unknown evaluation metric {unknown[0]!r}; choose from: {', '.join(metric_names())}")
-        if not (self.realism >= 0 and math.isfinite(self.realism)):
-            raise UserError(f"--realism must be a finite number >= 0, got {self.realism}")
-        if self.realism_form not in FORMS:
-            raise UserError(f"unknown realism form {self.realism_form!r}; choose one of: {', '.join(FORMS)}")
-
-    @property
-    def parsed_methods(self) -> tuple[Method, ...]:
-        return parse_methods(self.methods)
-
-    @property
-    def evaluation_metrics(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(self.eval_metrics)) or default_eval_metrics(self.parsed_methods)
-
-    def method_settings(self, method: Method) -> InterpolateSettings:
-        """The :class:`InterpolateSettings` that solve one method."""
-        solver = self.solver if method.kind == "geodesic" else "linear" if method.kind == "retime" else method.kind
-        return InterpolateSettings(solver=solver, frames=self.frames, optimize=self.optimize,
-                                   subdivide=self.subdivide, retime=method.kind == "retime",
-                                   chunk_size=self.chunk_size, fps=self.fps)
-
-    def method_units(self, method: Method) -> int:
-        """Progress units of one method: its solver's most steps (1 for a retime), plus 1 for its evaluation."""
-        solving = self.method_settings(method).progress_total() if method.kind == "geodesic" else \
-            1 if method.kind == "retime" else 0
-        return solving + 1
-
-    def progress_total(self) -> int:
-        """Units of a progress bar over the whole job: every method's, plus 1 for writing the files."""
-        return sum(self.method_units(m) for m in self.parsed_methods) + 1
-
-    def to_dict(self) -> dict:
-        return {"methods": list(self.methods), "frames": self.frames, "solver": self.solver,
-                "optimize": self.optimize.to_dict() if self.solver == "optimize" else None,
-                "subdivide": self.subdivide.to_dict() if self.solver == "subdivide" else None,
-                "metric_options": dict(self.metric_options), "eval_metrics": list(self.evaluation_metrics),
-                "realism": self.realism, "realism_form": self.realism_form, "chunk_size": self.chunk_size,
-                "fps": self.fps}
-
-
-def build_metrics(names: Sequence[str], options: Mapping[str, object], device: torch.device) -> dict[str, Metric]:
-    """Metrics by name; ``options`` go to every metric that is not a pixel metric.
-
-    Raises:
-        UserError: an unknown name, or an option a metric does not take.
-    """
-    built = {}
-    for name in dict.fromkeys(names):
-        opts = {} if name in PIXEL_METRICS else dict(options)
-        built[name] = build_metric(name, device=device, **opts)
-    return built
-
-
-def check_methods(generator: Generator, settings: CompareSettings) -> None:
-    """Refuse what the model cannot do before any work: ``+realism`` without a discriminator."""
-    wanting = [m.name for m in settings.parsed_methods if m.realism]
-    if wanting and generator.discriminator is None:
-        raise UserError(f"method {wanting[0]!r} needs a model with a discriminator, and {generator.name} has none; "
-                        "drop +realism or use a model with one (e.g. zoo:fashion32)")
 
 
 class _Stages:
@@ -328,6 +155,151 @@ def paths_arrays(paths: Mapping[str, np.ndarray], solved_under: Mapping[str, str
     return arrays
 
 
+@dataclass
+class _Job:
+    """What the steps of one :func:`compare` call share."""
+
+    generator: Generator
+    settings: CompareSettings
+    metrics: dict[str, Metric]  # every metric of the job by name: the evaluation metrics and the solving ones
+    eval_metrics: dict[str, Metric]
+    ref: str  # the reference metric
+    calibration: Calibration | None
+    judge: Judge | None  # the zoo model's independent classifier, if it has one
+    stages: _Stages
+    progress: Progress | None
+
+
+@dataclass
+class _Solved:
+    """One method's paths: its report entry (without ``summary``), its points and its frames."""
+
+    entry: dict
+    points: np.ndarray  # (B, N+1, *latent_shape)
+    frames: np.ndarray  # (B, N+1, H, W, 3) uint8
+    image_shape: list[int]  # [C, H, W]
+
+
+def _start(generator: Generator, settings: CompareSettings, calibration: Calibration | None,
+           progress: Progress | None) -> _Job:
+    """Build every metric the job needs, find the judge, and calibrate the discriminator unless given."""
+    methods = settings.parsed_methods
+    eval_names = settings.evaluation_metrics
+    ref = reference_metric(eval_names)
+    solve_names = [m.metric for m in methods if m.metric is not None] + ([ref] if any(
+        m.kind == "retime" for m in methods) else [])
+    metrics = build_metrics(list(eval_names) + solve_names, settings.metric_options, generator.device)
+    eval_metrics = {name: metrics[name] for name in eval_names}
+    stages = _Stages(progress)
+    judge = judge_for(generator)
+    if generator.discriminator is not None and calibration is None:
+        stages.start("calibrating the discriminator")
+        calibration = calibrate(generator)
+    return _Job(generator, settings, metrics, eval_metrics, ref, calibration, judge, stages, progress)
+
+
+def _solve_method(job: _Job, method: Method, label: str, z0: Tensor, z1: Tensor) -> _Solved:
+    """Solve one method's ``B`` paths as one batch, measure them, and render their frames."""
+    generator, settings = job.generator, job.settings
+    b, n1 = z0.shape[0], settings.frames
+    run = settings.method_settings(method)
+    units = settings.method_units(method)
+    metric = job.metrics[method.metric] if method.metric is not None else job.metrics[job.ref]
+    if method.realism:
+        metric = realism_metric(metric, generator, lam=settings.realism, form=settings.realism_form,
+                                calibration=job.calibration)
+    job.stages.start(f"{label}: solving" if method.kind == "geodesic" else f"{label}: building the path")
+    t0 = time.perf_counter()
+    solved = solve(generator, metric, z0, z1, run, progress=job.progress if method.kind == "geodesic" else None)
+    solve_time = time.perf_counter() - t0
+    check_finite(solved, z0, z1)
+    job.stages.start(f"{label}: evaluating")
+    t1 = time.perf_counter()
+    points = solved.points.detach()
+    evaluation = evaluate_paths(generator, job.eval_metrics, points, chunk_size=settings.chunk_size, baselines=(),
+                                calibration=job.calibration, judge=job.judge)["methods"]["path"]
+    images = images_of(generator, points.reshape(b * n1, *points.shape[2:]), chunk_size=settings.chunk_size)
+    eval_time = time.perf_counter() - t1
+    frames = to_uint8(images).reshape(b, n1, *images.shape[2:], 3)  # (B, N+1, H, W, 3)
+    solver_info = None
+    if solved.result is not None:
+        solver_info = {"metric": metric.name, "energy": solved.stats.energy.tolist(),
+                       "length": solved.stats.length.tolist(), **solved.result.summary()}
+    entry = {
+        "kind": method.kind,
+        "metric": method.metric if method.kind == "geodesic" else job.ref if method.kind == "retime" else None,
+        "realism": {"lambda": settings.realism, "form": settings.realism_form, "base_metric": method.metric}
+        if method.realism else None,
+        "solver": solver_info,
+        "solve_time_s": round(solve_time, 4),
+        "eval_time_s": round(eval_time, 4),
+        "wall_time_s": round(solve_time + eval_time, 4),
+        "evaluation": evaluation,
+    }
+    job.stages.finish(units)
+    image_shape = [int(images.shape[1]), int(images.shape[2]), int(images.shape[3])]
+    return _Solved(entry, points.cpu().numpy(), frames, image_shape)
+
+
+def _linear_lengths(job: _Job, results: Mapping[str, dict], z0: Tensor, z1: Tensor) -> dict[str, list]:
+    """The straight line's lengths per evaluation metric, per pair: the reference of every "vs linear" number.
+
+    Taken from the ``linear`` method where there is one, else measured here.
+    """
+    if "linear" in results:
+        linear_eval = results["linear"]["evaluation"]
+    else:
+        job.stages.start("measuring the straight line")
+        linear_points = baseline_path(job.generator, "linear", z0, z1, job.settings.frames - 1)
+        linear_eval = evaluate_paths(job.generator, job.eval_metrics, linear_points,
+                                     chunk_size=job.settings.chunk_size, baselines=())["methods"]["path"]
+    return {name: linear_eval["metrics"][name]["length"] for name in job.eval_metrics}
+
+
+def _summary(evaluation: dict, linear_length: Mapping[str, list], ref: str) -> dict:
+    """Add ``length_vs_linear`` to each metric of a method's evaluation; return its medians over the pairs."""
+    for name, lengths in linear_length.items():
+        evaluation["metrics"][name]["length_vs_linear"] = _ratios(evaluation["metrics"][name]["length"], lengths)
+    realism = evaluation.get("realism") or {}
+    judged = evaluation.get("judge") or {}
+    return {
+        "length": median_or_none(evaluation["metrics"][ref]["length"]),
+        "length_vs_linear": median_or_none(evaluation["metrics"][ref]["length_vs_linear"]),
+        "step_cv": median_or_none(evaluation["metrics"][ref]["step_cv"]),
+        "mid_brightness_change": median_or_none(evaluation["mid_brightness_change"]),
+        "realism_p_min": median_or_none(realism.get("p_min")),
+        "realism_p_mean": median_or_none(realism.get("p_mean")),
+        "judge_confidence_min": median_or_none(judged.get("confidence_min")),
+        "judge_off_class": median_or_none(judged.get("off_class")),
+        "length_vs_linear_by_metric": {name: median_or_none(evaluation["metrics"][name]["length_vs_linear"])
+                                       for name in linear_length},
+    }
+
+
+def _pair_titles(seeds_list: Sequence[tuple[int | None, int | None]]) -> list[str]:
+    return [f"pair {i + 1}" + (f": seeds {a} and {c}" if a is not None else "") for i, (a, c) in
+            enumerate(seeds_list)]
+
+
+def _write_files(out: Path, report: dict, *, grid: np.ndarray, video: np.ndarray, fps: float,
+                 paths_npz: Mapping[str, np.ndarray], projection: "Projection | None", t_job: float) -> None:
+    """Write every file into ``out``, all or nothing; ``report["wall_time_s"]`` is set just before the report."""
+    from .report import write_html, write_plots
+
+    with staged_outputs(out) as stage:
+        write_png(stage / "grid.png", grid)
+        if projection is not None:
+            from .project import write_projection_files
+
+            write_projection_files(stage, projection)
+        write_video(stage / "video.mp4", video, fps=fps)
+        write_plots(stage / "plots.png", report)
+        report["wall_time_s"] = round(time.perf_counter() - t_job, 4)
+        write_html(stage / "report.html", report)
+        write_json(stage / "report.json", report)
+        write_npz(stage / "paths.npz", **paths_npz)
+
+
 def compare(generator: Generator, z0: Tensor, z1: Tensor, out_dir: str | Path, settings: CompareSettings, *,
             model_name: str, seeds: Sequence[tuple[int, int]] | None = None, progress: Progress | None = None,
             calibration: Calibration | None = None, discriminator_name: str | None = None,
@@ -356,7 +328,7 @@ def compare(generator: Generator, z0: Tensor, z1: Tensor, out_dir: str | Path, s
         UserError: a ``+realism`` method on a model without a discriminator, an unknown metric or metric
             option, bad endpoints, or an unwritable ``out_dir``.
     """
-    from .report import labelled_grid, plot_series, side_by_side_frames, write_html, write_plots
+    from .report import labelled_grid, plot_series, side_by_side_frames
 
     t_job = time.perf_counter()
     out = check_output_dir(out_dir, files=COMPARE_FILES + (("projection.png",) if projection is not None else ()))
@@ -364,159 +336,43 @@ def compare(generator: Generator, z0: Tensor, z1: Tensor, out_dir: str | Path, s
     z0, z1 = check_endpoints(generator, z0, z1)
     if seeds is not None and len(seeds) != z0.shape[0]:
         raise ValueError(f"{len(seeds)} seed pairs given for {z0.shape[0]} pairs of endpoints")
+    job = _start(generator, settings, calibration, progress)
     methods = settings.parsed_methods
-    eval_names = settings.evaluation_metrics
-    ref = reference_metric(eval_names)
-    device = generator.device
-    solve_names = [m.metric for m in methods if m.metric is not None] + ([ref] if any(
-        m.kind == "retime" for m in methods) else [])
-    metrics = build_metrics(list(eval_names) + solve_names, settings.metric_options, device)
-    eval_metrics = {name: metrics[name] for name in eval_names}
-    stages = _Stages(progress)
-    judge = judge_for(generator)  # the zoo model's independent classifier, if it has one
-    if generator.discriminator is not None and calibration is None:
-        stages.start("calibrating the discriminator")
-        calibration = calibrate(generator)
-
-    b, n1 = z0.shape[0], settings.frames
-    results: dict[str, dict] = {}
-    frames: dict[str, np.ndarray] = {}
-    paths: dict[str, np.ndarray] = {}
-    for k, method in enumerate(methods):
-        label = f"{method.name} ({k + 1}/{len(methods)})"
-        run = settings.method_settings(method)
-        units = settings.method_units(method)
-        metric = metrics[method.metric] if method.metric is not None else metrics[ref]
-        if method.realism:
-            metric = realism_metric(metric, generator, lam=settings.realism, form=settings.realism_form,
-                                    calibration=calibration)
-        stages.start(f"{label}: solving" if method.kind == "geodesic" else f"{label}: building the path")
-        t0 = time.perf_counter()
-        solved = solve(generator, metric, z0, z1, run, progress=progress if method.kind == "geodesic" else None)
-        solve_time = time.perf_counter() - t0
-        check_finite(solved, z0, z1)
-        stages.start(f"{label}: evaluating")
-        t1 = time.perf_counter()
-        points = solved.points.detach()
-        paths[method.name] = points.cpu().numpy()
-        evaluation = evaluate_paths(generator, eval_metrics, points, chunk_size=settings.chunk_size, baselines=(),
-                                    calibration=calibration, judge=judge)["methods"]["path"]
-        images = images_of(generator, points.reshape(b * n1, *points.shape[2:]), chunk_size=settings.chunk_size)
-        eval_time = time.perf_counter() - t1
-        frames[method.name] = to_uint8(images).reshape(b, n1, *images.shape[2:], 3)  # (B, N+1, H, W, 3)
-        solver_info = None
-        if solved.result is not None:
-            solver_info = {"metric": metric.name, "energy": solved.stats.energy.tolist(),
-                           "length": solved.stats.length.tolist(), **solved.result.summary()}
-        results[method.name] = {
-            "kind": method.kind,
-            "metric": method.metric if method.kind == "geodesic" else ref if method.kind == "retime" else None,
-            "realism": {"lambda": settings.realism, "form": settings.realism_form, "base_metric": method.metric}
-            if method.realism else None,
-            "solver": solver_info,
-            "solve_time_s": round(solve_time, 4),
-            "eval_time_s": round(eval_time, 4),
-            "wall_time_s": round(solve_time + eval_time, 4),
-            "evaluation": evaluation,
-        }
-        stages.finish(units)
-
-    if "linear" in results:
-        linear_eval = results["linear"]["evaluation"]
-    else:  # the straight line is the reference of every "vs linear" number: measure it too
-        stages.start("measuring the straight line")
-        linear_points = baseline_path(generator, "linear", z0, z1, n1 - 1)
-        linear_eval = evaluate_paths(generator, eval_metrics, linear_points, chunk_size=settings.chunk_size,
-                                     baselines=())["methods"]["path"]
-    linear_length = {name: linear_eval["metrics"][name]["length"] for name in eval_names}
+    solved = {m.name: _solve_method(job, m, f"{m.name} ({k + 1}/{len(methods)})", z0, z1)
+              for k, m in enumerate(methods)}
+    results = {name: s.entry for name, s in solved.items()}
+    linear_length = _linear_lengths(job, results, z0, z1)
     for r in results.values():
-        ev = r["evaluation"]
-        for name in eval_names:
-            ev["metrics"][name]["length_vs_linear"] = _ratios(ev["metrics"][name]["length"], linear_length[name])
-        realism = ev.get("realism") or {}
-        judged = ev.get("judge") or {}
-        r["summary"] = {
-            "length": median_or_none(ev["metrics"][ref]["length"]),
-            "length_vs_linear": median_or_none(ev["metrics"][ref]["length_vs_linear"]),
-            "step_cv": median_or_none(ev["metrics"][ref]["step_cv"]),
-            "mid_brightness_change": median_or_none(ev["mid_brightness_change"]),
-            "realism_p_min": median_or_none(realism.get("p_min")),
-            "realism_p_mean": median_or_none(realism.get("p_mean")),
-            "judge_confidence_min": median_or_none(judged.get("confidence_min")),
-            "judge_off_class": median_or_none(judged.get("off_class")),
-            "length_vs_linear_by_metric": {name: median_or_none(ev["metrics"][name]["length_vs_linear"])
-                                           for name in eval_names},
-        }
+        r["summary"] = _summary(r["evaluation"], linear_length, job.ref)
 
-    stages.start("writing files")
-    seeds_list = list(seeds) if seeds is not None else [(None, None)] * b
-    titles = [f"pair {i + 1}" + (f": seeds {a} and {c}" if a is not None else "") for i, (a, c) in
-              enumerate(seeds_list)]
-    grid, grid_layout = labelled_grid(frames, titles)
+    job.stages.start("writing files")
+    seeds_list = list(seeds) if seeds is not None else [(None, None)] * z0.shape[0]
+    frames = {name: s.frames for name, s in solved.items()}
+    grid, grid_layout = labelled_grid(frames, _pair_titles(seeds_list))
     video, video_info = side_by_side_frames(frames, hold=VIDEO_HOLD)
-    image_shape = [int(images.shape[1]), int(images.shape[2]), int(images.shape[3])]
-    report = {
-        "tool": f"latent-geodesics {__version__}",
-        "command": "compare",
-        "version": SCHEMA_VERSION,
-        "model": {"name": model_name, "latent_shape": list(generator.latent_shape), "prior": generator.prior,
-                  "image_shape": image_shape, "discriminator": generator.discriminator is not None,
-                  "discriminator_spec": discriminator_name},
+    report = report_json("compare", {
+        "model": model_block(model_name, generator, solved[methods[-1].name].image_shape,
+                             discriminator=generator.discriminator is not None, discriminator_spec=discriminator_name),
         "settings": settings.to_dict(),
         "pairs": [{"index": i, "seeds": list(s)} for i, s in enumerate(seeds_list)],
-        "reference_metric": ref,
-        "eval_metrics": list(eval_names),
-        "calibration": calibration.to_dict() if calibration is not None else None,
-        "judge": judge.info() if judge is not None else None,
+        "reference_metric": job.ref,
+        "eval_metrics": list(job.eval_metrics),
+        "calibration": job.calibration.to_dict() if job.calibration is not None else None,
+        "judge": job.judge.info() if job.judge is not None else None,
         "linear_length": linear_length,
         "projection": projection.to_dict() if projection is not None else None,
         "methods": results,
         "files": {"grid": grid_layout, "video": {**video_info, "fps": settings.fps}, "plots": None,
                   "html": "report.html", "paths": "paths.npz"},
         "wall_time_s": None,
-        "device": str(device),
-        "host": {"python": platform.python_version(), "torch": torch.__version__, "machine": platform.machine()},
-    }
+        "device": str(generator.device),
+    }, schema=SCHEMA_VERSION)
     report["files"]["plots"] = plot_series(report)
     report = json.loads(json.dumps(report))  # plain JSON types only (tuples -> lists), as it will be read back
-    with staged_outputs(out) as stage:
-        write_png(stage / "grid.png", grid)
-        if projection is not None:
-            from .project import write_projection_files
-
-            write_projection_files(stage, projection)
-        write_video(stage / "video.mp4", video, fps=settings.fps)
-        write_plots(stage / "plots.png", report)
-        report["wall_time_s"] = round(time.perf_counter() - t_job, 4)
-        write_html(stage / "report.html", report)
-        write_json(stage / "report.json", report)
-        solved_under = {name: (r["solver"] or r)["metric"] for name, r in results.items()}
-        write_npz(stage / "paths.npz", **paths_arrays(paths, solved_under, reference=ref, model_name=model_name,
-                                                       seeds=seeds, discriminator=discriminator_name))
-    stages.finish(1)
+    solved_under = {name: (r["solver"] or r)["metric"] for name, r in results.items()}
+    paths_npz = paths_arrays({name: s.points for name, s in solved.items()}, solved_under, reference=job.ref,
+                             model_name=model_name, seeds=seeds, discriminator=discriminator_name)
+    _write_files(out, report, grid=grid, video=video, fps=settings.fps, paths_npz=paths_npz, projection=projection,
+                 t_job=t_job)
+    job.stages.finish(1)
     return report
-
-
-def format_summary(report: Mapping) -> str:
-    """A plain-text table of a ``compare`` report: one row per method, medians over the pairs."""
-    has_p = any(m["summary"]["realism_p_min"] is not None for m in report["methods"].values())
-    has_judge = any(m["summary"].get("judge_confidence_min") is not None for m in report["methods"].values())
-    ref = report["reference_metric"]
-    cols = [("method", 16, "<"), (f"length {ref}"[:14], 14, ">"), ("vs linear", 9, ">"), ("step CV", 8, ">"),
-            ("mid bright", 10, ">")] + ([("p min", 7, ">")] if has_p else []) + \
-        ([("judge min", 9, ">"), ("off-class", 9, ">")] if has_judge else []) + [("time s", 8, ">")]
-
-    def row(cells: Sequence) -> str:
-        parts = []
-        for (_, width, align), cell in zip(cols, cells):
-            text = cell if isinstance(cell, str) else "-" if cell is None else f"{cell:.4g}"
-            parts.append(f"{text:{align}{width}}")
-        return "  ".join(parts).rstrip()
-
-    lines = [row([c for c, _, _ in cols]), row(["-" * w for _, w, _ in cols])]
-    for name, m in report["methods"].items():
-        s = m["summary"]
-        cells = [name, s["length"], s["length_vs_linear"], s["step_cv"], s["mid_brightness_change"]]
-        judged = [s["judge_confidence_min"], s["judge_off_class"]] if has_judge else []
-        lines.append(row(cells + ([s["realism_p_min"]] if has_p else []) + judged + [m["wall_time_s"]]))
-    return "\n".join(lines)

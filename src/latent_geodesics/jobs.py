@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +12,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from . import __version__
 from ._check import UserError, check_latents, check_output_dir, read_arrays
 from .generators import Generator
 from .metrics import Metric
@@ -21,6 +19,7 @@ from .paths import (DEFAULT_CHUNK, INITS, PathProblem, PathStats, baseline_path,
                     path_stats)
 from .realism import RealismWeighted
 from .rendering import staged_outputs, tile, to_uint8, write_json, write_npz, write_png, write_video
+from .reporting import model_block, report_json
 from .solvers import (SOLVERS, Progress, SolveResult, SubdivideConfig, level_config, retime_path,
                       solve_at_resolution, subdivide_path)
 from .solvers.subdivide import LevelConfig, most_steps, step_work
@@ -225,12 +224,9 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
         raise _nonfinite_error(z0, z1)
     frames = to_uint8(images)
     frames = frames.reshape(b, n1, *frames.shape[1:])  # (B, N+1, H, W, 3)
-    report = {
-        "tool": f"latent-geodesics {__version__}",
-        "command": "interpolate",
-        "model": {"name": model_name, "latent_shape": list(generator.latent_shape), "prior": generator.prior,
-                  "image_shape": list(images.shape[1:]), "discriminator_spec": discriminator_name,
-                  "condition": None if generator.condition is None else generator.condition.flatten().tolist()},
+    report = report_json("interpolate", {
+        "model": model_block(model_name, generator, images.shape[1:], discriminator_spec=discriminator_name,
+                             condition=None if generator.condition is None else generator.condition.flatten().tolist()),
         "metric": metric.name,
         "realism": _realism_dict(metric),
         "settings": settings.to_dict(),
@@ -243,8 +239,7 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
         "projection": projection.to_dict() if projection is not None else None,
         "wall_time_s": round(wall, 4),
         "device": str(generator.device),
-        "host": {"python": platform.python_version(), "torch": torch.__version__, "machine": platform.machine()},
-    }
+    })
     with staged_outputs(out) as stage:
         write_png(stage / "strip.png", tile(frames))
         video = np.concatenate(list(frames), axis=1) if b > 1 else frames[0]  # pairs stacked vertically

@@ -40,6 +40,7 @@ from ._check import UserError, check_positive_int, first_line, os_error
 from .generators import Generator
 from .generators.base import project_to_prior
 from .metrics import Metric, build_metric, cat
+from .reporting import model_block, report_json
 from .solvers import Progress
 
 DEFAULT_SHELL = 3.0
@@ -404,16 +405,14 @@ def project_job(generator: Generator, targets: Tensor, out_dir: str | Path, conf
     """
     import json
 
-    from . import __version__
     from ._check import check_output_dir
     from .rendering import staged_outputs, write_json
 
     out = check_output_dir(out_dir, files=PROJECT_FILES)
     result = project_images(generator, targets, config, progress=progress, names=names)
-    report = {"tool": f"latent-geodesics {__version__}", "command": "project",
-              "model": {"name": model_name, "latent_shape": list(generator.latent_shape), "prior": generator.prior,
-                        "image_shape": list(result.targets.shape[1:])},
-              "projection": result.to_dict(), "latents": "latents.npy", "device": str(generator.device)}
+    report = report_json("project", {"model": model_block(model_name, generator, result.targets.shape[1:]),
+                                     "projection": result.to_dict(), "latents": "latents.npy",
+                                     "device": str(generator.device)}, with_host=False)
     with staged_outputs(out) as stage:
         write_projection_files(stage, result)
         np.save(stage / "latents.npy", result.latents.detach().cpu().numpy())
