@@ -17,9 +17,13 @@ from torch import Tensor
 from .._check import UserError
 from ..paths import PathProblem, PathStats
 from .base import NoProgress, Progress, SolveResult, relative_decrease
+from .lbfgs import lbfgs_batch
 from .structure import kron_apply, laplacian, latent_preconditioner, middle_metric, relative_gradient_norm
 
-Optimizer = Literal["adam", "lbfgs"]
+Optimizer = Literal["adam", "lbfgs", "lbfgs-pair"]
+LBFGS = ("lbfgs", "lbfgs-pair")
+"""The L-BFGS optimisers: ``lbfgs`` is torch's (one line search and one stop for the whole batch),
+``lbfgs-pair`` is :func:`~latent_geodesics.solvers.lbfgs.lbfgs_batch` (one of each per pair)."""
 
 
 def lbfgs_overshoot(window: int) -> int:
@@ -33,13 +37,17 @@ class OptimizeConfig:
     """Settings of :func:`optimize_path` (recorded in reports).
 
     Attributes:
-        optimizer: ``"adam"`` or ``"lbfgs"``.
+        optimizer: ``"adam"``, ``"lbfgs"`` or ``"lbfgs-pair"`` (see :data:`LBFGS`).
         lr: step size. Adam: relative to the path's initial spacing (the RMS per-coordinate distance
             between consecutive points), so one setting fits any latent scale and frame count;
             ``None`` takes 0.05. L-BFGS: its usual step scale; ``None`` takes 1.0.
         max_steps: most energy + gradient evaluations per pair (L-BFGS: at most :func:`lbfgs_overshoot` more).
         rtol: stop a pair when its energy falls by less than this fraction over ``window`` steps.
         window: steps between convergence checks.
+        ftol: ``lbfgs-pair`` only: stop a pair when no frame moved by more than this fraction of the path's
+            mean step over the last ``window`` evaluations (perceptual motion, measured in the latent metric
+            ``G``: ``sqrt(dz^T G dz)``, the first-order image-space distance); replaces ``rtol`` and ``gtol``
+            when set. See :func:`frame_motion`.
         gtol: L-BFGS only: also require the scale-free gradient norm
             (:func:`~latent_geodesics.solvers.structure.relative_gradient_norm`) of every pair to be
             below this before stopping (``None``: the energy rule alone).
@@ -55,10 +63,13 @@ class OptimizeConfig:
     window: int = 10
     precondition: str = "none"
     gtol: float | None = None
+    ftol: float | None = None
 
     def __post_init__(self) -> None:
-        if self.optimizer not in ("adam", "lbfgs"):
-            raise UserError(f"unknown optimizer {self.optimizer!r}; choose adam or lbfgs")
+        if self.optimizer not in ("adam", *LBFGS):
+            raise UserError(f"unknown optimizer {self.optimizer!r}; choose adam, lbfgs or lbfgs-pair")
+        if self.ftol is not None and not self.ftol > 0:
+            raise UserError(f"frame tolerance must be positive, got {self.ftol}")
         if self.max_steps < 0 or self.window < 1 or not self.rtol >= 0:
             raise UserError("max_steps must be >= 0, window >= 1 and rtol >= 0")
         if self.precondition not in ("none", "laplacian", "kronecker"):
@@ -75,7 +86,8 @@ class OptimizeConfig:
 
 
 def optimize_path(problem: PathProblem, init: Tensor, config: OptimizeConfig = OptimizeConfig(), *,
-                  progress: Progress | None = None, latent_metric: Tensor | None = None) -> SolveResult:
+                  progress: Progress | None = None, latent_metric: Tensor | None = None,
+                  deadline: float | None = None) -> SolveResult:
     """Minimise the energy of each path, endpoints fixed.
 
     Args:
@@ -85,6 +97,7 @@ def optimize_path(problem: PathProblem, init: Tensor, config: OptimizeConfig = O
         progress: told the work of every step, in latent evaluations per path.
         latent_metric: ``G`` ``(B, D, D)`` at the paths' middle, if already measured (see
             :mod:`~latent_geodesics.solvers.structure`); measured here otherwise.
+        deadline: a ``time.perf_counter()`` value past which the solver returns what it has (not converged).
 
     Returns:
         The optimised paths; for a ``sphere`` prior every point lies on the sphere.
@@ -94,9 +107,13 @@ def optimize_path(problem: PathProblem, init: Tensor, config: OptimizeConfig = O
     evaluated0 = problem.n_points_evaluated
     gmat = latent_metric
     if config.optimizer == "adam":
-        interior, steps, converged, trace, rel = _adam(problem, init, config, progress)
+        interior, steps, converged, trace, rel = _adam(problem, init, config, progress, deadline)
+    elif config.optimizer == "lbfgs-pair":
+        interior, steps, converged, trace, rel, gmat = _lbfgs_pair(problem, init, config, progress, latent_metric,
+                                                                   deadline)
     else:
-        interior, steps, converged, trace, rel, gmat = _lbfgs(problem, init, config, progress, latent_metric)
+        interior, steps, converged, trace, rel, gmat = _lbfgs(problem, init, config, progress, latent_metric,
+                                                              deadline)
     interior = problem.generator.project(interior)
     stats, gnorm, gmat = final_stats(problem, interior, gmat)
     return SolveResult(points=problem.points(interior), stats=stats, steps=steps, converged=converged,
@@ -130,7 +147,7 @@ def _spacing(init: Tensor) -> Tensor:
 
 
 def _adam(problem: PathProblem, init: Tensor, config: OptimizeConfig,
-          progress: Progress) -> tuple[Tensor, Tensor, Tensor, list[float]]:
+          progress: Progress, deadline: float | None = None) -> tuple[Tensor, Tensor, Tensor, list[float]]:
     gen = problem.generator
     b = init.shape[0]
     # One parameter per pair: Adam skips a parameter whose grad is None, so a converged pair costs
@@ -179,11 +196,13 @@ def _adam(problem: PathProblem, init: Tensor, config: OptimizeConfig,
             active = [i for i, d in zip(active, done) if not d]
             if not active:
                 break
+        if deadline is not None and time.perf_counter() > deadline:
+            break
     return torch.stack(best), steps, converged, trace, rel
 
 
-def _lbfgs(problem: PathProblem, init: Tensor, config: OptimizeConfig,
-           progress: Progress, latent_metric: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, list[float]]:
+def _lbfgs(problem: PathProblem, init: Tensor, config: OptimizeConfig, progress: Progress,
+           latent_metric: Tensor | None = None, deadline: float | None = None):
     gen = problem.generator
     b = init.shape[0]
     x0 = gen.project(init[:, 1:-1].detach().clone())
@@ -231,8 +250,131 @@ def _lbfgs(problem: PathProblem, init: Tensor, config: OptimizeConfig,
             if converged.all():
                 break
         previous = energy
+        if deadline is not None and time.perf_counter() > deadline:
+            break
     steps[:] = evals
     return to_x(x.detach()), steps, converged, trace, rel, gfull
+
+
+def _lbfgs_pair(problem: PathProblem, init: Tensor, config: OptimizeConfig, progress: Progress,
+                latent_metric: Tensor | None = None, deadline: float | None = None):
+    """Each pair with its own L-BFGS, line search and stop (:func:`~latent_geodesics.solvers.lbfgs.lbfgs_batch`)."""
+    gen = problem.generator
+    b, m = init.shape[0], init.shape[1] - 2
+    x0 = gen.project(init[:, 1:-1].detach().clone())
+    steps = torch.zeros(b, dtype=torch.long)
+    trace: list[float] = []
+    rel = torch.full((b,), float("inf"), dtype=init.dtype)
+    if m <= 0:
+        return x0, steps, torch.ones(b, dtype=torch.bool), trace, rel.zero_(), None
+    gfull, gmat = latent_metric, None
+    if config.precondition == "kronecker" or config.gtol is not None or config.ftol is not None:
+        gfull, gmat, _ = latent_preconditioner(problem, x0, config.precondition, latent_metric)
+    coords = _PairCoordinates(x0, config.precondition, gmat if config.precondition == "kronecker" else None)
+    shape = x0.shape[1:]
+    grad_x = torch.zeros_like(x0)  # the gradient in latent coordinates at each pair's last evaluation
+    x_last = x0.clone()
+
+    def fg(y: Tensor, idx: Tensor) -> tuple[Tensor, Tensor]:
+        yy = y.detach().clone().requires_grad_(True)
+        points = gen.project(coords.to_x(yy, idx))
+        points.retain_grad()
+        energy = problem.energy_backward(points, idx)
+        grad_x[idx] = points.grad.detach() if points.grad is not None else 0
+        x_last[idx] = points.detach()
+        return energy, yy.grad.detach() if yy.grad is not None else torch.zeros_like(yy)
+
+    mark_f = torch.full((b,), float("inf"), dtype=init.dtype, device=x0.device)  # value at the last check
+    mark_e = torch.zeros(b, dtype=torch.long, device=x0.device)  # evaluations at the last check
+    mark_x = x0.clone()  # points at the last check
+    converged = torch.zeros(b, dtype=torch.bool)
+
+    def check(state, idx: Tensor) -> Tensor:
+        due = state.evals[idx] - mark_e[idx] >= config.window
+        first = ~torch.isfinite(mark_f[idx])
+        stop = torch.zeros_like(due)
+        sel = idx[due & ~first]
+        if sel.numel():
+            f = state.f[sel]
+            gain = relative_decrease(mark_f[sel], f)
+            rel[sel.cpu()] = gain.cpu().to(rel.dtype)
+            if config.ftol is not None:
+                ok = frame_motion(x_last[sel], mark_x[sel], f, gfull[sel], m + 1) < config.ftol
+            else:
+                ok = gain < config.rtol
+                if config.gtol is not None:
+                    ok &= relative_gradient_norm(grad_x[sel], f, gfull[sel]) < config.gtol
+            stop[(due & ~first).nonzero().squeeze(1)] = ok
+            converged[sel.cpu()] = ok.cpu()
+            trace.append(float(state.f.sum()))
+            progress.set_postfix_str(f"energy {trace[-1]:.4g}, {int(state.active.sum())} active", refresh=False)
+        renew = idx[due | first]
+        mark_f[renew], mark_e[renew], mark_x[renew] = state.f[renew], state.evals[renew], x_last[renew]
+        return stop
+
+    seen = torch.zeros(b, dtype=torch.long)
+
+    def on_eval(state, idx: Tensor) -> None:
+        # work of the slowest pair: one latent evaluation per interior point
+        most = int(state.evals.max())
+        if most > int(seen.max()):
+            progress.update(m * (most - int(seen.max())))
+            seen.fill_(most)
+
+    state = lbfgs_batch(fg, coords.to_y(x0).reshape(b, -1), max_evals=config.max_steps, check=check,
+                        first_step=config.step_size, on_eval=on_eval, deadline=deadline,
+                        h0=config.step_size / (2 * (m + 1)) if config.precondition == "kronecker" else None)
+    steps[:] = state.evals.cpu()
+    x = gen.project(coords.to_x(state.y.reshape(b, *shape), torch.arange(b, device=x0.device)))
+    return x.detach(), steps, converged, trace, rel, gfull
+
+
+def frame_motion(x: Tensor, before: Tensor, energy: Tensor, latent_metric: Tensor, n_segments: int) -> Tensor:
+    """How far the frames moved, relative to the path's mean step: ``max_i |x_i - before_i|_G / (sqrt(E) / N)``.
+
+    ``|dz|_G = sqrt(dz^T G dz)`` is the image-space distance a small latent move ``dz`` makes to first order
+    (``G`` the latent metric at the path's middle); ``sqrt(E) / N`` is the mean step of a path of energy ``E``
+    at constant speed (``E = N sum_i d_i^2``).
+
+    Shape:
+        - x, before: ``(P, N-1, *latent_shape)``; energy: ``(P,)``; latent_metric: ``(P, D, D)``
+        - output: ``(P,)``
+    """
+    p, m = x.shape[:2]
+    dz = (x - before).reshape(p, m, -1).to(latent_metric.dtype)
+    moved = torch.einsum("pid,pde,pie->pi", dz, latent_metric, dz).clamp_min(0).sqrt().amax(1)
+    step = energy.to(moved.dtype).clamp_min(0).sqrt() / n_segments
+    return moved / step.clamp_min(torch.finfo(moved.dtype).tiny)
+
+
+class _PairCoordinates:
+    """``x = (C^{-T} (x) G_p^{-1/2}) y`` per pair ``p`` (see :func:`_coordinates`), for any subset of pairs."""
+
+    def __init__(self, x0: Tensor, kind: str, gmat: Tensor | None) -> None:
+        self.kind, self.shape = kind, x0.shape[1:]
+        m = x0.shape[1]
+        self.a = self.a_inv = self.b = self.b_inv = None
+        if kind == "none":
+            return
+        chol = torch.linalg.cholesky(laplacian(m, dtype=torch.float64, device=x0.device))
+        self.a, self.a_inv = torch.linalg.inv(chol.T).to(x0.dtype), chol.T.to(x0.dtype)
+        if gmat is not None:
+            evals, vecs = torch.linalg.eigh(gmat.double())
+            self.b = ((vecs * evals.rsqrt().unsqueeze(1)) @ vecs.transpose(1, 2)).to(x0.dtype)
+            self.b_inv = ((vecs * evals.sqrt().unsqueeze(1)) @ vecs.transpose(1, 2)).to(x0.dtype)
+
+    def to_x(self, y: Tensor, idx: Tensor) -> Tensor:
+        if self.kind == "none":
+            return y.reshape(-1, *self.shape)
+        p, m = y.shape[0], self.shape[0]
+        b = None if self.b is None else self.b[idx]
+        return kron_apply(self.a, y.reshape(p, m, -1), b).reshape(p, *self.shape)
+
+    def to_y(self, x: Tensor) -> Tensor:
+        if self.kind == "none":
+            return x.clone()
+        p, m = x.shape[:2]
+        return kron_apply(self.a_inv, x.reshape(p, m, -1), self.b_inv).reshape(x.shape)
 
 
 def _coordinates(x0: Tensor, kind: str, gmat: Tensor | None):
