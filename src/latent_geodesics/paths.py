@@ -470,3 +470,31 @@ def interpolate_points(points: Tensor, positions: Tensor) -> Tensor:
     out = (1 - frac) * take(lo) + frac * take(lo + 1)
     return out.reshape(b, positions.shape[1], *points.shape[2:])
 
+
+
+def spline_points(points: Tensor, positions: Tensor) -> Tensor:
+    """Cubic (Catmull-Rom) lookup of fractional positions along paths: a smooth curve through every point.
+
+    Between points ``i`` and ``i+1`` the curve is the Catmull-Rom cubic of points ``i-1 .. i+2``; beyond the
+    ends a ghost point continues the quadratic through the last three points. At half-integer positions it
+    gives ``(-p[i-1] + 9 p[i] + 9 p[i+1] - p[i+2]) / 16``. A path of two points is a straight line.
+
+    Shape:
+        - points: ``(B, N+1, *latent_shape)``
+        - positions: ``(B, M)`` in ``[0, N]``
+        - output: ``(B, M, *latent_shape)``
+    """
+    b, n1 = points.shape[:2]
+    if n1 < 3:
+        return interpolate_points(points, positions)
+    flat = points.reshape(b, n1, -1)
+    first = 3 * flat[:, :1] - 3 * flat[:, 1:2] + flat[:, 2:3]
+    last = 3 * flat[:, -1:] - 3 * flat[:, -2:-1] + flat[:, -3:-2]
+    padded = torch.cat([first, flat, last], 1)  # (B, N+3, D): index i + 1 holds point i
+    lo = positions.floor().long().clamp(0, n1 - 2)
+    t = (positions - lo.to(positions.dtype)).unsqueeze(-1)
+    take = lambda i: padded.gather(1, i.unsqueeze(-1).expand(-1, -1, flat.shape[-1]))  # noqa: E731
+    p0, p1, p2, p3 = take(lo), take(lo + 1), take(lo + 2), take(lo + 3)
+    t2, t3 = t * t, t * t * t
+    out = 0.5 * ((2 * p1) + (-p0 + p2) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t2 + (-p0 + 3 * p1 - 3 * p2 + p3) * t3)
+    return out.reshape(b, positions.shape[1], *points.shape[2:])

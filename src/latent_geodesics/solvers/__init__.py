@@ -6,12 +6,14 @@ import math
 
 from .base import NoProgress, Progress, SolveResult
 from .gauss_newton import GaussNewtonConfig, gauss_newton_path
-from .optimize import OptimizeConfig, optimize_path
-from .retime import retime_path
+from .optimize import LBFGS, OptimizeConfig, optimize_path
+from .retime import frames_between_nodes, retime_path
 from .subdivide import SubdivideConfig, solve_at_resolution, subdivide_path
 
 OPTIMIZERS = {
-    "lbfgs": "L-BFGS in coordinates preconditioned by the path Laplacian and the latent metric (default)",
+    "lbfgs-pair": "L-BFGS in coordinates preconditioned by the path Laplacian and the latent metric, with a line "
+                  "search and a stop per pair (default)",
+    "lbfgs": "the same coordinates, torch's L-BFGS: one line search and one stop for the whole batch",
     "gauss-newton": "Levenberg-Marquardt with matrix-free Gauss-Newton products and preconditioned CG",
     "adam": "Adam; each path of a batch stops on its own",
 }
@@ -19,20 +21,25 @@ DEFAULT_RTOL = 1e-4
 """Converged when the energy falls by less than this fraction over a window of 10 L-BFGS steps ..."""
 DEFAULT_GTOL = 3e-3
 """... and the scale-free gradient norm (:mod:`~latent_geodesics.solvers.structure`) is below this."""
-DEFAULT_STEPS = {"lbfgs": 500, "gauss-newton": 100, "adam": 1000}
+DEFAULT_FTOL = 0.05
+"""``lbfgs-pair``: converged when no frame moved by more than this fraction of the mean step over a window
+(:func:`~latent_geodesics.solvers.optimize.frame_motion`); replaces the two rules above."""
+DEFAULT_STEPS = {"lbfgs-pair": 500, "lbfgs": 500, "gauss-newton": 100, "adam": 1000}
 """Most steps per path (per subdivision level)."""
 
 
-def level_config(optimizer: str = "lbfgs", *, max_steps: int | None = None, lr: float | None = None,
-                 rtol: float = DEFAULT_RTOL, gtol: float | None = DEFAULT_GTOL,
+def level_config(optimizer: str = "lbfgs-pair", *, max_steps: int | None = None, lr: float | None = None,
+                 rtol: float = DEFAULT_RTOL, gtol: float | None = DEFAULT_GTOL, ftol: float | None = None,
                  precondition: str = "kronecker") -> OptimizeConfig | GaussNewtonConfig:
     """The settings of one optimiser at one resolution, with the library's defaults (what the CLI builds)."""
     steps = DEFAULT_STEPS.get(optimizer, 500) if max_steps is None else max_steps
     if optimizer == "gauss-newton":
         return GaussNewtonConfig(max_steps=steps, rtol=rtol, gtol=math.inf if gtol is None else gtol,
                                  preconditioner="laplacian" if precondition == "none" else precondition)
+    lbfgs = optimizer in LBFGS
     return OptimizeConfig(optimizer=optimizer, lr=lr, max_steps=steps, rtol=rtol, gtol=gtol,
-                          precondition=precondition if optimizer == "lbfgs" else "none")
+                          ftol=ftol if optimizer == "lbfgs-pair" else None,
+                          precondition=precondition if lbfgs else "none")
 
 
 SOLVERS = {
@@ -42,6 +49,7 @@ SOLVERS = {
     "subdivide": "progressive path subdivision (Laine 2018): coarse to fine, midpoints inserted per level",
 }
 
-__all__ = ["DEFAULT_GTOL", "DEFAULT_RTOL", "GaussNewtonConfig", "NoProgress", "OPTIMIZERS", "OptimizeConfig",
-           "Progress", "SOLVERS", "SolveResult", "SubdivideConfig", "gauss_newton_path", "level_config",
-           "optimize_path", "retime_path", "solve_at_resolution", "subdivide_path"]
+__all__ = ["DEFAULT_FTOL", "DEFAULT_GTOL", "DEFAULT_RTOL", "GaussNewtonConfig", "NoProgress", "OPTIMIZERS",
+           "OptimizeConfig", "Progress", "SOLVERS", "SolveResult", "SubdivideConfig", "frames_between_nodes",
+           "gauss_newton_path", "level_config", "optimize_path", "retime_path", "solve_at_resolution",
+           "subdivide_path"]

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from ..generators import Generator
 from ..metrics import Metric
-from ..paths import DEFAULT_CHUNK, interpolate_points, path_stats, resample_uniform
+from ..paths import DEFAULT_CHUNK, interpolate_points, path_stats, resample_uniform, spline_points
 
 DEFAULT_DENSITY = 8
 """Sub-steps per segment used to measure speed along the path."""
@@ -39,4 +39,31 @@ def retime_path(generator: Generator, metric: Metric, points: Tensor, n_frames: 
     d_sq = path_stats(generator, metric, dense, chunk_size=chunk_size).d_sq
     out = generator.project(interpolate_points(dense, resample_uniform(d_sq, n_frames)))
     out[:, 0], out[:, -1] = points[:, 0], points[:, -1]
+    return out
+
+
+def frames_between_nodes(generator: Generator, metric: Metric, nodes: Tensor, n_frames: int, *,
+                         density: int = 2, chunk_size: int = DEFAULT_CHUNK) -> Tensor:
+    """Frames of a video along a path solved at fewer nodes, at constant perceptual speed.
+
+    The frames lie on the smooth curve through the nodes (:func:`~latent_geodesics.paths.spline_points`),
+    placed at equal arc length under ``metric``, measured on ``density * (n_frames - 1) + 1`` points of the
+    curve (one forward pass each, no gradient). So the cost of a long video does not grow the solve.
+
+    Args:
+        nodes: ``(B, K, *latent_shape)``, a solved path.
+        n_frames: frames of the result, endpoints included.
+
+    Returns:
+        ``(B, n_frames, *latent_shape)`` with the nodes' endpoints exactly.
+    """
+    b, k = nodes.shape[:2]
+    m = density * (n_frames - 1) + 1
+    where = torch.linspace(0, k - 1, m, dtype=nodes.dtype, device=nodes.device).expand(b, -1)
+    dense = generator.project(spline_points(nodes, where))
+    dense[:, 0], dense[:, -1] = nodes[:, 0], nodes[:, -1]
+    d_sq = path_stats(generator, metric, dense, chunk_size=chunk_size).d_sq
+    at = resample_uniform(d_sq, n_frames)  # fractional indices into the dense points
+    out = generator.project(spline_points(nodes, at * (k - 1) / (m - 1)))
+    out[:, 0], out[:, -1] = nodes[:, 0], nodes[:, -1]
     return out

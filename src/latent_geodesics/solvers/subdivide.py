@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from .._check import UserError
-from ..paths import PathProblem, PathStats, interpolate_points, resample_uniform
+from ..paths import PathProblem, PathStats, interpolate_points, resample_uniform, spline_points
 from .base import NoProgress, Progress, SolveResult
 from .gauss_newton import GaussNewtonConfig, gauss_newton_path
 from .optimize import OptimizeConfig, lbfgs_overshoot, optimize_path
@@ -34,11 +34,15 @@ LevelConfig = OptimizeConfig | GaussNewtonConfig
 
 
 def solve_at_resolution(problem: PathProblem, start: Tensor, config: LevelConfig, *,
-                        progress: Progress | None = None, latent_metric: Tensor | None = None) -> SolveResult:
-    """Optimise all interior points of ``start`` ``(B, N+1, ...)`` with the solver ``config`` names."""
+                        progress: Progress | None = None, latent_metric: Tensor | None = None,
+                        deadline: float | None = None) -> SolveResult:
+    """Optimise all interior points of ``start`` ``(B, N+1, ...)`` with the solver ``config`` names.
+
+    ``deadline``: a ``time.perf_counter()`` value past which the solver returns what it has (Gauss-Newton
+    finishes its step budget)."""
     if isinstance(config, GaussNewtonConfig):
         return gauss_newton_path(problem, start, config, progress=progress, latent_metric=latent_metric)
-    return optimize_path(problem, start, config, progress=progress, latent_metric=latent_metric)
+    return optimize_path(problem, start, config, progress=progress, latent_metric=latent_metric, deadline=deadline)
 
 Variant = Literal["joint", "local"]
 
@@ -65,6 +69,7 @@ class SubdivideConfig:
     local_steps: int = 50
     sweeps: int = 30
     coarse_rtol: float | None = 1e-3
+    insert: str = "chord"
 
     def __post_init__(self) -> None:
         if self.variant not in ("joint", "local"):
@@ -124,10 +129,20 @@ class _Scaled:
         return self.progress.set_postfix_str(s, refresh=refresh)
 
 
-def midpoints(points: Tensor, project) -> Tensor:
-    """Insert the midpoint of every segment: ``(B, N+1, ...) -> (B, 2N+1, ...)``."""
+def midpoints(points: Tensor, project, kind: str = "chord") -> Tensor:
+    """Insert a midpoint in every segment: ``(B, N+1, ...) -> (B, 2N+1, ...)``.
+
+    ``chord``: the latent midpoint of the segment. ``cubic``: the cubic through the segment's two points and
+    their outer neighbours, at the middle (``(-p0 + 9 p1 + 9 p2 - p3) / 16``; the quadratic through three
+    points at a path's ends), which follows the bend of a path that moves at near-constant speed, as a
+    solved coarser level does.
+    """
     b, n1 = points.shape[:2]
-    mids = project((points[:, :-1] + points[:, 1:]) / 2)
+    if kind == "cubic":
+        half = torch.arange(n1 - 1, dtype=points.dtype, device=points.device) + 0.5
+        mids = project(spline_points(points, half.expand(b, -1)))
+    else:
+        mids = project((points[:, :-1] + points[:, 1:]) / 2)
     out = torch.empty(b, 2 * n1 - 1, *points.shape[2:], dtype=points.dtype, device=points.device)
     out[:, 0::2] = points
     out[:, 1::2] = mids
@@ -135,7 +150,8 @@ def midpoints(points: Tensor, project) -> Tensor:
 
 
 def subdivide_path(problem: PathProblem, n_segments: int, config: SubdivideConfig = SubdivideConfig(), *,
-                   init: Tensor | None = None, progress: Progress | None = None) -> SolveResult:
+                   init: Tensor | None = None, progress: Progress | None = None,
+                   deadline: float | None = None) -> SolveResult:
     """Minimal paths with ``n_segments`` segments by progressive subdivision.
 
     Args:
@@ -144,6 +160,8 @@ def subdivide_path(problem: PathProblem, n_segments: int, config: SubdivideConfi
         config: variant and per-level settings.
         init: optional starting path ``(B, 3, *latent_shape)`` (default: the latent midpoint).
         progress: told the work of every step, in latent evaluations per path (:meth:`SubdivideConfig.max_work`).
+        deadline: a ``time.perf_counter()`` value: past it each remaining level takes one step at most, so the
+            result still has ``n_segments`` segments (and is not converged).
 
     Returns:
         ``points (B, n_segments + 1, *latent_shape)``; ``steps`` and ``n_points_evaluated`` add up all levels.
@@ -173,7 +191,7 @@ def subdivide_path(problem: PathProblem, n_segments: int, config: SubdivideConfi
         reuse = last[0].latent_metric if last and problem_ is problem else None
         # the local problem holds each path's midpoints as separate one-point paths
         told = progress if problem_ is problem else _Scaled(progress, problem_.n_pairs // problem.n_pairs)
-        res = solve_at_resolution(problem_, start, cfg, progress=told, latent_metric=reuse)
+        res = solve_at_resolution(problem_, start, cfg, progress=told, latent_metric=reuse, deadline=deadline)
         trace.extend(res.trace)
         if problem_ is problem:
             last[:] = [res]
@@ -186,7 +204,7 @@ def subdivide_path(problem: PathProblem, n_segments: int, config: SubdivideConfi
         points, steps, converged = res.points, steps + res.steps, res.converged
         while segments < n_segments:
             coarse = points
-            points = midpoints(coarse, gen.project)
+            points = midpoints(coarse, gen.project, config.insert)
             segments *= 2
             if config.variant == "local":
                 points, local_steps = _solve_midpoints(problem, coarse, points, config, run)
