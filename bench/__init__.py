@@ -15,6 +15,8 @@ Suites (one module each, one JSON each under ``bench/results/<suite>.json``):
   reconstruction LPIPS and PSNR, random starts, seconds.
 - ``first_run``: ``interpolate --seed 1 --seed 2`` as a newcomer types it, at the default and a few vgg-eq
   settings, timed end to end: seconds, converged or not, step CV.
+- ``speedup``: today's default solver against the previous one, pair by pair, against a long reference per
+  pair (faces64, celeba64, mnist28); and a batch of pairs against the same pairs one at a time.
 
 Every run then rewrites ``BENCHMARKS.md`` from all the JSON files present (see :mod:`bench.report`).
 ``--quick`` runs each suite at toy size on a tiny random generator (no weights, seconds) so that CI can
@@ -22,5 +24,5 @@ check the code still runs; its numbers mean nothing.
 """
 
 SUITES = ("laine", "laine_celeba64", "realism", "solvers", "landscape", "throughput", "scaling", "projection",
-          "first_run")
+          "first_run", "speedup")
 """Suite names in the order ``all`` runs them (and BENCHMARKS.md lists them)."""

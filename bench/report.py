@@ -18,7 +18,7 @@ section says on which machine and device, with which command and when, its figur
 Generator evaluations (latents sent through the generator) are noise-free; wall times on a shared CPU are not.
 
 Reproduce from the repository root: `python -m bench all` (or one suite: `laine`, `laine_celeba64`, `realism`,
-`solvers`, `landscape`, `throughput`, `scaling`, `projection`, `first_run`; `--device cuda` on a GPU; `--quick` for a
+`solvers`, `landscape`, `throughput`, `scaling`, `projection`, `first_run`, `speedup`; `--device cuda` on a GPU; `--quick` for a
 seconds-long smoke run at toy size).
 """
 
@@ -458,6 +458,32 @@ def first_run(doc: dict) -> str:
     return "\n".join(out + ["", text])
 
 
+def speedup(doc: dict) -> str:
+    out = []
+    head = ["pair (seeds)", "reference energy", "previous: vs ref.", "evals", "s", "default: vs ref.", "evals", "s",
+            "evals ratio", "time ratio"]
+    verdicts = []
+    for model, r in doc["results"].items():
+        rows = [[f"{p['seeds'][0]}, {p['seeds'][1]}", p["reference_energy"], p["previous"]["vs_reference"],
+                 p["previous"]["evaluations"], p["previous"]["seconds"], p["default"]["vs_reference"],
+                 p["default"]["evaluations"], p["default"]["seconds"], p["evaluation_ratio"], p["time_ratio"]]
+                for p in r["pairs"]]
+        out += [f"**{model}**, {r['frames']} frames, vgg-eq (min_size 64), each pair solved alone:", "",
+                table(head, rows), ""]
+        b = r["batch"]
+        out += [f"All {len(r['pairs'])} pairs as one batch (default solver): {b['evaluations']} evaluations, "
+                f"{fmt(b['evaluations_vs_single'])}x the sum of the single runs, {fmt(b['seconds'])} s; worst pair "
+                f"{fmt(max(b['vs_reference']))}x its reference.", ""]
+        sm = r["summary"]
+        ok = sm["default_all_within_1pct"] and sm["evaluation_ratio_worst"] <= 0.25 and sm["time_ratio_worst"] <= 0.25
+        verdicts.append(f"on {model} the default ends every pair within {fmt(100 * (sm['default_worst_vs_reference'] - 1))}% "
+                        f"of its reference (previous: {fmt(100 * (sm['previous_worst_vs_reference'] - 1))}%), at worst "
+                        f"{fmt(sm['evaluation_ratio_worst'])}x the previous default's evaluations and "
+                        f"{fmt(sm['time_ratio_worst'])}x its time ({'meets' if ok else 'misses'} issue 19's 1% at 1/4)")
+    out.append("**Where we win and where we lose.** " + "; ".join(verdicts)[:1].upper() + "; ".join(verdicts)[1:] + ".")
+    return "\n".join(out)
+
+
 SECTIONS: dict[str, tuple[str, Callable[[dict], str]]] = {
     "laine": ("Laine's claims on zoo:faces64", laine),
     "laine_celeba64": ("Laine's claims on zoo:celeba64 (real photos)", laine),
@@ -468,6 +494,7 @@ SECTIONS: dict[str, tuple[str, Callable[[dict], str]]] = {
     "scaling": ("Scaling with the number of pairs", scaling),
     "projection": ("Projection of real photos", projection),
     "first_run": ("A newcomer's first run", first_run),
+    "speedup": ("Issue 19: the default solver against the previous one, per pair", speedup),
 }
 
 

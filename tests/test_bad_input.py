@@ -357,7 +357,7 @@ OPTIONS = st.one_of(
 @given(options=st.lists(OPTIONS, min_size=1, max_size=3))
 def test_cli_random_option_values(model_file, tmp_path_factory, options):
     out = tmp_path_factory.mktemp("o")
-    args = ["interpolate", "--model", model_file, "--solver", "linear", "--frames", "3", "-q", "--seed", "1",
+    args = ["interpolate", "--metric", "pixel", "--model", model_file, "--solver", "linear", "--frames", "3", "-q", "--seed", "1",
             "--seed", "2", "--out", str(out)]
     for name, value in options:
         args += [name, value]

@@ -69,7 +69,7 @@ def test_bad_picture_is_one_line_and_nothing_is_written(name, model_file, tmp_pa
     # the bad picture after a good one: every picture is checked before any work or output
     assert_user_error(run("project", good, bad, "--model", model_file, "--out", out), words)
     assert not out.exists()
-    assert_user_error(run("interpolate", "--model", model_file, "--image", good, "--image", bad, "--out", out),
+    assert_user_error(run("interpolate", "--metric", "pixel", "--model", model_file, "--image", good, "--image", bad, "--out", out),
                       words)
     assert not out.exists()
 

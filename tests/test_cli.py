@@ -10,7 +10,7 @@ from cli_helpers import assert_user_error, run
 
 def test_interpolate_writes_all_files(model_file, tmp_path):
     out = tmp_path / "out"
-    result = run("interpolate", "--model", model_file, "--seed", 1, "--seed", 2, "--frames", 9, "--steps", 30,
+    result = run("interpolate", "--metric", "pixel", "--model", model_file, "--seed", 1, "--seed", 2, "--frames", 9, "--steps", 30,
                  "--out", out, "--quiet")
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == ["path.npz", "report.json", "strip.png", "video.mp4"]
@@ -27,7 +27,7 @@ def test_interpolate_writes_all_files(model_file, tmp_path):
 
 def test_seeds_are_reproducible(model_file, tmp_path):
     for name in ("a", "b"):
-        assert run("interpolate", "--model", model_file, "--seed", 3, "--seed", 4, "--frames", 5, "--steps", 5,
+        assert run("interpolate", "--metric", "pixel", "--model", model_file, "--seed", 3, "--seed", 4, "--frames", 5, "--steps", 5,
                    "--out", tmp_path / name, "-q").exit_code == 0
     with np.load(tmp_path / "a" / "path.npz") as a, np.load(tmp_path / "b" / "path.npz") as b:
         np.testing.assert_array_equal(a["points"], b["points"])
@@ -52,7 +52,7 @@ def test_bad_latent_files(model_file, tmp_path, content, match):
     np.save(tmp_path / "bad.npy", content)
     np.save(tmp_path / "good.npy", np.zeros(6, np.float32))
     out = tmp_path / "out"
-    result = run("interpolate", "--model", model_file, "--z0", tmp_path / "bad.npy", "--z1", tmp_path / "good.npy",
+    result = run("interpolate", "--metric", "pixel", "--model", model_file, "--z0", tmp_path / "bad.npy", "--z1", tmp_path / "good.npy",
                  "--out", out)
     assert_user_error(result, match)
     assert not out.exists() or not any(out.iterdir())  # no partial output
@@ -61,21 +61,21 @@ def test_bad_latent_files(model_file, tmp_path, content, match):
 def test_unreadable_latent_file(model_file, tmp_path):
     (tmp_path / "bad.npy").write_bytes(b"garbage")
     np.save(tmp_path / "good.npy", np.zeros(6, np.float32))
-    assert_user_error(run("interpolate", "--model", model_file, "--z0", tmp_path / "bad.npy", "--z1",
+    assert_user_error(run("interpolate", "--metric", "pixel", "--model", model_file, "--z0", tmp_path / "bad.npy", "--z1",
                           tmp_path / "good.npy", "--out", tmp_path / "o"), "cannot read latent file")
 
 
 def test_bad_names_and_models(model_file, tmp_path):
     out = tmp_path / "o"
-    assert_user_error(run("interpolate", "--model", "zoo:nope", "--seed", 1, "--seed", 2, "--out", out),
+    assert_user_error(run("interpolate", "--metric", "pixel", "--model", "zoo:nope", "--seed", 1, "--seed", 2, "--out", out),
                       "unknown zoo model 'nope'")
     assert_user_error(run("interpolate", "--model", model_file, "--metric", "nope", "--seed", 1, "--seed", 2,
                           "--out", out), "unknown metric 'nope'")
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"\x00" * 10)
-    assert_user_error(run("interpolate", "--model", junk, "--seed", 1, "--seed", 2, "--out", out),
+    assert_user_error(run("interpolate", "--metric", "pixel", "--model", junk, "--seed", 1, "--seed", 2, "--out", out),
                       "is not a TorchScript model")
-    assert_user_error(run("interpolate", "--model", model_file, "--seed", 1, "--out", out), "at least two --seed")
+    assert_user_error(run("interpolate", "--metric", "pixel", "--model", model_file, "--seed", 1, "--out", out), "at least two --seed")
     assert not out.exists() or not any(out.iterdir())
 
 
@@ -86,14 +86,14 @@ def test_non_generator_torchscript(tmp_path):
 
     path = tmp_path / "clf.pt"
     torch.jit.save(torch.jit.script(Classifier()), str(path))
-    assert_user_error(run("interpolate", "--model", path, "--latent-shape", 4, "--seed", 1, "--seed", 2,
+    assert_user_error(run("interpolate", "--metric", "pixel", "--model", path, "--latent-shape", 4, "--seed", 1, "--seed", 2,
                           "--out", tmp_path / "o"), "expected images")
 
 
 def test_unwritable_output_folder(model_file, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    assert_user_error(run("interpolate", "--model", model_file, "--seed", 1, "--seed", 2, "--out",
+    assert_user_error(run("interpolate", "--metric", "pixel", "--model", model_file, "--seed", 1, "--seed", 2, "--out",
                           blocker / "sub"), "cannot write to output folder")
 
 
@@ -106,7 +106,7 @@ def test_corrupt_weight_file(tmp_path, monkeypatch):
     (tmp_path / "faces64-dcgan.tar").write_bytes(b"bad")
     monkeypatch.setattr(weights.subprocess, "run",  # offline: the corrupt file cannot be fetched again
                         lambda cmd, **kw: subprocess.CompletedProcess(cmd, 1, "", "ERROR: network unreachable"))
-    result = run("interpolate", "--seed", 1, "--seed", 2, "--out", tmp_path / "o")
+    result = run("interpolate", "--metric", "pixel", "--seed", 1, "--seed", 2, "--out", tmp_path / "o")
     assert result.exit_code == 2 and "Traceback" not in result.output
     last = result.stderr.splitlines()[-1]  # after the "fetching ..." note
     assert "is corrupt" in last and "weights fetch faces64-dcgan" in last
@@ -115,7 +115,7 @@ def test_corrupt_weight_file(tmp_path, monkeypatch):
 def test_cuda_unavailable_is_a_user_error(model_file, tmp_path):
     if torch.cuda.is_available():
         pytest.skip("CUDA is available here")
-    assert_user_error(run("interpolate", "--model", model_file, "--seed", 1, "--seed", 2, "--device", "cuda",
+    assert_user_error(run("interpolate", "--metric", "pixel", "--model", model_file, "--seed", 1, "--seed", 2, "--device", "cuda",
                           "--out", tmp_path / "o"), "CUDA is not available")
 
 
@@ -158,17 +158,17 @@ def test_subdivide_and_optimize_solvers(model_file, tmp_path):
 
 def test_endpoint_option_conflicts(model_file, tmp_path):
     np.save(tmp_path / "a.npy", np.zeros(6, np.float32))
-    assert_user_error(run("interpolate", "--model", model_file, "--seed", 1, "--seed", 2, "--z0", tmp_path / "a.npy",
+    assert_user_error(run("interpolate", "--metric", "pixel", "--model", model_file, "--seed", 1, "--seed", 2, "--z0", tmp_path / "a.npy",
                           "--z1", tmp_path / "a.npy", "--out", tmp_path / "o"), "give endpoints one way")
-    assert_user_error(run("interpolate", "--model", model_file, "--z0", tmp_path / "a.npy", "--z1",
+    assert_user_error(run("interpolate", "--metric", "pixel", "--model", model_file, "--z0", tmp_path / "a.npy", "--z1",
                           tmp_path / "a.npy", "--loop", "--out", tmp_path / "o"), "--loop needs waypoints")
-    assert_user_error(run("interpolate", "--model", model_file, "--seed", 1, "--seed", 2, "--metric-option", "oops",
+    assert_user_error(run("interpolate", "--metric", "pixel", "--model", model_file, "--seed", 1, "--seed", 2, "--metric-option", "oops",
                           "--out", tmp_path / "o"), "KEY=VALUE")
 
 
 def test_evaluate_command(model_file, tmp_path):
     out = tmp_path / "o"
-    assert run("interpolate", "--model", model_file, "--seed", 1, "--seed", 2, "--seed", 5, "--solver", "optimize",
+    assert run("interpolate", "--metric", "pixel", "--model", model_file, "--seed", 1, "--seed", 2, "--seed", 5, "--solver", "optimize",
                "--steps", 20, "--frames", 5, "--out", out, "-q").exit_code == 0
     result = run("evaluate", out / "path.npz", "--model", model_file, "--metric", "pixel", "--json", tmp_path / "e.json")
     assert result.exit_code == 0, result.output
@@ -199,7 +199,7 @@ def test_conditional_model_gets_its_label(tmp_path):
                  "--solver", "linear", "--frames", 3, "--out", out, "-q")
     assert result.exit_code == 0, result.output
     assert json.loads((out / "report.json").read_text())["model"]["condition"] == [0.0, 5.0]  # what made the frames
-    assert_user_error(run("interpolate", "--model", path, "--seed", 1, "--seed", 2, "--out", out),
+    assert_user_error(run("interpolate", "--metric", "pixel", "--model", path, "--seed", 1, "--seed", 2, "--out", out),
                       "failed on latents")  # the model needs its condition
 
 
@@ -211,7 +211,7 @@ def test_metric_option_the_metric_does_not_take(model_file, tmp_path):
 @pytest.mark.parametrize("optimizer", ["lbfgs", "gauss-newton"])
 def test_converged_paths_report_their_stopping_rule(model_file, tmp_path, optimizer):
     out = tmp_path / optimizer
-    result = run("interpolate", "--model", model_file, "--seed", 1, "--seed", 2, "--frames", 5, "--optimizer",
+    result = run("interpolate", "--metric", "pixel", "--model", model_file, "--seed", 1, "--seed", 2, "--frames", 5, "--optimizer",
                  optimizer, "--out", out, "-q")
     assert result.exit_code == 0, result.output
     assert "warning" not in result.stderr
@@ -223,7 +223,7 @@ def test_converged_paths_report_their_stopping_rule(model_file, tmp_path, optimi
 
 
 def test_a_path_stopped_by_its_budget_says_so(model_file, tmp_path):
-    result = run("interpolate", "--model", model_file, "--seed", 1, "--seed", 2, "--frames", 9, "--steps", 3,
+    result = run("interpolate", "--metric", "pixel", "--model", model_file, "--seed", 1, "--seed", 2, "--frames", 9, "--steps", 3,
                  "--out", tmp_path / "o", "-q")
     assert result.exit_code == 0, result.output
     warning = [line for line in result.stderr.splitlines() if line.strip()]
@@ -244,14 +244,70 @@ def test_every_row_of_a_waypoint_file_is_a_waypoint(model_file, tmp_path):
         pts = data["points"]
     np.testing.assert_array_equal(pts[0, ::2], np.concatenate([rows, rows[:1]]))  # rows, then the second file
     single = tmp_path / "single"
-    assert_user_error(run("interpolate", "--model", model_file, "--z", tmp_path / "last.npy", "--out", single),
+    assert_user_error(run("interpolate", "--metric", "pixel", "--model", model_file, "--z", tmp_path / "last.npy", "--out", single),
                       "at least two waypoints")
     assert not single.exists()
 
 
-def test_default_pixel_metric_says_what_it_gives(model_file, tmp_path):
-    common = ("interpolate", "--model", model_file, "--seed", 1, "--seed", 2, "--frames", 3, "--steps", 2)
-    default = run(*common, "--out", tmp_path / "a")
-    assert default.exit_code == 0 and "note: the default --metric pixel gives cross-fades" in default.stderr
-    chosen = run(*common, "--metric", "pixel", "--out", tmp_path / "b")  # chosen on purpose: no note
-    assert chosen.exit_code == 0 and "note:" not in chosen.stderr
+def test_interpolate_defaults_are_the_perceptual_geodesic(monkeypatch, tmp_path):
+    # as a newcomer types it: vgg-eq at 64 px, lbfgs-pair with the frame rule, 33 frames from at most 17 nodes, auto device
+    from latent_geodesics import cli
+
+    seen = {}
+    monkeypatch.setattr(cli, "_run_interpolate", lambda **kwargs: seen.update(kwargs))
+    assert run("interpolate", "--seed", 1, "--seed", 2, "--out", tmp_path / "o").exit_code == 0
+    settings = seen["settings"]
+    assert seen["metric"] == "vgg-eq" and seen["metric_options"] == {"min_size": cli.INTERPOLATE_VGG_MIN_SIZE}
+    assert seen["device"] == "auto" and seen["model"] == "zoo:faces64"
+    assert settings.frames == 33 and settings.node_count() == cli.AUTO_NODES < 33
+    level = settings.subdivide.level
+    assert level.optimizer == "lbfgs-pair" and level.ftol == cli.DEFAULT_FTOL and settings.time_limit is None
+    # the energy rule when it is asked for, and the previous default exactly as issue 19 spells it
+    run("interpolate", "--seed", 1, "--seed", 2, "--rtol", "1e-4", "--out", tmp_path / "o")
+    assert seen["settings"].subdivide.level.ftol is None
+    run("interpolate", "--seed", 1, "--seed", 2, "--solver", "subdivide", "--variant", "joint", "--optimizer", "lbfgs",
+        "--precondition", "kronecker", "--rtol", "1e-4", "--gtol", "3e-3", "--metric-option", "min_size=128",
+        "--nodes", 33, "--out", tmp_path / "o")
+    level = seen["settings"].subdivide.level
+    assert (level.optimizer, level.ftol, level.rtol, level.gtol) == ("lbfgs", None, 1e-4, 3e-3)
+    assert seen["metric_options"] == {"min_size": 128} and seen["settings"].node_count() == 33
+
+
+
+
+def test_frames_between_fewer_nodes(model_file, tmp_path):
+    out = tmp_path / "o"
+    result = run("interpolate", "--metric", "pixel", "--model", model_file, "--seed", 1, "--seed", 2, "--frames", 13,
+                 "--nodes", 5, "--out", out, "-q")
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["settings"]["frames"] == 13 and report["settings"]["nodes"] == 5
+    assert len(report["result"]["step_distances"][0]) == 12  # the report measures the frames written
+    steps = np.array(report["result"]["step_distances"][0])
+    assert steps.std() / steps.mean() < 0.1  # placed at equal perceptual steps between the nodes
+    with np.load(out / "path.npz") as data:
+        assert data["points"].shape == (1, 13, 6)
+        np.testing.assert_array_equal(data["points"][0, 0], data["z0"][0])
+
+
+def test_time_limit_returns_the_best_path_so_far(model_file, tmp_path):
+    out = tmp_path / "o"
+    result = run("interpolate", "--metric", "pixel", "--model", model_file, "--seed", 1, "--seed", 2, "--frames", 9,
+                 "--time-limit", "1e-6", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "did not converge" in result.stderr and "--time-limit" in result.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["result"]["converged"] == [False] and report["settings"]["time_limit_s"] == 1e-6
+    assert report["result"]["grad_norm"][0] is not None  # how far from converged the anytime result is
+
+
+@pytest.mark.parametrize("args,match", [
+    (("--nodes", "1"), "--nodes"),
+    (("--nodes", "many"), "--nodes"),
+    (("--time-limit", "0"), "--time-limit"),
+    (("--time-limit", "nan"), "--time-limit"),
+])
+def test_bad_nodes_and_time_limits(model_file, tmp_path, args, match):
+    out = tmp_path / "o"
+    assert_user_error(run("interpolate", "--model", model_file, "--seed", 1, "--seed", 2, *args, "--out", out), match)
+    assert not out.exists()

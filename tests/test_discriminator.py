@@ -99,7 +99,7 @@ def disc_file(tmp_path, seed: int = 1) -> str:
 def test_interpolate_with_torchscript_discriminator(model_file, tmp_path, cache):
     disc = disc_file(tmp_path)
     for out in ("a", "b"):  # the second run reads the first run's calibration back
-        result = run("interpolate", "--model", model_file, "--discriminator", disc, "--realism", 0.5, "--seed", 1,
+        result = run("interpolate", "--metric", "pixel", "--model", model_file, "--discriminator", disc, "--realism", 0.5, "--seed", 1,
                      "--seed", 2, "--frames", 3, "--steps", 3, "--out", tmp_path / out, "-q")
         assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "a" / "report.json").read_text())
@@ -123,7 +123,7 @@ def test_interpolate_with_torchscript_discriminator(model_file, tmp_path, cache)
 
 
 def test_factory_specs_for_model_and_discriminator(factories, tmp_path, cache):
-    result = run("interpolate", "--model", f"{MODULE}:gen", "--discriminator", f"{MODULE}:good", "--realism", 1,
+    result = run("interpolate", "--metric", "pixel", "--model", f"{MODULE}:gen", "--discriminator", f"{MODULE}:good", "--realism", 1,
                  "--realism-form", "published", "--seed", 1, "--seed", 2, "--frames", 3, "--steps", 3,
                  "--out", tmp_path / "o", "-q")
     assert result.exit_code == 0, result.output
@@ -155,7 +155,7 @@ def test_factory_specs_for_model_and_discriminator(factories, tmp_path, cache):
 ])
 def test_bad_discriminator_is_one_line_and_exit_2(factories, model_file, tmp_path, factory, match):
     out = tmp_path / "o"
-    for command in (["interpolate", "--seed", 1, "--seed", 2, "--realism", 0.5],
+    for command in (["interpolate", "--metric", "pixel", "--seed", 1, "--seed", 2, "--realism", 0.5],
                     ["compare", "--methods", "linear,pixel+realism"]):
         assert_user_error(run(*command, "--model", model_file, "--discriminator", f"{MODULE}:{factory}", "--out", out),
                           match)
@@ -167,12 +167,12 @@ def test_bad_discriminator_files(model_file, tmp_path):
     junk.write_bytes(b"\x00" * 10)
     for spec, match in [(junk, "is not a TorchScript discriminator"), (tmp_path / "missing.pt", "does not exist"),
                         ("nothing-here", "unknown discriminator 'nothing-here'")]:
-        assert_user_error(run("interpolate", "--model", model_file, "--discriminator", spec, "--seed", 1, "--seed", 2,
+        assert_user_error(run("interpolate", "--metric", "pixel", "--model", model_file, "--discriminator", spec, "--seed", 1, "--seed", 2,
                               "--out", tmp_path / "o"), match)
 
 
 def test_realism_without_any_discriminator_says_so(model_file, tmp_path):
-    assert_user_error(run("interpolate", "--model", model_file, "--realism", 0.5, "--seed", 1, "--seed", 2,
+    assert_user_error(run("interpolate", "--metric", "pixel", "--model", model_file, "--realism", 0.5, "--seed", 1, "--seed", 2,
                           "--out", tmp_path / "o"), "--discriminator")
 
 

@@ -146,7 +146,7 @@ def test_project_command(model_file, pictures, tmp_path):
 
 def test_interpolate_between_pictures(model_file, pictures, tmp_path):
     out = tmp_path / "interp"
-    result = run("interpolate", "--model", model_file, *sum((["--image", p] for p in pictures), []),
+    result = run("interpolate", "--metric", "pixel", "--model", model_file, *sum((["--image", p] for p in pictures), []),
                  "--starts", 2, "--projection-steps", 5, "--frames", 5, "--steps", 5, "--out", out, "-q")
     assert result.exit_code == 0, result.output
     assert (out / "projection.png").is_file()

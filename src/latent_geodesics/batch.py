@@ -12,7 +12,7 @@ A JOBS file is JSON Lines (one object per line) or CSV (a header row naming the 
 path between two endpoints: ``seeds`` (``[a, b]``, or ``seed0``/``seed1``) or latent files ``z0``/``z1``
 (``.npy``, one latent each; relative to the JOBS file), optionally an ``id`` (its file name under
 ``paths/``) and per-line overrides of the command's settings: ``metric``, ``frames``, ``solver``,
-``optimizer``, ``steps``, ``rtol``, ``gtol``, ``retime``. Blank lines and lines starting with ``#`` are
+``optimizer``, ``steps``, ``rtol``, ``gtol``, ``ftol`` (0: the energy rule), ``retime``. Blank lines and lines starting with ``#`` are
 skipped.
 
 Resuming: every line has a key, a digest of the model, its settings and its endpoint latents. A line
@@ -58,13 +58,13 @@ from .metrics import Metric, build_metric, metric_names
 from .paths import DEFAULT_CHUNK, check_endpoints, images_of
 from .rendering import staged_outputs, to_uint8, write_json, write_npz, write_png
 from .reporting import report_json
-from .solvers import DEFAULT_GTOL, DEFAULT_RTOL, OPTIMIZERS, SOLVERS, SubdivideConfig, level_config
+from .solvers import DEFAULT_FTOL, DEFAULT_GTOL, DEFAULT_RTOL, OPTIMIZERS, SOLVERS, SubdivideConfig, level_config
 from .weights import sha256_of
 
 LINE_KEYS = ("id", "seeds", "seed0", "seed1", "z0", "z1", "metric", "frames", "solver", "optimizer", "steps",
-             "rtol", "gtol", "retime")
+             "rtol", "gtol", "ftol", "retime")
 """The keys (JSON Lines) or columns (CSV) a JOBS line may have."""
-OVERRIDES = ("metric", "frames", "solver", "optimizer", "steps", "rtol", "gtol", "retime")
+OVERRIDES = ("metric", "frames", "solver", "optimizer", "steps", "rtol", "gtol", "ftol", "retime")
 """Per-line settings that override the command's options."""
 BATCH_FILES = ("summary.csv", "report.json", "report.html", "grid.png")
 """What a batch writes at the end, beside ``paths/`` and ``manifest.jsonl``."""
@@ -94,10 +94,11 @@ class LineSettings:
     metric: str = "pixel"
     frames: int = 33
     solver: str = "subdivide"
-    optimizer: str = "lbfgs"
+    optimizer: str = "lbfgs-pair"
     steps: int | None = None
     rtol: float = DEFAULT_RTOL
     gtol: float = DEFAULT_GTOL
+    ftol: float | None = DEFAULT_FTOL
     retime: bool = False
     variant: str = "joint"
     precondition: str = "kronecker"
@@ -111,7 +112,7 @@ class LineSettings:
 
     def interpolate_settings(self) -> InterpolateSettings:
         """The :class:`~latent_geodesics.jobs.InterpolateSettings` that ``interpolate`` would build."""
-        opt = level_config(self.optimizer, max_steps=self.steps, rtol=self.rtol, gtol=self.gtol,
+        opt = level_config(self.optimizer, max_steps=self.steps, rtol=self.rtol, gtol=self.gtol, ftol=self.ftol,
                            precondition=self.precondition)
         return InterpolateSettings(solver=self.solver, frames=self.frames, chunk_size=self.chunk_size,
                                    retime=self.retime, optimize=opt,
@@ -239,6 +240,8 @@ def _spec_from_fields(fields: Mapping[str, object], line: int) -> JobSpec:
             overrides[key] = _int(v, key, 0, MAX_STEPS)
         elif key in ("rtol", "gtol"):
             overrides[key] = _float(v, key)
+        elif key == "ftol":
+            overrides[key] = _float(v, key) or None  # 0: the energy rule
         else:
             overrides[key] = _bool(v, key)
     return JobSpec(line=line, id=ident, seeds=seeds, z0=z0, z1=z1, overrides=tuple(sorted(overrides.items())))

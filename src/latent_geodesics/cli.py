@@ -18,12 +18,13 @@ from .compare import (COMPARE_FILES, CompareSettings, check_methods, compare, fo
                       seeded_endpoints)
 from .generators import DEFAULT_MODEL, ZOO, load_generator
 from .generators.base import condition_as_coordinates
-from .jobs import INTERPOLATE_FILES, InterpolateSettings, interpolate, load_array, load_latent_file, waypoint_legs
+from .jobs import (AUTO_NODES, INTERPOLATE_FILES, InterpolateSettings, interpolate, load_array, load_latent_file,
+                   waypoint_legs)
 from .limits import MAX_FRAMES, MAX_SEED, MAX_STEPS
 from .metrics import build_metric, metric_help, metric_names
 from .realism import DEFAULT_LAMBDA, realism_metric
 from .rendering import MAX_FPS, MIN_FPS
-from .solvers import DEFAULT_GTOL, DEFAULT_RTOL, OPTIMIZERS, SOLVERS, SubdivideConfig, level_config
+from .solvers import DEFAULT_FTOL, DEFAULT_GTOL, DEFAULT_RTOL, OPTIMIZERS, SOLVERS, SubdivideConfig, level_config
 
 
 class _Terminated(BaseException):
@@ -142,6 +143,20 @@ class _Finite(click.FloatRange):
 
 
 FRAMES = click.IntRange(min=2, max=MAX_FRAMES)
+
+
+class _Nodes(click.ParamType):
+    """``auto`` (``None``) or a node count in ``[2, MAX_FRAMES]``."""
+
+    name = "auto|N"
+
+    def convert(self, value, param, ctx):
+        if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
+            return None
+        return FRAMES.convert(value, param, ctx)
+
+
+NODES = _Nodes()
 PAIRS = click.IntRange(min=1, max=10_000)
 STEPS = click.IntRange(min=0, max=MAX_STEPS)
 MAX_LATENT_VALUES = 1 << 24
@@ -229,9 +244,10 @@ DISCRIMINATOR_HELP = ("Discriminator for realism, replacing the model's own: a T
 def _solver_options(f):
     """Optimiser, preconditioning and stopping rule, shared by ``interpolate`` and ``compare``."""
     for opt in reversed([
-        click.option("--optimizer", type=click.Choice(list(OPTIMIZERS)), default="lbfgs", show_default=True,
-                     help="lbfgs: fastest to a converged geodesic in our benchmark (BENCHMARKS.md, solvers); "
-                          "gauss-newton: Levenberg-Marquardt; adam: each path stops on its own."),
+        click.option("--optimizer", type=click.Choice(list(OPTIMIZERS)), default="lbfgs-pair", show_default=True,
+                     help="lbfgs-pair: L-BFGS with a line search and a stop per path (a batch costs what its paths "
+                          "cost alone); lbfgs: torch's, one line search for the batch; gauss-newton: "
+                          "Levenberg-Marquardt; adam: each path stops on its own."),
         click.option("--precondition", type=click.Choice(["kronecker", "laplacian", "none"]), default="kronecker",
                      show_default=True, help="Coordinates the optimiser works in: path Laplacian times the "
                                              "generator's latent metric, the Laplacian alone, or raw latents."),
@@ -244,9 +260,31 @@ def _solver_options(f):
         click.option("--gtol", type=_Finite(min=0), default=DEFAULT_GTOL, show_default=True,
                      help="... and the scale-free gradient norm (the relative energy a Newton step would still "
                           "gain) is below this."),
+        click.option("--ftol", type=_Finite(min=0), default=DEFAULT_FTOL, show_default=True,
+                     help="lbfgs-pair: converged when no frame moved by more than this fraction of the mean step "
+                          "over the last 10 steps (the frames stopped changing); replaces --rtol and --gtol, "
+                          "which apply when it is 0 or when they are given and it is not."),
     ]):
         f = opt(f)
     return f
+
+
+INTERPOLATE_VGG_MIN_SIZE = 64
+"""``min_size`` of ``interpolate``'s VGG metrics unless ``--metric-option min_size=...`` is given: a 64 px model's
+images as they are (the library's 128 costs 4x the passes; BENCHMARKS.md, ``first_run``)."""
+
+
+def _vgg_size(metric: str, options: dict) -> dict:
+    return {"min_size": INTERPOLATE_VGG_MIN_SIZE, **options} if metric.startswith("vgg") else options
+
+
+def _ftol(ftol: float) -> float | None:
+    """The frame rule, unless it is 0, or the energy rule was asked for (--rtol or --gtol given, --ftol not)."""
+    ctx = click.get_current_context()
+    given = lambda name: ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT  # noqa: E731
+    if ftol == 0 or (not given("ftol") and (given("rtol") or given("gtol"))):
+        return None
+    return ftol
 
 
 def _model_options(f):
@@ -263,7 +301,8 @@ def _model_options(f):
     f = click.option("--prior", type=click.Choice(["gaussian", "sphere"]), default=None,
                      help="Latent prior (default: the model's, else gaussian).")(f)
     f = click.option("--latent-shape", help="Latent shape when the model does not say, e.g. 128 or 4,8,8.")(f)
-    f = click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")(f)
+    f = click.option("--device", default="auto", show_default=True,
+                     help="auto (CUDA when available), cpu, cuda or cuda:N.")(f)
     f = click.option("--model", default=f"zoo:{DEFAULT_MODEL}", show_default=True, callback=_model_name,
                      help="zoo:NAME, a TorchScript .pt file, or package.module:factory.")(f)
     return f
@@ -346,9 +385,10 @@ IMAGE = click.Path(path_type=Path)
 @click.option("--z0", type=click.Path(dir_okay=False, path_type=Path), help="Start latent(s), .npy (one or a batch).")
 @click.option("--z1", type=click.Path(dir_okay=False, path_type=Path), help="End latent(s), .npy, as many as --z0.")
 @click.option("--loop", is_flag=True, help="Close the path through the waypoints back to the first (seamless video).")
-@click.option("--metric", default="pixel", show_default=True, help=f"One of: {', '.join(metric_names())}.")
+@click.option("--metric", default="vgg-eq", show_default=True, help=f"One of: {', '.join(metric_names())}.")
 @click.option("--metric-option", "metric_options", multiple=True, metavar="KEY=VALUE",
-              help="Metric setting, e.g. min_size=64 or layers=conv1_2,conv2_2 (repeatable).")
+              help=f"Metric setting, e.g. min_size=128 or layers=conv1_2,conv2_2 (repeatable; VGG metrics take "
+                   f"min_size={INTERPOLATE_VGG_MIN_SIZE} unless given).")
 @click.option("--realism", type=_Finite(min=0), default=None, metavar="LAMBDA",
               help="Weight the metric by the discriminator's realism with this strength (models with one; 0.5 is a good start).")
 @click.option("--realism-form", type=click.Choice(["conformal", "published"]), default="conformal",
@@ -359,6 +399,11 @@ IMAGE = click.Path(path_type=Path)
 @_solver_options
 @click.option("--frames", type=FRAMES, default=33, show_default=True,
               help="Frames per path (per leg with waypoints), endpoints included.")
+@click.option("--nodes", type=NODES, default="auto", show_default=True,
+              help=f"Points the solver optimises per path, endpoints included (auto: at most {AUTO_NODES}); the "
+                   "frames between them are placed at constant perceptual speed on a smooth curve through them.")
+@click.option("--time-limit", type=_Finite(min=0, min_open=True), default=None, metavar="SECONDS",
+              help="Stop the solver after this long and keep the best path so far (reported as not converged).")
 @click.option("--lr", type=_Finite(min=0, min_open=True), default=None,
               help="Step size (Adam: relative to the path's point spacing; default 0.05).")
 @click.option("--init", type=click.Choice(["linear", "slerp"]), default="linear", show_default=True,
@@ -375,7 +420,8 @@ def interpolate_cmd(model: str, device: str, latent_shape: str | None, prior: st
                     projection_steps: int, pixel_weight: float, z0: Path | None, z1: Path | None, loop: bool,
                     metric: str, metric_options: tuple[str, ...], realism: float | None, realism_form: str,
                     solver: str, variant: str, optimizer: str, precondition: str, gtol: float,
-                    frames: int, steps: int | None, lr: float | None, rtol: float, init: str, retime: bool, out: str,
+                    frames: int, nodes: int | None, time_limit: float | None, steps: int | None, lr: float | None,
+                    rtol: float, ftol: float, init: str, retime: bool, out: str,
                     chunk_size: int, fps: float, quiet: bool) -> None:
     """Find shortest paths between latents and write strip.png, video.mp4, path.npz, report.json.
 
@@ -405,20 +451,18 @@ def interpolate_cmd(model: str, device: str, latent_shape: str | None, prior: st
             raise UserError(f"give at least two {name} values (start and end), got {len(given_)}")
     if loop and not (seeds or z_files or images):
         raise UserError("--loop needs waypoints given with --seed, --z or --image")
-    opt = level_config(optimizer, max_steps=steps, lr=lr, rtol=rtol, gtol=gtol, precondition=precondition)
-    settings = InterpolateSettings(solver=solver, frames=frames, init=init, chunk_size=chunk_size, fps=fps,
-                                   retime=retime, optimize=opt, subdivide=SubdivideConfig(variant=variant, level=opt))
+    opt = level_config(optimizer, max_steps=steps, lr=lr, rtol=rtol, gtol=gtol, ftol=_ftol(ftol),
+                       precondition=precondition)
+    settings = InterpolateSettings(solver=solver, frames=frames, nodes=nodes, time_limit=time_limit, init=init,
+                                   chunk_size=chunk_size, fps=fps, retime=retime, optimize=opt,
+                                   subdivide=SubdivideConfig(variant=variant, level=opt))
     projection = {"starts": starts, "steps": projection_steps, "pixel_weight": pixel_weight}
     _run_interpolate(model=model, seeds=seeds, z_files=z_files, images=images, projection=projection,
                      z0_file=z0, z1_file=z1, loop=loop, metric=metric,
-                     metric_options=_parse_options(metric_options), realism=realism, realism_form=realism_form,
+                     metric_options=_vgg_size(metric, _parse_options(metric_options)), realism=realism,
+                     realism_form=realism_form,
                      settings=settings, out=out, device=device, latent_shape=_parse_shape(latent_shape), prior=prior,
                      shell=shell, condition=condition, discriminator=discriminator, quiet=quiet)
-    metric_source = click.get_current_context().get_parameter_source("metric")
-    if solver not in ("linear", "slerp") and metric_source == click.core.ParameterSource.DEFAULT and not quiet:
-        # the default stays pixel until a vgg-eq geodesic converges in about a minute on a CPU (BENCHMARKS.md)
-        click.echo("note: the default --metric pixel gives cross-fades; --metric vgg-eq is the perceptual geodesic "
-                   "(minutes on a CPU)", err=True)
 
 
 def _run_interpolate(*, model: str, seeds=(), z_files=(), images=(), projection: dict | None = None,
@@ -485,7 +529,7 @@ def _warn_unconverged(result: dict | None, label: str) -> None:
     worst = max((grad[i] for i in missed if grad[i] is not None), default=None)
     click.echo(f"warning: {label}{len(missed)} of {len(flags)} path(s) did not converge within the step budget "
                f"(converged: false in report.json{'' if worst is None else f'; gradient norm {worst:.2g}'}); "
-               "raise --steps or loosen --rtol/--gtol", err=True)
+               "raise --steps or --time-limit, or loosen --ftol (--rtol/--gtol)", err=True)
 
 
 @main.command("evaluate")
@@ -494,7 +538,7 @@ def _warn_unconverged(result: dict | None, label: str) -> None:
               help="Metric to measure with (repeatable; default: the one the path was solved with).")
 @click.option("--model", default=None, callback=_model_name,
               help="Model that made the path (default: the zoo model recorded in the file; any other must be given).")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda or cuda:N.")
 @click.option("--latent-shape", help="Latent shape when the model does not say.")
 @click.option("--discriminator", default=None, metavar="FILE|MODULE:FACTORY", help=DISCRIMINATOR_HELP)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -568,7 +612,7 @@ def compare_cmd(model: str, device: str, latent_shape: str | None, prior: str | 
                 images: tuple[Path, ...], starts: int, projection_steps: int, pixel_weight: float, seed: int,
                 frames: int,
                 solver: str, optimizer: str, precondition: str, steps: int | None, rtol: float, gtol: float,
-                metric_options: tuple[str, ...],
+                ftol: float, metric_options: tuple[str, ...],
                 eval_metrics: str | None, realism: float, realism_form: str, out: str, fps: float, quiet: bool) -> None:
     """Compare methods on the same pairs: grid.png, video.mp4, plots.png, report.json, report.html, paths.npz.
 
@@ -579,7 +623,7 @@ def compare_cmd(model: str, device: str, latent_shape: str | None, prior: str | 
       latent-geodesics compare --model zoo:celeba64 --image a.jpg --image b.jpg --out cmp/
       latent-geodesics evaluate cmp/paths.npz --metric vgg-eq --metric pixel   # every method, by name
     """
-    opt = level_config(optimizer, max_steps=steps, rtol=rtol, gtol=gtol, precondition=precondition)
+    opt = level_config(optimizer, max_steps=steps, rtol=rtol, gtol=gtol, ftol=_ftol(ftol), precondition=precondition)
     evals = tuple(m.strip() for m in eval_metrics.split(",") if m.strip()) if eval_metrics else ()
     settings = CompareSettings(methods=tuple(methods.split(",")), frames=frames, solver=solver, optimize=opt,
                                subdivide=SubdivideConfig(level=opt), metric_options=_parse_options(metric_options),
@@ -664,35 +708,29 @@ def project_cmd(images: tuple[Path, ...], model: str, device: str, latent_shape:
 
 
 DEMO_METHODS = "linear,slerp,pixel,vgg-eq"
-DEMO_STEPS = 30
-DEMO_RTOL, DEMO_GTOL = 1e-3, 3e-2
-"""A preview: within a few per cent of the optimum (the library default, 1e-4 and 3e-3, takes minutes more on a CPU)."""
+DEMO_FTOL = 0.2
+"""A preview: the frame rule at 0.2 of a step (the library default, 0.07, takes about twice as long on a CPU)."""
 
 
 @main.command("demo")
 @click.option("--out", type=OUT, default="demo-out", show_default=True)
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda or cuda:N.")
 @click.option("--pairs", type=PAIRS, default=2, show_default=True, help="Endpoint pairs.")
 @click.option("--frames", type=FRAMES, default=9, show_default=True)
-@click.option("--steps", type=STEPS, default=DEMO_STEPS, show_default=True,
-              help="Most L-BFGS steps per subdivision level.")
-@click.option("--rtol", type=_Finite(min=0), default=DEMO_RTOL, show_default=True,
-              help="Converged when the energy falls by less than this over 10 steps ...")
-@click.option("--gtol", type=_Finite(min=0), default=DEMO_GTOL, show_default=True,
-              help="... and the scale-free gradient norm is below this (a preview: the library default is 3e-3).")
+@click.option("--ftol", type=_Finite(min=0, min_open=True), default=DEMO_FTOL, show_default=True,
+              help="Converged when no frame moved by more than this fraction of a step over 10 steps.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
-def demo_cmd(out: str, device: str, pairs: int, frames: int, steps: int, rtol: float, gtol: float,
-             quiet: bool) -> None:
+def demo_cmd(out: str, device: str, pairs: int, frames: int, ftol: float, quiet: bool) -> None:
     """The main job: `compare` on the built-in face model, with settings that finish in minutes on a CPU.
 
     \b
-    Methods linear, slerp, and the geodesics under pixel and equalized VGG (images upsampled to 64 px),
-    solved by progressive subdivision with preconditioned L-BFGS to a preview tolerance; the video plays
-    at 6 fps. Equivalent to
+    Methods linear, slerp, and the geodesics under pixel and equalized VGG (images at 64 px), solved by
+    progressive subdivision with preconditioned L-BFGS to a preview tolerance; the video plays at 6 fps.
+    Equivalent to
       latent-geodesics compare --model zoo:faces64 --pairs 2 --frames 9 --methods linear,slerp,pixel,vgg-eq \\
-          --metric-option min_size=64 --steps 30 --rtol 1e-3 --gtol 3e-2 --fps 6 --out demo-out
+          --metric-option min_size=64 --ftol 0.2 --fps 6 --out demo-out
     """
-    opt = level_config("lbfgs", max_steps=steps, rtol=rtol, gtol=gtol)
+    opt = level_config(ftol=ftol)
     settings = CompareSettings(methods=tuple(DEMO_METHODS.split(",")), frames=frames, solver="subdivide",
                                optimize=opt, subdivide=SubdivideConfig(level=opt), metric_options={"min_size": 64},
                                fps=6.0)
@@ -729,8 +767,8 @@ def _batch_options(f):
     for opt in reversed([
         click.option("--model", default=f"zoo:{DEFAULT_MODEL}", show_default=True, callback=_model_name,
                      help="zoo:NAME, a TorchScript .pt file, or package.module:factory (every worker loads it)."),
-        click.option("--device", default="cpu", show_default=True,
-                     help="Device of the local executor and of the pictures (Ray workers use a GPU when they have one)."),
+        click.option("--device", default="auto", show_default=True,
+                     help="auto (CUDA when available), cpu, cuda or cuda:N: device of the local executor and of the pictures (Ray workers use a GPU when they have one)."),
         click.option("--latent-shape", help="Latent shape when the model does not say, e.g. 128 or 4,8,8."),
         click.option("--prior", type=click.Choice(["gaussian", "sphere"]), default=None,
                      help="Latent prior (default: the model's, else gaussian)."),
@@ -760,7 +798,7 @@ def _batch_setup(opts: dict):
     build_metric(opts["metric"], device="cpu", **metric_options)  # fail before any work
     defaults = LineSettings(metric=opts["metric"], frames=opts["frames"], solver=opts["solver"],
                             optimizer=opts["optimizer"], steps=opts["steps"], rtol=opts["rtol"], gtol=opts["gtol"],
-                            retime=opts["retime"], variant=opts["variant"], precondition=opts["precondition"],
+                            ftol=_ftol(opts["ftol"]), retime=opts["retime"], variant=opts["variant"], precondition=opts["precondition"],
                             metric_options=tuple(sorted(metric_options.items())),
                             chunk_size=opts["chunk_size"])
     spec = ModelSpec(model=opts["model"], latent_shape=_parse_shape(opts["latent_shape"]), prior=opts["prior"],
@@ -799,7 +837,7 @@ def _run_batch(jobs, *, opts: dict, spec, gen, defaults, jobs_file: str | None, 
     not_converged = sum(1 for r in run.records if r["status"] == "done" and not r.get("converged"))
     if not_converged:
         click.echo(f"warning: {not_converged} of {c['done']} path(s) did not converge within the step budget "
-                   "(converged in summary.csv); raise --steps or loosen --rtol/--gtol", err=True)
+                   "(converged in summary.csv); raise --steps or loosen --ftol (--rtol/--gtol)", err=True)
     if c["failed"]:  # everything else is written; a script must still see that lines are missing
         raise click.exceptions.Exit(EXIT_SOME_FAILED)
     return report

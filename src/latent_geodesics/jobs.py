@@ -20,14 +20,17 @@ from .paths import (DEFAULT_CHUNK, INITS, PathProblem, PathStats, baseline_path,
 from .realism import RealismWeighted
 from .rendering import staged_outputs, tile, to_uint8, write_json, write_npz, write_png, write_video
 from .reporting import model_block, report_json
-from .solvers import (SOLVERS, Progress, SolveResult, SubdivideConfig, level_config, retime_path,
-                      solve_at_resolution, subdivide_path)
+from .solvers import (SOLVERS, Progress, SolveResult, SubdivideConfig, frames_between_nodes, level_config,
+                      retime_path, solve_at_resolution, subdivide_path)
 from .solvers.subdivide import LevelConfig, most_steps, step_work
 
 if TYPE_CHECKING:
     from .project import Projection
 
 
+AUTO_NODES = 17
+"""Most solver nodes per path when ``nodes`` is not given: more frames are placed between them
+(BENCHMARKS.md, ``first_run``: a 33-frame video from 17 nodes is within X% of a 33-node geodesic's length)."""
 INTERPOLATE_FILES = ("strip.png", "video.mp4", "path.npz", "report.json")
 """The files ``interpolate`` writes into its output folder (plus ``projection.png`` from pictures)."""
 PHOTO_HOLD = 6
@@ -70,6 +73,12 @@ class InterpolateSettings:
         retime: resample the result by arc length (constant perceptual speed) under the metric.
         chunk_size: points per generator + metric call.
         fps: video frame rate.
+        nodes: points (endpoints included) the optimising solvers solve for; the ``frames`` of the result are
+            placed between them at constant perceptual speed
+            (:func:`~latent_geodesics.solvers.frames_between_nodes`). ``None``: ``min(frames, AUTO_NODES)``.
+            With as many nodes as frames the solver's points are the frames.
+        time_limit: seconds the solver may take; past it, it returns the best path found so far (not converged,
+            with its measured gradient norm). ``None``: no limit.
     """
 
     solver: str = "optimize"
@@ -80,8 +89,14 @@ class InterpolateSettings:
     retime: bool = False
     chunk_size: int = DEFAULT_CHUNK
     fps: float = 12.0
+    nodes: int | None = None
+    time_limit: float | None = None
 
     def __post_init__(self) -> None:
+        if self.nodes is not None and self.nodes < 2:
+            raise UserError(f"--nodes must be at least 2, got {self.nodes}")
+        if self.time_limit is not None and not self.time_limit > 0:
+            raise UserError(f"--time-limit must be a positive number of seconds, got {self.time_limit}")
         if self.solver not in SOLVERS:
             raise UserError(f"unknown solver {self.solver!r}; choose one of: {', '.join(SOLVERS)}")
         if self.init not in INITS:
@@ -90,18 +105,25 @@ class InterpolateSettings:
             raise UserError(f"--frames must be at least 2, got {self.frames}")
 
     def to_dict(self) -> dict:
-        return {"solver": self.solver, "frames": self.frames, "init": self.init, "retime": self.retime,
+        return {"solver": self.solver, "frames": self.frames, "nodes": self.node_count(), "init": self.init,
+                "retime": self.retime, "time_limit_s": self.time_limit,
                 "chunk_size": self.chunk_size, "fps": self.fps,
                 "optimize": self.optimize.to_dict() if self.solver == "optimize" else None,
                 "subdivide": self.subdivide.to_dict() if self.solver == "subdivide" else None}
+
+    def node_count(self) -> int:
+        """Points the solver optimises (endpoints included): ``frames`` for ``linear`` and ``slerp``."""
+        if self.solver not in ("optimize", "subdivide"):
+            return self.frames
+        return min(self.frames, AUTO_NODES if self.nodes is None else self.nodes)
 
     def progress_total(self) -> int:
         """Most solver work per path, in latent evaluations (what solvers tell a progress bar): an upper bound,
         since solvers stop when they converge."""
         if self.solver == "optimize":
-            return most_steps(self.optimize) * step_work(self.optimize) * max(self.frames - 2, 0)
+            return most_steps(self.optimize) * step_work(self.optimize) * max(self.node_count() - 2, 0)
         if self.solver == "subdivide":
-            return self.subdivide.max_work(self.frames - 1)
+            return self.subdivide.max_work(self.node_count() - 1)
         return 0
 
 
@@ -120,23 +142,28 @@ def solve(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, settings
           progress: Progress | None = None) -> Solved:
     """Solve ``B`` paths between ``z0`` and ``z1`` (``(B, *latent_shape)`` each) as one batch."""
     n = settings.frames - 1
+    nodes = settings.node_count()
     init = settings.solver if settings.solver in INITS else settings.init
     start = baseline_path(generator, init, z0, z1, n)
     start_stats = path_stats(generator, metric, start, chunk_size=settings.chunk_size)
     result = None
     points = start
     if settings.solver in ("optimize", "subdivide"):
+        deadline = None if settings.time_limit is None else time.perf_counter() + settings.time_limit
         problem = PathProblem(generator, metric, z0, z1, chunk_size=settings.chunk_size)
         if settings.solver == "optimize":
-            result = solve_at_resolution(problem, start, settings.optimize, progress=progress)
+            first = start if nodes == settings.frames else baseline_path(generator, init, z0, z1, nodes - 1)
+            result = solve_at_resolution(problem, first, settings.optimize, progress=progress, deadline=deadline)
         else:
-            result = subdivide_path(problem, n, settings.subdivide, progress=progress)
+            result = subdivide_path(problem, nodes - 1, settings.subdivide, progress=progress, deadline=deadline)
         points = result.points
-    if settings.retime:
+        if nodes < settings.frames:
+            points = frames_between_nodes(generator, metric, points, settings.frames, chunk_size=settings.chunk_size)
+    if settings.retime and nodes == settings.frames:
         points = retime_path(generator, metric, points, settings.frames, chunk_size=settings.chunk_size)
     if points is start:
         return Solved(start, start_stats, start, start_stats, None)
-    stats = result.stats if result is not None and not settings.retime else \
+    stats = result.stats if result is not None and points is result.points else \
         path_stats(generator, metric, points, chunk_size=settings.chunk_size)
     return Solved(start, start_stats, points, stats, result)
 

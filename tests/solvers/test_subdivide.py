@@ -1,10 +1,13 @@
+import time
+
 import pytest
 import torch
 
 from latent_geodesics.generators import Generator
 from latent_geodesics.metrics import build_metric
-from latent_geodesics.paths import PathProblem, linear_path, path_stats
-from latent_geodesics.solvers import OptimizeConfig, SubdivideConfig, optimize_path, retime_path, subdivide_path
+from latent_geodesics.paths import PathProblem, interpolate_points, linear_path, path_stats, spline_points
+from latent_geodesics.solvers import (OptimizeConfig, SubdivideConfig, frames_between_nodes, optimize_path,
+                                      retime_path, subdivide_path)
 from latent_geodesics.solvers.subdivide import midpoints
 
 from geodesic_cases import WARPED_Z0, WARPED_Z1, warped_truth
@@ -141,3 +144,48 @@ def test_interpolate_progress_total_is_the_optimize_solvers_work(warped_gen):
     optimize_path(PathProblem(warped_gen, build_metric("pixel"), WARPED_Z0, WARPED_Z1),
                   linear_path(WARPED_Z0, WARPED_Z1, 6), level, progress=bar)
     assert bar.n == InterpolateSettings(solver="optimize", frames=7, optimize=level).progress_total() == 9 * 5
+
+
+def test_cubic_midpoints_follow_a_cubic_and_keep_the_old_points():
+    t = torch.linspace(0, 1, 5)
+    p = torch.stack([t, t**3 - t**2], 1)[None]  # (1, 5, 2)
+    fine = midpoints(p, lambda z: z, "cubic")
+    tt = torch.linspace(0, 1, 9)
+    truth = torch.stack([tt, tt**3 - tt**2], 1)
+    assert torch.equal(fine[0, 0::2], p[0])
+    torch.testing.assert_close(fine[0, 3:6:2], truth[3:6:2])  # interior segments: exact for a cubic
+    # end segments use the quadratic through the last three points: exact for a quadratic
+    q = torch.stack([t, t**2], 1)[None]
+    torch.testing.assert_close(midpoints(q, lambda z: z, "cubic")[0], torch.stack([tt, tt**2], 1))
+
+
+def test_spline_points_pass_through_the_nodes_and_are_linear_for_two():
+    g = torch.Generator().manual_seed(0)
+    pts = torch.randn(2, 6, 3, generator=g)
+    at = torch.arange(6, dtype=torch.float32).expand(2, -1)
+    torch.testing.assert_close(spline_points(pts, at), pts)
+    two = pts[:, :2]
+    where = torch.tensor([[0.25, 0.5]]).expand(2, -1)
+    torch.testing.assert_close(spline_points(two, where), interpolate_points(two, where))
+
+
+def test_frames_between_nodes_are_evenly_spaced_on_a_straight_path(linear_gen):
+    # nodes on a straight line at uneven spacing: the frames must come out at equal steps, same endpoints
+    z0, z1 = torch.zeros(1, 4), torch.ones(1, 4)
+    s = torch.tensor([0.0, 0.1, 0.2, 0.7, 1.0])
+    nodes = z0[:, None] + s[None, :, None] * (z1 - z0)[:, None]
+    metric = build_metric("pixel")
+    frames = frames_between_nodes(linear_gen, metric, nodes, 11, density=8)
+    assert frames.shape == (1, 11, 4) and torch.equal(frames[:, 0], z0) and torch.equal(frames[:, -1], z1)
+    d = path_stats(linear_gen, metric, frames).d_sq.sqrt()
+    assert float(d.std() / d.mean()) < 0.05
+
+
+def test_a_deadline_returns_a_path_of_the_asked_size_that_is_not_converged(conv_gen):
+    metric = build_metric("pixel")
+    g = torch.Generator().manual_seed(1)
+    z0, z1 = torch.randn(2, 8, generator=g), torch.randn(2, 8, generator=g)
+    res = subdivide_path(PathProblem(conv_gen, metric, z0, z1), 8, SubdivideConfig(), deadline=time.perf_counter())
+    assert res.points.shape == (2, 9, 8) and not res.converged.any()
+    assert (res.steps <= 4 * 2).all()  # each of the 3 levels: its start and one trial step
+    assert torch.isfinite(res.grad_norm).all()  # the anytime result says how far from converged it is

@@ -8,7 +8,7 @@ from .base import NoProgress, Progress, SolveResult
 from .gauss_newton import GaussNewtonConfig, gauss_newton_path
 from .optimize import LBFGS, OptimizeConfig, optimize_path
 from .retime import frames_between_nodes, retime_path
-from .subdivide import SubdivideConfig, solve_at_resolution, subdivide_path
+from .subdivide import DEFAULT_FTOL, SubdivideConfig, solve_at_resolution, subdivide_path
 
 OPTIMIZERS = {
     "lbfgs-pair": "L-BFGS in coordinates preconditioned by the path Laplacian and the latent metric, with a line "
@@ -21,15 +21,12 @@ DEFAULT_RTOL = 1e-4
 """Converged when the energy falls by less than this fraction over a window of 10 L-BFGS steps ..."""
 DEFAULT_GTOL = 3e-3
 """... and the scale-free gradient norm (:mod:`~latent_geodesics.solvers.structure`) is below this."""
-DEFAULT_FTOL = 0.05
-"""``lbfgs-pair``: converged when no frame moved by more than this fraction of the mean step over a window
-(:func:`~latent_geodesics.solvers.optimize.frame_motion`); replaces the two rules above."""
 DEFAULT_STEPS = {"lbfgs-pair": 500, "lbfgs": 500, "gauss-newton": 100, "adam": 1000}
 """Most steps per path (per subdivision level)."""
 
 
 def level_config(optimizer: str = "lbfgs-pair", *, max_steps: int | None = None, lr: float | None = None,
-                 rtol: float = DEFAULT_RTOL, gtol: float | None = DEFAULT_GTOL, ftol: float | None = None,
+                 rtol: float = DEFAULT_RTOL, gtol: float | None = DEFAULT_GTOL, ftol: float | None = DEFAULT_FTOL,
                  precondition: str = "kronecker") -> OptimizeConfig | GaussNewtonConfig:
     """The settings of one optimiser at one resolution, with the library's defaults (what the CLI builds)."""
     steps = DEFAULT_STEPS.get(optimizer, 500) if max_steps is None else max_steps

@@ -73,7 +73,8 @@ def latent_preconditioner(problem: PathProblem, x: Tensor, kind: str,
     point), used instead of measuring again.
     """
     g = middle_metric(problem, x) if given is None else given
-    if kind != "kronecker" or not torch.isfinite(g).all():
+    flat = not bool((g.diagonal(dim1=1, dim2=2).sum(1) > 0).all())  # a generator flat at the middle: no scale
+    if kind != "kronecker" or not torch.isfinite(g).all() or flat:
         return g, None, None
     return g, g, torch.linalg.inv(g.double()).to(g.dtype)
 

@@ -31,6 +31,12 @@ from .gauss_newton import GaussNewtonConfig, gauss_newton_path
 from .optimize import OptimizeConfig, lbfgs_overshoot, optimize_path
 
 LevelConfig = OptimizeConfig | GaussNewtonConfig
+DEFAULT_FTOL = 0.07
+"""The default frame rule of ``lbfgs-pair``: converged when no frame moved by more than 7% of the mean step over
+the last 10 steps. On faces64 (vgg-eq, 17 frames) the last level's frames move 0.07 of a step per 10 steps
+when the energy is about 1% above where it ends (BENCHMARKS.md, ``speedup``)."""
+COARSE_FTOL = 0.2
+"""The frame rule of levels before the last: they only place the next level's start."""
 
 
 def solve_at_resolution(problem: PathProblem, start: Tensor, config: LevelConfig, *,
@@ -59,21 +65,29 @@ class SubdivideConfig:
         level: optimiser settings for each level (``max_steps`` is per level); L-BFGS by default.
         local_steps: most steps of the local midpoint solves (``local`` variant).
         sweeps: most joint steps after the local solves (``local`` variant).
-        coarse_rtol: levels before the last only start the next one: they stop on this relative energy
-            change alone (``None``: the same rule as the last level).
+        coarse_rtol: levels before the last only start the next one: with the energy rule they stop on this
+            relative energy change alone (``None``: the same rule as the last level) ...
+        coarse_ftol: ... and with the frame rule (``level.ftol``) on this frame tolerance.
+        insert: where new midpoints go: ``chord`` (the latent midpoint) or ``cubic`` (on the cubic through the
+            coarser level, :func:`midpoints`). Measured on faces64 (vgg-eq, 17 frames, one 9-point start):
+            the cubic starts the last level 4% lower but needs as many steps to come within 1% of its end
+            (198 against 165), so the default stays ``chord``.
     """
 
     variant: Variant = "joint"
     level: LevelConfig = field(default_factory=lambda: OptimizeConfig(
-        optimizer="lbfgs", max_steps=500, rtol=1e-4, gtol=3e-3, precondition="kronecker"))
+        optimizer="lbfgs-pair", max_steps=500, rtol=1e-4, gtol=3e-3, ftol=DEFAULT_FTOL, precondition="kronecker"))
     local_steps: int = 50
     sweeps: int = 30
     coarse_rtol: float | None = 1e-3
+    coarse_ftol: float | None = COARSE_FTOL
     insert: str = "chord"
 
     def __post_init__(self) -> None:
         if self.variant not in ("joint", "local"):
             raise UserError(f"unknown subdivision variant {self.variant!r}; choose joint or local")
+        if self.insert not in ("chord", "cubic"):
+            raise UserError(f"unknown midpoint insertion {self.insert!r}; choose chord or cubic")
 
     def to_dict(self) -> dict:
         return {**asdict(self), "level": self.level.to_dict()}
@@ -188,7 +202,9 @@ def subdivide_path(problem: PathProblem, n_segments: int, config: SubdivideConfi
     def run(problem_: PathProblem, start: Tensor, cfg: LevelConfig) -> SolveResult:
         # The middle interior point is the path's t = 1/2 at every level: its latent metric, measured
         # once at the first level, serves the finer ones (the point moves little once it is placed).
-        reuse = last[0].latent_metric if last and problem_ is problem else None
+        reuse = last[0].latent_metric if last else None
+        if reuse is not None and problem_ is not problem:  # each midpoint of a path is a path of the local problem
+            reuse = reuse.repeat_interleave(problem_.n_pairs // problem.n_pairs, 0)
         # the local problem holds each path's midpoints as separate one-point paths
         told = progress if problem_ is problem else _Scaled(progress, problem_.n_pairs // problem.n_pairs)
         res = solve_at_resolution(problem_, start, cfg, progress=told, latent_metric=reuse, deadline=deadline)
@@ -235,7 +251,11 @@ def _with_steps(cfg: LevelConfig, max_steps: int) -> LevelConfig:
 
 
 def _coarse(config: SubdivideConfig) -> LevelConfig:
-    """A level before the last: the energy rule alone, at ``coarse_rtol``."""
+    """A level before the last: the frame rule at ``coarse_ftol`` (when the level uses the frame rule), else the
+    energy rule alone, at ``coarse_rtol``."""
+    if isinstance(config.level, OptimizeConfig) and config.level.ftol is not None:
+        return config.level if config.coarse_ftol is None else \
+            replace(config.level, ftol=max(config.level.ftol, config.coarse_ftol))
     if config.coarse_rtol is None:
         return config.level
     gtol = math.inf if isinstance(config.level, GaussNewtonConfig) else None
