@@ -436,25 +436,27 @@ def projection(doc: dict) -> str:
 
 
 def first_run(doc: dict) -> str:
-    rows, fast = [], []
+    rows, verdict = [], None
     for name, r in doc["results"].items():
         if not r["finished"]:
-            rows.append([name, f"`{r['command']}`", f"not finished in {fmt(r['seconds'])}", "-", "-", "-", "-"])
+            rows.append([name, f"`{r['command']}`", f"not finished in {fmt(r['seconds'])}", "-", "-", "-", "-", "-"])
             continue
         ok = all(r["converged"])
-        rows.append([name, f"`{r['command']}`", r["seconds"], "yes" if ok else "no", fmt(max(r["rel_change"])),
-                     fmt(max(r["grad_norm"])), fmt(max(r["step_cv"]))])
-        if ok and name.startswith("vgg"):
-            fast.append((r["seconds"], name))
-    out = [table(["setting", "command", "seconds", "converged", "rel. change", "gradient norm", "step CV"], rows)]
-    text = "**Where we win and where we lose.** "
-    if fast:
-        secs, name = min(fast)
-        text += f"The quickest converged perceptual (vgg-eq) first run here is {name}: {fmt(secs)} s"
-        text += "." if secs <= 90 else ", not the minute issue 12 asks for."
-    else:
-        text += "No vgg-eq setting met its stopping rule here: the converged perceptual first run in about a minute "
-        text += "is not reached on this machine."
+        ref = r.get("reference")
+        vs = fmt(max(ref["run_length_vs_reference"])) if ref else "-"
+        rows.append([name, f"`{r['command']}`", r["seconds"], "yes" if ok else "no", r.get("nodes", "-"),
+                     fmt(max(r["grad_norm"])), fmt(max(r["step_cv"])), vs])
+        if ref and verdict is None:
+            ratio = max(ref["run_length_vs_reference"])
+            met = ok and r["seconds"] <= 90 and ratio <= 1.02 and r.get("frames", 0) >= 33
+            verdict = (f"The newcomer's command ({name}) took {fmt(r['seconds'])} s end to end, "
+                       f"{'met' if ok else 'did not meet'} its stopping rule, and its {r.get('frames')} frames are "
+                       f"{fmt(100 * (ratio - 1))}% longer under its metric than the same frames polished as a "
+                       f"{r.get('frames')}-point path ({ref['evaluations']} more evaluations): issue 19's target "
+                       f"(converged, at least 33 frames, at most 90 s, within 2%) is {'met' if met else 'missed'}.")
+    out = [table(["setting", "command", "seconds", "converged", "nodes", "gradient norm", "step CV",
+                  "length vs reference"], rows)]
+    text = "**Where we win and where we lose.** " + (verdict or "No run has a reference here.")
     return "\n".join(out + ["", text])
 
 

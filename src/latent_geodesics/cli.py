@@ -507,7 +507,8 @@ def _run_interpolate(*, model: str, seeds=(), z_files=(), images=(), projection:
     with _progress(settings.progress_total(), f"{settings.solver} ({metric})", quiet,
                    budget=settings.solver in ("optimize", "subdivide")) as bar:
         report = interpolate(gen, metric_obj, za, zb, out, settings, model_name=model, join=join, loop=loop,
-                             progress=bar, discriminator_name=discriminator, projection=projected)
+                             progress=bar, discriminator_name=discriminator, projection=projected,
+                             metric_options=metric_options)
     start, res = report["start"], report["result"]
     if not quiet:
         for b in range(report["pairs"]):

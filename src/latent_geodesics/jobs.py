@@ -28,9 +28,10 @@ if TYPE_CHECKING:
     from .project import Projection
 
 
-AUTO_NODES = 17
-"""Most solver nodes per path when ``nodes`` is not given: more frames are placed between them
-(BENCHMARKS.md, ``first_run``: a 33-frame video from 17 nodes is within X% of a 33-node geodesic's length)."""
+AUTO_NODES = 9
+"""Most solver nodes per path when ``nodes`` is not given; more frames are placed between them. Nine nodes are what
+a CPU solves under vgg-eq in about a minute (BENCHMARKS.md, ``first_run``, which also gives the length of the
+33 frames against a 33-point geodesic polished far longer)."""
 INTERPOLATE_FILES = ("strip.png", "video.mp4", "path.npz", "report.json")
 """The files ``interpolate`` writes into its output folder (plus ``projection.png`` from pictures)."""
 PHOTO_HOLD = 6
@@ -218,7 +219,7 @@ def _stats_dict(stats: PathStats) -> dict:
 def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, out_dir: str | Path,
                 settings: InterpolateSettings, *, model_name: str, join: bool = False, loop: bool = False,
                 progress: Progress | None = None, discriminator_name: str | None = None,
-                projection: "Projection | None" = None) -> dict:
+                projection: "Projection | None" = None, metric_options: dict | None = None) -> dict:
     """Solve paths between ``z0`` and ``z1`` and write ``strip.png``, ``video.mp4``, ``path.npz``, ``report.json``.
 
     Args:
@@ -227,6 +228,7 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
         join: the ``B`` paths are legs through waypoints: write them as one path.
         loop: with ``join``, the last leg returns to the start: the video drops its last frame so
             that it repeats seamlessly.
+        metric_options: the options ``metric`` was built with (recorded in the report).
         discriminator_name: where the discriminator came from (``--discriminator``), recorded in the report
             and in ``path.npz``.
         projection: the endpoints (waypoints) were projected from these pictures
@@ -255,6 +257,7 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
         "model": model_block(model_name, generator, images.shape[1:], discriminator_spec=discriminator_name,
                              condition=None if generator.condition is None else generator.condition.flatten().tolist()),
         "metric": metric.name,
+        "metric_options": dict(metric_options or {}),
         "realism": _realism_dict(metric),
         "settings": settings.to_dict(),
         "pairs": int(z0.shape[0]),

@@ -214,7 +214,9 @@ def _lbfgs(problem: PathProblem, init: Tensor, config: OptimizeConfig, progress:
     gfull, gmat = latent_metric, None
     if config.precondition == "kronecker" or config.gtol is not None:
         gfull, gmat, _ = latent_preconditioner(problem, x0, config.precondition, latent_metric)
-    to_x, to_y = _coordinates(x0, config.precondition, gmat if config.precondition == "kronecker" else None)
+    coords = _PairCoordinates(x0, config.precondition, gmat if config.precondition == "kronecker" else None)
+    every = torch.arange(b, device=x0.device)
+    to_x, to_y = (lambda y: coords.to_x(y, every)), coords.to_y
     x = torch.nn.Parameter(to_y(x0).contiguous())
     # L-BFGS couples the pairs through one line search, so they stop together.
     opt = torch.optim.LBFGS([x], lr=config.step_size, max_iter=config.window, history_size=20,
@@ -348,7 +350,9 @@ def frame_motion(x: Tensor, before: Tensor, energy: Tensor, latent_metric: Tenso
 
 
 class _PairCoordinates:
-    """``x = (C^{-T} (x) G_p^{-1/2}) y`` per pair ``p`` (see :func:`_coordinates`), for any subset of pairs."""
+    """Maps ``y -> x`` and ``x -> y`` with ``x = (C^{-T} (x) G_p^{-1/2}) y`` per pair ``p``, ``L = C C^T``, so that
+    L-BFGS's identity starting Hessian in ``y`` is ``L (x) G_p`` in ``x`` (``G = I`` for ``laplacian``; ``none``
+    keeps the latents). ``to_x`` takes any subset ``idx`` of the pairs."""
 
     def __init__(self, x0: Tensor, kind: str, gmat: Tensor | None) -> None:
         self.kind, self.shape = kind, x0.shape[1:]
@@ -375,22 +379,3 @@ class _PairCoordinates:
             return x.clone()
         p, m = x.shape[:2]
         return kron_apply(self.a_inv, x.reshape(p, m, -1), self.b_inv).reshape(x.shape)
-
-
-def _coordinates(x0: Tensor, kind: str, gmat: Tensor | None):
-    """Maps ``y -> x`` and ``x -> y`` with ``x = (C^{-T} (x) G^{-1/2}) y``, ``L = C C^T``, so that L-BFGS's
-    identity starting Hessian in ``y`` is ``L (x) G`` in ``x`` (``G = I`` for ``laplacian``)."""
-    if kind == "none":
-        return (lambda y: y), (lambda x: x)
-    p, m = x0.shape[:2]
-    shape = x0.shape
-    chol = torch.linalg.cholesky(laplacian(m, dtype=torch.float64, device=x0.device))  # L = C C^T
-    a = torch.linalg.inv(chol.T).to(x0.dtype)  # C^{-T}
-    a_inv = chol.T.to(x0.dtype)
-    b = b_inv = None  # G^{-1/2} and G^{1/2}; the identity for ``laplacian``
-    if gmat is not None:
-        evals, vecs = torch.linalg.eigh(gmat.double())
-        b = ((vecs * evals.rsqrt().unsqueeze(1)) @ vecs.transpose(1, 2)).to(x0.dtype)
-        b_inv = ((vecs * evals.sqrt().unsqueeze(1)) @ vecs.transpose(1, 2)).to(x0.dtype)
-    return (lambda y: kron_apply(a, y.reshape(p, m, -1), b).reshape(shape),
-            lambda x: kron_apply(a_inv, x.reshape(p, m, -1), b_inv).reshape(shape))
