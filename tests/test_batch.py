@@ -36,7 +36,8 @@ overrides = st.fixed_dictionaries({}, optional={
     "metric": st.sampled_from(metric_names()), "frames": st.integers(2, 10_000),
     "solver": st.sampled_from(list(SOLVERS)), "optimizer": st.sampled_from(list(OPTIMIZERS)),
     "steps": st.integers(0, 10**9), "rtol": st.floats(0, 1e3, allow_nan=False),
-    "gtol": st.floats(0, 1e3, allow_nan=False), "retime": st.booleans()})
+    "gtol": st.floats(0, 1e3, allow_nan=False), "ftol": st.floats(1e-6, 1e3, allow_nan=False),
+    "retime": st.booleans()})
 endpoints = st.one_of(st.fixed_dictionaries({"seeds": st.tuples(seeds, seeds)}),
                       st.fixed_dictionaries({"z0": st.from_regex(r"[a-z]{1,8}\.npy", fullmatch=True),
                                              "z1": st.from_regex(r"[a-z]{1,8}\.npy", fullmatch=True)}))
@@ -149,6 +150,15 @@ def gen():
 def seeded_jobs(gen, pairs, settings=FAST) -> list:
     specs = [JobSpec(line=i + 1, seeds=p) for i, p in enumerate(pairs)]
     return resolve_jobs(specs, gen, settings, model_name=MODEL)
+
+
+def test_ftol_lines_choose_the_stopping_rule():
+    (frame, energy) = parse_jobs_text('{"seeds": [1, 2], "ftol": 0.3}\n{"seeds": [3, 4], "ftol": 0}\n', "jsonl")
+    assert dict(frame.overrides) == {"ftol": 0.3} and dict(energy.overrides) == {"ftol": None}
+    level = LineSettings().with_overrides(dict(energy.overrides)).interpolate_settings().subdivide.level
+    assert level.optimizer == "lbfgs-pair" and level.ftol is None  # 0: the energy rule (rtol, gtol)
+    level = LineSettings().with_overrides(dict(frame.overrides)).interpolate_settings().subdivide.level
+    assert level.ftol == 0.3
 
 
 def test_plan_groups_equal_settings_in_file_order(gen):
