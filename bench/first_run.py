@@ -34,6 +34,7 @@ def settings_for(ctx: Context) -> dict:
     return {"limit_s": 600, "reference_budget": 150, "runs": {
         "default: vgg-eq 64 px, 33 frames from 9 nodes": [],
         "vgg-eq 64 px, 33 frames from 17 nodes": ["--nodes", "17"],
+        "the same default on zoo:celeba64": ["--model", "zoo:celeba64"],
         "previous default: pixel, 33 frames, energy rule": ["--metric", "pixel", "--nodes", "33", "--optimizer",
                                                            "lbfgs", "--rtol", "1e-4", "--gtol", "3e-3"],
     }}
