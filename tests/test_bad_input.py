@@ -114,7 +114,7 @@ class Case:
     env: dict = field(default_factory=dict)
 
 
-I = "interpolate --model zoo:fashion32 --solver linear --frames 3 -q --out {out}"
+I = "interpolate --model zoo:fashion32 --metric pixel --solver linear --frames 3 -q --out {out}"
 S = I + " --seed 1 --seed 2"
 C = "compare --model zoo:fashion32 --methods linear,slerp --pairs 1 --frames 3 -q --out {out}"
 CASES = {
@@ -240,7 +240,7 @@ def test_evaluate_never_loads_a_discriminator_a_file_names(data, tmp_path, monke
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EINVAL])
 def test_failed_run_removes_the_output_folders_it_created(code, data, tmp_path, monkeypatch):
     monkeypatch.setattr(jobs, "write_video", _fail_with(code))
-    result = run("interpolate", "--model", "zoo:fashion32", "--solver", "linear", "--frames", "3", "-q",
+    result = run("interpolate", "--metric", "pixel", "--model", "zoo:fashion32", "--solver", "linear", "--frames", "3", "-q",
                  "--seed", "1", "--seed", "2", "--out", str(tmp_path / "new" / "deep" / "out"))
     assert_one_line(result, 1 if code == errno.ENOSPC else 2, os.strerror(code))
     assert list(tmp_path.iterdir()) == []
@@ -257,7 +257,7 @@ def test_signal_while_writing_rolls_back(sig, code, tmp_path, monkeypatch):
         os.kill(os.getpid(), sig)  # SIGTERM: the CLI's handler raises; SIGINT: KeyboardInterrupt
 
     monkeypatch.setattr(jobs, "write_npz", write_then_signal)
-    result = run("interpolate", "--model", "zoo:fashion32", "--solver", "linear", "--frames", "3", "-q",
+    result = run("interpolate", "--metric", "pixel", "--model", "zoo:fashion32", "--solver", "linear", "--frames", "3", "-q",
                  "--seed", "1", "--seed", "2", "--out", str(out))
     assert result.exit_code == code, result.output
     assert _snapshot(out) == before
@@ -269,7 +269,7 @@ def test_stale_staging_folder_is_cleaned_by_the_next_run(tmp_path):
     stale = out / ".lg-staging-abc123"  # an older version's name, with a partial video in it
     stale.mkdir(parents=True)
     (stale / "video.mp4").write_bytes(b"partial")
-    result = run("interpolate", "--model", "zoo:fashion32", "--solver", "linear", "--frames", "3", "-q",
+    result = run("interpolate", "--metric", "pixel", "--model", "zoo:fashion32", "--solver", "linear", "--frames", "3", "-q",
                  "--seed", "1", "--seed", "2", "--out", str(out))
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == ["path.npz", "report.json", "strip.png", "video.mp4"]

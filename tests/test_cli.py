@@ -36,7 +36,7 @@ def test_seeds_are_reproducible(model_file, tmp_path):
 def test_latent_files_and_batches(model_file, tmp_path):
     np.save(tmp_path / "a.npy", np.random.default_rng(0).standard_normal((2, 6)).astype(np.float32))
     np.save(tmp_path / "b.npy", np.random.default_rng(1).standard_normal((2, 6)).astype(np.float32))
-    result = run("interpolate", "--model", model_file, "--z0", tmp_path / "a.npy", "--z1", tmp_path / "b.npy",
+    result = run("interpolate", "--metric", "pixel", "--model", model_file, "--z0", tmp_path / "a.npy", "--z1", tmp_path / "b.npy",
                  "--solver", "slerp", "--frames", 4, "--out", tmp_path / "o", "-q")
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "o" / "report.json").read_text())
@@ -128,7 +128,7 @@ def test_models_and_metrics_lists():
 
 def test_waypoints_loop_and_retime(model_file, tmp_path):
     out = tmp_path / "loop"
-    result = run("interpolate", "--model", model_file, "--seed", 1, "--seed", 2, "--seed", 3, "--loop",
+    result = run("interpolate", "--metric", "pixel", "--model", model_file, "--seed", 1, "--seed", 2, "--seed", 3, "--loop",
                  "--solver", "linear", "--retime", "--frames", 5, "--out", out, "-q")
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
@@ -195,7 +195,7 @@ def test_conditional_model_gets_its_label(tmp_path):
     torch.jit.save(torch.jit.script(Cond()), str(path))
     np.save(tmp_path / "label.npy", np.array([0.0, 5.0], np.float32))
     out = tmp_path / "o"
-    result = run("interpolate", "--model", path, "--condition", tmp_path / "label.npy", "--seed", 1, "--seed", 2,
+    result = run("interpolate", "--metric", "pixel", "--model", path, "--condition", tmp_path / "label.npy", "--seed", 1, "--seed", 2,
                  "--solver", "linear", "--frames", 3, "--out", out, "-q")
     assert result.exit_code == 0, result.output
     assert json.loads((out / "report.json").read_text())["model"]["condition"] == [0.0, 5.0]  # what made the frames
@@ -236,7 +236,7 @@ def test_every_row_of_a_waypoint_file_is_a_waypoint(model_file, tmp_path):
     np.save(tmp_path / "keys.npy", rows)
     np.save(tmp_path / "last.npy", rows[0])
     out = tmp_path / "o"
-    result = run("interpolate", "--model", model_file, "--z", tmp_path / "keys.npy", "--z", tmp_path / "last.npy",
+    result = run("interpolate", "--metric", "pixel", "--model", model_file, "--z", tmp_path / "keys.npy", "--z", tmp_path / "last.npy",
                  "--solver", "linear", "--frames", 3, "--out", out, "-q")
     assert result.exit_code == 0, result.output
     assert json.loads((out / "report.json").read_text())["waypoints"]["legs"] == 3
@@ -309,5 +309,5 @@ def test_time_limit_returns_the_best_path_so_far(model_file, tmp_path):
 ])
 def test_bad_nodes_and_time_limits(model_file, tmp_path, args, match):
     out = tmp_path / "o"
-    assert_user_error(run("interpolate", "--model", model_file, "--seed", 1, "--seed", 2, *args, "--out", out), match)
+    assert_user_error(run("interpolate", "--metric", "pixel", "--model", model_file, "--seed", 1, "--seed", 2, *args, "--out", out), match)
     assert not out.exists()

@@ -116,7 +116,7 @@ def test_interpolate_with_torchscript_discriminator(model_file, tmp_path, cache)
     assert result.exit_code == 0, result.output
     assert "p min" in result.stdout and result.stderr == ""  # calibrated from the cache
     assert len(list(cache.glob("calibration/*.json"))) == 1
-    result = run("interpolate", "--model", model_file, "--discriminator", disc_file(tmp_path, seed=2), "--realism",
+    result = run("interpolate", "--metric", "pixel", "--model", model_file, "--discriminator", disc_file(tmp_path, seed=2), "--realism",
                  0.5, "--seed", 1, "--seed", 2, "--solver", "linear", "--frames", 3, "--out", tmp_path / "c", "-q")
     assert result.exit_code == 0, result.output
     assert len(list(cache.glob("calibration/*.json"))) == 2  # other weights, another calibration

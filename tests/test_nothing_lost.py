@@ -166,7 +166,7 @@ def _setup(d: Path) -> None:
 
 
 B = "batch {d}/j.jsonl --model zoo:fashion32 --solver linear --frames 3 -q"
-I = "interpolate --model zoo:fashion32 --solver linear --frames 3 -q --seed 1 --seed 2"
+I = "interpolate --model zoo:fashion32 --metric pixel --solver linear --frames 3 -q --seed 1 --seed 2"
 ROWS = {  # name: (arguments, exit code, a word of the one line)
     "a job line nested 100,000 brackets deep": ("batch {d}/deep.jsonl --out {out}", 2, "nested too deeply"),
     "a 5,000-digit seed": ("batch {d}/long_seed.jsonl --out {out}", 2, "more than 4300 digits"),
