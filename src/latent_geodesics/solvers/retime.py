@@ -32,14 +32,9 @@ def retime_path(generator: Generator, metric: Metric, points: Tensor, n_frames: 
     Returns:
         ``(B, n_frames, *latent_shape)`` with the same endpoints (exactly).
     """
-    b, n1 = points.shape[:2]
-    fine = torch.linspace(0, n1 - 1, (n1 - 1) * density + 1, dtype=points.dtype, device=points.device)
-    dense = generator.project(interpolate_points(points, fine.expand(b, -1)))
-    dense[:, 0], dense[:, -1] = points[:, 0], points[:, -1]
-    d_sq = path_stats(generator, metric, dense, chunk_size=chunk_size).d_sq
-    out = generator.project(interpolate_points(dense, resample_uniform(d_sq, n_frames)))
-    out[:, 0], out[:, -1] = points[:, 0], points[:, -1]
-    return out
+    n1 = points.shape[1]
+    dense, at = _measured(generator, metric, points, interpolate_points, (n1 - 1) * density + 1, n_frames, chunk_size)
+    return _pinned(generator.project(interpolate_points(dense, at)), points)
 
 
 def frames_between_nodes(generator: Generator, metric: Metric, nodes: Tensor, n_frames: int, *,
@@ -57,13 +52,23 @@ def frames_between_nodes(generator: Generator, metric: Metric, nodes: Tensor, n_
     Returns:
         ``(B, n_frames, *latent_shape)`` with the nodes' endpoints exactly.
     """
-    b, k = nodes.shape[:2]
-    m = density * (n_frames - 1) + 1
-    where = torch.linspace(0, k - 1, m, dtype=nodes.dtype, device=nodes.device).expand(b, -1)
-    dense = generator.project(spline_points(nodes, where))
-    dense[:, 0], dense[:, -1] = nodes[:, 0], nodes[:, -1]
+    k, m = nodes.shape[1], density * (n_frames - 1) + 1
+    _, at = _measured(generator, metric, nodes, spline_points, m, n_frames, chunk_size)
+    return _pinned(generator.project(spline_points(nodes, at * (k - 1) / (m - 1))), nodes)
+
+
+def _measured(generator: Generator, metric: Metric, points: Tensor, lookup, m: int, n_frames: int,
+              chunk_size: int) -> tuple[Tensor, Tensor]:
+    """``m`` points along ``lookup``'s curve through ``points`` ``(B, N+1, ...)``, measured under ``metric``, and the
+    fractional indices ``(B, n_frames)`` into them that are equally far apart."""
+    b, n1 = points.shape[:2]
+    where = torch.linspace(0, n1 - 1, m, dtype=points.dtype, device=points.device).expand(b, -1)
+    dense = _pinned(generator.project(lookup(points, where)), points)
     d_sq = path_stats(generator, metric, dense, chunk_size=chunk_size).d_sq
-    at = resample_uniform(d_sq, n_frames)  # fractional indices into the dense points
-    out = generator.project(spline_points(nodes, at * (k - 1) / (m - 1)))
-    out[:, 0], out[:, -1] = nodes[:, 0], nodes[:, -1]
+    return dense, resample_uniform(d_sq, n_frames)
+
+
+def _pinned(out: Tensor, points: Tensor) -> Tensor:
+    """``out`` with the endpoints of ``points``, exactly."""
+    out[:, 0], out[:, -1] = points[:, 0], points[:, -1]
     return out
