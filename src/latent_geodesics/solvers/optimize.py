@@ -314,14 +314,14 @@ def _lbfgs_pair(problem: PathProblem, init: Tensor, config: OptimizeConfig, prog
         mark_f[renew], mark_e[renew], mark_x[renew] = state.f[renew], state.evals[renew], x_last[renew]
         return stop
 
-    seen = torch.zeros(b, dtype=torch.long)
+    told = 0  # evaluations of the slowest pair told to the progress bar so far
 
     def on_eval(state, idx: Tensor) -> None:
-        # work of the slowest pair: one latent evaluation per interior point
+        nonlocal told  # work of the slowest pair: one latent evaluation per interior point
         most = int(state.evals.max())
-        if most > int(seen.max()):
-            progress.update(m * (most - int(seen.max())))
-            seen.fill_(most)
+        if most > told:
+            progress.update(m * (most - told))
+            told = most
 
     state = lbfgs_batch(fg, coords.to_y(x0).reshape(b, -1), max_evals=config.max_steps, check=check,
                         first_step=config.step_size, on_eval=on_eval, deadline=deadline,

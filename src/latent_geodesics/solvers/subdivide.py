@@ -176,8 +176,9 @@ def subdivide_path(problem: PathProblem, n_segments: int, config: SubdivideConfi
         config: variant and per-level settings.
         init: optional starting path ``(B, 3, *latent_shape)`` (default: the latent midpoint).
         progress: told the work of every step, in latent evaluations per path (:meth:`SubdivideConfig.max_work`).
-        deadline: a ``time.perf_counter()`` value: past it each remaining level takes one step at most, so the
-            result still has ``n_segments`` segments (and is not converged).
+        deadline: a ``time.perf_counter()`` value: past it each remaining L-BFGS or Adam level takes one step
+            at most (Gauss-Newton levels run their budget), so the result still has ``n_segments`` segments
+            (and is not converged).
 
     Returns:
         ``points (B, n_segments + 1, *latent_shape)``; ``steps`` and ``n_points_evaluated`` add up all levels.
