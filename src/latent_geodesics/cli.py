@@ -370,6 +370,68 @@ def _project(gen, images: tuple[Path, ...], *, model: str, starts: int, steps: i
 
 
 IMAGE = click.Path(path_type=Path)
+VIDEO_OPTIONS = ("duration", "hold", "easing", "joins", "timeline", "audio", "envelope", "formats", "scale",
+                 "scale_filter")
+"""The options of ``interpolate`` that time its video in seconds (any of them given: a video job)."""
+
+
+def _video_options(f):
+    """Timing in seconds, easing, holds, joins, timeline, audio and formats of ``interpolate``'s video."""
+    from .video import easing_names
+    from .video.settings import ENVELOPES, FORMATS, JOINS, MAX_SCALE, SCALE_FILTERS
+
+    for opt in reversed([
+        click.option("--duration", type=_Finite(), default=None, metavar="SECONDS",
+                     help="Seconds per leg (between two waypoints), its hold included [default: 2]; with --audio, "
+                          "the whole video [default: the audio's length]."),
+        click.option("--hold", type=_Finite(), default=None, metavar="SECONDS",
+                     help="Seconds the video rests on each waypoint [default: 0]."),
+        click.option("--easing", default=None, metavar="NAME",
+                     help=f"How each leg's time maps to the fraction of its perceptual length covered: "
+                          f"{', '.join(easing_names())} [default: linear]."),
+        click.option("--joins", type=click.Choice(list(JOINS)), default=None,
+                     help="smooth: bring the speed to zero through each waypoint where the easing would not, so "
+                          "that perceptual velocity is continuous; sharp: the easing as it is [default: smooth]."),
+        click.option("--timeline", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                     help="A JSON or TOML file: waypoints (seed, latent or image), each leg's duration, easing and "
+                          "hold, loop, and any of these video settings (options given here override it)."),
+        click.option("--audio", type=click.Path(path_type=Path), default=None, metavar="FILE",
+                     help="A sound file (wav, mp3, flac ...): each frame's perceptual step follows its envelope, and "
+                          "the MP4/WebM carry it."),
+        click.option("--envelope", type=click.Choice(list(ENVELOPES)), default=None,
+                     help="What of the audio drives the motion: loudness (RMS) or onset (rises of loudness) "
+                          "[default: loudness]."),
+        click.option("--format", "formats", default=None, metavar="LIST",
+                     help=f"Video formats, comma-separated: {', '.join(FORMATS)} (png: a folder of frames) "
+                          "[default: mp4]."),
+        click.option("--scale", type=click.IntRange(min=1, max=MAX_SCALE), default=None,
+                     help="Upscale frames by this integer factor [default: the smallest to 256 px]."),
+        click.option("--scale-filter", type=click.Choice(list(SCALE_FILTERS)), default=None,
+                     help="Upscaling filter [default: nearest]."),
+    ]):
+        f = opt(f)
+    return f
+
+
+def _video_settings(fps: float, opts: dict):
+    """The video settings (and timeline) of ``interpolate``'s options, or ``(None, None)`` without any."""
+    from .video import VideoSettings, parse_formats, read_timeline
+
+    given = {k: v for k, v in opts.items() if v is not None}
+    if not given:
+        return None, None
+    ctx = click.get_current_context()
+    if "formats" in given:
+        given["formats"] = parse_formats(given["formats"])
+    for key in ("audio",):
+        if key in given:
+            given[key] = str(given[key])
+    fps_given = ctx.get_parameter_source("fps") != click.core.ParameterSource.DEFAULT
+    timeline_file = given.pop("timeline", None)
+    if timeline_file is not None:
+        timeline = read_timeline(timeline_file, **given, **({"fps": fps} if fps_given else {}))
+        return timeline.video, timeline
+    return VideoSettings(fps=fps, **given), None
 
 
 @main.command("interpolate")
@@ -413,6 +475,7 @@ IMAGE = click.Path(path_type=Path)
 @click.option("--chunk-size", type=click.IntRange(min=1, max=1 << 20), default=64, show_default=True,
               help="Points per generator call (bounds memory).")
 @click.option("--fps", type=FPS, default=12.0, show_default=True, help="Frame rate of video.mp4 (0.01 to 1000).")
+@_video_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def interpolate_cmd(model: str, device: str, latent_shape: str | None, prior: str | None, shell: float | None,
                     condition: Path | None, discriminator: str | None,
@@ -422,7 +485,7 @@ def interpolate_cmd(model: str, device: str, latent_shape: str | None, prior: st
                     solver: str, variant: str, optimizer: str, precondition: str, gtol: float,
                     frames: int, nodes: int | None, time_limit: float | None, steps: int | None, lr: float | None,
                     rtol: float, ftol: float, init: str, retime: bool, out: str,
-                    chunk_size: int, fps: float, quiet: bool) -> None:
+                    chunk_size: int, fps: float, quiet: bool, **video_options) -> None:
     """Find shortest paths between latents and write strip.png, video.mp4, path.npz, report.json.
 
     \b
@@ -439,9 +502,32 @@ def interpolate_cmd(model: str, device: str, latent_shape: str | None, prior: st
       latent-geodesics interpolate --seed 1 --seed 2 --seed 3 --loop --solver linear --retime --out loop/
       latent-geodesics interpolate --model gen.pt --latent-shape 64 --z0 a.npy --z1 b.npy --out out/
       latent-geodesics interpolate --model gen.pt --discriminator disc.pt --realism 0.5 --seed 1 --seed 2 --out out/
+
+    \b
+    Videos in seconds (any of --duration, --hold, --easing, --timeline, --audio, --format, --scale): the solver
+    solves --nodes points per leg, the frames are placed by perceptual arc length; writes the formats asked
+    for (video.mp4, video.gif, video.webm, frames/) and speed.png (measured perceptual speed against the target):
+      latent-geodesics interpolate --seed 1 --seed 2 --seed 3 --loop --duration 2 --hold 0.5 --easing ease-in-out \\
+          --fps 30 --format mp4,gif --out loop/
+      latent-geodesics interpolate --timeline t.toml --out out/
+      latent-geodesics interpolate --seed 1 --seed 2 --seed 3 --loop --audio song.wav --fps 30 --out beat/
     """
+    video, timeline = _video_settings(fps, video_options)
+    if video is not None:
+        ctx = click.get_current_context()
+        if ctx.get_parameter_source("frames") != click.core.ParameterSource.DEFAULT:
+            raise UserError("--frames counts the frames of a plain video; a video in seconds takes its frames from "
+                            "--duration and --fps: drop --frames")
+        frames = nodes or AUTO_NODES  # the solver's points; the video's frames are placed between them
+        fps = video.fps
+    if timeline is not None:
+        if seeds or z_files or images or z0 is not None or z1 is not None or loop:
+            raise UserError("--timeline gives the waypoints and the loop; drop --seed, --z, --image, --z0/--z1 and "
+                            "--loop")
+        seeds = tuple(w.value for w in timeline.waypoints) if all(w.kind == "seed" for w in timeline.waypoints) else ()
+        loop = timeline.loop
     given = sum(bool(x) for x in (seeds, z_files, images, z0 is not None or z1 is not None))
-    if given != 1:
+    if given != 1 and not (timeline is not None and not seeds):
         raise UserError("give endpoints one way: --seed (twice or more), --z (two or more rows in all), "
                         "--image (twice or more), or --z0 with --z1")
     if (z0 is None) != (z1 is None):
@@ -449,7 +535,7 @@ def interpolate_cmd(model: str, device: str, latent_shape: str | None, prior: st
     for name, given_ in (("--seed", seeds), ("--image", images)):
         if given_ and len(given_) < 2:
             raise UserError(f"give at least two {name} values (start and end), got {len(given_)}")
-    if loop and not (seeds or z_files or images):
+    if loop and not (seeds or z_files or images or timeline):
         raise UserError("--loop needs waypoints given with --seed, --z or --image")
     opt = level_config(optimizer, max_steps=steps, lr=lr, rtol=rtol, gtol=gtol, ftol=_ftol(ftol),
                        precondition=precondition)
@@ -462,7 +548,8 @@ def interpolate_cmd(model: str, device: str, latent_shape: str | None, prior: st
                      metric_options=_vgg_size(metric, _parse_options(metric_options)), realism=realism,
                      realism_form=realism_form,
                      settings=settings, out=out, device=device, latent_shape=_parse_shape(latent_shape), prior=prior,
-                     shell=shell, condition=condition, discriminator=discriminator, quiet=quiet)
+                     shell=shell, condition=condition, discriminator=discriminator, quiet=quiet, video=video,
+                     timeline=timeline if timeline is not None and not seeds else None)
 
 
 def _run_interpolate(*, model: str, seeds=(), z_files=(), images=(), projection: dict | None = None,
@@ -470,8 +557,14 @@ def _run_interpolate(*, model: str, seeds=(), z_files=(), images=(), projection:
                      metric: str, metric_options: dict | None = None, realism: float | None = None,
                      realism_form: str = "conformal", settings: InterpolateSettings, out: str | Path,
                      device: str, latent_shape=None, prior=None, shell=None, condition: Path | None = None,
-                     discriminator: str | None = None, quiet: bool) -> dict:
-    out = check_output_dir(out, files=INTERPOLATE_FILES + (("projection.png",) if images else ()))  # before any work
+                     discriminator: str | None = None, quiet: bool, video=None, timeline=None) -> dict:
+    if video is None:
+        out = check_output_dir(out, files=INTERPOLATE_FILES + (("projection.png",) if images else ()))  # before any work
+    else:
+        from .video import outputs as video_outputs
+
+        out = check_output_dir(out, files=("strip.png", "path.npz", "report.json") + video_outputs.video_files(video),
+                               longest_name=video_outputs.LONGEST_NAME)
     metric_obj = build_metric(metric, device="cpu", **(metric_options or {}))  # checked before the model loads
     cond = _condition(model, condition, several=True)
     classes = cond if cond is not None and cond.dim() == 2 else None  # one per waypoint: a path between classes
@@ -484,7 +577,11 @@ def _run_interpolate(*, model: str, seeds=(), z_files=(), images=(), projection:
     if realism is not None:
         metric_obj = realism_metric(metric_obj, gen, lam=realism, form=realism_form)
     join, projected = False, None
-    if z0_file is not None:
+    if timeline is not None:  # waypoints of several kinds
+        waypoints, projected = _timeline_waypoints(gen, timeline, model=model, quiet=quiet, **(projection or {}))
+        join = True
+        za, zb = waypoint_legs(waypoints, loop=loop)
+    elif z0_file is not None:
         za, zb = load_latent_file(z0_file, gen), load_latent_file(z1_file, gen)
     elif images:
         projected = _project(gen, images, model=model, quiet=quiet, **(projection or {}))
@@ -508,7 +605,7 @@ def _run_interpolate(*, model: str, seeds=(), z_files=(), images=(), projection:
                    budget=settings.solver in ("optimize", "subdivide")) as bar:
         report = interpolate(gen, metric_obj, za, zb, out, settings, model_name=model, join=join, loop=loop,
                              progress=bar, discriminator_name=discriminator, projection=projected,
-                             metric_options=metric_options)
+                             metric_options=metric_options, video=video)
     start, res = report["start"], report["result"]
     if not quiet:
         for b in range(report["pairs"]):
@@ -516,8 +613,43 @@ def _run_interpolate(*, model: str, seeds=(), z_files=(), images=(), projection:
                        f"({start['method']}) -> {res['length'][b]:.4g} ({res['method']}); energy "
                        f"{start['energy'][b]:.4g} -> {res['energy'][b]:.4g}", err=True)
     _warn_unconverged(res, "")
+    if video is not None:
+        v = report["video"]
+        files = ", ".join(v["outputs"]["files"])
+        click.echo(f"wrote {out}/strip.png, {files}, path.npz, report.json{', projection.png' if projected else ''} "
+                   f"({v['frames']} frames at {v['fps']:g} fps, {v['seconds']:.3g} s)")
+        return report
     click.echo(f"wrote {out}/strip.png, video.mp4, path.npz, report.json{', projection.png' if images else ''}")
     return report
+
+
+def _timeline_waypoints(gen, timeline, *, model: str, quiet: bool, starts: int, steps: int, pixel_weight: float):
+    """The waypoints of a timeline ``(K, *latent_shape)`` (seeds, latent files, projected photos, in order), and the
+    projection of its photos when every waypoint is one (else ``None``)."""
+    from .video import Timeline
+
+    assert isinstance(timeline, Timeline)
+    photos = [Path(w.value) for w in timeline.waypoints if w.kind == "image"]
+    latents = {}
+    for i, w in enumerate(timeline.waypoints):
+        if w.kind == "latent":
+            z = load_latent_file(w.value, gen)
+            if z.shape[0] != 1:
+                raise UserError(f"{w.value} holds {z.shape[0]} latents; a timeline waypoint is one (save one row)")
+            latents[i] = z
+    projected = _project(gen, tuple(photos), model=model, starts=starts, steps=steps, pixel_weight=pixel_weight,
+                         quiet=quiet) if photos else None
+    rows, p = [], 0
+    for i, w in enumerate(timeline.waypoints):
+        if w.kind == "seed":
+            rows.append(gen.sample_latents(1, seed=w.value))
+        elif w.kind == "latent":
+            rows.append(latents[i].to(gen.device))
+        else:
+            rows.append(projected.latents[p: p + 1].to(gen.device))
+            p += 1
+    all_photos = len(photos) == len(timeline.waypoints)
+    return torch.cat([r.to(gen.device) for r in rows]), (projected if all_photos else None)
 
 
 def _warn_unconverged(result: dict | None, label: str) -> None:

@@ -1,0 +1,213 @@
+"""A video's frames from solved legs, and what they measure: perceptual speed against the target, joins.
+
+:func:`video_frames` measures the smooth curve through each leg's solver nodes under the metric, asks a
+:class:`~latent_geodesics.video.timing.Schedule` where each frame goes, looks the frames up by arc length,
+then measures the result: every step between consecutive frames, and the change of perceptual velocity at
+each waypoint.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .._check import atomic_path
+from ..generators import Generator
+from ..metrics import Metric
+from ..metrics.base import Features, cat, select
+from ..paths import DEFAULT_CHUNK, images_of
+from ..solvers import curve_steps, frames_at_fractions
+from .settings import VideoSettings
+from .timing import Schedule, audio_schedule, easing_schedule
+
+MEASURE_DENSITY = 2
+"""Points of the curve through a leg's nodes measured per frame of the leg (one generator + metric pass each)."""
+
+
+@dataclass
+class VideoPath:
+    """The frames of a video and their measurements.
+
+    Attributes:
+        latents: ``(T, *latent_shape)``.
+        images: ``(T, C, H, W)`` in ``[-1, 1]``.
+        schedule: where each frame was asked to be.
+        lengths: ``(L,)`` each leg's perceptual length (measured on the curve through its nodes).
+        steps: ``(S,)`` the measured perceptual step between consecutive frames (``S = T - 1``, or ``T`` for a
+            loop: its last step is from the last frame back to frame 0).
+        targets: ``(S,)`` the steps the schedule asked for.
+        joins: per waypoint between moves, the speeds in and out and the jump of velocity (per second).
+    """
+
+    latents: Tensor
+    images: Tensor
+    schedule: Schedule
+    lengths: np.ndarray
+    steps: np.ndarray
+    targets: np.ndarray
+    joins: list[dict]
+
+    def speed_error(self) -> dict:
+        """How far measured steps are from the targets, relative to the largest target step."""
+        peak = float(self.targets.max()) if self.targets.size else 0.0
+        diff = np.abs(self.steps - self.targets) / max(peak, 1e-30)
+        return {"max": float(diff.max(initial=0.0)), "mean": float(diff.mean()) if diff.size else 0.0}
+
+    def audio_correlation(self) -> float | None:
+        env = self.schedule.envelope
+        if env is None or self.steps.size < 2:
+            return None
+        env = env[: self.steps.size]
+        if np.std(env) == 0 or np.std(self.steps) == 0:
+            return None
+        return float(np.corrcoef(env, self.steps)[0, 1])
+
+    def to_dict(self) -> dict:
+        fps = self.schedule.fps
+        s = self.schedule
+        return {
+            "frames": s.n_frames,
+            "fps": fps,
+            "seconds": s.n_frames / fps,
+            "loop": s.loop,
+            "leg_lengths": self.lengths.tolist(),
+            "legs": [leg.to_dict() for leg in s.legs],
+            "speed_error": self.speed_error(),
+            "audio_correlation": self.audio_correlation(),
+            "joins": self.joins,
+            "steps": self.steps.tolist(),
+            "target_steps": self.targets.tolist(),
+        }
+
+
+def video_frames(generator: Generator, metric: Metric, nodes: Tensor, video: VideoSettings, *, loop: bool,
+                 envelope: np.ndarray | None = None, chunk_size: int = DEFAULT_CHUNK) -> VideoPath:
+    """Place a video's frames along solved legs and measure them.
+
+    Args:
+        nodes: ``(L, K, *latent_shape)``: leg ``i`` runs from waypoint ``i`` to ``i+1`` (the last back to the first
+            for a loop).
+        video: timing (ignored where ``envelope`` is given: the audio sets it).
+        envelope: ``(T,)`` the audio's envelope per frame (:func:`~latent_geodesics.video.audio.envelope`): the
+            video has ``T`` frames and step ``k`` follows ``envelope[k]``; or ``None``.
+
+    Returns:
+        The :class:`VideoPath`.
+    """
+    n_legs = nodes.shape[0]
+    if envelope is None:
+        schedule = easing_schedule(video, n_legs, loop=loop)
+        per_leg = max(leg.frames for leg in schedule.legs) + 1
+        d_sq = curve_steps(generator, metric, nodes, max(MEASURE_DENSITY * per_leg + 1, 33), chunk_size=chunk_size)
+        lengths = d_sq.clamp_min(0).sqrt().sum(1).double().cpu().numpy()
+    else:
+        n_frames = len(envelope)
+        d_sq = curve_steps(generator, metric, nodes, max(MEASURE_DENSITY * n_frames + 1, 33), chunk_size=chunk_size)
+        lengths = d_sq.clamp_min(0).sqrt().sum(1).double().cpu().numpy()
+        schedule = audio_schedule(envelope if loop else envelope[:-1], lengths, video.fps, loop=loop)
+    latents = _lookup(generator, nodes, d_sq, schedule)
+    images = images_of(generator, latents, chunk_size=chunk_size)
+    feats = _embed(metric, images, chunk_size)
+    t = schedule.n_frames
+    order = torch.arange(t + 1 if loop else t) % t
+    steps = _dist(metric, feats, order[:-1], order[1:])
+    targets = schedule.target_steps(lengths)
+    joins = _joins(metric, feats, schedule, steps) if envelope is None else []
+    return VideoPath(latents=latents, images=images, schedule=schedule, lengths=lengths, steps=steps,
+                     targets=targets, joins=joins)
+
+
+def _lookup(generator: Generator, nodes: Tensor, d_sq: Tensor, schedule: Schedule) -> Tensor:
+    """The frames' latents ``(T, *latent_shape)``: each leg's frames looked up at their fractions in one batch."""
+    n_legs = nodes.shape[0]
+    per = [np.flatnonzero(schedule.leg == i) for i in range(n_legs)]
+    width = max(1, max(len(p) for p in per))
+    fr = torch.ones(n_legs, width, dtype=torch.float64)
+    for i, p in enumerate(per):
+        fr[i, : len(p)] = torch.from_numpy(schedule.fraction[p])
+    with torch.no_grad():
+        pts = frames_at_fractions(generator, nodes, d_sq, fr.to(d_sq.device))  # (L, width, ...)
+    out = torch.empty(schedule.n_frames, *nodes.shape[2:], dtype=nodes.dtype, device=nodes.device)
+    for i, p in enumerate(per):
+        if len(p):
+            out[torch.from_numpy(p).to(nodes.device)] = pts[i, : len(p)]
+    return out
+
+
+def _embed(metric: Metric, images: Tensor, chunk_size: int) -> Features:
+    with torch.no_grad():
+        return cat([metric.embed(x) for x in images.split(chunk_size)])
+
+
+def _dist(metric: Metric, feats: Features, a: Tensor, b: Tensor) -> np.ndarray:
+    """Metric distances between frames ``a[j]`` and ``b[j]`` ``(J,)``."""
+    if a.numel() == 0:
+        return np.zeros(0)
+    dev = feats[0].device
+    with torch.no_grad():
+        d_sq = metric.compare(select(feats, a.to(dev)), select(feats, b.to(dev)))
+    return d_sq.clamp_min(0).sqrt().double().cpu().numpy()
+
+
+def _joins(metric: Metric, feats: Features, schedule: Schedule, steps: np.ndarray) -> list[dict]:
+    """Perceptual velocity into and out of each waypoint where one move follows another (per second).
+
+    Without a hold, the velocity jump at the waypoint frame ``k`` is ``|f[k+1] - 2 f[k] + f[k-1]|`` in the metric's
+    feature space, from three distances by the parallelogram law; with a hold, the move stops and starts: the
+    jumps are the speeds in and out. ``relative`` divides by the video's mean moving speed.
+    """
+    fps, t = schedule.fps, schedule.n_frames
+    moving = steps[steps > 0]
+    mean_speed = float(moving.mean()) * fps if moving.size else 0.0
+    out = []
+    for i, leg in enumerate(schedule.legs):
+        if i == 0 and not schedule.loop:
+            continue
+        k = leg.start  # first frame on the waypoint
+        k_out = leg.start + leg.hold_frames  # last frame on it
+        into = steps[(k - 1) % len(steps)] if schedule.loop or k > 0 else 0.0
+        out_of = steps[k_out] if k_out < len(steps) else 0.0
+        if leg.hold_frames == 0:
+            c = _dist(metric, feats, torch.tensor([(k - 1) % t]), torch.tensor([(k + 1) % t]))[0]
+            jump = math.sqrt(max(2 * into ** 2 + 2 * out_of ** 2 - c ** 2, 0.0)) * fps
+        else:
+            jump = max(into, out_of) * fps
+        out.append({"waypoint": i, "frame": int(k), "speed_in": into * fps, "speed_out": out_of * fps,
+                    "velocity_jump": jump, "relative_jump": jump / mean_speed if mean_speed > 0 else 0.0})
+    return out
+
+
+def write_speed_plot(path: str | os.PathLike, vp: VideoPath, *, metric_name: str) -> Path:
+    """Measured perceptual speed per frame against the schedule's target (and the audio envelope), as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    fps = vp.schedule.fps
+    t = (np.arange(vp.steps.size) + 0.5) / fps
+    fig = Figure(figsize=(6.4, 3.2), dpi=110, layout="constrained")
+    ax = fig.subplots()
+    ax.plot(t, vp.targets * fps, color="C1", linewidth=2.5, label="target")
+    ax.plot(t, vp.steps * fps, color="C0", linewidth=1.2, marker="o" if t.size <= 60 else None, markersize=2.5,
+            label="measured")
+    env = vp.schedule.envelope
+    if env is not None and env.max() > 0:
+        scale = float(vp.targets.max()) * fps / float(env.max())
+        ax.plot(t, env[: t.size] * scale, color="0.6", linewidth=1.0, linestyle=":", label="audio envelope")
+    for k in vp.schedule.waypoint_frames()[1:]:
+        ax.axvline(k / fps, color="0.8", linewidth=0.8, zorder=0)
+    err = vp.speed_error()
+    ax.set_title(f"perceptual speed ({metric_name}); max error {100 * err['max']:.1f}% of the peak", fontsize=9)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel(f"{metric_name} distance / s")
+    ax.legend(fontsize=8, loc="upper right")
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png")
+    return Path(path)
