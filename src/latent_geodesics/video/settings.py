@@ -243,7 +243,14 @@ class Timeline:
         return len(self.waypoints) if self.loop else len(self.waypoints) - 1
 
     def to_dict(self) -> dict:
-        return {"waypoints": [w.to_dict() for w in self.waypoints], "loop": self.loop, **self.video.to_dict()}
+        """The timeline as its file holds it (:func:`parse_timeline` reads it back): the per-leg overrides on the
+        waypoints they leave."""
+        top = {k: v for k, v in self.video.to_dict().items() if k != "legs" and v is not None}
+        points = []
+        for i, w in enumerate(self.waypoints):
+            leg = self.video.legs[i].to_dict() if i < len(self.video.legs) else {}
+            points.append({**w.to_dict(), **{k: v for k, v in leg.items() if v is not None}})
+        return {"waypoints": points, "loop": self.loop, **top}
 
 
 TIMELINE_KEYS = ("waypoints", "loop") + tuple(f.name for f in fields(VideoSettings) if f.name != "legs")

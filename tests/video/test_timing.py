@@ -1,0 +1,83 @@
+"""Schedules: where each frame goes, in (leg, fraction of the leg's perceptual length)."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from latent_geodesics._check import UserError
+from latent_geodesics.video import LegSpec, VideoSettings, audio_schedule, ease, easing_names, easing_schedule
+
+
+def test_the_issue_loop():
+    """3 legs of 2 s, 0.5 s holds, 30 fps, loop: 180 frames; each leg rests 15 steps then eases; no repeat."""
+    v = VideoSettings(fps=30, duration=2, hold=0.5, easing="ease-in-out")
+    s = easing_schedule(v, 3, loop=True)
+    assert s.n_frames == 180 and s.seconds == 6.0
+    assert [leg.start for leg in s.legs] == [0, 60, 120]
+    for i, leg in enumerate(s.legs):
+        fr = s.fraction[s.leg == i]
+        assert np.all(fr[:16] == 0) and fr[16] > 0  # frames 0..15 on the waypoint: 15 steps of rest
+        np.testing.assert_allclose(fr[15:], ease("ease-in-out", np.arange(45) / 45), atol=1e-6)
+        assert not leg.ramp_in and not leg.ramp_out  # the easing already rests at the waypoints
+    steps = s.target_steps(np.array([1.0, 2.0, 3.0]))
+    assert steps.shape == (180,) and steps.sum() == pytest.approx(6.0)  # the last step closes the loop
+    assert steps[-1] > 0  # ... and moves: the last frame is not the first again
+
+
+def test_open_path_ends_on_its_last_waypoint_with_its_hold():
+    v = VideoSettings(fps=10, duration=1, hold=0.3, easing="linear", joins="sharp")
+    s = easing_schedule(v, 2, loop=False)
+    assert s.n_frames == 10 + 10 + 1 + 3
+    assert np.all(s.fraction[-4:] == 1) and np.all(s.leg[-4:] == 1)
+    steps = s.target_steps(np.array([1.0, 1.0]))
+    assert steps.shape == (s.n_frames - 1,) and steps.sum() == pytest.approx(2.0)
+
+
+def test_smooth_joins_ramp_only_where_the_easing_arrives_at_speed():
+    lin = easing_schedule(VideoSettings(fps=30, duration=2, easing="linear"), 3, loop=False)
+    assert [(leg.ramp_in, leg.ramp_out) for leg in lin.legs] == [(False, True), (True, True), (True, False)]
+    loop = easing_schedule(VideoSettings(fps=30, duration=2, easing="ease-in"), 2, loop=True)
+    assert [(leg.ramp_in, leg.ramp_out) for leg in loop.legs] == [(False, True), (False, True)]
+    sharp = easing_schedule(VideoSettings(fps=30, duration=2, easing="linear", joins="sharp"), 3, loop=True)
+    assert not any(leg.ramp_in or leg.ramp_out for leg in sharp.legs)
+    steps = lin.target_steps(np.ones(3))
+    k = lin.legs[1].start
+    assert steps[k - 1] < 0.05 * steps.max() and steps[k] < 0.05 * steps.max()  # slow through the waypoint
+
+
+def test_per_leg_durations():
+    v = VideoSettings(fps=20, duration=1, legs=(LegSpec(duration=0.5), LegSpec(duration=2, easing="ease-out")))
+    s = easing_schedule(v, 3, loop=True)
+    assert [leg.frames for leg in s.legs] == [10, 40, 20]
+    assert s.n_frames == 70
+
+
+def test_a_hold_that_leaves_no_time_to_move():
+    with pytest.raises(UserError, match="no frame is left to move in"):
+        easing_schedule(VideoSettings(fps=10, duration=1, hold=1), 2, loop=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(fps=st.floats(5, 60), durations=st.lists(st.floats(0.3, 3), min_size=1, max_size=4),
+       easing=st.sampled_from(easing_names()), hold=st.floats(0, 0.2), loop=st.booleans(),
+       joins=st.sampled_from(["smooth", "sharp"]))
+def test_schedules_move_forward(fps, durations, easing, hold, loop, joins):
+    """Within each leg the fractions never go back; the frame count is the durations' (plus an open path's end)."""
+    v = VideoSettings(fps=fps, easing=easing, hold=hold, joins=joins, legs=tuple(LegSpec(duration=d) for d in durations))
+    s = easing_schedule(v, len(durations), loop=loop)
+    moves = [int(round(d * fps + 1e-9)) for d in durations]
+    assert s.n_frames == sum(moves) + (0 if loop else 1 + int(round(hold * fps + 1e-9)))
+    pos = s.positions(np.arange(1.0, len(durations) + 1))
+    assert np.all(np.diff(pos) >= -1e-9)
+    assert s.fraction[0] == 0 and s.leg[0] == 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(env=st.lists(st.floats(0, 10), min_size=3, max_size=50).filter(lambda e: sum(e) > 1e-3),
+       lengths=st.lists(st.floats(0.1, 5), min_size=1, max_size=4), loop=st.booleans())
+def test_audio_steps_follow_the_envelope(env, lengths, loop):
+    env, lengths = np.array(env), np.array(lengths)
+    s = audio_schedule(env, lengths, 30.0, loop=loop)
+    assert s.n_frames == (len(env) if loop else len(env) + 1)
+    np.testing.assert_allclose(s.target_steps(lengths), env / env.sum() * lengths.sum(), atol=1e-9)
