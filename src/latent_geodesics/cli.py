@@ -565,6 +565,8 @@ def _run_interpolate(*, model: str, seeds=(), z_files=(), images=(), projection:
 
         out = check_output_dir(out, files=("strip.png", "path.npz", "report.json") + video_outputs.video_files(video),
                                longest_name=video_outputs.LONGEST_NAME)
+        if video.audio is not None:
+            video_outputs.prepare(video, 1, loop=loop)  # an unreadable or silent sound file: before the model loads
     metric_obj = build_metric(metric, device="cpu", **(metric_options or {}))  # checked before the model loads
     cond = _condition(model, condition, several=True)
     classes = cond if cond is not None and cond.dim() == 2 else None  # one per waypoint: a path between classes
@@ -601,6 +603,10 @@ def _run_interpolate(*, model: str, seeds=(), z_files=(), images=(), projection:
             waypoints = torch.cat([waypoints.flatten(1), classes.to(waypoints)], 1)
             gen = condition_as_coordinates(gen)
         za, zb = waypoint_legs(waypoints, loop=loop)
+    if video is not None and video.audio is None:
+        from .video import outputs as video_outputs
+
+        video_outputs.prepare(video, za.shape[0], loop=loop)  # every leg has time to move: before the solve
     with _progress(settings.progress_total(), f"{settings.solver} ({metric})", quiet,
                    budget=settings.solver in ("optimize", "subdivide")) as bar:
         report = interpolate(gen, metric_obj, za, zb, out, settings, model_name=model, join=join, loop=loop,

@@ -83,6 +83,7 @@ class VideoPath:
             "joins": self.joins,
             "steps": self.steps.tolist(),
             "target_steps": self.targets.tolist(),
+            "audio_envelope": None if s.envelope is None else s.envelope.tolist(),
         }
 
 

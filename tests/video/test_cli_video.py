@@ -1,0 +1,195 @@
+"""``interpolate`` videos in seconds, end to end on the zoo's MNIST model with the pixel metric: the files are
+decoded and measured (frame counts, rates, leg durations, loop joins, audio), and bad values are one line."""
+
+import json
+
+import imageio.v2 as imageio
+import numpy as np
+import pytest
+from PIL import Image, ImageSequence
+
+from cli_helpers import assert_user_error, run
+from latent_geodesics.video.audio import read_audio
+from latent_geodesics.video.encode import probe
+from sounds import click_track, write_wav
+
+MODEL = ("--model", "zoo:mnist28", "--metric", "pixel", "-q")
+
+
+def _decode(path):
+    """Frames ``(T, H, W, 3)`` and the frame rate of an MP4 or WebM."""
+    reader = imageio.get_reader(path, format="FFMPEG")
+    try:
+        fps = reader.get_meta_data()["fps"]
+        frames = np.stack([f for f in reader])
+    finally:
+        reader.close()
+    return frames, fps
+
+
+def _png_frames(folder):
+    return np.stack([np.asarray(Image.open(p).convert("RGB")) for p in sorted(folder.iterdir())])
+
+
+def _steps(frames):
+    """Pixel-metric steps between consecutive frames ``(T, H, W, 3)`` uint8 (values mapped to [-1, 1])."""
+    x = frames.astype(np.float64) / 127.5
+    return np.sqrt(((x[1:] - x[:-1]) ** 2).mean(axis=(1, 2, 3)))
+
+
+def test_the_issue_loop(tmp_path):
+    """--seed 1 --seed 2 --seed 3 --loop --duration 2 --hold 0.5 --easing ease-in-out --fps 30: a 6 s loop of
+    180 frames at 30 fps whose last frame leads into the first, with speed following the easing within 10%."""
+    out = tmp_path / "loop"
+    r = run("interpolate", *MODEL, "--seed", 1, "--seed", 2, "--seed", 3, "--loop", "--duration", 2, "--hold", 0.5,
+            "--easing", "ease-in-out", "--fps", 30, "--nodes", 9, "--format", "mp4,png", "--out", out)
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in out.iterdir()) == ["frames", "path.npz", "report.json", "speed.png", "strip.png",
+                                                     "video.mp4"]
+    frames, fps = _decode(out / "video.mp4")
+    assert frames.shape[0] == 180 and fps == 30
+    assert probe(out / "video.mp4")["duration_s"] == pytest.approx(6.0, abs=0.05)
+    png = _png_frames(out / "frames")
+    assert png.shape[0] == 180
+    report = json.loads((out / "report.json").read_text())
+    v = report["video"]
+    assert v["settings"] == {**v["settings"], "fps": 30.0, "duration": 2.0, "hold": 0.5, "easing": "ease-in-out"}
+    assert v["frames"] == 180 and v["seconds"] == 6.0 and v["loop"]
+    # the loop: frame 0 is waypoint 1, held 15 steps; the last frame is not frame 0 again, its step leads into it
+    assert all((png[k] == png[0]).all() for k in range(16)) and not (png[16] == png[0]).all()
+    assert not (png[-1] == png[0]).all()
+    assert len(v["steps"]) == 180  # the closing step (last frame -> frame 0) is measured too
+    # measured perceptual speed against the easing's: within 10% of the peak, in the report and on the frames
+    assert v["speed_error"]["max"] <= 0.10
+    target = np.array(v["target_steps"])
+    decoded = _steps(np.concatenate([png, png[:1]]))
+    assert np.max(np.abs(decoded - target)) <= 0.10 * target.max()
+    assert np.corrcoef(decoded, target)[0, 1] > 0.99
+    assert [j["waypoint"] for j in v["joins"]] == [0, 1, 2]
+    assert all(j["relative_jump"] < 0.2 for j in v["joins"])
+    assert (out / "speed.png").stat().st_size > 5000
+
+
+TIMELINE = """
+fps = 20
+hold = 0.3
+joins = "sharp"
+formats = ["mp4"]
+
+[[waypoints]]
+seed = 1
+duration = 1.0
+easing = "linear"
+
+[[waypoints]]
+seed = 2
+duration = 2.0
+easing = "ease-in"
+
+[[waypoints]]
+seed = 3
+"""
+
+
+def _arrivals(frames, rest=0.004):
+    """Frames where a move arrives at a rest: a moving step followed by a still one."""
+    d = _steps(frames)
+    return [k for k in range(1, len(d)) if d[k - 1] > 4 * rest and d[k] < rest]
+
+
+def test_timeline_legs_last_what_they_say(tmp_path):
+    (tmp_path / "t.toml").write_text(TIMELINE)
+    out = tmp_path / "out"
+    r = run("interpolate", *MODEL, "--timeline", tmp_path / "t.toml", "--solver", "linear", "--out", out)
+    assert r.exit_code == 0, r.output
+    frames, fps = _decode(out / "video.mp4")
+    assert fps == 20 and frames.shape[0] == 20 + 40 + 1 + 6
+    # measured on the decoded video: waypoint 2 is reached at 1.0 s, waypoint 3 at 3.0 s
+    assert _arrivals(frames) == [20, 60]
+    v = json.loads((out / "report.json").read_text())["video"]
+    assert [(leg["duration_s"], leg["easing"]) for leg in v["legs"]] == [(1.0, "linear"), (2.0, "ease-in")]
+    assert v["settings"]["legs"][1] == {"duration": 2.0, "easing": "ease-in", "hold": None}
+    assert v["speed_error"]["max"] <= 0.10
+    assert v["joins"][0]["relative_jump"] > 0.5  # sharp: linear arrives at speed into the hold
+
+
+def test_audio_drives_the_steps_and_is_muxed(tmp_path):
+    wav = click_track(tmp_path / "click.wav", seconds=3.0, every=0.5)
+    out = tmp_path / "beat"
+    r = run("interpolate", *MODEL, "--seed", 1, "--seed", 2, "--seed", 3, "--loop", "--audio", wav, "--fps", 30,
+            "--solver", "linear", "--format", "mp4,png", "--out", out)
+    assert r.exit_code == 0, r.output
+    v = json.loads((out / "report.json").read_text())["video"]
+    assert v["frames"] == 90 and v["audio_correlation"] >= 0.9
+    env = np.array(v["audio_envelope"])
+    decoded = _steps(np.concatenate([(png := _png_frames(out / "frames")), png[:1]]))
+    assert np.corrcoef(decoded, env)[0, 1] >= 0.9  # on the written frames too
+    info = probe(out / "video.mp4")
+    assert len(info["audio"]) == 1 and len(info["video"]) == 1
+    assert read_audio(out / "video.mp4").shape[0] / 22050 == pytest.approx(3.0, abs=0.05)
+    _, fps = _decode(out / "video.mp4")
+    assert fps == 30
+    # --duration cuts the audio (and the video) shorter
+    r = run("interpolate", *MODEL, "--seed", 1, "--seed", 2, "--audio", wav, "--duration", 1.5, "--fps", 30,
+            "--solver", "linear", "--out", tmp_path / "short")
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "short" / "report.json").read_text())["video"]["frames"] == 45
+    assert read_audio(tmp_path / "short" / "video.mp4").shape[0] / 22050 == pytest.approx(1.5, abs=0.05)
+
+
+def test_gif_webm_and_png_frames_decode(tmp_path):
+    out = tmp_path / "fmt"
+    r = run("interpolate", *MODEL, "--seed", 1, "--seed", 2, "--duration", 1, "--fps", 10, "--solver", "linear",
+            "--format", "gif,webm,png", "--scale", 3, "--scale-filter", "lanczos", "--out", out)
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in out.iterdir()) == ["frames", "path.npz", "report.json", "speed.png", "strip.png",
+                                                     "video.gif", "video.webm"]
+    frames, fps = _decode(out / "video.webm")
+    assert frames.shape == (11, 84, 84, 3) and fps == 10
+    png = _png_frames(out / "frames")
+    assert png.shape == (11, 84, 84, 3)
+    with Image.open(out / "video.gif") as gif:
+        shown = [(np.asarray(f.convert("RGB")), f.info["duration"]) for f in ImageSequence.Iterator(gif)]
+    assert sum(d for _, d in shown) == 1100  # 11 frames of 100 ms (identical ones merged)
+    assert shown[0][0].shape == (84, 84, 3)
+    assert np.abs(shown[0][0].astype(int) - png[0]).mean() < 8  # a 256-colour palette of the first frame
+    # again into the same folder with fewer frames: the frames folder is replaced whole
+    r = run("interpolate", *MODEL, "--seed", 1, "--seed", 2, "--duration", 0.5, "--fps", 10, "--solver", "linear",
+            "--format", "png", "--out", out)
+    assert r.exit_code == 0, r.output
+    assert len(list((out / "frames").iterdir())) == 6
+
+
+@pytest.fixture
+def sounds(tmp_path):
+    (tmp_path / "junk.wav").write_bytes(b"RIFF\x00\x00not a wave" * 20)
+    write_wav(tmp_path / "silent.wav", np.zeros(22050))
+    (tmp_path / "nodur.toml").write_text("[[waypoints]]\nseed = 1\n[[waypoints]]\nseed = 2\n")
+    (tmp_path / "ok.toml").write_text("duration = 1\n[[waypoints]]\nseed = 1\n[[waypoints]]\nseed = 2\n")
+    (tmp_path / "nokind.json").write_text(json.dumps({"duration": 1, "waypoints": [{"seed": 1}, {"hold": 1}]}))
+    return tmp_path
+
+
+@pytest.mark.parametrize("args,match", [
+    (("--seed", 1, "--seed", 2, "--duration", -1), "--duration must be a positive"),
+    (("--seed", 1, "--seed", 2, "--duration", 2, "--fps", 0), "Invalid value for '--fps'"),
+    (("--seed", 1, "--seed", 2, "--easing", "bounce"), "unknown easing 'bounce'"),
+    (("--seed", 1, "--seed", 2, "--hold", -0.5), "--hold must be zero or"),
+    (("--seed", 1, "--seed", 2, "--format", "mp4,avi"), "unknown video format 'avi'"),
+    (("--seed", 1, "--seed", 2, "--duration", 1, "--hold", 1), "no frame is left to move in"),
+    (("--seed", 1, "--seed", 2, "--audio", "{d}/junk.wav"), "cannot read the audio file"),
+    (("--seed", 1, "--seed", 2, "--audio", "{d}/missing.wav"), "no such file"),
+    (("--seed", 1, "--seed", 2, "--audio", "{d}/silent.wav"), "is silent"),
+    (("--seed", 1, "--seed", 2, "--audio", "{d}/silent.wav", "--easing", "ease-in"), "--audio sets the speed"),
+    (("--timeline", "{d}/nodur.toml"), "has no duration"),
+    (("--timeline", "{d}/nokind.json"), "needs exactly one of seed, latent, image"),
+    (("--timeline", "{d}/missing.toml"), "cannot read the timeline"),
+    (("--timeline", "{d}/ok.toml", "--seed", 1), "--timeline gives the waypoints"),
+    (("--seed", 1, "--seed", 2, "--duration", 1, "--frames", 9), "drop --frames"),
+])
+def test_bad_values_are_one_line_and_write_nothing(sounds, args, match):
+    out = sounds / "out"
+    result = run("interpolate", "--model", "zoo:mnist28", "--metric", "pixel", "--solver", "linear",
+                 *[str(a).format(d=sounds) for a in args], "--out", out)
+    assert_user_error(result, match)
+    assert not out.exists()
