@@ -193,3 +193,22 @@ def test_bad_values_are_one_line_and_write_nothing(sounds, args, match):
                  *[str(a).format(d=sounds) for a in args], "--out", out)
     assert_user_error(result, match)
     assert not out.exists()
+
+
+def test_timeline_mixes_seeds_and_latent_files(tmp_path):
+    """A latent file waypoint (relative to the timeline's folder) is passed through exactly, between seeds."""
+    (tmp_path / "in").mkdir()
+    z = np.random.default_rng(5).standard_normal(64).astype(np.float32)
+    np.save(tmp_path / "in" / "z.npy", z)
+    (tmp_path / "in" / "t.json").write_text(json.dumps({
+        "fps": 10, "loop": True, "easing": "sine-in-out",
+        "waypoints": [{"seed": 1, "duration": 1}, {"latent": "z.npy", "duration": 0.5}, {"seed": 3, "duration": 1}]}))
+    out = tmp_path / "out"
+    r = run("interpolate", *MODEL, "--timeline", tmp_path / "in" / "t.json", "--solver", "linear", "--out", out)
+    assert r.exit_code == 0, r.output
+    with np.load(out / "path.npz") as data:
+        points = data["points"]
+        assert points.shape == (1, 25, 64) and data["nodes"].shape[0] == 3
+    np.testing.assert_array_equal(points[0, 10], z)
+    report = json.loads((out / "report.json").read_text())
+    assert report["video"]["frames"] == 25 and report["waypoints"] == {"legs": 3, "loop": True}

@@ -116,6 +116,7 @@ class VideoSettings:
             the MP4 (and WebM) carry it.
         envelope: ``loudness`` (RMS per frame) or ``onset`` (the rises of loudness, decaying).
         legs: per-leg overrides of ``duration``, ``easing`` and ``hold`` (a timeline file), in order.
+        timeline: the timeline file these settings were read from (recorded), if any.
     """
 
     fps: float = 12.0
@@ -129,6 +130,7 @@ class VideoSettings:
     audio: str | None = None
     envelope: str = "loudness"
     legs: tuple[LegSpec, ...] = ()
+    timeline: str | None = None
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.fps) and MIN_FPS <= self.fps <= MAX_FPS):
@@ -177,7 +179,7 @@ class VideoSettings:
         return {"fps": self.fps, "duration": self.duration, "hold": self.hold, "easing": self.easing,
                 "joins": self.joins, "formats": list(self.formats), "scale": self.scale,
                 "scale_filter": self.scale_filter, "audio": self.audio, "envelope": self.envelope,
-                "legs": [leg.to_dict() for leg in self.legs]}
+                "legs": [leg.to_dict() for leg in self.legs], "timeline": self.timeline}
 
     @classmethod
     def from_dict(cls, data: Mapping, *, where: str = "the video settings") -> "VideoSettings":
@@ -188,7 +190,7 @@ class VideoSettings:
         for key in ("fps", "duration", "hold"):
             if data.get(key) is not None:
                 kw[key] = float(_number(data[key], f"{key} in {where}"))
-        for key in ("easing", "joins", "scale_filter", "audio", "envelope"):
+        for key in ("easing", "joins", "scale_filter", "audio", "envelope", "timeline"):
             if data.get(key) is not None:
                 kw[key] = _opt_str(data[key], f"{key} in {where}")
         if data.get("scale") is not None:
@@ -245,7 +247,7 @@ class Timeline:
     def to_dict(self) -> dict:
         """The timeline as its file holds it (:func:`parse_timeline` reads it back): the per-leg overrides on the
         waypoints they leave."""
-        top = {k: v for k, v in self.video.to_dict().items() if k != "legs" and v is not None}
+        top = {k: v for k, v in self.video.to_dict().items() if k not in ("legs", "timeline") and v is not None}
         points = []
         for i, w in enumerate(self.waypoints):
             leg = self.video.legs[i].to_dict() if i < len(self.video.legs) else {}
@@ -253,7 +255,8 @@ class Timeline:
         return {"waypoints": points, "loop": self.loop, **top}
 
 
-TIMELINE_KEYS = ("waypoints", "loop") + tuple(f.name for f in fields(VideoSettings) if f.name != "legs")
+TIMELINE_KEYS = ("waypoints", "loop") + tuple(f.name for f in fields(VideoSettings)
+                                              if f.name not in ("legs", "timeline"))
 WAYPOINT_KEYS = WAYPOINT_KINDS + ("duration", "easing", "hold")
 
 
@@ -271,7 +274,7 @@ def read_timeline(path: str | Path, **overrides) -> Timeline:
     except (ValueError, tomllib.TOMLDecodeError) as e:
         kind = "TOML" if path.suffix.lower() == ".toml" else "JSON"
         raise UserError(f"the timeline {path} is not valid {kind}: {' '.join(str(e).split())}") from e
-    return parse_timeline(data, base=path.parent, where=f"the timeline {path}", **overrides)
+    return parse_timeline(data, base=path.parent, where=f"the timeline {path}", timeline=str(path), **overrides)
 
 
 def parse_timeline(data: object, *, base: Path = Path("."), where: str = "the timeline", **overrides) -> Timeline:
