@@ -54,7 +54,7 @@ def test_unknown_keys_are_errors():
 
 legs = st.builds(LegSpec, duration=st.none() | st.floats(0.1, 10), easing=st.none() | st.sampled_from(easing_names()),
                  hold=st.none() | st.floats(0, 10))
-videos = st.builds(VideoSettings, fps=st.floats(1, 240), duration=st.none() | st.floats(0.1, 100),
+videos = st.builds(VideoSettings, fps=st.floats(1, 240), duration=st.none() | st.floats(0.1, 10),
                    hold=st.floats(0, 5), easing=st.sampled_from(easing_names()),
                    joins=st.sampled_from(["smooth", "sharp"]),
                    formats=st.lists(st.sampled_from(FORMATS), min_size=1, max_size=4, unique=True).map(tuple),
