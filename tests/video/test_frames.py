@@ -85,3 +85,23 @@ def test_audio_envelope_sets_the_steps(warped_gen, tmp_path):
         assert vp.audio_correlation() > 0.98
     path = write_speed_plot(tmp_path / "speed.png", vp, metric_name="pixel")
     assert path.stat().st_size > 1000
+
+
+def test_frames_are_moved_until_their_chords_follow_the_easing(warped_gen, monkeypatch):
+    """Across a tight bend a step's chord is shorter than its arc (9% on this path): the chord passes move the
+    frames so that the measured steps follow the easing (and report the chord-to-arc ratio)."""
+    import latent_geodesics.video.frames as frames_mod
+
+    metric = build_metric("pixel")
+    g = torch.Generator().manual_seed(0)
+    way = torch.randn(3, 2, generator=g)
+    ends = torch.cat([way, way[:1]])
+    nodes = baseline_path(warped_gen, "slerp", ends[:-1], ends[1:], 5)
+    v = VideoSettings(fps=30, duration=2, hold=0.5, easing="ease-in-out")
+    monkeypatch.setattr(frames_mod, "CHORD_PASSES", 0)
+    raw = video_frames(warped_gen, metric, nodes, v, loop=True)
+    monkeypatch.undo()
+    fixed = video_frames(warped_gen, metric, nodes, v, loop=True)
+    assert raw.speed_error()["max"] > 0.05 and fixed.speed_error()["max"] < 0.01
+    assert 0.95 < fixed.chord_ratio < 1.0
+    torch.testing.assert_close(fixed.latents[[0, 15, 60, 75, 120, 135]], nodes[[0, 0, 1, 1, 2, 2], 0])

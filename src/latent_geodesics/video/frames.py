@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,9 @@ from .timing import Schedule, audio_schedule, easing_schedule
 
 MEASURE_DENSITY = 2
 """Points of the curve through a leg's nodes measured per frame of the leg (one generator + metric pass each)."""
+CHORD_PASSES = 2
+"""Passes that move frames so that the steps measured between them (chords) follow the target's shape, not only
+the arc length of the curve (one pass over the frames each)."""
 
 
 @dataclass
@@ -41,8 +44,10 @@ class VideoPath:
         lengths: ``(L,)`` each leg's perceptual length (measured on the curve through its nodes).
         steps: ``(S,)`` the measured perceptual step between consecutive frames (``S = T - 1``, or ``T`` for a
             loop: its last step is from the last frame back to frame 0).
-        targets: ``(S,)`` the steps the schedule asked for.
+        targets: ``(S,)`` the steps the schedule asked for, scaled by ``chord_ratio``.
         joins: per waypoint between moves, the speeds in and out and the jump of velocity (per second).
+        chord_ratio: the sum of the measured steps over the curve's length: steps between frames are chords,
+            shorter than the arc across a bend (the more so in a curved feature space such as VGG's).
     """
 
     latents: Tensor
@@ -52,6 +57,7 @@ class VideoPath:
     steps: np.ndarray
     targets: np.ndarray
     joins: list[dict]
+    chord_ratio: float = 1.0
 
     def speed_error(self) -> dict:
         """How far measured steps are from the targets, relative to the largest target step."""
@@ -77,6 +83,7 @@ class VideoPath:
             "seconds": s.n_frames / fps,
             "loop": s.loop,
             "leg_lengths": self.lengths.tolist(),
+            "chord_ratio": self.chord_ratio,
             "legs": [leg.to_dict() for leg in s.legs],
             "speed_error": self.speed_error(),
             "audio_correlation": self.audio_correlation(),
@@ -112,16 +119,52 @@ def video_frames(generator: Generator, metric: Metric, nodes: Tensor, video: Vid
         d_sq = curve_steps(generator, metric, nodes, max(MEASURE_DENSITY * n_frames + 1, 33), chunk_size=chunk_size)
         lengths = d_sq.clamp_min(0).sqrt().sum(1).double().cpu().numpy()
         schedule = audio_schedule(envelope if loop else envelope[:-1], lengths, video.fps, loop=loop)
-    latents = _lookup(generator, nodes, d_sq, schedule)
-    images = images_of(generator, latents, chunk_size=chunk_size)
-    feats = _embed(metric, images, chunk_size)
+    arc_targets = schedule.target_steps(lengths)
     t = schedule.n_frames
     order = torch.arange(t + 1 if loop else t) % t
-    steps = _dist(metric, feats, order[:-1], order[1:])
-    targets = schedule.target_steps(lengths)
+    placed = schedule
+    for it in range(CHORD_PASSES + 1):
+        latents = _lookup(generator, nodes, d_sq, placed)
+        images = images_of(generator, latents, chunk_size=chunk_size)
+        feats = _embed(metric, images, chunk_size)
+        steps = _dist(metric, feats, order[:-1], order[1:])
+        if it < CHORD_PASSES:
+            placed = _chord_corrected(schedule, placed, lengths, arc_targets, steps)
+    ratio = float(steps.sum() / max(arc_targets.sum(), 1e-30))
     joins = _joins(metric, feats, schedule, steps) if envelope is None else []
-    return VideoPath(latents=latents, images=images, schedule=schedule, lengths=lengths, steps=steps,
-                     targets=targets, joins=joins)
+    return VideoPath(latents=latents, images=images, schedule=placed, lengths=lengths, steps=steps,
+                     targets=arc_targets * ratio, joins=joins, chord_ratio=ratio)
+
+
+def _chord_corrected(schedule: Schedule, placed: Schedule, lengths: np.ndarray, targets: np.ndarray,
+                     steps: np.ndarray) -> Schedule:
+    """Frames moved along the curve so that the measured steps (chords between frames) follow the targets' shape.
+
+    A chord across a bend is shorter than the arc, the more so the longer the step: where frame ``k``'s chord
+    covers a fraction ``e_k`` of its arc step, the arc step asked for becomes ``targets[k] / e_k``, rescaled so that
+    every stretch between two frames on waypoints keeps its arc length (waypoints and holds stay where they are).
+    """
+    pos = placed.positions(lengths)
+    total = float(np.sum(lengths))
+    ext = np.concatenate([pos, [total]]) if schedule.loop else pos
+    arc = np.diff(ext)
+    eff = np.where((arc > 0) & (steps > 0), steps / np.maximum(arc, 1e-30), 1.0)
+    want = np.where(targets > 0, targets / np.maximum(eff, 1e-3), 0.0)
+    fixed = (schedule.fraction == 0) | (schedule.fraction == 1)
+    anchors = np.flatnonzero(np.concatenate([fixed, [True]]) if schedule.loop else fixed)
+    anchors = np.unique(np.concatenate([[0], anchors, [len(ext) - 1]]))
+    new = ext.copy()
+    for p, q in zip(anchors[:-1], anchors[1:]):
+        w = want[p:q]
+        if q - p > 1 and w.sum() > 0:
+            new[p + 1: q + 1] = ext[p] + np.cumsum(w) * ((ext[q] - ext[p]) / w.sum())
+    new = new[: schedule.n_frames]
+    bounds = np.concatenate([[0.0], np.cumsum(lengths)])
+    leg = np.clip(np.searchsorted(bounds, new, side="right") - 1, 0, len(lengths) - 1)
+    frac = np.clip((new - bounds[leg]) / np.maximum(lengths[leg], 1e-30), 0.0, 1.0)
+    leg = np.where(fixed, schedule.leg, leg)
+    frac = np.where(fixed, schedule.fraction, frac)
+    return replace(schedule, leg=leg, fraction=frac)
 
 
 def _lookup(generator: Generator, nodes: Tensor, d_sq: Tensor, schedule: Schedule) -> Tensor:
