@@ -238,7 +238,8 @@ def write_speed_plot(path: str | os.PathLike, vp: VideoPath, *, metric_name: str
     t = (np.arange(vp.steps.size) + 0.5) / fps
     fig = Figure(figsize=(6.4, 3.2), dpi=110, layout="constrained")
     ax = fig.subplots()
-    ax.plot(t, vp.targets * fps, color="C1", linewidth=2.5, label="target")
+    ax.plot(t, vp.targets * fps, color="C1", linewidth=2.5,
+            label="target" if abs(vp.chord_ratio - 1) < 5e-3 else f"target x {vp.chord_ratio:.2f} (chords / arc)")
     ax.plot(t, vp.steps * fps, color="C0", linewidth=1.2, marker="o" if t.size <= 60 else None, markersize=2.5,
             label="measured")
     env = vp.schedule.envelope
