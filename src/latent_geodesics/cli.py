@@ -370,11 +370,6 @@ def _project(gen, images: tuple[Path, ...], *, model: str, starts: int, steps: i
 
 
 IMAGE = click.Path(path_type=Path)
-VIDEO_OPTIONS = ("duration", "hold", "easing", "joins", "timeline", "audio", "envelope", "formats", "scale",
-                 "scale_filter")
-"""The options of ``interpolate`` that time its video in seconds (any of them given: a video job)."""
-
-
 def _video_options(f):
     """Timing in seconds, easing, holds, joins, timeline, audio and formats of ``interpolate``'s video."""
     from .video import easing_names
@@ -384,6 +379,9 @@ def _video_options(f):
         click.option("--duration", type=_Finite(), default=None, metavar="SECONDS",
                      help="Seconds per leg (between two waypoints), its hold included [default: 2]; with --audio, "
                           "the whole video [default: the audio's length]."),
+        click.option("--total", type=_Finite(), default=None, metavar="SECONDS",
+                     help="Instead of --duration: the whole video's length, shared among the legs in proportion "
+                          "to their perceptual lengths (the same mean speed on each)."),
         click.option("--hold", type=_Finite(), default=None, metavar="SECONDS",
                      help="Seconds the video rests on each waypoint [default: 0]."),
         click.option("--easing", default=None, metavar="NAME",
@@ -504,8 +502,8 @@ def interpolate_cmd(model: str, device: str, latent_shape: str | None, prior: st
       latent-geodesics interpolate --model gen.pt --discriminator disc.pt --realism 0.5 --seed 1 --seed 2 --out out/
 
     \b
-    Videos in seconds (any of --duration, --hold, --easing, --timeline, --audio, --format, --scale): the solver
-    solves --nodes points per leg, the frames are placed by perceptual arc length; writes the formats asked
+    Videos in seconds (any of --duration, --total, --hold, --easing, --timeline, --audio, --format, --scale): the
+    solver solves --nodes points per leg, the frames are placed by perceptual arc length; writes the formats asked
     for (video.mp4, video.gif, video.webm, frames/) and speed.png (measured perceptual speed against the target):
       latent-geodesics interpolate --seed 1 --seed 2 --seed 3 --loop --duration 2 --hold 0.5 --easing ease-in-out \\
           --fps 30 --format mp4,gif --out loop/

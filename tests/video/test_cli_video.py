@@ -212,3 +212,17 @@ def test_timeline_mixes_seeds_and_latent_files(tmp_path):
     np.testing.assert_array_equal(points[0, 10], z)
     report = json.loads((out / "report.json").read_text())
     assert report["video"]["frames"] == 25 and report["waypoints"] == {"legs": 3, "loop": True}
+
+
+def test_total_shares_the_time_by_perceptual_length(tmp_path):
+    out = tmp_path / "total"
+    r = run("interpolate", *MODEL, "--seed", 1, "--seed", 2, "--seed", 3, "--loop", "--total", 3, "--fps", 20,
+            "--solver", "linear", "--out", out)
+    assert r.exit_code == 0, r.output
+    v = json.loads((out / "report.json").read_text())["video"]
+    assert v["frames"] == 60 and v["settings"]["total"] == 3.0
+    frames = np.array([leg["frames"] for leg in v["legs"]])
+    speeds = np.array(v["leg_lengths"]) / frames  # mean perceptual speed per leg
+    assert frames.sum() == 60 and speeds.max() / speeds.min() < 1.1
+    assert_user_error(run("interpolate", *MODEL, "--seed", 1, "--seed", 2, "--total", 3, "--duration", 1,
+                          "--out", tmp_path / "bad"), "not both")

@@ -81,3 +81,20 @@ def test_audio_steps_follow_the_envelope(env, lengths, loop):
     s = audio_schedule(env, lengths, 30.0, loop=loop)
     assert s.n_frames == (len(env) if loop else len(env) + 1)
     np.testing.assert_allclose(s.target_steps(lengths), env / env.sum() * lengths.sum(), atol=1e-9)
+
+
+def test_a_total_is_shared_by_perceptual_length():
+    """--total: every leg moves at the same mean speed; the video lasts the total exactly (holds, end included)."""
+    v = VideoSettings(fps=10, total=6.0)
+    s = easing_schedule(v, 3, loop=True, lengths=np.array([1.0, 2.0, 3.0]))
+    assert [leg.frames for leg in s.legs] == [10, 20, 30] and s.n_frames == 60
+    assert [leg.duration for leg in s.legs] == [1.0, 2.0, 3.0]
+    held = easing_schedule(VideoSettings(fps=10, total=7.0, hold=0.2), 3, loop=False,
+                           lengths=np.array([1.0, 1.0, 2.0]))
+    assert held.n_frames == 70 and [leg.hold_frames for leg in held.legs] == [2, 2, 2]
+    moves = [leg.frames - leg.hold_frames for leg in held.legs]
+    assert sum(moves) == 70 - 6 - 3 and moves[2] == pytest.approx(2 * moves[0], abs=1)
+    with pytest.raises(UserError, match="leaves 1 frame.s. to move in for 2 leg"):
+        easing_schedule(VideoSettings(fps=10, total=0.5, hold=0.2), 2, loop=True)
+    with pytest.raises(UserError, match="--duration .* or --total .*not both"):
+        VideoSettings(total=3.0, duration=1.0)

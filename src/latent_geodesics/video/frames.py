@@ -110,10 +110,12 @@ def video_frames(generator: Generator, metric: Metric, nodes: Tensor, video: Vid
     """
     n_legs = nodes.shape[0]
     if envelope is None:
-        schedule = easing_schedule(video, n_legs, loop=loop)
-        per_leg = max(leg.frames for leg in schedule.legs) + 1
+        schedule = easing_schedule(video, n_legs, loop=loop)  # with a total: the legs' shares are not known yet
+        per_leg = max(leg.frames for leg in schedule.legs) + 1 if video.total is None else schedule.n_frames
         d_sq = curve_steps(generator, metric, nodes, max(MEASURE_DENSITY * per_leg + 1, 33), chunk_size=chunk_size)
         lengths = d_sq.clamp_min(0).sqrt().sum(1).double().cpu().numpy()
+        if video.total is not None:
+            schedule = easing_schedule(video, n_legs, loop=loop, lengths=lengths)
     else:
         n_frames = len(envelope)
         d_sq = curve_steps(generator, metric, nodes, max(MEASURE_DENSITY * n_frames + 1, 33), chunk_size=chunk_size)

@@ -103,6 +103,8 @@ class VideoSettings:
         duration: seconds per leg (a path between two waypoints), the hold on the waypoint it leaves included.
             With ``audio``: the whole video's length (``None``: as long as the audio).
             ``None`` without audio: :data:`DEFAULT_DURATION`.
+        total: instead of ``duration``: the whole video's seconds, shared among the legs in proportion to their
+            perceptual lengths (every leg moves at the same mean speed), holds and an open path's end included.
         hold: seconds the video rests on each waypoint (the speed is zero there).
         easing: how the time of a leg maps to the fraction of its *perceptual* length covered.
         joins: ``smooth``: where an easing would arrive at (or leave) a waypoint at speed, the speed is brought
@@ -121,6 +123,7 @@ class VideoSettings:
 
     fps: float = 12.0
     duration: float | None = None
+    total: float | None = None
     hold: float = 0.0
     easing: str = "linear"
     joins: str = "smooth"
@@ -137,6 +140,12 @@ class VideoSettings:
             raise UserError(f"--fps must be from {MIN_FPS:g} to {MAX_FPS:g} frames per second, got {self.fps:g}; "
                             "give e.g. --fps 30")
         _check_timing(self.duration, self.hold, self.easing)
+        if self.total is not None:
+            if not (math.isfinite(self.total) and 0 < self.total <= MAX_SECONDS):
+                raise UserError(f"--total must be a positive number of seconds up to {MAX_SECONDS:g}, got "
+                                f"{self.total:g}; give e.g. --total 6")
+            if self.duration is not None or any(leg.duration is not None for leg in self.legs):
+                raise UserError("give --duration (seconds per leg) or --total (the whole video), not both")
         if self.joins not in JOINS:
             raise UserError(f"unknown join {self.joins!r}; choose one of: {', '.join(JOINS)}")
         if not self.formats:
@@ -155,6 +164,8 @@ class VideoSettings:
         if self.audio is not None:
             if self.hold or self.easing != "linear" or any(leg != LegSpec() for leg in self.legs):
                 raise UserError("--audio sets the speed of every frame: drop --easing, --hold and per-leg timings")
+            if self.total is not None:
+                raise UserError("with --audio, --duration is the whole video's length; drop --total")
             if self.duration is not None and self.duration * self.fps < 2:
                 raise UserError(f"--duration {self.duration:g} at --fps {self.fps:g} makes fewer than 2 frames; "
                                 "give a longer --duration")
@@ -169,6 +180,8 @@ class VideoSettings:
                 spec.hold if spec.hold is not None else self.hold)
 
     def total_seconds(self, n_legs: int) -> float:
+        if self.total is not None:
+            return self.total
         return sum(self.leg(i)[0] for i in range(n_legs))
 
     def files(self) -> tuple[str, ...]:
@@ -176,7 +189,7 @@ class VideoSettings:
         return tuple(FORMAT_FILES[f] for f in self.formats)
 
     def to_dict(self) -> dict:
-        return {"fps": self.fps, "duration": self.duration, "hold": self.hold, "easing": self.easing,
+        return {"fps": self.fps, "duration": self.duration, "total": self.total, "hold": self.hold, "easing": self.easing,
                 "joins": self.joins, "formats": list(self.formats), "scale": self.scale,
                 "scale_filter": self.scale_filter, "audio": self.audio, "envelope": self.envelope,
                 "legs": [leg.to_dict() for leg in self.legs], "timeline": self.timeline}
@@ -187,7 +200,7 @@ class VideoSettings:
         names = [f.name for f in fields(cls)]
         _known_keys(data, names, where)
         kw: dict = {}
-        for key in ("fps", "duration", "hold"):
+        for key in ("fps", "duration", "total", "hold"):
             if data.get(key) is not None:
                 kw[key] = float(_number(data[key], f"{key} in {where}"))
         for key in ("easing", "joins", "scale_filter", "audio", "envelope", "timeline"):
@@ -321,9 +334,9 @@ def parse_timeline(data: object, *, base: Path = Path("."), where: str = "the ti
     top.update({k: v for k, v in overrides.items() if v is not None})
     video = VideoSettings.from_dict({**top, "legs": [leg.to_dict() for leg in legs]}, where=where)
     n_legs = len(points) if loop else len(points) - 1
-    if video.audio is None:
+    if video.audio is None and video.total is None:
         for i in range(n_legs):
             if legs[i].duration is None and video.duration is None:
                 raise UserError(f"leg {i + 1} of {where} (leaving waypoint {i + 1}) has no duration; give duration "
-                                f"(seconds) on waypoint {i + 1} or at the top")
+                                f"(seconds) on waypoint {i + 1} or at the top, or a total")
     return Timeline(waypoints=tuple(points), loop=loop, video=video)

@@ -111,8 +111,37 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
     return x * x * (3 - 2 * x)
 
 
-def easing_schedule(video: VideoSettings, n_legs: int, *, loop: bool) -> Schedule:
+def _leg_frames(video: VideoSettings, plan: list, end_hold: float, loop: bool,
+                lengths: np.ndarray | None) -> list[tuple[int, int]]:
+    """Frames and hold frames of each leg: from its duration, or (``video.total``) from the whole video's length
+    shared among the moves in proportion to the legs' perceptual ``lengths`` (equal without them)."""
+    fps = video.fps
+    holds = [_frames(hold, fps) for _, _, hold in plan]
+    if video.total is None:
+        return [(_frames(duration, fps), h) for (duration, _, _), h in zip(plan, holds)]
+    tail = 0 if loop else 1 + _frames(end_hold, fps)
+    moves = _frames(video.total, fps) - sum(holds) - tail
+    if moves < len(plan):
+        raise UserError(f"--total {video.total:g} s at {video.fps:g} fps leaves {max(moves, 0)} frame(s) to move in "
+                        f"for {len(plan)} leg(s) after the holds; give a longer --total or shorter --hold")
+    w = np.ones(len(plan)) if lengths is None else np.maximum(np.asarray(lengths, dtype=np.float64), 0)
+    w = w / w.sum() if w.sum() > 0 else np.full(len(plan), 1 / len(plan))
+    # shared by cumulative rounding, so that the moves add up exactly; a leg left without a frame takes one from
+    # the longest
+    ends = np.round(np.cumsum(w) * moves + 1e-9).astype(int)
+    share = np.diff(np.concatenate([[0], ends]))
+    while share.min() < 1:
+        share[np.argmin(share)] += 1
+        share[np.argmax(share)] -= 1
+    return [(int(m) + h, h) for m, h in zip(share, holds)]
+
+
+def easing_schedule(video: VideoSettings, n_legs: int, *, loop: bool, lengths: np.ndarray | None = None) -> Schedule:
     """The frames of a video through ``n_legs`` legs timed by ``video`` (durations, holds, easings, joins).
+
+    Args:
+        lengths: ``(L,)`` each leg's perceptual length: with ``video.total``, the legs share the video's time in
+            proportion to them (the same mean speed on every leg).
 
     Raises:
         UserError: a leg's hold leaves it no frame to move in.
@@ -124,8 +153,9 @@ def easing_schedule(video: VideoSettings, n_legs: int, *, loop: bool) -> Schedul
     legs, leg_idx, fracs = [], [], []
     start = 0
     g = np.linspace(0.0, 1.0, _GRID)
-    for i, (duration, easing, hold) in enumerate(plan):
-        n, h = _frames(duration, fps), _frames(hold, fps)
+    for i, ((duration, easing, hold), (n, h)) in enumerate(zip(plan, _leg_frames(video, plan, end_hold, loop,
+                                                                                  lengths))):
+        duration = n / fps if video.total is not None else duration
         if n - h < 1:
             raise UserError(f"leg {i + 1} has {n} frame(s) ({duration:g} s at {fps:g} fps) and a hold of {h}: no "
                             "frame is left to move in; give a longer --duration, a higher --fps or a shorter --hold")
