@@ -153,3 +153,26 @@ def test_unreadable_timeline_files(tmp_path):
     (tmp_path / "bad.json").write_text("{fps: 3")
     with pytest.raises(UserError, match="is not valid JSON"):
         read_timeline(tmp_path / "bad.json")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-10, 10**20) | st.floats(allow_nan=True) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12)
+keys = st.sampled_from(["seed", "latent", "image", "duration", "easing", "hold", "fps", "loop", "formats", "scale",
+                        "total", "joins", "audio", "legs", "waypoints", "x"])
+near_timelines = st.fixed_dictionaries(
+    {"waypoints": st.lists(st.dictionaries(keys, json_values, max_size=3), max_size=4)},
+    optional={k: json_values for k in ["fps", "duration", "hold", "easing", "loop", "formats", "scale", "total"]})
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=json_values | near_timelines)
+def test_any_mapping_is_a_timeline_or_one_line(data):
+    """Whatever a timeline file holds, reading it gives a timeline or one UserError line, never a traceback."""
+    try:
+        t = parse_timeline(data)
+    except UserError as e:
+        assert "\n" not in str(e) and str(e)
+    else:
+        assert len(t.waypoints) >= 2 and t.video.fps > 0

@@ -34,7 +34,7 @@ MAX_SECONDS = 3600.0
 
 def _number(value: object, name: str, *, integer: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
-        raise UserError(f"{name} must be {'a whole number' if integer else 'a number'}, got {value!r}")
+        raise UserError(f"{name} must be {'a whole number' if integer else 'a number'}, got {_short(value)}")
     return value
 
 
@@ -76,9 +76,14 @@ def _opt_str(value: object, name: str) -> str | None:
     return value
 
 
+def _short(value: object, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _known_keys(data: Mapping, known, where: str) -> None:
     if not isinstance(data, Mapping):
-        raise UserError(f"{where} must be a table of settings, got {data!r}")
+        raise UserError(f"{where} must be a table of settings, got {_short(data)}")
     unknown = [k for k in data if k not in known]
     if unknown:
         raise UserError(f"unknown setting {unknown[0]!r} in {where}; known: {', '.join(known)}")
@@ -301,7 +306,7 @@ def parse_timeline(data: object, *, base: Path = Path("."), where: str = "the ti
                         "{seed = 2}]")
     raw = data["waypoints"]
     if not isinstance(raw, list) or len(raw) < 2:
-        raise UserError(f"waypoints in {where} must be a list of at least two tables, got {raw!r}"[:300])
+        raise UserError(f"waypoints in {where} must be a list of at least two tables, got {_short(raw)}")
     loop = data.get("loop", False)
     if not isinstance(loop, bool):
         raise UserError(f"loop in {where} must be true or false, got {loop!r}")
