@@ -226,3 +226,25 @@ def test_total_shares_the_time_by_perceptual_length(tmp_path):
     assert frames.sum() == 60 and speeds.max() / speeds.min() < 1.1
     assert_user_error(run("interpolate", *MODEL, "--seed", 1, "--seed", 2, "--total", 3, "--duration", 1,
                           "--out", tmp_path / "bad"), "not both")
+
+
+@pytest.mark.parametrize("kinds", [("image", "seed", "image"), ("image", "image")])
+def test_timeline_photos_are_projected(model_file, tmp_path, kinds):
+    """Photo waypoints are projected (all photos in one batch) and the path runs through their projections;
+    with every waypoint a photo, projection.png is written too."""
+    rng = np.random.default_rng(7)
+    points = []
+    for i, kind in enumerate(kinds):
+        if kind == "image":
+            Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)).save(tmp_path / f"p{i}.png")
+            points.append({"image": f"p{i}.png"})
+        else:
+            points.append({"seed": i})
+    (tmp_path / "t.json").write_text(json.dumps({"fps": 5, "duration": 1, "waypoints": points}))
+    out = tmp_path / "out"
+    r = run("interpolate", "--model", model_file, "--metric", "pixel", "--timeline", tmp_path / "t.json",
+            "--starts", 1, "--projection-steps", 3, "--solver", "linear", "--out", out, "-q")
+    assert r.exit_code == 0, r.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["video"]["frames"] == 5 * (len(kinds) - 1) + 1
+    assert (out / "projection.png").exists() == all(k == "image" for k in kinds)
