@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import math
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -36,19 +37,41 @@ def scale_factor(height: int, width: int, scale: int | None) -> int:
     return max(1, math.ceil(VIDEO_MIN_SIDE / min(height, width)))
 
 
+class Upscaled:
+    """Frames ``(T, H, W, 3)`` uint8, upscaled by an integer ``factor`` (nearest neighbour or Lanczos) one at a time as
+    they are iterated: a long video is never held in memory at its upscaled size."""
+
+    def __init__(self, frames: np.ndarray, factor: int = 1, method: str = "nearest") -> None:
+        self.frames, self.factor, self.method = frames, factor, method
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(H * factor, W * factor)``."""
+        return self.frames.shape[1] * self.factor, self.frames.shape[2] * self.factor
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for frame in self.frames:
+            yield self.one(frame)
+
+    def one(self, frame: np.ndarray) -> np.ndarray:
+        if self.factor == 1:
+            return frame
+        if self.method == "nearest":
+            return frame.repeat(self.factor, axis=0).repeat(self.factor, axis=1)
+        h, w = self.size
+        return np.asarray(Image.fromarray(frame).resize((w, h), Image.Resampling.LANCZOS))
+
+
 def upscale_frames(frames: np.ndarray, factor: int, method: str = "nearest") -> np.ndarray:
-    """``(T, H, W, 3)`` uint8 -> ``(T, H * factor, W * factor, 3)``, nearest neighbour or Lanczos."""
-    if factor == 1:
-        return frames
-    if method == "nearest":
-        return frames.repeat(factor, axis=1).repeat(factor, axis=2)
-    h, w = frames.shape[1] * factor, frames.shape[2] * factor
-    return np.stack([np.asarray(Image.fromarray(f).resize((w, h), Image.Resampling.LANCZOS)) for f in frames])
+    """``(T, H, W, 3)`` uint8 -> ``(T, H * factor, W * factor, 3)``, nearest neighbour or Lanczos (all at once)."""
+    return np.stack(list(Upscaled(frames, factor, method))) if factor > 1 else frames
 
 
-def _even(frames: np.ndarray) -> np.ndarray:
-    ph, pw = frames.shape[1] % 2, frames.shape[2] % 2
-    return np.pad(frames, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="edge") if ph or pw else frames
+def _frames(frames: "Upscaled | np.ndarray") -> Upscaled:
+    return frames if isinstance(frames, Upscaled) else Upscaled(np.asarray(frames))
 
 
 _CODECS = {
@@ -59,11 +82,14 @@ _CODECS = {
 }
 
 
-def write_ffmpeg(path: Path, frames: np.ndarray, fps: float, fmt: str, *, audio: str | None = None) -> Path:
-    """Encode ``(T, H, W, 3)`` uint8 frames as ``fmt`` (``mp4`` or ``webm``) at ``fps``; with ``audio`` (a sound file)
-    its first audio stream is muxed in, cut (or padded with silence) to the video's length ``T / fps``."""
-    frames = np.ascontiguousarray(_even(frames))
-    t, h, w = frames.shape[:3]
+def write_ffmpeg(path: Path, frames: "Upscaled | np.ndarray", fps: float, fmt: str, *,
+                 audio: str | None = None) -> Path:
+    """Encode ``(T, H, W, 3)`` uint8 frames as ``fmt`` (``mp4`` or ``webm``) at ``fps``, padded to even sizes (yuv420p
+    needs them); with ``audio`` (a sound file) its first audio stream is muxed in, cut (or padded with silence) to the
+    video's length ``T / fps``."""
+    frames = _frames(frames)
+    t, (fh, fw) = len(frames), frames.size
+    h, w = fh + fh % 2, fw + fw % 2
     video_args, audio_args = _CODECS[fmt]
     cmd = [ffmpeg_exe(), "-v", "error", "-nostdin", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}",
            "-framerate", repr(float(fps)), "-i", "-"]
@@ -78,7 +104,9 @@ def write_ffmpeg(path: Path, frames: np.ndarray, fps: float, fmt: str, *, audio:
     try:
         try:
             for frame in frames:
-                proc.stdin.write(frame.tobytes())
+                if (h, w) != (fh, fw):
+                    frame = np.pad(frame, ((0, h - fh), (0, w - fw), (0, 0)), mode="edge")
+                proc.stdin.write(np.ascontiguousarray(frame).tobytes())
         except BrokenPipeError:
             pass  # ffmpeg stopped early: its message says why
         finally:
@@ -107,19 +135,21 @@ def gif_delays(n_frames: int, fps: float) -> list[int]:
     return [int(max(c, 1) * 10) for c in cs]
 
 
-def write_gif(path: Path, frames: np.ndarray, fps: float, *, loop: bool = True) -> Path:
+def write_gif(path: Path, frames: "Upscaled | np.ndarray", fps: float, *, loop: bool = True) -> Path:
     """``(T, H, W, 3)`` uint8 as an animated GIF (one palette per frame). Identical consecutive frames (holds)
     become one frame shown for their summed time, as Pillow writes them."""
-    images = [Image.fromarray(f) for f in frames]
-    delays = gif_delays(len(images), fps)
+    frames = _frames(frames)
+    delays = gif_delays(len(frames), fps)
+    images = (Image.fromarray(f) for f in frames)
+    first = next(images)
     extra = {"loop": 0} if loop else {}
-    images[0].save(path, format="GIF", save_all=True, append_images=images[1:], duration=delays, optimize=False,
-                   **extra)
+    first.save(path, format="GIF", save_all=True, append_images=images, duration=delays, optimize=False, **extra)
     return path
 
 
-def write_png_frames(folder: Path, frames: np.ndarray) -> Path:
+def write_png_frames(folder: Path, frames: "Upscaled | np.ndarray") -> Path:
     """``(T, H, W, 3)`` uint8 as ``folder/frame_00000.png`` ... (the folder is created)."""
+    frames = _frames(frames)
     folder.mkdir()
     digits = max(5, len(str(len(frames) - 1)))
     for k, frame in enumerate(frames):

@@ -9,9 +9,9 @@ import numpy as np
 
 from ..rendering import to_uint8
 from .audio import audio_seconds, envelope, read_audio
-from .encode import gif_delays, scale_factor, upscale_frames, write_ffmpeg, write_gif, write_png_frames
+from .encode import Upscaled, gif_delays, scale_factor, write_ffmpeg, write_gif, write_png_frames
 from .frames import VideoPath, write_speed_plot
-from .settings import FORMAT_FILES, VideoSettings
+from .settings import FORMAT_FILES, VideoSettings, check_frame_count
 from .timing import easing_schedule
 
 SPEED_PLOT = "speed.png"
@@ -42,6 +42,7 @@ def prepare(video: VideoSettings, n_legs: int, *, loop: bool) -> np.ndarray | No
     samples = read_audio(video.audio)
     seconds = video.duration if video.duration is not None else audio_seconds(samples)
     n_frames = max(int(round(seconds * video.fps)), 2)
+    check_frame_count(n_frames)
     return envelope(samples, video.fps, n_frames, kind=video.envelope, name=f"the audio file {video.audio}")
 
 
@@ -69,7 +70,7 @@ def write_files(stage: Path, vp: VideoPath, video: VideoSettings, *, metric_name
     at the model's size (for the strip)."""
     frames = to_uint8(vp.images)
     factor = scale_factor(frames.shape[1], frames.shape[2], video.scale)
-    big = upscale_frames(frames, factor, video.scale_filter)
+    big = Upscaled(frames, factor, video.scale_filter)
     for fmt in video.formats:
         name = FORMAT_FILES[fmt]
         if fmt in ("mp4", "webm"):

@@ -99,6 +99,13 @@ def _check_timing(duration: float | None, hold: float | None, easing: str | None
         raise UserError(f"unknown easing {easing!r}; choose one of: {', '.join(EASINGS)}")
 
 
+def check_frame_count(n_frames: float) -> None:
+    """Refuse a video of more than :data:`~latent_geodesics.limits.MAX_FRAMES` frames (each is held in memory)."""
+    if n_frames > MAX_FRAMES:
+        raise UserError(f"the video would have {n_frames:.0f} frames, more than {MAX_FRAMES}; lower --fps or the "
+                        "durations")
+
+
 @dataclass(frozen=True)
 class VideoSettings:
     """How the frames of a path are timed and written.
@@ -174,8 +181,7 @@ class VideoSettings:
             if self.duration is not None and self.duration * self.fps < 2:
                 raise UserError(f"--duration {self.duration:g} at --fps {self.fps:g} makes fewer than 2 frames; "
                                 "give a longer --duration")
-        if self.total_seconds(max(len(self.legs), 1)) * self.fps > MAX_FRAMES * 10:
-            raise UserError(f"the video would have more than {MAX_FRAMES * 10} frames; lower --fps or --duration")
+        check_frame_count(self.total_seconds(max(len(self.legs), 1)) * self.fps)
 
     def leg(self, i: int) -> tuple[float, str, float]:
         """Duration, easing and hold of leg ``i`` (its overrides, else the defaults)."""

@@ -18,7 +18,7 @@ import numpy as np
 
 from .._check import UserError
 from .easing import cumulative, speed_profile
-from .settings import VideoSettings
+from .settings import VideoSettings, check_frame_count
 
 JOIN_RAMP = 0.2
 """Smooth joins: the fraction of a move (at each end that meets a turn or a rest) over which the speed is brought
@@ -175,6 +175,7 @@ def easing_schedule(video: VideoSettings, n_legs: int, *, loop: bool, lengths: n
         tail = 1 + _frames(end_hold, fps)
         fracs.append(np.ones(tail))
         leg_idx.append(np.full(tail, n_legs - 1))
+    check_frame_count(sum(len(i) for i in leg_idx))
     return Schedule(leg=np.concatenate(leg_idx), fraction=np.concatenate(fracs), fps=fps, loop=loop, legs=legs)
 
 
