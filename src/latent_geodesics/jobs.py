@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -255,6 +255,7 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
         if z0.shape[0] > 1 and not join:
             raise UserError(f"a video follows one path; got {z0.shape[0]} pairs: give waypoints instead of a batch")
         envelope = vid.prepare(video, z0.shape[0], loop=loop)
+        settings = replace(settings, frames=settings.node_count())  # solve the nodes; the video places its frames
     else:
         out = check_output_dir(out_dir, files=INTERPOLATE_FILES + (("projection.png",) if projection is not None else ()))
     z0, z1 = check_endpoints(generator, z0, z1)

@@ -248,3 +248,25 @@ def test_timeline_photos_are_projected(model_file, tmp_path, kinds):
     report = json.loads((out / "report.json").read_text())
     assert report["video"]["frames"] == 5 * (len(kinds) - 1) + 1
     assert (out / "projection.png").exists() == all(k == "image" for k in kinds)
+
+
+def test_the_python_api(tmp_path):
+    """jobs.interpolate with VideoSettings: the solver solves nodes, the video places its frames."""
+    import torch
+
+    from latent_geodesics.generators import load_generator
+    from latent_geodesics.jobs import InterpolateSettings, interpolate, waypoint_legs
+    from latent_geodesics.metrics import build_metric
+    from latent_geodesics.video import VideoSettings
+
+    gen = load_generator("zoo:mnist28", device="cpu")
+    z0, z1 = waypoint_legs(torch.cat([gen.sample_latents(1, seed=s) for s in (1, 2, 3)]), loop=True)
+    report = interpolate(gen, build_metric("pixel"), z0, z1, tmp_path / "api",
+                         InterpolateSettings(solver="optimize", nodes=5, frames=99),
+                         model_name="zoo:mnist28", join=True, loop=True,
+                         video=VideoSettings(fps=10, duration=1, easing="ease-out", formats=("gif",)))
+    assert report["settings"]["frames"] == 5 and report["video"]["frames"] == 30
+    with np.load(tmp_path / "api" / "path.npz") as data:
+        assert data["nodes"].shape == (3, 5, 64) and data["points"].shape == (1, 30, 64)
+    assert sorted(p.name for p in (tmp_path / "api").iterdir()) == ["path.npz", "report.json", "speed.png",
+                                                                    "strip.png", "video.gif"]
