@@ -83,7 +83,7 @@ class InterpolateSettings:
             with its measured gradient norm). ``None``: no limit.
     """
 
-    solver: str = "optimize"
+    solver: str = "subdivide"
     frames: int = 33
     optimize: LevelConfig = field(default_factory=level_config)
     subdivide: SubdivideConfig = field(default_factory=SubdivideConfig)
@@ -221,7 +221,7 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
                 settings: InterpolateSettings, *, model_name: str, join: bool = False, loop: bool = False,
                 progress: Progress | None = None, discriminator_name: str | None = None,
                 projection: "Projection | None" = None, metric_options: dict | None = None,
-                video: "VideoSettings | None" = None) -> dict:
+                config: dict | None = None, video: "VideoSettings | None" = None) -> dict:
     """Solve paths between ``z0`` and ``z1`` and write ``strip.png``, ``video.mp4``, ``path.npz``, ``report.json``.
 
     Args:
@@ -237,6 +237,8 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
             (:func:`latent_geodesics.project.project_images`, one per waypoint, in order): ``projection.png``
             shows each beside its reconstruction, the report gets its errors, and the video opens on the
             first picture and closes on the last (held :data:`PHOTO_HOLD` frames each).
+        config: the whole settings tree the run was built from
+            (:meth:`latent_geodesics.settings.Settings.to_dict`), recorded in the report.
         video: time the frames in seconds (:mod:`latent_geodesics.video`): the legs are solved at
             ``settings.nodes`` points, the frames placed along them by perceptual arc length (easing, holds, audio),
             written in ``video.formats`` with ``speed.png``; the report gets a ``video`` block. Without it, the
@@ -284,6 +286,7 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
         "metric_options": dict(metric_options or {}),
         "realism": _realism_dict(metric),
         "settings": settings.to_dict(),
+        "config": config,
         "pairs": int(z0.shape[0]),
         "waypoints": {"legs": int(z0.shape[0]), "loop": loop} if join else None,
         "start": {"method": settings.init if settings.solver not in INITS else settings.solver,
