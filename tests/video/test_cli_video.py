@@ -270,3 +270,20 @@ def test_the_python_api(tmp_path):
         assert data["nodes"].shape == (3, 5, 64) and data["points"].shape == (1, 30, 64)
     assert sorted(p.name for p in (tmp_path / "api").iterdir()) == ["path.npz", "report.json", "speed.png",
                                                                     "strip.png", "video.gif"]
+
+
+def test_run_interpolate_takes_video_settings_and_timelines(tmp_path):
+    from latent_geodesics.settings import Settings
+    from latent_geodesics.video import parse_timeline
+    from latent_geodesics.workflows.interpolate import run_interpolate
+
+    base = Settings().with_fields({"model": "zoo:mnist28", "metric": "pixel", "solver": "linear"})
+    timeline = parse_timeline({"fps": 10, "duration": 1, "formats": ["png"],
+                               "waypoints": [{"seed": 4}, {"seed": 5, "hold": 0.5}]})
+    report = run_interpolate(base, tmp_path / "t", device="cpu", timeline=timeline)
+    assert report["video"]["frames"] == 10 + 1 + 5 and report["config"]["timeline"]["waypoints"][1]["seed"] == 5
+    assert len(list((tmp_path / "t" / "frames").iterdir())) == 16
+    from latent_geodesics._check import UserError
+    with pytest.raises(UserError, match="--timeline gives the waypoints"):
+        run_interpolate(base.with_fields({"seeds": (1, 2)}), tmp_path / "u", device="cpu", timeline=timeline)
+    assert not (tmp_path / "u").exists()
