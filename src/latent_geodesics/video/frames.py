@@ -28,9 +28,11 @@ from .timing import Schedule, audio_schedule, easing_schedule
 
 MEASURE_DENSITY = 2
 """Points of the curve through a leg's nodes measured per frame of the leg (one generator + metric pass each)."""
-CHORD_PASSES = 2
-"""Passes that move frames so that the steps measured between them (chords) follow the target's shape, not only
-the arc length of the curve (one pass over the frames each)."""
+CHORD_PASSES = 6
+"""Most passes that move frames so that the steps measured between them (chords) follow the target's shape, not
+only the arc length of the curve (one generator + metric pass over the frames each); the best placement is kept."""
+CHORD_TOL = 0.005
+"""The passes stop once no measured step is further than this fraction of the peak from its target."""
 
 
 @dataclass
@@ -124,15 +126,21 @@ def video_frames(generator: Generator, metric: Metric, nodes: Tensor, video: Vid
     arc_targets = schedule.target_steps(lengths)
     t = schedule.n_frames
     order = torch.arange(t + 1 if loop else t) % t
-    placed = schedule
+    placed, best = schedule, None
     for it in range(CHORD_PASSES + 1):
         latents = _lookup(generator, nodes, d_sq, placed)
         images = images_of(generator, latents, chunk_size=chunk_size)
         feats = _embed(metric, images, chunk_size)
         steps = _dist(metric, feats, order[:-1], order[1:])
-        if it < CHORD_PASSES:
-            placed = _chord_corrected(schedule, placed, lengths, arc_targets, steps)
-    ratio = float(steps.sum() / max(arc_targets.sum(), 1e-30))
+        ratio = float(steps.sum() / max(arc_targets.sum(), 1e-30))
+        error = float(np.abs(steps - arc_targets * ratio).max(initial=0.0)) / max(float(arc_targets.max()) * ratio,
+                                                                                 1e-30)
+        if best is None or error < best[0]:
+            best = (error, placed, latents, images, feats, steps, ratio)
+        if it == CHORD_PASSES or error < CHORD_TOL:
+            break
+        placed = _chord_corrected(schedule, placed, lengths, arc_targets, steps)
+    _, placed, latents, images, feats, steps, ratio = best
     joins = _joins(metric, feats, schedule, steps) if envelope is None else []
     return VideoPath(latents=latents, images=images, schedule=placed, lengths=lengths, steps=steps,
                      targets=arc_targets * ratio, joins=joins, chord_ratio=ratio)
