@@ -117,7 +117,7 @@ def test_audio_drives_the_steps_and_is_muxed(tmp_path):
     wav = click_track(tmp_path / "click.wav", seconds=3.0, every=0.5)
     out = tmp_path / "beat"
     r = run("interpolate", *MODEL, "--seed", 1, "--seed", 2, "--seed", 3, "--loop", "--audio", wav, "--fps", 30,
-            "--solver", "linear", "--format", "mp4,png", "--out", out)
+            "--solver", "linear", "--format", "mp4,webm,png", "--out", out)
     assert r.exit_code == 0, r.output
     v = json.loads((out / "report.json").read_text())["video"]
     assert v["frames"] == 90 and v["audio_correlation"] >= 0.9
@@ -129,6 +129,8 @@ def test_audio_drives_the_steps_and_is_muxed(tmp_path):
     assert read_audio(out / "video.mp4").shape[0] / 22050 == pytest.approx(3.0, abs=0.05)
     _, fps = _decode(out / "video.mp4")
     assert fps == 30
+    assert len(probe(out / "video.webm")["audio"]) == 1  # Opus in the WebM
+    assert read_audio(out / "video.webm").shape[0] / 22050 == pytest.approx(3.0, abs=0.05)
     # --duration cuts the audio (and the video) shorter
     r = run("interpolate", *MODEL, "--seed", 1, "--seed", 2, "--audio", wav, "--duration", 1.5, "--fps", 30,
             "--solver", "linear", "--out", tmp_path / "short")
@@ -186,8 +188,12 @@ def sounds(tmp_path):
     (("--timeline", "{d}/missing.toml"), "cannot read the timeline"),
     (("--timeline", "{d}/ok.toml", "--seed", 1), "--timeline gives the waypoints"),
     (("--seed", 1, "--seed", 2, "--duration", 1, "--frames", 9), "drop --frames"),
+    (("--z0", "{d}/two.npy", "--z1", "{d}/two.npy", "--duration", 1), "a video follows one path"),
+    (("--seed", 1, "--seed", 2, "--total", 1, "--duration", 1), "not both"),
+    (("--seed", 1, "--seed", 2, "--audio", "{d}/silent.wav", "--total", 1), "drop --total"),
 ])
 def test_bad_values_are_one_line_and_write_nothing(sounds, args, match):
+    np.save(sounds / "two.npy", np.zeros((2, 64), np.float32))
     out = sounds / "out"
     result = run("interpolate", "--model", "zoo:mnist28", "--metric", "pixel", "--solver", "linear",
                  *[str(a).format(d=sounds) for a in args], "--out", out)

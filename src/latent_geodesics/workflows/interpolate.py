@@ -230,6 +230,8 @@ def run_interpolate(settings: Settings, out: str | Path, *, device: str | torch.
         ends = timeline_endpoints(gen, settings, timeline, projector=projector)
     else:
         ends = path_endpoints(gen, settings, projector=projector)
+    if video is not None and ends.z0.shape[0] > 1 and not ends.join:
+        raise UserError(f"a video follows one path; got {ends.z0.shape[0]} pairs: give waypoints instead of a batch")
     if video is not None and video.audio is None:
         video_outputs.prepare(video, ends.z0.shape[0], loop=ends.loop)  # every leg has time to move: before solving
     run = settings.interpolate_settings()
