@@ -351,6 +351,22 @@ def echo_projection(items: list[dict], quiet: bool) -> None:
                        err=True)
 
 
+class _Seconds(click.ParamType):
+    """A finite number of seconds; its range is checked by :class:`~latent_geodesics.video.VideoSettings`, so that a
+    negative value gets the same one line from an option as from a timeline file."""
+
+    name = "seconds"
+
+    def convert(self, value, param, ctx):
+        rv = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return rv
+
+
+SECONDS = _Seconds()
+
+
 def video_options(f):
     """``interpolate``'s video in seconds: ``--duration --total --hold --easing --joins --timeline --audio --envelope
     --format --scale --scale-filter`` (any of them given: a video job; see :func:`video_from`)."""
@@ -358,13 +374,13 @@ def video_options(f):
     from ..video.settings import ENVELOPES, FORMATS, JOINS, MAX_SCALE, SCALE_FILTERS
 
     return _apply(f, [
-        click.option("--duration", type=_Finite(), default=None, metavar="SECONDS",
+        click.option("--duration", type=SECONDS, default=None, metavar="SECONDS",
                      help="Seconds per leg (between two waypoints), its hold included [default: 2]; with --audio, "
                           "the whole video [default: the audio's length]."),
-        click.option("--total", type=_Finite(), default=None, metavar="SECONDS",
+        click.option("--total", type=SECONDS, default=None, metavar="SECONDS",
                      help="Instead of --duration: the whole video's length, shared among the legs in proportion "
                           "to their perceptual lengths (the same mean speed on each)."),
-        click.option("--hold", type=_Finite(), default=None, metavar="SECONDS",
+        click.option("--hold", type=SECONDS, default=None, metavar="SECONDS",
                      help="Seconds the video rests on each waypoint [default: 0]."),
         click.option("--easing", default=None, metavar="NAME",
                      help=f"How each leg's time maps to the fraction of its perceptual length covered: "
