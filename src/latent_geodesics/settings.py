@@ -26,7 +26,8 @@ from dataclasses import dataclass, field, fields, replace
 from ._check import UserError
 from .generators import DEFAULT_MODEL
 from .jobs import InterpolateSettings
-from .limits import MAX_FRAMES, MAX_SEED, MAX_STEPS
+from .limits import (DEFAULT_FPS, DEFAULT_FRAMES, MAX_CHUNK, MAX_FRAMES, MAX_PROJECTION_STEPS, MAX_SEED,
+                     MAX_STARTS, MAX_STEPS)
 from .metrics import metric_names
 from .paths import DEFAULT_CHUNK, INITS
 from .realism import FORMS
@@ -39,6 +40,12 @@ PRECONDITIONERS = ("kronecker", "laplacian", "none")
 VGG_MIN_SIZE = 64
 """``min_size`` of the VGG metrics unless an option gives one: a 64 px model's images as they are (the library's
 128 costs 4x the passes; BENCHMARKS.md, ``first_run``)."""
+
+
+def metric_build_options(metric: str, options: Mapping[str, object]) -> dict:
+    """The options ``metric`` is built with: ``options``, and for the VGG metrics ``min_size`` :data:`VGG_MIN_SIZE`
+    unless they give one (every command's rule)."""
+    return {"min_size": VGG_MIN_SIZE, **options} if metric.startswith("vgg") else dict(options)
 
 
 def _choice(value: object, name: str, choices) -> None:
@@ -127,8 +134,8 @@ class EndpointSettings:
     def __post_init__(self) -> None:
         for s in self.seeds:
             _whole(s, "a seed", 0, MAX_SEED)
-        _whole(self.starts, "--starts", 1, 1024)
-        _whole(self.projection_steps, "--projection-steps", 0, 10**6)
+        _whole(self.starts, "--starts", 1, MAX_STARTS)
+        _whole(self.projection_steps, "--projection-steps", 0, MAX_PROJECTION_STEPS)
         _number(self.pixel_weight, "--pixel-weight")
 
     def given(self) -> bool:
@@ -184,8 +191,7 @@ class MetricSettings:
 
     def build_options(self) -> dict:
         """The options the metric is built with."""
-        opts = dict(self.options)
-        return {"min_size": VGG_MIN_SIZE, **opts} if self.metric.startswith("vgg") else opts
+        return metric_build_options(self.metric, dict(self.options))
 
     def to_dict(self) -> dict:
         return {"metric": self.metric, "options": self.build_options(), "realism": self.realism,
@@ -233,7 +239,7 @@ class SolverSettings:
             _whole(self.nodes, "--nodes", 2, MAX_FRAMES)
         if self.time_limit is not None:
             _number(self.time_limit, "--time-limit", open_lo=True)
-        _whole(self.chunk_size, "--chunk-size", 1, 1 << 20)
+        _whole(self.chunk_size, "--chunk-size", 1, MAX_CHUNK)
 
     def level(self):
         """The optimiser of ``optimize`` and of each ``subdivide`` level."""
@@ -252,8 +258,8 @@ class RenderSettings:
     """What the outputs look like: ``frames`` per path (per leg with waypoints), endpoints included, and the
     video's frame rate."""
 
-    frames: int = 33
-    fps: float = 12.0
+    frames: int = DEFAULT_FRAMES
+    fps: float = DEFAULT_FPS
 
     def __post_init__(self) -> None:
         _whole(self.frames, "--frames", 2, MAX_FRAMES)

@@ -200,7 +200,8 @@ class VideoSettings:
         return tuple(FORMAT_FILES[f] for f in self.formats)
 
     def to_dict(self) -> dict:
-        return {"fps": self.fps, "duration": self.duration, "total": self.total, "hold": self.hold, "easing": self.easing,
+        return {"fps": self.fps, "duration": self.duration, "total": self.total, "hold": self.hold,
+                "easing": self.easing,
                 "joins": self.joins, "formats": list(self.formats), "scale": self.scale,
                 "scale_filter": self.scale_filter, "audio": self.audio, "envelope": self.envelope,
                 "legs": [leg.to_dict() for leg in self.legs], "timeline": self.timeline}
