@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from .._check import UserError
-from ..limits import MAX_FRAMES, MAX_SEED
+from ..limits import DEFAULT_FPS, MAX_FRAMES, MAX_SEED
 from ..rendering import MAX_FPS, MIN_FPS
 from .easing import EASINGS
 
@@ -133,7 +133,7 @@ class VideoSettings:
         timeline: the timeline file these settings were read from (recorded), if any.
     """
 
-    fps: float = 12.0
+    fps: float = DEFAULT_FPS
     duration: float | None = None
     total: float | None = None
     hold: float = 0.0
