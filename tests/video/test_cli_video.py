@@ -293,3 +293,15 @@ def test_run_interpolate_takes_video_settings_and_timelines(tmp_path):
     with pytest.raises(UserError, match="--timeline gives the waypoints"):
         run_interpolate(base.with_fields({"seeds": (1, 2)}), tmp_path / "u", device="cpu", timeline=timeline)
     assert not (tmp_path / "u").exists()
+
+
+def test_round_joins_from_the_command_line(tmp_path):
+    out = tmp_path / "round"
+    r = run("interpolate", *MODEL, "--seed", 1, "--seed", 2, "--seed", 3, "--loop", "--total", 3, "--fps", 20,
+            "--joins", "round", "--solver", "linear", "--nodes", 9, "--out", out)
+    assert r.exit_code == 0, r.output
+    v = json.loads((out / "report.json").read_text())["video"]
+    assert v["settings"]["joins"] == "round" and len(v["joins"]) == 3 and v["speed_error"]["max"] < 0.1
+    with np.load(out / "path.npz") as data:
+        starts = [leg["start_frame"] for leg in v["legs"]]
+        np.testing.assert_array_equal(data["points"][0, starts], data["nodes"][:, 0])  # the waypoints, exactly

@@ -105,3 +105,24 @@ def test_frames_are_moved_until_their_chords_follow_the_easing(warped_gen, monke
     assert raw.speed_error()["max"] > 0.05 and fixed.speed_error()["max"] < 0.01
     assert 0.95 < fixed.chord_ratio < 1.0
     torch.testing.assert_close(fixed.latents[[0, 15, 60, 75, 120, 135]], nodes[[0, 0, 1, 1, 2, 2], 0])
+
+
+@pytest.mark.parametrize("loop", [True, False])
+def test_round_joins_turn_without_stopping(warped_gen, loop):
+    """joins="round": one curve through all legs, its direction continuous through the waypoints: with --total and
+    linear easing the speed stays constant, the velocity jumps at the waypoints shrink (measured), the waypoints
+    are still shown exactly."""
+    metric = build_metric("pixel")
+    way = torch.tensor([[0.0, 0.0], [1.5, 0.3], [0.2, 1.0]])  # turns of 110-150 degrees
+    ends = torch.cat([way, way[:1]]) if loop else way
+    nodes = baseline_path(warped_gen, "linear", ends[:-1], ends[1:], 8)
+    jumps = {}
+    for joins in ("sharp", "round"):
+        vp = video_frames(warped_gen, metric, nodes, VideoSettings(fps=30, total=6, joins=joins), loop=loop)
+        assert vp.speed_error()["max"] < 0.02
+        jumps[joins] = np.array([j["relative_jump"] for j in vp.joins])
+        starts = [leg.start for leg in vp.schedule.legs]
+        torch.testing.assert_close(vp.latents[starts], nodes[:, 0])
+    assert np.all(jumps["sharp"] > 1.0) and np.all(jumps["round"] < 0.3 * jumps["sharp"]), jumps
+    moving = vp.steps[vp.steps > 0]
+    assert moving.min() > 0.8 * moving.max()  # no stop at the waypoints

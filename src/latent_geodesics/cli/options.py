@@ -384,7 +384,9 @@ def video_options(f):
                           f"{', '.join(easing_names())} [default: linear]."),
         click.option("--joins", type=click.Choice(list(JOINS)), default=None,
                      help="smooth: bring the speed to zero through each waypoint where the easing would not, so "
-                          "that perceptual velocity is continuous; sharp: the easing as it is [default: smooth]."),
+                          "that perceptual velocity is continuous; sharp: the easing as it is; round: one smooth "
+                          "curve through all legs, its direction continuous through the waypoints (no stop) "
+                          "[default: smooth]."),
         click.option("--timeline", type=FILE, default=None,
                      help="A JSON or TOML file: waypoints (seed, latent or image), each leg's duration, easing and "
                           "hold, loop, and any of these video settings (options given here override it)."),

@@ -21,7 +21,7 @@ from .._check import atomic_path
 from ..generators import Generator
 from ..metrics import Metric
 from ..metrics.base import Features, cat, select
-from ..paths import DEFAULT_CHUNK, images_of
+from ..paths import DEFAULT_CHUNK, images_of, path_stats, resample_at, spline_points
 from ..solvers import curve_steps, frames_at_fractions
 from .settings import VideoSettings
 from .timing import Schedule, audio_schedule, easing_schedule
@@ -31,6 +31,10 @@ MEASURE_DENSITY = 2
 CHORD_PASSES = 6
 """Most passes that move frames so that the steps measured between them (chords) follow the target's shape, not
 only the arc length of the curve (one generator + metric pass over the frames each); the best placement is kept."""
+ROUND_SPAN = 0.375
+"""``joins="round"``: the fraction of each leg, at each end, over which the curve turns: the solver's nodes there
+(but the waypoint) are left out of the smooth curve, so that it rounds the corner gently instead of within one node
+interval."""
 CHORD_TOL = 0.005
 """The passes stop once no measured step is further than this fraction of the peak from its target."""
 
@@ -111,24 +115,25 @@ def video_frames(generator: Generator, metric: Metric, nodes: Tensor, video: Vid
         The :class:`VideoPath`.
     """
     n_legs = nodes.shape[0]
+    curve_of = _RoundCurve if video.joins == "round" else _LegCurves
     if envelope is None:
         schedule = easing_schedule(video, n_legs, loop=loop)  # with a total: the legs' shares are not known yet
         per_leg = max(leg.frames for leg in schedule.legs) + 1 if video.total is None else schedule.n_frames
-        d_sq = curve_steps(generator, metric, nodes, max(MEASURE_DENSITY * per_leg + 1, 33), chunk_size=chunk_size)
-        lengths = d_sq.clamp_min(0).sqrt().sum(1).double().cpu().numpy()
+        curve = curve_of(generator, metric, nodes, loop, per_leg * (n_legs if video.joins == "round" else 1),
+                         chunk_size)
+        lengths = curve.lengths
         if video.total is not None:
             schedule = easing_schedule(video, n_legs, loop=loop, lengths=lengths)
     else:
-        n_frames = len(envelope)
-        d_sq = curve_steps(generator, metric, nodes, max(MEASURE_DENSITY * n_frames + 1, 33), chunk_size=chunk_size)
-        lengths = d_sq.clamp_min(0).sqrt().sum(1).double().cpu().numpy()
+        curve = curve_of(generator, metric, nodes, loop, len(envelope), chunk_size)
+        lengths = curve.lengths
         schedule = audio_schedule(envelope if loop else envelope[:-1], lengths, video.fps, loop=loop)
     arc_targets = schedule.target_steps(lengths)
     t = schedule.n_frames
     order = torch.arange(t + 1 if loop else t) % t
     placed, best = schedule, None
     for it in range(CHORD_PASSES + 1):
-        latents = _lookup(generator, nodes, d_sq, placed)
+        latents = curve.lookup(placed)
         images = images_of(generator, latents, chunk_size=chunk_size)
         feats = _embed(metric, images, chunk_size)
         steps = _dist(metric, feats, order[:-1], order[1:])
@@ -175,6 +180,89 @@ def _chord_corrected(schedule: Schedule, placed: Schedule, lengths: np.ndarray, 
     leg = np.where(fixed, schedule.leg, leg)
     frac = np.where(fixed, schedule.fraction, frac)
     return replace(schedule, leg=leg, fraction=frac)
+
+
+class _LegCurves:
+    """Each leg its own smooth curve through its nodes (it turns sharply at the waypoints), measured under the metric
+    on ``MEASURE_DENSITY * frames`` points per leg."""
+
+    def __init__(self, generator: Generator, metric: Metric, nodes: Tensor, loop: bool, frames: int,
+                 chunk_size: int) -> None:
+        self.generator, self.nodes = generator, nodes
+        self.d_sq = curve_steps(generator, metric, nodes, max(MEASURE_DENSITY * frames + 1, 33), chunk_size=chunk_size)
+        self.lengths = self.d_sq.clamp_min(0).sqrt().sum(1).double().cpu().numpy()
+
+    def lookup(self, schedule: Schedule) -> Tensor:
+        return _lookup(self.generator, self.nodes, self.d_sq, schedule)
+
+
+class _RoundCurve:
+    """``joins="round"``: one smooth (Catmull-Rom) curve through the nodes of every leg in turn, closed for a loop,
+    so that its direction is continuous through each waypoint (the corner is rounded between the nodes next to it);
+    it still passes through every waypoint. Measured under the metric on ``MEASURE_DENSITY * frames`` points."""
+
+    def __init__(self, generator: Generator, metric: Metric, nodes: Tensor, loop: bool, frames: int,
+                 chunk_size: int) -> None:
+        n_legs, k = nodes.shape[:2]
+        r = max(1, min(round(ROUND_SPAN * (k - 1)), (k - 1) // 2))  # node intervals bridged on each side
+        keep = [0] + [j for j in range(r, k - r)] + [k - 1] if k - 1 >= 2 * r else [0, k - 1]
+        keep = sorted(set(keep))
+        chain = torch.cat([nodes[:1, 0]] + [leg[keep[1:]] for leg in nodes])  # (N+1, ...)
+        self.waypoint_at = np.arange(n_legs + 1) * (len(keep) - 1)  # chain index of each waypoint
+        n = chain.shape[0] - 1
+        if loop:  # a closed curve: the points before the start and after the end are the loop's own neighbours
+            chain = torch.cat([chain[-2:-1], chain, chain[1:2]])
+        self.generator, self.nodes, self.loop = generator, nodes, loop
+        self.lo, self.n = 1.0 if loop else 0.0, n
+        self.chain = chain.flatten(1)
+        self.t_out, self.t_in = _round_tangents(self.chain)
+        self.per = max(1, math.ceil(MEASURE_DENSITY * frames / n))  # measured points per node interval
+        where = self.lo + torch.arange(n * self.per + 1, dtype=nodes.dtype, device=nodes.device) / self.per
+        dense = generator.project(self._at(where)).unsqueeze(0)
+        self.d_sq = path_stats(generator, metric, dense, chunk_size=chunk_size).d_sq  # (1, n * per)
+        d = self.d_sq[0].clamp_min(0).sqrt().double().cpu().numpy()
+        bounds = self.waypoint_at * self.per
+        cum = np.concatenate([[0.0], np.cumsum(d)])
+        self.lengths = np.diff(cum[bounds])
+
+    def _at(self, t: Tensor) -> Tensor:
+        """Points ``(P, *latent_shape)`` of the curve at chain positions ``t`` ``(P,)`` (cubic Hermite)."""
+        i = t.floor().long().clamp(0, self.chain.shape[0] - 2)
+        u = (t - i.to(t.dtype)).unsqueeze(-1)
+        h00, h10, h01, h11 = 2 * u**3 - 3 * u**2 + 1, u**3 - 2 * u**2 + u, -2 * u**3 + 3 * u**2, u**3 - u**2
+        out = h00 * self.chain[i] + h10 * self.t_out[i] + h01 * self.chain[i + 1] + h11 * self.t_in[i + 1]
+        return out.reshape(t.shape[0], *self.nodes.shape[2:])
+
+    def lookup(self, schedule: Schedule) -> Tensor:
+        pos = schedule.positions(self.lengths)
+        total = max(float(self.lengths.sum()), 1e-30)
+        fr = torch.from_numpy(np.clip(pos / total, 0.0, 1.0)).unsqueeze(0).to(self.d_sq)
+        at = resample_at(self.d_sq, fr)[0]  # fractional indices into the measured points
+        with torch.no_grad():
+            out = self.generator.project(self._at((self.lo + at / self.per).to(self.chain.dtype)))
+        for i, leg in enumerate(self.nodes):  # waypoints exactly
+            for f, point in ((0.0, leg[0]), (1.0, leg[-1])):
+                hit = np.flatnonzero((schedule.leg == i) & (schedule.fraction == f))
+                if len(hit):
+                    out[torch.from_numpy(hit).to(out.device)] = point
+        return out
+
+
+def _round_tangents(chain: Tensor) -> tuple[Tensor, Tensor]:
+    """Tangents of a Hermite curve through ``chain`` ``(M, D)``, each node's leaving and arriving one: along the
+    bisector of the directions of the chords on either side (the chord's own at the ends), as long as the chord on
+    that side. So the direction is continuous through every node, and a sharp turn at a waypoint between legs of
+    different node spacing is spread over the chords next to it (Catmull-Rom's tangent there points along the longer
+    chord and is too long for the shorter one: the curve then turns within a frame or two)."""
+    steps = chain[1:] - chain[:-1]
+    chords = steps.norm(dim=1, keepdim=True)  # (M-1, 1)
+    along = steps / chords.clamp_min(1e-30)
+    d = torch.cat([along[:1], along[1:] + along[:-1], along[-1:]])  # the bisector of the chords' directions
+    unit = d / d.norm(dim=1, keepdim=True).clamp_min(1e-30)
+    t_out, t_in = unit.clone(), unit.clone()
+    t_out[:-1] *= chords
+    t_in[1:] *= chords
+    return t_out, t_in
 
 
 def _lookup(generator: Generator, nodes: Tensor, d_sq: Tensor, schedule: Schedule) -> Tensor:

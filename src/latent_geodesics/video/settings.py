@@ -23,7 +23,7 @@ FORMATS = ("mp4", "gif", "webm", "png")
 FORMAT_FILES = {"mp4": "video.mp4", "gif": "video.gif", "webm": "video.webm", "png": "frames"}
 """The name each format is written under in the output folder (``frames`` is a folder)."""
 SCALE_FILTERS = ("nearest", "lanczos")
-JOINS = ("smooth", "sharp")
+JOINS = ("smooth", "sharp", "round")
 ENVELOPES = ("loudness", "onset")
 DEFAULT_DURATION = 2.0
 """Seconds per leg when neither ``--duration`` nor a timeline gives one."""
@@ -121,8 +121,10 @@ class VideoSettings:
         easing: how the time of a leg maps to the fraction of its *perceptual* length covered.
         joins: ``smooth``: where an easing would arrive at (or leave) a waypoint at speed, the speed is brought
             to zero over the first and last :data:`~latent_geodesics.video.timing.JOIN_RAMP` of the move, so that
-            perceptual velocity is continuous through the waypoint; ``sharp``: the easing as it is (the jump
-            in velocity is measured and reported either way).
+            perceptual velocity is continuous through the waypoint; ``sharp``: the easing as it is; ``round``: one
+            smooth curve through the nodes of all legs, whose direction is continuous through each waypoint (the
+            corner rounded between the nodes next to it), so the motion need not stop there (with ``total`` and a
+            ``linear`` easing its speed is constant too). The jump in velocity is measured and reported always.
         formats: any of :data:`FORMATS`.
         scale: integer upscaling of the frames; ``None``: the smallest that brings the shorter side to 256 px.
         scale_filter: ``nearest`` or ``lanczos``.
