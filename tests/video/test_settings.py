@@ -24,7 +24,7 @@ from latent_geodesics.video import (FORMATS, LegSpec, Timeline, VideoSettings, W
     ({"formats": ()}, "at least one --format"),
     ({"scale": 0}, "--scale must be"),
     ({"scale_filter": "cubic"}, "unknown scale filter"),
-    ({"joins": "round"}, "unknown join"),
+    ({"joins": "bevel"}, "unknown join"),
     ({"fps": 1000.0, "duration": 3600.0}, "more than 10000"),
     ({"audio": "a.wav", "easing": "ease-in"}, "--audio sets the speed"),
     ({"audio": "a.wav", "hold": 1.0}, "--audio sets the speed"),
