@@ -98,3 +98,10 @@ def test_a_total_is_shared_by_perceptual_length():
         easing_schedule(VideoSettings(fps=10, total=0.5, hold=0.2), 2, loop=True)
     with pytest.raises(UserError, match="--duration .* or --total .*not both"):
         VideoSettings(total=3.0, duration=1.0)
+
+
+def test_waypoint_frames_of_both_kinds():
+    s = easing_schedule(VideoSettings(fps=10, duration=1), 3, loop=True)
+    assert s.waypoint_frames() == [0, 10, 20]
+    a = audio_schedule(np.ones(30), np.array([1.0, 2.0, 3.0]), 10.0, loop=True)
+    assert a.waypoint_frames() == [0, 5, 15]

@@ -88,8 +88,10 @@ class Schedule:
         return np.diff(pos)
 
     def waypoint_frames(self) -> list[int]:
-        """The first frame at each waypoint that a leg starts from (easing schedules)."""
-        return [leg.start for leg in self.legs]
+        """The first frame of each leg (on or just past the waypoint it leaves)."""
+        if self.legs:
+            return [leg.start for leg in self.legs]
+        return [0] + [int(k) for k in np.flatnonzero(np.diff(self.leg)) + 1]
 
 
 def _frames(seconds: float, fps: float) -> int:
