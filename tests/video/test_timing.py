@@ -105,3 +105,21 @@ def test_waypoint_frames_of_both_kinds():
     assert s.waypoint_frames() == [0, 10, 20]
     a = audio_schedule(np.ones(30), np.array([1.0, 2.0, 3.0]), 10.0, loop=True)
     assert a.waypoint_frames() == [0, 5, 15]
+
+
+@settings(max_examples=50, deadline=None)
+@given(data=st.data(), loop=st.booleans(), easing=st.sampled_from(easing_names()), hold=st.sampled_from([0.0, 0.2]))
+def test_chord_passes_keep_waypoints_holds_and_order(data, loop, easing, hold):
+    """Moving frames for their chords never moves a waypoint or a hold, never reorders frames, and keeps every
+    stretch between waypoints at its arc length."""
+    from latent_geodesics.video.frames import _chord_corrected
+
+    s = easing_schedule(VideoSettings(fps=10, duration=1, hold=hold, easing=easing), 3, loop=loop)
+    lengths = np.array([1.0, 2.0, 0.5])
+    targets = s.target_steps(lengths)
+    eff = np.array(data.draw(st.lists(st.floats(0.5, 1.0), min_size=len(targets), max_size=len(targets))))
+    moved = _chord_corrected(s, s, lengths, targets, targets * eff)
+    fixed = (s.fraction == 0) | (s.fraction == 1)
+    assert np.array_equal(moved.fraction[fixed], s.fraction[fixed]) and np.array_equal(moved.leg, s.leg)
+    pos = moved.positions(lengths)
+    assert np.all(np.diff(pos) >= -1e-9)
