@@ -33,6 +33,13 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("solvers",),                       # path solvers
     ("evaluation",),                    # numbers about a finished path
     ("rendering",),                     # pictures, videos and files of a finished path
+    ("video.easing",),                  # easing curves: time -> fraction of perceptual length
+    ("video.settings",),                # VideoSettings and the timeline file
+    ("video.timing",),                  # where each frame goes: (leg, arc fraction) schedules
+    ("video.encode",),                  # MP4/WebM (ffmpeg), GIF, PNG frames, upscaling
+    ("video.audio",),                   # decoding sound, its envelope per frame
+    ("video.frames",),                  # frames placed on solved legs by arc length, measured
+    ("video",),                         # a video job's steps (checks, files)
     ("report",),                        # the HTML report
     ("project", "distances"),           # photos to latents; distances between many points
     ("jobs",),                          # solving and writing one interpolation, given the built objects

@@ -131,3 +131,42 @@ def test_staged_outputs_creates_the_folder_and_removes_it_on_failure(tmp_path):
     with staged_outputs(out) as stage:
         (stage / "x.txt").write_text("x")
     assert [p.name for p in out.iterdir()] == ["x.txt"]
+
+
+def test_a_folder_output_replaces_the_old_folder_whole(tmp_path):
+    """A video's PNG frames: a folder in the staging area replaces the folder of the same name, old frames gone."""
+    (tmp_path / "frames").mkdir()
+    for k in range(5):
+        (tmp_path / "frames" / f"frame_{k}.png").write_text("old")
+    with staged_outputs(tmp_path) as stage:
+        (stage / "frames").mkdir()
+        (stage / "frames" / "frame_0.png").write_text("new")
+        (stage / "a.txt").write_text("new a")
+    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == ["frame_0.png"]
+    assert not any(p.name.startswith(".lg-") for p in tmp_path.iterdir())
+
+
+def test_a_failed_commit_brings_the_old_folder_back(tmp_path, monkeypatch):
+    from latent_geodesics import rendering
+
+    (tmp_path / "frames").mkdir()
+    (tmp_path / "frames" / "frame_0.png").write_text("old")
+    (tmp_path / "z.txt").write_text("old z")
+    real, calls = os.replace, []
+
+    def flaky(src, dst):
+        calls.append(dst)
+        if len(calls) == 3:  # frames moved aside and the new frames moved in; z.txt fails
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(src, dst)
+
+    monkeypatch.setattr(rendering.os, "replace", flaky)
+    with pytest.raises(MachineError, match="No space left"):
+        with staged_outputs(tmp_path) as stage:
+            (stage / "frames").mkdir()
+            (stage / "frames" / "frame_0.png").write_text("new")
+            (stage / "frames" / "frame_1.png").write_text("new")
+            (stage / "z.txt").write_text("new z")
+    assert [p.name for p in (tmp_path / "frames").iterdir()] == ["frame_0.png"]
+    assert (tmp_path / "frames" / "frame_0.png").read_text() == "old" and (tmp_path / "z.txt").read_text() == "old z"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames", "z.txt"]

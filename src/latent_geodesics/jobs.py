@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +28,7 @@ from .solvers.subdivide import LevelConfig, most_steps, step_work
 
 if TYPE_CHECKING:
     from .project import Projection
+    from .video import VideoSettings
 
 
 AUTO_NODES = 17
@@ -222,7 +223,7 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
                 settings: InterpolateSettings, *, model_name: str, join: bool = False, loop: bool = False,
                 progress: Progress | None = None, discriminator_name: str | None = None,
                 projection: "Projection | None" = None, metric_options: dict | None = None,
-                config: dict | None = None) -> dict:
+                config: dict | None = None, video: "VideoSettings | None" = None) -> dict:
     """Solve paths between ``z0`` and ``z1`` and write ``strip.png``, ``video.mp4``, ``path.npz``, ``report.json``.
 
     Args:
@@ -240,11 +241,28 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
             first picture and closes on the last (held :data:`PHOTO_HOLD` frames each).
         config: the whole settings tree the run was built from
             (:meth:`latent_geodesics.settings.Settings.to_dict`), recorded in the report.
+        video: time the frames in seconds (:mod:`latent_geodesics.video`): the legs are solved at
+            ``settings.nodes`` points, the frames placed along them by perceptual arc length (easing, holds, audio),
+            written in ``video.formats`` with ``speed.png``; the report gets a ``video`` block. Without it, the
+            ``settings.frames`` frames of each path go into ``video.mp4`` as before.
 
     Returns:
         The report (also written to ``report.json``).
     """
-    out = check_output_dir(out_dir, files=INTERPOLATE_FILES + (("projection.png",) if projection is not None else ()))
+    envelope = None
+    if video is not None:
+        from . import video as vid
+
+        files = ("strip.png", "path.npz", "report.json") + vid.video_files(video)
+        out = check_output_dir(out_dir, files=files + (("projection.png",) if projection is not None else ()),
+                               longest_name=vid.outputs.LONGEST_NAME)
+        if z0.shape[0] > 1 and not join:
+            raise UserError(f"a video follows one path; got {z0.shape[0]} pairs: give waypoints instead of a batch")
+        envelope = vid.prepare(video, z0.shape[0], loop=loop)
+        settings = replace(settings, frames=settings.node_count())  # solve the nodes; the video places its frames
+    else:
+        out = check_output_dir(out_dir,
+                               files=INTERPOLATE_FILES + (("projection.png",) if projection is not None else ()))
     z0, z1 = check_endpoints(generator, z0, z1)
     t0 = time.perf_counter()
     solved = solve(generator, metric, z0, z1, settings, progress=progress)
@@ -252,8 +270,14 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
     start_stats, final_stats, result = solved.start_stats, solved.stats, solved.result
     points = join_legs(solved.points) if join else solved.points
     wall = time.perf_counter() - t0
+    vp = None
+    if video is not None:
+        vp = vid.video_frames(generator, metric, solved.points, video, loop=loop, envelope=envelope,
+                              chunk_size=settings.chunk_size)
+        points = vp.latents.unsqueeze(0)  # the video's frames, as one path
     b, n1 = points.shape[:2]
-    images = images_of(generator, points.reshape(b * n1, *points.shape[2:]), chunk_size=settings.chunk_size)
+    images = vp.images if vp is not None else \
+        images_of(generator, points.reshape(b * n1, *points.shape[2:]), chunk_size=settings.chunk_size)
     if not torch.isfinite(images).all():
         raise _nonfinite_error(z0, z1)
     frames = to_uint8(images)
@@ -273,24 +297,42 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
         "result": {"method": settings.solver + ("+retime" if settings.retime else ""), **_stats_dict(final_stats),
                    **(result.summary() if result is not None else {})},
         "projection": projection.to_dict() if projection is not None else None,
+        **({"video": {"settings": video.to_dict(), **vp.to_dict(), "outputs": vid.output_info(vp, video)}}
+           if vp is not None else {}),
         "wall_time_s": round(wall, 4),
         "device": str(generator.device),
     })
     with staged_outputs(out) as stage:
-        write_png(stage / "strip.png", tile(frames))
-        video = np.concatenate(list(frames), axis=1) if b > 1 else frames[0]  # pairs stacked vertically
-        video = video[:-1] if loop else video
-        if projection is not None:
-            from .project import write_projection_files
+        if vp is not None:
+            vid.write_files(stage, vp, video, metric_name=metric.name)
+            write_png(stage / "strip.png", tile(vid.strip_frames(frames[0])))
+            if projection is not None:
+                from .project import write_projection_files
 
-            write_projection_files(stage, projection)
-            if b == 1:  # one path through the pictures: open on the first photo, close on the last
-                photos = to_uint8(projection.targets)
-                last = photos[0] if loop else photos[-1]
-                video = np.concatenate([np.repeat(photos[:1], PHOTO_HOLD, 0), video,
-                                        np.repeat(last[None], PHOTO_HOLD, 0)])
-        write_video(stage / "video.mp4", video, fps=settings.fps)
+                write_projection_files(stage, projection)
+        else:
+            _write_plain_video(stage, frames, b, loop, projection, settings.fps)
+        nodes = solved.points.detach().cpu().numpy() if vp is not None else None
         PathFile.single(points.detach().cpu().numpy(), model=model_name, metric=metric.name,
-                        legs=int(z0.shape[0]) if join else 1, discriminator=discriminator_name).write(stage / "path.npz")
+                        legs=int(z0.shape[0]) if join and vp is None else 1, discriminator=discriminator_name,
+                        nodes=nodes).write(stage / "path.npz")
         write_json(stage / "report.json", report)
     return json.loads(json.dumps(report))
+
+
+def _write_plain_video(stage: Path, frames: np.ndarray, b: int, loop: bool, projection: "Projection | None",
+                       fps: float) -> None:
+    """``strip.png`` and ``video.mp4`` of ``frames`` ``(B, N+1, H, W, 3)`` without video settings (frame counts)."""
+    write_png(stage / "strip.png", tile(frames))
+    video = np.concatenate(list(frames), axis=1) if b > 1 else frames[0]  # pairs stacked vertically
+    video = video[:-1] if loop else video
+    if projection is not None:
+        from .project import write_projection_files
+
+        write_projection_files(stage, projection)
+        if b == 1:  # one path through the pictures: open on the first photo, close on the last
+            photos = to_uint8(projection.targets)
+            last = photos[0] if loop else photos[-1]
+            video = np.concatenate([np.repeat(photos[:1], PHOTO_HOLD, 0), video,
+                                    np.repeat(last[None], PHOTO_HOLD, 0)])
+    write_video(stage / "video.mp4", video, fps=fps)

@@ -3,7 +3,8 @@
 
 Arrays of a single-path file: ``points`` ``(B, N+1, *latent_shape)``; ``z0``, ``z1`` ``(B, *latent_shape)``;
 ``metric``, ``model`` (0-d str); ``legs`` (0-d int, a path through waypoints: its ``N`` steps are ``legs``
-legs of equal length); ``discriminator`` (0-d str, when one was given). A ``compare`` file has ``methods``
+legs of equal length); ``discriminator`` (0-d str, when one was given); ``nodes`` ``(L, K, *latent_shape)`` (a video
+in seconds: ``points`` are its frames, ``nodes`` each leg as the solver left it). A ``compare`` file has ``methods``
 ``(M,)`` str and ``points_<k>`` per method instead of ``points``, ``metrics`` ``(M,)`` (what each method was
 solved under, ``""`` for none) and ``seeds`` ``(B, 2)`` when the pairs were seeded.
 """
@@ -35,6 +36,8 @@ class PathFile:
         discriminator: the discriminator given with ``--discriminator``, if any.
         solved_under: per ``compare`` method, the metric it was solved under (``None``: linear, slerp).
         seeds: ``(B, 2)`` seeds of the endpoint pairs, when they were seeded.
+        nodes: a video in seconds (:mod:`latent_geodesics.video`): each leg's solved nodes ``(L, K, *latent_shape)``
+            (its frames are the points, placed between them).
     """
 
     sets: dict[str, np.ndarray]
@@ -44,6 +47,7 @@ class PathFile:
     discriminator: str | None = None
     solved_under: dict[str, str | None] = field(default_factory=dict)
     seeds: np.ndarray | None = None
+    nodes: np.ndarray | None = None
 
     @property
     def is_single(self) -> bool:
@@ -71,6 +75,8 @@ class PathFile:
             out["discriminator"] = np.array(str(self.discriminator))
         if self.seeds is not None:
             out["seeds"] = np.asarray(self.seeds, dtype=np.int64).reshape(-1, 2)
+        if self.nodes is not None:
+            out["nodes"] = self.nodes
         return out
 
     def write(self, path: str | os.PathLike) -> Path:
@@ -87,9 +93,9 @@ class PathFile:
 
     @classmethod
     def single(cls, points: np.ndarray, *, model: str, metric: str, legs: int = 1,
-               discriminator: str | None = None) -> "PathFile":
+               discriminator: str | None = None, nodes: np.ndarray | None = None) -> "PathFile":
         """The file of ``interpolate`` or a JOBS line: ``points`` ``(B, N+1, *latent_shape)``."""
-        return cls({SINGLE: points}, model=model, metric=metric, legs=legs, discriminator=discriminator)
+        return cls({SINGLE: points}, model=model, metric=metric, legs=legs, discriminator=discriminator, nodes=nodes)
 
     @classmethod
     def methods(cls, paths: Mapping[str, np.ndarray], solved_under: Mapping[str, str | None], *, reference: str,
@@ -137,7 +143,10 @@ class PathFile:
         legs = int(legs)
         if legs > 1 and (points.shape[0] != 1 or (points.shape[1] - 1) % legs):
             raise UserError(f"{path}: {legs} legs do not fit 'points' of shape {points.shape}; solve the path again")
-        return cls({SINGLE: points}, legs=legs, **names)
+        nodes = arrays.get("nodes")
+        if nodes is not None:
+            nodes = _checked_points(nodes, path, "nodes")
+        return cls({SINGLE: points}, legs=legs, nodes=nodes, **names)
 
 
 def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> Path:

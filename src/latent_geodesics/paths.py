@@ -444,10 +444,24 @@ def resample_uniform(d_sq: Tensor, n_frames: int) -> Tensor:
     Returns:
         Fractional indices ``(B, n_frames)`` into the ``N+1`` points of each path.
     """
+    fractions = torch.linspace(0, 1, n_frames, dtype=d_sq.dtype, device=d_sq.device).expand(d_sq.shape[0], -1)
+    return resample_at(d_sq, fractions)
+
+
+def resample_at(d_sq: Tensor, fractions: Tensor) -> Tensor:
+    """Where each path has covered the given fractions of its length (for easing and audio-driven timing).
+
+    Args:
+        d_sq: squared step distances ``(B, N)``.
+        fractions: ``(B, M)`` in ``[0, 1]``, fractions of each path's length (any order).
+
+    Returns:
+        Fractional indices ``(B, M)`` into the ``N+1`` points of each path.
+    """
     d = d_sq.clamp_min(0).sqrt()
     cum = torch.cat([torch.zeros_like(d[:, :1]), d.cumsum(1)], 1)  # (B, N+1)
     total = cum[:, -1:].clamp_min(1e-30)
-    target = torch.linspace(0, 1, n_frames, dtype=d.dtype, device=d.device).unsqueeze(0) * total
+    target = fractions.to(d.dtype).clamp(0, 1) * total
     idx = torch.searchsorted(cum.contiguous(), target.contiguous(), right=True).clamp(1, d.shape[1])
     lo, hi = cum.gather(1, idx - 1), cum.gather(1, idx)
     frac = ((target - lo) / (hi - lo).clamp_min(1e-30)).clamp(0, 1)

@@ -195,10 +195,11 @@ def _remove_dirs(created: list[Path]) -> None:
 
 
 def _commit(stage: Path, out: Path) -> None:
-    """Move every file of ``stage`` into ``out``, all or none."""
+    """Move every file (and folder, such as a video's PNG frames) of ``stage`` into ``out``, all or none; a folder
+    replaces the folder of the same name as a whole."""
     names = sorted(p.name for p in stage.iterdir() if not p.name.startswith(".lg-"))
     for name in names:
-        if (out / name).is_dir():
+        if (out / name).is_dir() and not (stage / name).is_dir():
             raise UserError(f"{out / name} is a folder where the output file {name} goes; move it away "
                             "or choose another --out")
     existed = {name: os.path.lexists(out / name) for name in names}
@@ -223,9 +224,13 @@ def _roll_back(stage: Path, out: Path) -> None:
     except (OSError, ValueError):
         return
     for name, was in existed.items():
+        moved_in = not os.path.lexists(stage / name) and os.path.lexists(out / name)
+        if moved_in and (out / name).is_dir() and not (out / name).is_symlink():
+            os.replace(out / name, stage / name)  # a folder of ours: back into the staging folder, removed with it
+            moved_in = False
         if os.path.lexists(stage / _OLD / name):
             os.replace(stage / _OLD / name, out / name)
-        elif not was and not os.path.lexists(stage / name) and os.path.lexists(out / name):
+        elif not was and moved_in:
             os.unlink(out / name)  # it was moved in
     (stage / _MANIFEST).unlink()
 

@@ -8,7 +8,8 @@ from ..settings import Settings
 from ..workflows.interpolate import run_interpolate
 from .app import main
 from .options import (endpoint_options, metric_options, model_options, out_option, progress_bar, projector,
-                      quiet_option, realism_options, render_options, settings_from, solver_options, warn_unconverged)
+                      quiet_option, realism_options, render_options, settings_from, solver_options, video_from,
+                      video_options, warn_unconverged)
 
 
 @main.command("interpolate")
@@ -18,6 +19,7 @@ from .options import (endpoint_options, metric_options, model_options, out_optio
 @realism_options()
 @solver_options()
 @render_options()
+@video_options
 @out_option()
 @quiet_option()
 def interpolate_cmd(device: str, out: str, quiet: bool, **opts) -> None:
@@ -37,18 +39,29 @@ def interpolate_cmd(device: str, out: str, quiet: bool, **opts) -> None:
       latent-geodesics interpolate --seed 1 --seed 2 --seed 3 --loop --solver linear --retime --out loop/
       latent-geodesics interpolate --model gen.pt --latent-shape 64 --z0 a.npy --z1 b.npy --out out/
       latent-geodesics interpolate --model gen.pt --discriminator disc.pt --realism 0.5 --seed 1 --seed 2 --out out/
+
+    \b
+    Videos in seconds (any of --duration, --total, --hold, --easing, --timeline, --audio, --format, --scale): the
+    solver solves --nodes points per leg, the frames are placed by perceptual arc length; writes the formats asked
+    for (video.mp4, video.gif, video.webm, frames/) and speed.png (measured perceptual speed against the target):
+      latent-geodesics interpolate --seed 1 --seed 2 --seed 3 --loop --duration 2 --hold 0.5 --easing ease-in-out \\
+          --fps 30 --format mp4,gif --out loop/
+      latent-geodesics interpolate --timeline t.toml --out out/
+      latent-geodesics interpolate --seed 1 --seed 2 --seed 3 --loop --audio song.wav --fps 30 --out beat/
     """
+    video, timeline = video_from(opts)
     settings = settings_from(opts)
-    run_and_echo(settings, out=out, device=device, quiet=quiet)
+    run_and_echo(settings, out=out, device=device, quiet=quiet, video=video, timeline=timeline)
 
 
-def run_and_echo(settings: Settings, *, out: str, device: str, quiet: bool) -> dict:
+def run_and_echo(settings: Settings, *, out: str, device: str, quiet: bool, video=None, timeline=None) -> dict:
     """Run ``interpolate`` with a progress bar, then print each path's length before and after."""
     run = settings.interpolate_settings()
     metric = settings.metric.metric
     bar = lambda total: progress_bar(total, f"{run.solver} ({metric})", quiet,  # noqa: E731
                                      budget=run.solver in ("optimize", "subdivide"))
-    report = run_interpolate(settings, out, device=device, progress=bar, projector=projector(quiet))
+    report = run_interpolate(settings, out, device=device, progress=bar, projector=projector(quiet), video=video,
+                             timeline=timeline)
     start, res = report["start"], report["result"]
     join = report["waypoints"] is not None
     if not quiet:
@@ -58,5 +71,11 @@ def run_and_echo(settings: Settings, *, out: str, device: str, quiet: bool) -> d
                        f"{start['energy'][b]:.4g} -> {res['energy'][b]:.4g}", err=True)
     warn_unconverged(res, "")
     images = settings.endpoints.images
+    if video is not None:
+        v = report["video"]
+        click.echo(f"wrote {out}/strip.png, {', '.join(v['outputs']['files'])}, path.npz, report.json"
+                   f"{', projection.png' if report['projection'] else ''} ({v['frames']} frames at {v['fps']:g} fps, "
+                   f"{v['seconds']:.3g} s)")
+        return report
     click.echo(f"wrote {out}/strip.png, video.mp4, path.npz, report.json{', projection.png' if images else ''}")
     return report

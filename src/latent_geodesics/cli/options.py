@@ -346,3 +346,94 @@ def echo_projection(items: list[dict], quiet: bool) -> None:
         for item in items:
             click.echo(f"{item['name']}: reconstruction LPIPS {item['lpips']:.3f}, PSNR {item['psnr_db']:.1f} dB",
                        err=True)
+
+
+class _Seconds(click.ParamType):
+    """A finite number of seconds; its range is checked by :class:`~latent_geodesics.video.VideoSettings`, so that a
+    negative value gets the same one line from an option as from a timeline file."""
+
+    name = "seconds"
+
+    def convert(self, value, param, ctx):
+        rv = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return rv
+
+
+SECONDS = _Seconds()
+
+
+def video_options(f):
+    """``interpolate``'s video in seconds: ``--duration --total --hold --easing --joins --timeline --audio --envelope
+    --format --scale --scale-filter`` (any of them given: a video job; see :func:`video_from`)."""
+    from ..video import easing_names
+    from ..video.settings import ENVELOPES, FORMATS, JOINS, MAX_SCALE, SCALE_FILTERS
+
+    return _apply(f, [
+        click.option("--duration", type=SECONDS, default=None, metavar="SECONDS",
+                     help="Seconds per leg (between two waypoints), its hold included [default: 2]; with --audio, "
+                          "the whole video [default: the audio's length]."),
+        click.option("--total", type=SECONDS, default=None, metavar="SECONDS",
+                     help="Instead of --duration: the whole video's length, shared among the legs in proportion "
+                          "to their perceptual lengths (the same mean speed on each)."),
+        click.option("--hold", type=SECONDS, default=None, metavar="SECONDS",
+                     help="Seconds the video rests on each waypoint [default: 0]."),
+        click.option("--easing", default=None, metavar="NAME",
+                     help=f"How each leg's time maps to the fraction of its perceptual length covered: "
+                          f"{', '.join(easing_names())} [default: linear]."),
+        click.option("--joins", type=click.Choice(list(JOINS)), default=None,
+                     help="smooth: bring the speed to zero through each waypoint where the easing would not, so "
+                          "that perceptual velocity is continuous; sharp: the easing as it is; round: one smooth "
+                          "curve through all legs, its direction continuous through the waypoints (no stop) "
+                          "[default: smooth]."),
+        click.option("--timeline", type=FILE, default=None,
+                     help="A JSON or TOML file: waypoints (seed, latent or image), each leg's duration, easing and "
+                          "hold, loop, and any of these video settings (options given here override it)."),
+        click.option("--audio", type=click.Path(path_type=Path), default=None, metavar="FILE",
+                     help="A sound file (wav, mp3, flac ...): each frame's perceptual step follows its envelope, and "
+                          "the MP4/WebM carry it."),
+        click.option("--envelope", type=click.Choice(list(ENVELOPES)), default=None,
+                     help="What of the audio drives the motion: loudness (RMS) or onset (rises of loudness) "
+                          "[default: loudness]."),
+        click.option("--format", "formats", default=None, metavar="LIST",
+                     help=f"Video formats, comma-separated: {', '.join(FORMATS)} (png: a folder of frames) "
+                          "[default: mp4]."),
+        click.option("--scale", type=click.IntRange(min=1, max=MAX_SCALE), default=None,
+                     help="Upscale frames by this integer factor [default: the smallest to 256 px]."),
+        click.option("--scale-filter", type=click.Choice(list(SCALE_FILTERS)), default=None,
+                     help="Upscaling filter [default: nearest]."),
+    ])
+
+
+VIDEO_OPTIONS = ("duration", "total", "hold", "easing", "joins", "timeline", "audio", "envelope", "formats", "scale",
+                 "scale_filter")
+"""The parameter names of :func:`video_options`."""
+
+
+def video_from(opts: dict):
+    """The video settings and timeline that :func:`video_options` ask for: ``(VideoSettings, Timeline | None)``, or
+    ``(None, None)`` when none of them is given (a plain video of ``--frames`` per path).
+
+    ``--fps`` joins them when given (a timeline's own ``fps`` otherwise); ``--frames`` is refused beside them.
+    """
+    from ..video import VideoSettings, parse_formats, read_timeline
+
+    given = {k: opts[k] for k in VIDEO_OPTIONS if opts.get(k) is not None}
+    if not given:
+        return None, None
+    ctx = click.get_current_context()
+    source = lambda name: ctx.get_parameter_source(name)  # noqa: E731
+    if source("frames") not in (None, click.core.ParameterSource.DEFAULT):
+        raise UserError("--frames counts the frames of a plain video; a video in seconds takes its frames from "
+                        "--duration and --fps: drop --frames")
+    if "formats" in given:
+        given["formats"] = parse_formats(given["formats"])
+    if "audio" in given:
+        given["audio"] = str(given["audio"])
+    fps_given = source("fps") not in (None, click.core.ParameterSource.DEFAULT)
+    timeline_file = given.pop("timeline", None)
+    if timeline_file is not None:
+        timeline = read_timeline(timeline_file, **given, **({"fps": opts["fps"]} if fps_given else {}))
+        return timeline.video, timeline
+    return VideoSettings(fps=opts.get("fps", VideoSettings.fps), **given), None

@@ -7,7 +7,7 @@ import math
 from .base import NoProgress, Progress, SolveResult
 from .gauss_newton import GaussNewtonConfig, gauss_newton_path
 from .optimize import LBFGS, OptimizeConfig, optimize_path
-from .retime import frames_between_nodes, retime_path
+from .retime import curve_steps, frames_at_fractions, frames_between_nodes, retime_path
 from .subdivide import DEFAULT_FTOL, SubdivideConfig, solve_at_resolution, subdivide_path
 
 OPTIMIZERS = {
@@ -47,6 +47,6 @@ SOLVERS = {
 }
 
 __all__ = ["DEFAULT_FTOL", "DEFAULT_GTOL", "DEFAULT_RTOL", "GaussNewtonConfig", "NoProgress", "OPTIMIZERS",
-           "OptimizeConfig", "Progress", "SOLVERS", "SolveResult", "SubdivideConfig", "frames_between_nodes",
+           "OptimizeConfig", "Progress", "SOLVERS", "SolveResult", "SubdivideConfig", "curve_steps", "frames_at_fractions", "frames_between_nodes",
            "gauss_newton_path", "level_config", "optimize_path", "retime_path", "solve_at_resolution",
            "subdivide_path"]

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from ..generators import Generator
 from ..metrics import Metric
-from ..paths import DEFAULT_CHUNK, interpolate_points, path_stats, resample_uniform, spline_points
+from ..paths import DEFAULT_CHUNK, interpolate_points, path_stats, resample_at, resample_uniform, spline_points
 
 DEFAULT_DENSITY = 8
 """Sub-steps per segment used to measure speed along the path."""
@@ -52,9 +52,46 @@ def frames_between_nodes(generator: Generator, metric: Metric, nodes: Tensor, n_
     Returns:
         ``(B, n_frames, *latent_shape)`` with the nodes' endpoints exactly.
     """
-    k, m = nodes.shape[1], density * (n_frames - 1) + 1
-    _, at = _measured(generator, metric, nodes, spline_points, m, n_frames, chunk_size)
-    return _pinned(generator.project(spline_points(nodes, at * (k - 1) / (m - 1))), nodes)
+    d_sq = curve_steps(generator, metric, nodes, density * (n_frames - 1) + 1, chunk_size=chunk_size)
+    fractions = torch.linspace(0, 1, n_frames, dtype=d_sq.dtype, device=d_sq.device).expand(nodes.shape[0], -1)
+    return frames_at_fractions(generator, nodes, d_sq, fractions)
+
+
+def curve_steps(generator: Generator, metric: Metric, nodes: Tensor, m: int, *,
+                chunk_size: int = DEFAULT_CHUNK) -> Tensor:
+    """Measure the smooth curve through ``nodes`` (:func:`~latent_geodesics.paths.spline_points`) under ``metric``.
+
+    Args:
+        nodes: ``(B, K, *latent_shape)``, a solved path.
+        m: points of the curve measured (one forward pass each, no gradient), equally spaced in its parameter.
+
+    Returns:
+        Squared distances ``(B, m-1)`` between consecutive measured points: the table that
+        :func:`frames_at_fractions` places frames by.
+    """
+    k = nodes.shape[1]
+    where = torch.linspace(0, k - 1, m, dtype=nodes.dtype, device=nodes.device).expand(nodes.shape[0], -1)
+    dense = _pinned(generator.project(spline_points(nodes, where)), nodes)
+    return path_stats(generator, metric, dense, chunk_size=chunk_size).d_sq
+
+
+def frames_at_fractions(generator: Generator, nodes: Tensor, d_sq: Tensor, fractions: Tensor) -> Tensor:
+    """Points of the smooth curve through ``nodes`` at given fractions of its perceptual length.
+
+    Args:
+        nodes: ``(B, K, *latent_shape)``.
+        d_sq: ``(B, m-1)``, the curve measured by :func:`curve_steps`.
+        fractions: ``(B, M)`` in ``[0, 1]`` (an easing curve, an audio envelope's running sum ...).
+
+    Returns:
+        ``(B, M, *latent_shape)``; a fraction of exactly 0 (1) gives the first (last) node exactly.
+    """
+    k, m = nodes.shape[1], d_sq.shape[1] + 1
+    at = resample_at(d_sq, fractions.to(d_sq))
+    out = generator.project(spline_points(nodes, (at * (k - 1) / (m - 1)).to(nodes.dtype)))
+    shape = (*fractions.shape, *([1] * (nodes.dim() - 2)))
+    out = torch.where((fractions == 0).view(shape), nodes[:, :1], out)
+    return torch.where((fractions == 1).view(shape), nodes[:, -1:], out)
 
 
 def _measured(generator: Generator, metric: Metric, points: Tensor, lookup, m: int, n_frames: int,

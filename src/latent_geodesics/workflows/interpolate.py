@@ -28,6 +28,7 @@ from ..solvers import Progress
 
 if TYPE_CHECKING:
     from ..project import Projection
+    from ..video import Timeline, VideoSettings
 
 Projector = Callable[[Generator, Tensor, dict, list[str]], "Projection"]
 """``(generator, pictures (P, C, H, W), ProjectConfig fields, names) -> Projection``: how pictures are projected
@@ -136,6 +137,37 @@ def path_endpoints(generator: Generator, settings: Settings, *, base_dir: str | 
                      loop=ends.loop)
 
 
+def timeline_endpoints(generator: Generator, settings: Settings, timeline: "Timeline", *,
+                       projector: Projector | None = None) -> Endpoints:
+    """The legs through a timeline's waypoints, of any kinds in any order: seeds, latent files (one latent each) and
+    pictures (projected in one batch); the projection is kept when every waypoint is a picture."""
+    if len(settings.model.classes) > 1:
+        raise UserError("a timeline's waypoints take no --class per waypoint; give one --class, or none")
+    latents = {}
+    for i, w in enumerate(timeline.waypoints):
+        if w.kind == "latent":
+            z = load_latent_file(w.value, generator)
+            if z.shape[0] != 1:
+                raise UserError(f"{w.value} holds {z.shape[0]} latents; a timeline waypoint is one (save one row)")
+            latents[i] = z
+    photos = tuple(w.value for w in timeline.waypoints if w.kind == "image")
+    projected = project_pictures(generator, photos, settings.endpoints.projection(), model=settings.model.model,
+                                 projector=projector) if photos else None
+    rows, p = [], 0
+    for i, w in enumerate(timeline.waypoints):
+        if w.kind == "seed":
+            rows.append(generator.sample_latents(1, seed=w.value))
+        elif w.kind == "latent":
+            rows.append(latents[i])
+        else:
+            rows.append(projected.latents[p: p + 1])
+            p += 1
+    waypoints = torch.cat([r.to(generator.device) for r in rows])
+    z0, z1 = waypoint_legs(waypoints, loop=timeline.loop)
+    return Endpoints(generator, z0, z1, join=True, loop=timeline.loop,
+                     projection=projected if len(photos) == len(timeline.waypoints) else None)
+
+
 def path_metric(metric: MetricSettings, generator: Generator) -> Metric:
     """The metric, on the generator's device, weighted by its discriminator's realism when asked."""
     check_realism(metric, generator)
@@ -158,7 +190,8 @@ def output_files(settings: Settings) -> tuple[str, ...]:
 
 def run_interpolate(settings: Settings, out: str | Path, *, device: str | torch.device = "auto",
                     progress: Callable[[int], ContextManager[Progress]] | None = None,
-                    projector: Projector | None = None) -> dict:
+                    projector: Projector | None = None, video: "VideoSettings | None" = None,
+                    timeline: "Timeline | None" = None) -> dict:
     """Solve the path(s) ``settings`` describe and write ``strip.png``, ``video.mp4``, ``path.npz``,
     ``report.json`` (and ``projection.png`` from pictures) into ``out``: all or nothing.
 
@@ -166,19 +199,47 @@ def run_interpolate(settings: Settings, out: str | Path, *, device: str | torch.
         progress: ``total -> a tqdm-like bar`` (a context manager) for the solver, opened once the inputs are
             read and checked.
         projector: how pictures are projected (default: :func:`~latent_geodesics.project.project_images`).
+        video: a video in seconds (:class:`~latent_geodesics.video.VideoSettings`): the formats it asks for and
+            ``speed.png`` instead of ``video.mp4``.
+        timeline: waypoints and loop from a timeline file (:func:`~latent_geodesics.video.read_timeline`), instead of
+            ``settings.endpoints``; its video settings are ``video``.
 
     Returns:
         The report (also written to ``report.json``).
     """
-    settings.endpoints.check()
-    check_output_dir(out, files=output_files(settings))  # before any work
+    if timeline is not None:
+        if settings.endpoints.given() or settings.endpoints.loop:
+            raise UserError("--timeline gives the waypoints and the loop; drop --seed, --z, --image, --z0/--z1 and "
+                            "--loop")
+        video = video if video is not None else timeline.video
+    else:
+        settings.endpoints.check()
+    if video is None:
+        check_output_dir(out, files=output_files(settings))  # before any work
+    else:
+        from ..video import outputs as video_outputs
+
+        check_output_dir(out, files=("strip.png", "path.npz", "report.json") + video_outputs.video_files(video),
+                         longest_name=video_outputs.LONGEST_NAME)
+        if video.audio is not None:  # an unreadable or silent sound file: before the model loads
+            video_outputs.prepare(video, 1, loop=False)
     build_metric(settings.metric.metric, device="cpu", **settings.metric.build_options())  # before the model loads
     gen = load_model(settings.model, device=device)
     metric = path_metric(settings.metric, gen)
-    ends = path_endpoints(gen, settings, projector=projector)
+    if timeline is not None:
+        ends = timeline_endpoints(gen, settings, timeline, projector=projector)
+    else:
+        ends = path_endpoints(gen, settings, projector=projector)
+    if video is not None and ends.z0.shape[0] > 1 and not ends.join:
+        raise UserError(f"a video follows one path; got {ends.z0.shape[0]} pairs: give waypoints instead of a batch")
+    if video is not None and video.audio is None:
+        video_outputs.prepare(video, ends.z0.shape[0], loop=ends.loop)  # every leg has time to move: before solving
     run = settings.interpolate_settings()
+    config = settings.to_dict()
+    if timeline is not None:
+        config["timeline"] = timeline.to_dict()
     with progress(run.progress_total()) if progress is not None else nullcontext() as bar:
         return interpolate(ends.generator, metric, ends.z0, ends.z1, out, run, model_name=settings.model.model,
                            join=ends.join, loop=ends.loop, progress=bar,
                            discriminator_name=settings.model.discriminator, projection=ends.projection,
-                           metric_options=settings.metric.build_options(), config=settings.to_dict())
+                           metric_options=settings.metric.build_options(), config=config, video=video)
