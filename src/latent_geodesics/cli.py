@@ -986,5 +986,45 @@ def weights_fetch(names: tuple[str, ...], quiet: bool) -> None:
             bar.write(f"{name}\tok\t{path}", file=sys.stdout)
 
 
+@main.command("explore")
+@click.option("--model", default=f"zoo:{DEFAULT_MODEL}", show_default=True, callback=_model_name,
+              help="zoo:NAME, a TorchScript .pt file, or package.module:factory.")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda or cuda:N.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; the default answers this machine only (0.0.0.0: every network).")
+@click.option("--port", type=click.IntRange(min=0, max=65535), default=8000, show_default=True,
+              help="Port to listen on (0: a free one).")
+@click.option("--seed", "seeds", type=SEED, multiple=True, help="Seeds of the first grid (repeatable; default 0-11).")
+@click.option("--folder", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The app's own folder for samples, solves and checked uploads [default: a new temporary one].")
+@click.option("--time-limit", type=_Finite(min=0, min_open=True), default=300.0, show_default=True,
+              metavar="SECONDS", help="Longest a solve (or the map) runs before it keeps the best path so far.")
+@click.option("--projection-steps", type=click.IntRange(min=0, max=10**6), default=200, show_default=True,
+              help="Adam steps of the projection of a dropped photo.")
+def explore_cmd(model: str, device: str, host: str, port: int, seeds: tuple[int, ...], folder: Path | None,
+                time_limit: float, projection_steps: int) -> None:
+    """Explore the latent space in the browser (needs the [app] extra).
+
+    \b
+    A local page: a grid of samples (reseed, or give seeds) and dropped photos (projected); click two or
+    more to solve the path through them, and watch each subdivision level's frames arrive; linear, slerp
+    and geodesic side by side with one scrubber and the perceptual speed plot; downloads of the video,
+    path.npz and report.json; a map of the samples by classical MDS of their geodesic distances.
+
+    \b
+    Examples:
+      latent-geodesics explore
+      latent-geodesics explore --model zoo:mnist28 --port 8080 --seed 1 --seed 2 --seed 3
+    """
+    from .app import require_extra, serve
+
+    require_extra()
+    from .project import ProjectConfig
+
+    serve(model=model, device=device, host=host, port=port, seeds=seeds, folder=folder,
+          echo=lambda line: click.echo(line, err=True), time_limit=time_limit,
+          projection=ProjectConfig(steps=projection_steps))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

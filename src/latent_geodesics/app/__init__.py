@@ -1,0 +1,55 @@
+"""``latent-geodesics explore``: a local page to pick samples, drop photos, watch the geodesic form level by
+level beside the straight line and slerp, and map the samples by their geodesic distances.
+
+Stack: Starlette (a small ASGI app: a static page, JSON routes, server-sent events for progress) served by
+uvicorn; the page is plain HTML and JavaScript with no build step. Both come with the ``[app]`` extra; the
+default install does not need them, and :func:`require_extra` says in one line how to get them.
+
+- :mod:`.worker`: the job thread (one job at a time, cancellable) and the event log;
+- :mod:`.explorer`: the samples and the jobs, on the library's own functions (no HTTP);
+- :mod:`.server`: the routes and the uvicorn server (imported only when serving).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from .._check import UserError
+
+EXTRA_HINT = "pip install 'latent-geodesics[app]'"
+
+
+def require_extra() -> None:
+    """Raise a one-line :class:`UserError` unless Starlette and uvicorn can be imported."""
+    try:
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as e:
+        raise UserError(f"explore needs the [app] extra ({e.name or 'starlette'} is missing): {EXTRA_HINT}") from None
+
+
+def serve(*, model: str, device: str = "auto", host: str = "127.0.0.1", port: int = 8000,
+          seeds: tuple[int, ...] = (), folder: str | Path | None = None, echo=print, **settings) -> None:
+    """Load ``model``, then serve the explore page until interrupted.
+
+    Args:
+        folder: the app's own folder (samples, runs, checked uploads); default a new temporary one.
+        settings: fields of :class:`~latent_geodesics.app.explorer.ExploreSettings`.
+    """
+    require_extra()
+    from ..generators import load_generator
+    from .explorer import Explorer, ExploreSettings
+    from .server import ExploreServer
+
+    generator = load_generator(model, device=device)
+    work = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="latent-geodesics-explore-"))
+    explorer = Explorer(generator, model_name=model, folder=work,
+                        settings=ExploreSettings(seeds=tuple(seeds), **settings))
+    server = ExploreServer(explorer, host=host, port=port)
+    echo(f"explore: {model} on {generator.device}; files in {work}")
+    echo(f"explore: open {server.url} (Ctrl-C stops)")
+    server.run()
+
+
+__all__ = ["EXTRA_HINT", "require_extra", "serve"]
