@@ -40,13 +40,18 @@ def serve(*, model: str, device: str = "auto", host: str = "127.0.0.1", port: in
     require_extra()
     from ..generators import load_generator
     from .explorer import Explorer, ExploreSettings
-    from .server import ExploreServer
+    from .server import ExploreServer, bind
 
-    generator = load_generator(model, device=device)
-    work = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="latent-geodesics-explore-"))
-    explorer = Explorer(generator, model_name=model, folder=work,
-                        settings=ExploreSettings(seeds=tuple(seeds), **settings))
-    server = ExploreServer(explorer, host=host, port=port)
+    sock = bind(host, port)  # a taken port is told before the model loads
+    try:
+        generator = load_generator(model, device=device)
+        work = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="latent-geodesics-explore-"))
+        explorer = Explorer(generator, model_name=model, folder=work,
+                            settings=ExploreSettings(seeds=tuple(seeds), **settings))
+    except BaseException:
+        sock.close()
+        raise
+    server = ExploreServer(explorer, host=host, sock=sock)
     echo(f"explore: {model} on {generator.device}; files in {work}")
     echo(f"explore: open {server.url} (Ctrl-C stops)")
     server.run()

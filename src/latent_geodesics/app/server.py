@@ -255,20 +255,29 @@ def allowed_hosts_for(host: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*LOOPBACK, host.strip("[]"), host)))
 
 
-class ExploreServer:
-    """uvicorn serving :func:`create_app` on ``host:port`` (``port`` 0: a free one), in this thread or another."""
+def bind(host: str, port: int) -> socket.socket:
+    """A listening-ready socket on ``host:port`` (``port`` 0: a free one); a one-line error when taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as e:
+        sock.close()
+        raise UserError(f"cannot listen on {host}:{port} ({e.strerror}); choose another --port or --host") from None
+    return sock
 
-    def __init__(self, explorer: Explorer, *, host: str = "127.0.0.1", port: int = 8000) -> None:
+
+class ExploreServer:
+    """uvicorn serving :func:`create_app` on ``host:port`` (``port`` 0: a free one), in this thread or another.
+
+    ``sock``: a socket already bound by :func:`bind` (so that a taken port is reported before the model loads).
+    """
+
+    def __init__(self, explorer: Explorer, *, host: str = "127.0.0.1", port: int = 8000,
+                 sock: socket.socket | None = None) -> None:
         self.explorer = explorer
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.socket = socket.socket(family, socket.SOCK_STREAM)
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            self.socket.bind((host.strip("[]"), port))
-        except OSError as e:
-            self.socket.close()
-            raise UserError(f"cannot listen on {host}:{port} ({e.strerror}); choose another --port or --host") \
-                from None
+        self.socket = sock if sock is not None else bind(host, port)
         self.host, self.port = host, self.socket.getsockname()[1]
         app = create_app(explorer, allowed_hosts=allowed_hosts_for(host))
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
