@@ -7,7 +7,7 @@ const COLOURS = { linear: "#888", slerp: "#2b8a3e", geodesic: "#0a66c2" };
 const EASE = { "linear": (t) => t, "ease-in-out": (t) => (1 - Math.cos(Math.PI * t)) / 2 };
 const $ = (id) => document.getElementById(id);
 const lg = window.lg = { shown: [], events: 0, played: 0, run: null, busy: false, map: null };
-const state = { info: null, samples: [], picked: [], paths: {}, order: {}, t: 0, playing: false, mapPicks: [] };
+const state = { info: null, samples: [], picked: [], paths: {}, chain: {}, t: 0, playing: false, mapPicks: [] };
 
 async function api(method, url, body) {
   const opts = { method, headers: {} };
@@ -108,7 +108,7 @@ async function sendPhoto(file) {
 function resetRun(id) {
   lg.run = id;
   state.paths = {};
-  state.order = {};
+  state.chain = {};
   $("downloads").hidden = true;
   $("levels").textContent = "";
   for (const m of METHODS) {
@@ -122,10 +122,14 @@ function resetRun(id) {
 }
 
 function loadPath(path, seq) {
+  // Levels arrive faster than their pictures may load: each method shows its paths one after another, in the
+  // order the server sent them, so every level is drawn (none is skipped by a later one that loaded first).
+  const run = lg.run;
   const img = new Image();
-  img.onload = () => {
-    if ((state.order[path.method] || 0) > seq) return; // a later level already shows
-    state.order[path.method] = seq;
+  const loaded = new Promise((resolve) => { img.onload = () => resolve(true); img.onerror = () => resolve(false); });
+  img.src = `${path.url}?seq=${seq}`;
+  state.chain[path.method] = (state.chain[path.method] || Promise.resolve()).then(() => loaded).then((ok) => {
+    if (!ok || run !== lg.run) return;
     state.paths[path.method] = { ...path, img };
     lg.shown.push({ name: path.name, method: path.method, frames: path.frames, nodes: path.nodes || path.frames,
                     final: !!path.final, level: path.level || null, width: img.naturalWidth, at: Date.now() });
@@ -137,8 +141,7 @@ function loadPath(path, seq) {
     $("scrub").disabled = false;
     drawFrames();
     drawSpeed();
-  };
-  img.src = `${path.url}?seq=${seq}`;
+  });
 }
 
 function position() {
@@ -244,16 +247,19 @@ function drawMap(map) {
     const xs = all.map((p) => p[0]), ys = all.map((p) => p[1]);
     const cx = (Math.max(...xs) + Math.min(...xs)) / 2, cy = (Math.max(...ys) + Math.min(...ys)) / 2;
     const span = Math.max(Math.max(...xs) - Math.min(...xs), Math.max(...ys) - Math.min(...ys), 1e-12);
-    const s = 250 / span;
+    const s = 210 / span; // room for the thumbnails beside the points
     xy.forEach((p, i) => {
       const id = map.ids[i];
-      const px = 150 + (p[0] - cx) * s, py = 150 - (p[1] - cy) * s;
+      const px = 140 + (p[0] - cx) * s, py = 160 - (p[1] - cy) * s;
       const c = svg("circle", { cx: px.toFixed(1), cy: py.toFixed(1), r: 7, "data-id": id });
       c.appendChild(svg("title", {}, label(id)));
       if (state.mapPicks.includes(id)) c.classList.add("picked");
       c.addEventListener("click", () => mapPick(id));
       box.appendChild(c);
-      box.appendChild(svg("text", { x: (px + 9).toFixed(1), y: (py + 3).toFixed(1) }, label(id).replace("seed ", "")));
+      const sample = state.samples.find((x) => x.id === id);
+      if (sample) box.appendChild(svg("image", { href: sample.image, x: (px + 8).toFixed(1), y: (py - 24).toFixed(1),
+                                                 width: 22, height: 22 }));
+      box.appendChild(svg("text", { x: (px + 9).toFixed(1), y: (py + 10).toFixed(1) }, label(id).replace("seed ", "")));
     });
   }
   $("map-note").textContent = `${map.ids.length} samples, ${map.pairs} pairs under ${map.metric}` +
