@@ -470,3 +470,80 @@ def test_worker_runs_one_job_at_a_time_and_reports_failures():
         assert worker.wait_idle(10) and job.state == "done"
     finally:
         worker.close()
+
+
+def _solve_here(explorer: Explorer, **kw) -> str:
+    body = {"waypoints": ["s1", "s2"], "metric": "pixel", "frames": 5, **kw}
+    job = explorer.solve(explorer.solve_request(body))
+    assert explorer.worker.wait_idle(120)
+    assert job.state == "done", job.error
+    return job.id
+
+
+def test_the_explorer_solves_on_every_device(tmp_path, device):
+    explorer = Explorer(tiny_generator().to(device), model_name="tiny", folder=tmp_path / "app", settings=SETTINGS)
+    try:
+        job = _solve_here(explorer)
+        arrays = np.load(explorer.run_file(job, "path.npz"))
+        assert arrays["points"].shape == (1, 5, 6)
+        assert explorer.samples["s1"].latent.device.type == "cpu"
+    finally:
+        explorer.close()
+
+
+def test_a_realism_weighted_solve_on_a_model_with_a_discriminator(tmp_path):
+    from latent_geodesics.generators import load_generator
+
+    gen = load_generator("zoo:mnist28", device="cpu")
+    explorer = Explorer(gen, model_name="zoo:mnist28", folder=tmp_path / "app", settings=SETTINGS)
+    try:
+        job = _solve_here(explorer, realism=0.5)
+        report = json.loads(explorer.run_file(job, "report.json").read_text())
+        assert report["realism"] == {"lambda": 0.5, "form": "conformal"}
+        assert report["model"]["name"] == "zoo:mnist28" and report["model"]["image_shape"] == [1, 28, 28]
+    finally:
+        explorer.close()
+
+
+def test_old_solves_are_removed_from_the_app_folder(tmp_path, monkeypatch):
+    import latent_geodesics.app.explorer as explorer_module
+
+    monkeypatch.setattr(explorer_module, "MAX_RUNS", 2)
+    explorer = Explorer(tiny_generator(), model_name="tiny", folder=tmp_path / "app", settings=SETTINGS)
+    try:
+        first, second, third = (_solve_here(explorer) for _ in range(3))
+        assert sorted(p.name for p in (explorer.folder / "runs").iterdir()) == sorted([second, third])
+        with pytest.raises(KeyError):
+            explorer.run_file(first, "video.mp4")
+    finally:
+        explorer.close()
+
+
+def test_the_explore_command_serves_until_interrupted(tmp_path):
+    import os
+    import re
+    import signal
+    import subprocess
+
+    from explore_helpers import Client as HTTP
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "latent_geodesics.cli", "explore", "--model", "zoo:mnist28",
+                             "--device", "cpu", "--port", "0", "--folder", str(tmp_path / "app"), "--seed", "3",
+                             "--seed", "4"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, text=True)
+    try:
+        url = None
+        deadline = time.monotonic() + 60
+        while url is None and time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            assert line, "explore exited early"
+            found = re.search(r"open (http://127\.0\.0\.1:\d+/)", line)
+            url = found.group(1) if found else None
+        status, info, _ = HTTP(url).get("/api/info")
+        assert status == 200 and [s["id"] for s in info["samples"]] == ["s3", "s4"]
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

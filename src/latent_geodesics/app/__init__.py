@@ -54,7 +54,11 @@ def serve(*, model: str, device: str = "auto", host: str = "127.0.0.1", port: in
     server = ExploreServer(explorer, host=host, sock=sock)
     echo(f"explore: {model} on {generator.device}; files in {work}")
     echo(f"explore: open {server.url} (Ctrl-C stops)")
-    server.run()
+    try:
+        server.run()
+    except KeyboardInterrupt:  # Ctrl-C is how a server is stopped: not a failure
+        pass
+    echo("explore: stopped")
 
 
 __all__ = ["EXTRA_HINT", "require_extra", "serve"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 import secrets
+import shutil
 import threading
 import time
 from collections.abc import Sequence
@@ -48,6 +49,8 @@ _FRAME_FILE = re.compile(r"^(linear|slerp|geodesic(-[0-9]{1,2})?)\.png$")
 _SAMPLE_ID = re.compile(r"^[sp][0-9]{1,20}$")
 _JOB_ID = re.compile(r"^(solve|project|map)-[0-9]{1,9}$")
 _PLAIN_NAME = re.compile(r"^[^/\\\x00-\x1f]{1,120}$")
+MAX_RUNS = 20
+"""Solves kept (their folders and frames); older ones are removed when a new one starts."""
 VIDEO_GAP = 4
 """White pixels between the methods in the side-by-side video."""
 
@@ -364,6 +367,7 @@ class Explorer:
         run = {"id": ctx.job.id, "dir": str(self.folder / "runs" / ctx.job.id), "request": req.__dict__,
                "paths": {}, "shown": [], "files": None, "summary": None}
         Path(run["dir"]).mkdir(parents=True, exist_ok=True)
+        self._forget_old_runs()
         self.runs[ctx.job.id] = run
         with self._lock:
             z = torch.cat([self.samples[i].latent for i in req.waypoints])  # (K, *latent_shape)
@@ -404,6 +408,12 @@ class Explorer:
         run["summary"] = {m: {"length": run["paths"][m]["length"]} for m in METHODS}
         ctx.publish("done", run=run["id"], files=run["files"], summary=run["summary"])
         return {"files": run["files"], "summary": run["summary"]}
+
+    def _forget_old_runs(self) -> None:
+        """Keep the newest :data:`MAX_RUNS` - 1 solves (the new one makes :data:`MAX_RUNS`)."""
+        while len(self.runs) >= MAX_RUNS:
+            old = self.runs.pop(next(iter(self.runs)))
+            shutil.rmtree(self._inside(Path(old["dir"])), ignore_errors=True)
 
     def _write_run(self, out: Path, run: dict, req: SolveRequest, paths: dict[str, Tensor], result,
                    wall: float) -> dict:

@@ -256,7 +256,7 @@ def allowed_hosts_for(host: str) -> tuple[str, ...]:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening-ready socket on ``host:port`` (``port`` 0: a free one); a one-line error when taken."""
+    """A listening socket on ``host:port`` (``port`` 0: a free one); a one-line error when taken."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -265,6 +265,7 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as e:
         sock.close()
         raise UserError(f"cannot listen on {host}:{port} ({e.strerror}); choose another --port or --host") from None
+    sock.listen(MAX_CONNECTIONS)  # connections wait in the queue until uvicorn takes them
     return sock
 
 
