@@ -181,7 +181,8 @@ class Explorer:
         job = self.worker.current
         if job is None:
             return None
-        return {**job.info(), "run": self.runs.get(job.id)}
+        run = self.runs.get(job.id)
+        return {**job.info(), "run": None if run is None else {k: v for k, v in run.items() if k != "dir"}}
 
     def sample_file(self, name: str) -> Path:
         """The PNG of ``<id>.png`` or ``<id>-photo.png``. Raises ``KeyError`` for anything else."""
