@@ -547,3 +547,22 @@ def test_the_explore_command_serves_until_interrupted(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_the_map_of_a_linear_model_is_its_latent_geometry(linear_gen):
+    """Pixel geodesics of a linear model are straight lines: both maps agree, and MDS keeps the distances."""
+    from latent_geodesics.app.mapping import map_latents
+    from latent_geodesics.metrics import build_metric
+
+    z = torch.randn(5, 4, generator=torch.Generator().manual_seed(1))
+    z = torch.cat([z, z[:1]])  # a repeated point: 0 apart, not solved
+    found = map_latents(linear_gen, build_metric("pixel"), z, nodes=3,
+                        subdivide=SubdivideConfig(level=OptimizeConfig(optimizer="lbfgs", max_steps=20)))
+    g, s = np.array(found["geodesic_lengths"]), np.array(found["linear_lengths"])
+    assert found["pairs"] == 15 and g[0, 5] == s[0, 5] == 0
+    np.testing.assert_allclose(g, s, rtol=1e-3, atol=1e-7)
+    xy = np.array(found["geodesic"])
+    mds = np.sqrt(((xy[:, None] - xy[None]) ** 2).sum(-1))
+    # four latent dimensions seen in two: MDS keeps the largest part of the distances, never stretches them
+    assert (mds <= g * 1.001 + 1e-6).all() and np.corrcoef(mds.ravel(), g.ravel())[0, 1] > 0.9
+    assert abs(found["median_ratio"] - 1) < 1e-3

@@ -24,7 +24,6 @@ import torch
 from torch import Tensor
 
 from .._check import UserError
-from ..distances import align, classical_mds, matrix, pair_list, same_points
 from ..generators import Generator
 from ..jobs import join_legs, waypoint_legs
 from ..limits import MAX_SEED
@@ -35,6 +34,7 @@ from ..realism import DEFAULT_LAMBDA, realism_metric
 from ..rendering import to_uint8, write_json, write_npz, write_png, write_video
 from ..reporting import model_block, report_json
 from ..solvers import SubdivideConfig, frames_between_nodes, subdivide_path
+from .mapping import map_latents
 from .worker import Busy, Events, Job, JobContext, Worker
 
 EASINGS = {
@@ -474,40 +474,14 @@ class Explorer:
         return self.worker.submit("map", lambda ctx: self._map_job(ctx, ids, metric))
 
     def _map_job(self, ctx: JobContext, ids: list[str], metric_name: str) -> dict:
-        """Every pair of samples solved as one batch; classical MDS of the geodesic and straight-line lengths."""
-        gen, s = self.generator, self.settings
+        s = self.settings
         with self._lock:
             z = torch.cat([self.samples[i].latent for i in ids])  # (K, *latent_shape)
-        k = z.shape[0]
-        flat = z.reshape(k, -1).numpy()
-        pairs = pair_list(flat)
-        same = set(same_points(flat, pairs))
-        todo = [p for p in pairs if p not in same]
-        metric = self._metric(metric_name, None)
-        geo = {p: 0.0 for p in same}
-        lin = dict(geo)
-        if todo:
-            za = z[[i for i, _ in todo]].to(gen.device)
-            zb = z[[j for _, j in todo]].to(gen.device)
-            n = s.map_nodes - 1
-            ctx.set_stage(f"map: straight lines of {len(todo)} pairs")
-            with torch.no_grad():
-                straight = path_stats(gen, metric, baseline_path(gen, "linear", za, zb, n), chunk_size=s.chunk_size)
-            ctx.set_stage(f"map: geodesics of {len(todo)} pairs", s.subdivide.max_work(n))
-            problem = PathProblem(gen, metric, za, zb, chunk_size=s.chunk_size)
-            result = subdivide_path(problem, n, s.subdivide, progress=ctx,
-                                    deadline=time.perf_counter() + s.time_limit)
-            geo.update({p: float(v) for p, v in zip(todo, result.stats.length)})
-            lin.update({p: float(v) for p, v in zip(todo, straight.length)})
-        g = matrix(k, pairs, [geo[p] for p in pairs])
-        d = matrix(k, pairs, [lin[p] for p in pairs])
-        g_xy = classical_mds(g)
-        d_xy = align(classical_mds(d), g_xy)
-        ratios = [geo[p] / lin[p] for p in todo if lin[p] > 0]
-        self.map = {"ids": ids, "metric": metric_name, "geodesic": g_xy.round(6).tolist(),
-                    "linear": d_xy.round(6).tolist(), "geodesic_lengths": np.round(g, 6).tolist(),
-                    "linear_lengths": np.round(d, 6).tolist(), "pairs": len(pairs),
-                    "median_ratio": float(np.median(ratios)) if ratios else None}
+        ctx.set_stage("map: metric")
+        found = map_latents(self.generator, self._metric(metric_name, None), z, nodes=s.map_nodes,
+                            subdivide=s.subdivide, chunk_size=s.chunk_size, time_limit=s.time_limit, progress=ctx,
+                            stage=ctx.set_stage)
+        self.map = {"ids": ids, "metric": metric_name, **found}
         ctx.publish("map", map=self.map)
         return self.map
 
@@ -515,4 +489,5 @@ class Explorer:
         self.worker.close()
 
 
-__all__ = ["EASINGS", "check_file_name", "Explorer", "ExploreSettings", "METHODS", "RUN_FILES", "Sample", "SolveRequest"]
+__all__ = ["EASINGS", "METHODS", "RUN_FILES", "ExploreSettings", "Explorer", "Sample", "SolveRequest",
+           "check_file_name"]
