@@ -1,6 +1,7 @@
 """The explore page in a real headless Chromium, driven over the DevTools protocol (as the report's browser
-test is): pick two samples of zoo:mnist28, solve, see the coarse levels and then the final frames, play,
-download the MP4 and decode it; then compute the map and click two of its points, which solves again.
+test is): drop a photo (projected into zoo:mnist28), pick it and a sample, solve, see the coarse levels and
+then the final frames, play, download the MP4 and decode it; then compute the map and click two of its
+points, which solves again.
 
 Skipped where ``/usr/bin/chromium`` is absent (Debian: ``apt-get install chromium``) or the ``[app]`` extra
 is not installed. ``LG_SCREENSHOT_DIR`` keeps a screenshot of the page (docs/explore.png comes from it).
@@ -24,6 +25,7 @@ from test_report_browser import CHROMIUM, DevTools  # noqa: E402
 from latent_geodesics.app.explorer import Explorer, ExploreSettings  # noqa: E402
 from latent_geodesics.app.server import ExploreServer  # noqa: E402
 from latent_geodesics.generators import load_generator  # noqa: E402
+from latent_geodesics.project import ProjectConfig  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
                                 reason="needs /usr/bin/chromium (apt-get install chromium)")
@@ -32,13 +34,13 @@ pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
 class Page:
     """One tab: evaluate JavaScript, click like a mouse, wait for a condition, take a screenshot."""
 
-    def __init__(self, tools: DevTools, width: int = 1280, height: int = 900) -> None:
+    def __init__(self, tools: DevTools, width: int = 1280, height: int = 900, mobile: bool = False) -> None:
         self.tools = tools
         target = tools.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         self.session = tools.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         self.width = width
         tools.send("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1,
-                                                          "mobile": False}, session=self.session)
+                                                          "mobile": mobile}, session=self.session)
         tools.send("Page.enable", session=self.session)
 
     def goto(self, url: str) -> None:
@@ -71,6 +73,16 @@ class Page:
             self.tools.send("Input.dispatchMouseEvent", {"type": kind, "x": rect["x"], "y": rect["y"],
                                                          "button": "left", "clickCount": 1}, session=self.session)
 
+    def drop_file(self, selector: str, path: Path) -> None:
+        """Drag a file from outside the browser and drop it on the element (as a person drops a photo)."""
+        rect = self.js(f"""(() => {{ const el = document.querySelector({json.dumps(selector)});
+            el.scrollIntoView({{block: 'center'}}); const r = el.getBoundingClientRect();
+            return {{x: r.left + r.width / 2, y: r.top + r.height / 2}}; }})()""")
+        data = {"items": [], "files": [str(path)], "dragOperationsMask": 1}
+        for kind in ("dragEnter", "dragOver", "drop"):
+            self.tools.send("Input.dispatchDragEvent", {"type": kind, "x": rect["x"], "y": rect["y"], "data": data},
+                            session=self.session)
+
     def screenshot(self) -> bytes:
         height = self.js("document.documentElement.scrollHeight")
         shot = self.tools.send("Page.captureScreenshot", {
@@ -84,7 +96,8 @@ class Page:
 def server(tmp_path_factory):
     gen = load_generator("zoo:mnist28", device="cpu")
     explorer = Explorer(gen, model_name="zoo:mnist28", folder=tmp_path_factory.mktemp("explore-browser") / "app",
-                        settings=ExploreSettings(grid=8, max_nodes=17, map_nodes=3))
+                        settings=ExploreSettings(grid=8, max_nodes=17, map_nodes=3,
+                                                 projection=ProjectConfig(steps=30, starts=2)))
     served = ExploreServer(explorer, port=0).start()
     yield served
     served.stop()
@@ -113,10 +126,17 @@ def test_pick_solve_watch_levels_play_download_and_map(server, tmp_path):
                   "the sample grid")
         assert page.js("$('solve').disabled")  # nothing picked yet
 
-        # pick two samples, a small size, and solve
-        page.click(".sample[data-id='s1']")
+        # drop a photo on the page: it is checked, projected on the worker, and joins the samples
+        photo = tmp_path / "digit.png"
+        photo.write_bytes(server.explorer.sample_file("s3.png").read_bytes())
+        page.drop_file("#drop", photo)
+        page.wait("document.querySelector(\".sample[data-id='p1'] img\")?.naturalWidth > 0", "the projected photo")
+        assert page.js("$('error').hidden")
+
+        # pick two samples (the photo and a seed), a small size, and solve
+        page.click(".sample[data-id='p1']")
         page.click(".sample[data-id='s5']")
-        assert page.js("$('selection').textContent") == "seed 1 \u2192 seed 5"
+        assert page.js("$('selection').textContent") == "digit.png \u2192 seed 5"
         page.js("$('frames').value = 17")
         page.click("#solve")
 
@@ -151,15 +171,15 @@ def test_pick_solve_watch_levels_play_download_and_map(server, tmp_path):
         with imageio.get_reader(files[0], format="FFMPEG") as reader:
             frames = [f for f in reader]
         assert len(frames) == 17
-        assert frames[0].shape[1] > 3 * frames[0].shape[0]  # three square frames and the gaps between them
+        assert frames[0].shape[1] > 2 * frames[0].shape[0]  # three square tiles side by side, labels above
 
         keep = os.environ.get("LG_SCREENSHOT_DIR")
         first_run = page.js("lg.run")
 
         # the map: classical MDS of the samples' geodesic lengths; clicking two points solves between them
         page.click("#map-button")
-        page.wait("document.querySelectorAll('#map-geodesic circle').length === 8", "the map", timeout=120)
-        assert page.js("document.querySelectorAll('#map-linear circle').length") == 8
+        page.wait("document.querySelectorAll('#map-geodesic circle').length === 9", "the map", timeout=120)
+        assert page.js("document.querySelectorAll('#map-linear circle').length") == 9
         page.click("#map-geodesic circle[data-id='s2']")
         page.click("#map-geodesic circle[data-id='s7']")
         page.wait(f"lg.run !== {json.dumps(first_run)} && lg.shown.some(p => p.method === 'geodesic' && p.final "
@@ -172,5 +192,23 @@ def test_pick_solve_watch_levels_play_download_and_map(server, tmp_path):
         if keep:
             Path(keep).mkdir(parents=True, exist_ok=True)
             Path(keep, "explore.png").write_bytes(shot)
+    finally:
+        tools.close()
+
+
+def test_the_page_fits_a_phone(server, tmp_path):
+    tools = DevTools(tmp_path / "profile")
+    try:
+        page = Page(tools, width=390, height=844, mobile=True)
+        page.goto(server.url)
+        page.wait("document.querySelectorAll('.sample img').length > 0 && "
+                  "Array.from(document.querySelectorAll('.sample img')).every(i => i.complete && i.naturalWidth > 0)",
+                  "the sample grid")
+        layout = page.js("""({scroll: document.documentElement.scrollWidth, inner: window.innerWidth,
+            canvases: Array.from(document.querySelectorAll('canvas')).map(c => c.getBoundingClientRect().width),
+            maps: Array.from(document.querySelectorAll('#maps svg')).map(c => c.getBoundingClientRect().width)})""")
+        assert layout["scroll"] <= layout["inner"], layout  # the page never scrolls sideways
+        assert all(0 < w <= 390 / 3 for w in layout["canvases"]), layout  # the three methods stay side by side
+        assert all(0 < w <= 390 for w in layout["maps"]), layout
     finally:
         tools.close()

@@ -123,6 +123,7 @@ def test_a_solve_streams_each_level_then_the_final_path_then_the_downloads(app):
     assert status == 200
     frames = _decode(video, server.explorer.folder)
     assert len(frames) == 9 and frames[0].shape[1] > frames[0].shape[0] * 2  # three methods side by side
+    assert report["files"]["video"]["methods"] == ["linear", "slerp", "geodesic"]
 
 
 def _decode(video: bytes, folder) -> list[np.ndarray]:

@@ -31,6 +31,7 @@ from ..metrics import Metric, build_metric, metric_names
 from ..paths import DEFAULT_CHUNK, PathProblem, baseline_path, images_of, interpolate_points, path_stats
 from ..project import ProjectConfig, load_image, project_images
 from ..realism import DEFAULT_LAMBDA, realism_metric
+from ..report import side_by_side_frames
 from ..rendering import to_uint8, write_json, write_npz, write_png, write_video
 from ..reporting import model_block, report_json
 from ..solvers import SubdivideConfig, frames_between_nodes, subdivide_path
@@ -51,8 +52,6 @@ _JOB_ID = re.compile(r"^(solve|project|map)-[0-9]{1,9}$")
 _PLAIN_NAME = re.compile(r"^[^/\\\x00-\x1f]{1,120}$")
 MAX_RUNS = 20
 """Solves kept (their folders and frames); older ones are removed when a new one starts."""
-VIDEO_GAP = 4
-"""White pixels between the methods in the side-by-side video."""
 
 
 def check_file_name(name: str) -> str:
@@ -418,17 +417,17 @@ class Explorer:
 
     def _write_run(self, out: Path, run: dict, req: SolveRequest, paths: dict[str, Tensor], result,
                    wall: float) -> dict:
-        """``video.mp4`` (the three methods side by side, timed by the easing), ``path.npz``, ``report.json``."""
+        """``video.mp4`` (the three methods side by side, labelled, timed by the easing), ``path.npz``,
+        ``report.json``."""
         gen = self.generator
-        columns = []
+        columns = {}
         for name in METHODS:
             joined = join_legs(paths[name].detach())  # (1, M, ...)
             m = joined.shape[1]
             t = torch.linspace(0, 1, m, dtype=joined.dtype, device=joined.device)
             where = EASINGS[req.easing](t) * (m - 1)
-            columns.append(self._frames(interpolate_points(joined, where[None])[0]))  # (M, H, W, 3)
-        gap = np.full((columns[0].shape[0], columns[0].shape[1], VIDEO_GAP, 3), 255, dtype=np.uint8)
-        video = np.concatenate([columns[0], gap, columns[1], gap, columns[2]], axis=2)
+            columns[name] = self._frames(interpolate_points(joined, where[None])[0])[None]  # (1, M, H, W, 3)
+        video, video_info = side_by_side_frames(columns)
         write_video(out / "video.mp4", video, fps=self.settings.fps)
         geo = join_legs(paths["geodesic"].detach()).cpu().numpy()
         legs = paths["geodesic"].shape[0]
@@ -447,7 +446,7 @@ class Explorer:
             "methods": {m: {k: run["paths"][m][k] for k in ("length", "energy", "steps")} for m in METHODS},
             "levels": [p for p in run["shown"] if p.startswith("geodesic-")],
             "solver": result.summary(),
-            "files": {"video": {"columns": list(METHODS), "easing": req.easing, "fps": self.settings.fps}},
+            "files": {"video": {**video_info, "easing": req.easing, "fps": self.settings.fps}},
             "wall_time_s": round(wall, 4),
             "device": str(gen.device),
         })
