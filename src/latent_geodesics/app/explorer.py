@@ -180,8 +180,10 @@ class Explorer:
         job = self.worker.current
         if job is None:
             return None
-        run = self.runs.get(job.id)
-        return {**job.info(), "run": None if run is None else {k: v for k, v in run.items() if k != "dir"}}
+        with self._lock:
+            run = self.runs.get(job.id)
+            run = None if run is None else {k: v for k, v in run.items() if k != "dir"}
+        return {**job.info(), "run": run}
 
     def sample_file(self, name: str) -> Path:
         """The PNG of ``<id>.png`` or ``<id>-photo.png``. Raises ``KeyError`` for anything else."""
@@ -335,7 +337,16 @@ class Explorer:
 
     def solve(self, request: SolveRequest) -> Job:
         """Start solving on the worker (:class:`Busy` while another job runs)."""
-        return self.worker.submit("solve", lambda ctx: self._solve_job(ctx, request))
+        z, info = self._latents(request.waypoints)  # as they are now: a reseed meanwhile changes nothing
+        return self.worker.submit("solve", lambda ctx: self._solve_job(ctx, request, z, info))
+
+    def _latents(self, ids: Sequence[str]) -> tuple[Tensor, list[dict]]:
+        """The samples' latents ``(K, *latent_shape)`` on the CPU and their descriptions."""
+        with self._lock:
+            missing = [i for i in ids if i not in self.samples]
+            if missing:
+                raise UserError(f"unknown sample {missing[0][:40]!r}; reload the page")
+            return torch.cat([self.samples[i].latent for i in ids]), [self.samples[i].info() for i in ids]
 
     def _metric(self, name: str, realism: float | None) -> Metric:
         if name not in self._metrics:
@@ -356,22 +367,22 @@ class Explorer:
                  "frames": int(frames.shape[0]), "width": int(frames.shape[2]), "height": int(frames.shape[1]),
                  "steps": [float(v) for v in steps], "length": float(stats.length[0]),
                  "energy": float(stats.energy[0]), **more}
-        run["paths"][entry["method"]] = entry
-        run["shown"].append(name)
+        with self._lock:  # the page may read the run while this adds to it
+            run["paths"] = {**run["paths"], entry["method"]: entry}
+            run["shown"] = [*run["shown"], name]
         ctx.publish("path", run=run["id"], path=entry)
         return entry
 
-    def _solve_job(self, ctx: JobContext, req: SolveRequest) -> dict:
+    def _solve_job(self, ctx: JobContext, req: SolveRequest, z: Tensor, waypoints: list[dict]) -> dict:
         gen, s = self.generator, self.settings
         t0 = time.perf_counter()
         run = {"id": ctx.job.id, "dir": str(self.folder / "runs" / ctx.job.id), "request": req.__dict__,
                "paths": {}, "shown": [], "files": None, "summary": None}
         Path(run["dir"]).mkdir(parents=True, exist_ok=True)
-        self._forget_old_runs()
-        self.runs[ctx.job.id] = run
         with self._lock:
-            z = torch.cat([self.samples[i].latent for i in req.waypoints])  # (K, *latent_shape)
-        z = z.to(gen.device)
+            self._forget_old_runs()
+            self.runs[ctx.job.id] = run
+        z = z.to(gen.device)  # (K, *latent_shape)
         z0, z1 = waypoint_legs(z)  # legs (L, *latent_shape) each
         nodes = min(req.frames, s.max_nodes)
         ctx.set_stage("metric" if req.realism is None else "metric and realism calibration")
@@ -384,15 +395,13 @@ class Explorer:
         ctx.check()
         ctx.set_stage("geodesic", s.subdivide.max_work(nodes - 1))
         problem = PathProblem(gen, metric, z0, z1, chunk_size=s.chunk_size)
-        levels: list[int] = []
+        levels = [0]
 
         def on_level(points: Tensor) -> None:
-            levels.append(points.shape[1])
-            last = points.shape[1] == nodes and nodes == req.frames
-            self._show(ctx, run, f"geodesic-{len(levels)}", points, metric, level=len(levels),
+            levels[0] += 1
+            self._show(ctx, run, f"geodesic-{levels[0]}", points, metric, level=levels[0],
                        nodes=int(points.shape[1]), final=False)
-            if not last:  # the bar keeps counting across levels: its total is the whole solve's
-                ctx.stage = f"geodesic, level {len(levels) + 1}"
+            ctx.stage = f"geodesic, after level {levels[0]}"  # the bar counts on: its total is the whole solve's
 
         result = subdivide_path(problem, nodes - 1, s.subdivide, progress=ctx,
                                 deadline=time.perf_counter() + s.time_limit, on_level=on_level)
@@ -404,7 +413,8 @@ class Explorer:
         paths["geodesic"] = points
         self._show(ctx, run, "geodesic", points, metric, final=True, nodes=nodes)
         ctx.set_stage("writing the video")
-        run["files"] = self._write_run(Path(run["dir"]), run, req, paths, result, time.perf_counter() - t0)
+        run["files"] = self._write_run(Path(run["dir"]), run, req, paths, result, waypoints,
+                                       time.perf_counter() - t0)
         run["summary"] = {m: {"length": run["paths"][m]["length"]} for m in METHODS}
         ctx.publish("done", run=run["id"], files=run["files"], summary=run["summary"])
         return {"files": run["files"], "summary": run["summary"]}
@@ -416,7 +426,7 @@ class Explorer:
             shutil.rmtree(self._inside(Path(old["dir"])), ignore_errors=True)
 
     def _write_run(self, out: Path, run: dict, req: SolveRequest, paths: dict[str, Tensor], result,
-                   wall: float) -> dict:
+                   waypoints: list[dict], wall: float) -> dict:
         """``video.mp4`` (the three methods side by side, labelled, timed by the easing), ``path.npz``,
         ``report.json``."""
         gen = self.generator
@@ -433,8 +443,6 @@ class Explorer:
         legs = paths["geodesic"].shape[0]
         write_npz(out / "path.npz", points=geo, z0=geo[:, 0], z1=geo[:, -1], metric=np.array(req.metric),
                   model=np.array(self.model_name), **({"legs": np.array(legs)} if legs > 1 else {}))
-        with self._lock:
-            waypoints = [self.samples[i].info() for i in req.waypoints]
         report = report_json("explore", {
             "model": model_block(self.model_name, gen, self.image_shape),
             "metric": req.metric,
@@ -470,12 +478,11 @@ class Explorer:
         return ids, metric
 
     def start_map(self, ids: list[str], metric: str) -> Job:
-        return self.worker.submit("map", lambda ctx: self._map_job(ctx, ids, metric))
+        z, _ = self._latents(ids)
+        return self.worker.submit("map", lambda ctx: self._map_job(ctx, ids, z, metric))
 
-    def _map_job(self, ctx: JobContext, ids: list[str], metric_name: str) -> dict:
+    def _map_job(self, ctx: JobContext, ids: list[str], z: Tensor, metric_name: str) -> dict:
         s = self.settings
-        with self._lock:
-            z = torch.cat([self.samples[i].latent for i in ids])  # (K, *latent_shape)
         ctx.set_stage("map: metric")
         found = map_latents(self.generator, self._metric(metric_name, None), z, nodes=s.map_nodes,
                             subdivide=s.subdivide, chunk_size=s.chunk_size, time_limit=s.time_limit, progress=ctx,
