@@ -49,6 +49,7 @@ RUN_FILES = ("video.mp4", "path.npz", "report.json")
 _FRAME_FILE = re.compile(r"^(linear|slerp|geodesic(-[0-9]{1,2})?)\.png$")
 _SAMPLE_ID = re.compile(r"^[sp][0-9]{1,20}$")
 _JOB_ID = re.compile(r"^(solve|project|map)-[0-9]{1,9}$")
+_SUFFIX = re.compile(r"^\.[a-z0-9]{1,8}$")
 _PLAIN_NAME = re.compile(r"^[^/\\\x00-\x1f]{1,120}$")
 MAX_RUNS = 20
 """Solves kept (their folders and frames); older ones are removed when a new one starts."""
@@ -256,7 +257,8 @@ class Explorer:
             raise UserError(f"the photo is larger than {self.settings.upload_bytes >> 20} MB")
         if not data:
             raise UserError("the upload is empty; drop an image file")
-        tmp = self.folder / "uploads" / f"{secrets.token_hex(8)}{Path(name).suffix[:10].lower()}"
+        suffix = Path(name).suffix.lower()  # kept only as a hint for the decoder; the name is the explorer's own
+        tmp = self.folder / "uploads" / f"{secrets.token_hex(8)}{suffix if _SUFFIX.match(suffix) else ''}"
         tmp.write_bytes(data)
         try:
             return load_image(tmp, image_shape=self.image_shape, model=self.model_name)
