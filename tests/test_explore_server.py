@@ -567,3 +567,18 @@ def test_the_map_of_a_linear_model_is_its_latent_geometry(linear_gen):
     # four latent dimensions seen in two: MDS keeps the largest part of the distances, never stretches them
     assert (mds <= g * 1.001 + 1e-6).all() and np.corrcoef(mds.ravel(), g.ravel())[0, 1] > 0.9
     assert abs(found["median_ratio"] - 1) < 1e-3
+
+
+def test_explore_takes_the_model_options_of_the_other_commands(tmp_path):
+    """A TorchScript model without a latent shape needs --latent-shape, as interpolate does."""
+    net = torch.nn.Sequential(torch.nn.Linear(6, 3 * 8 * 8), torch.nn.Tanh(), torch.nn.Unflatten(1, (3, 8, 8)))
+    script = torch.jit.script(net)
+    path = tmp_path / "gen.pt"
+    script.save(str(path))
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    port = free.getsockname()[1]
+    free.close()
+    result = CliRunner().invoke(main, ["explore", "--model", str(path), "--port", str(port),
+                                       "--folder", str(tmp_path / "f")])
+    assert result.exit_code == 2 and "--latent-shape" in result.output, result.output

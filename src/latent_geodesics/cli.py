@@ -987,9 +987,7 @@ def weights_fetch(names: tuple[str, ...], quiet: bool) -> None:
 
 
 @main.command("explore")
-@click.option("--model", default=f"zoo:{DEFAULT_MODEL}", show_default=True, callback=_model_name,
-              help="zoo:NAME, a TorchScript .pt file, or package.module:factory.")
-@click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda or cuda:N.")
+@_model_options
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; the default answers this machine only (0.0.0.0: every network).")
 @click.option("--port", type=click.IntRange(min=0, max=65535), default=8000, show_default=True,
@@ -1001,8 +999,9 @@ def weights_fetch(names: tuple[str, ...], quiet: bool) -> None:
               metavar="SECONDS", help="Longest a solve (or the map) runs before it keeps the best path so far.")
 @click.option("--projection-steps", type=click.IntRange(min=0, max=10**6), default=200, show_default=True,
               help="Adam steps of the projection of a dropped photo.")
-def explore_cmd(model: str, device: str, host: str, port: int, seeds: tuple[int, ...], folder: Path | None,
-                time_limit: float, projection_steps: int) -> None:
+def explore_cmd(model: str, device: str, latent_shape: str | None, prior: str | None, shell: float | None,
+                condition: Path | None, discriminator: str | None, host: str, port: int, seeds: tuple[int, ...],
+                folder: Path | None, time_limit: float, projection_steps: int) -> None:
     """Explore the latent space in the browser (needs the [app] extra).
 
     \b
@@ -1015,16 +1014,18 @@ def explore_cmd(model: str, device: str, host: str, port: int, seeds: tuple[int,
     Examples:
       latent-geodesics explore
       latent-geodesics explore --model zoo:mnist28 --port 8080 --seed 1 --seed 2 --seed 3
+      latent-geodesics explore --model gen.pt --latent-shape 128 --discriminator disc.pt
     """
     from .app import require_extra, serve
 
     require_extra()
     from .project import ProjectConfig
 
-    serve(model=model, device=device, host=host, port=port, seeds=seeds, folder=folder,
+    loading = {"latent_shape": _parse_shape(latent_shape), "prior": prior, "shell": shell,
+               "condition": _condition(model, condition), "discriminator": discriminator}
+    serve(model=model, device=device, host=host, port=port, seeds=seeds, folder=folder, model_options=loading,
           echo=lambda line: click.echo(line, err=True), time_limit=time_limit,
           projection=ProjectConfig(steps=projection_steps))
-
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -30,11 +30,14 @@ def require_extra() -> None:
 
 
 def serve(*, model: str, device: str = "auto", host: str = "127.0.0.1", port: int = 8000,
-          seeds: tuple[int, ...] = (), folder: str | Path | None = None, echo=print, **settings) -> None:
-    """Load ``model``, then serve the explore page until interrupted.
+          seeds: tuple[int, ...] = (), folder: str | Path | None = None, model_options: dict | None = None,
+          echo=print, **settings) -> None:
+    """Load ``model``, then serve the explore page until interrupted (Ctrl-C).
 
     Args:
         folder: the app's own folder (samples, runs, checked uploads); default a new temporary one.
+        model_options: more arguments of :func:`~latent_geodesics.generators.load_generator` (``latent_shape``,
+            ``prior``, ``shell``, ``condition``, ``discriminator``).
         settings: fields of :class:`~latent_geodesics.app.explorer.ExploreSettings`.
     """
     require_extra()
@@ -44,7 +47,7 @@ def serve(*, model: str, device: str = "auto", host: str = "127.0.0.1", port: in
 
     sock = bind(host, port)  # a taken port is told before the model loads
     try:
-        generator = load_generator(model, device=device)
+        generator = load_generator(model, device=device, **(model_options or {}))
         work = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="latent-geodesics-explore-"))
         explorer = Explorer(generator, model_name=model, folder=work,
                             settings=ExploreSettings(seeds=tuple(seeds), **settings))

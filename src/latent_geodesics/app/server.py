@@ -35,7 +35,7 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route
 
 from .._check import UserError
-from .explorer import RUN_FILES, Explorer
+from .explorer import RUN_FILES, Explorer, check_file_name
 from .worker import Busy
 
 MAX_JSON_BYTES = 64 << 10
@@ -129,8 +129,6 @@ def create_app(explorer: Explorer, *, allowed_hosts: tuple[str, ...] = LOOPBACK)
         return FileResponse(path, media_type="image/png", headers={"Cache-Control": "no-cache"})
 
     async def upload(request: Request) -> Response:
-        from .explorer import check_file_name
-
         name = request.query_params.get("name", "")
         check_file_name(name)  # before reading any of the body
         if explorer.worker.busy():
