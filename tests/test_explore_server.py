@@ -582,3 +582,34 @@ def test_explore_takes_the_model_options_of_the_other_commands(tmp_path):
     result = CliRunner().invoke(main, ["explore", "--model", str(path), "--port", str(port),
                                        "--folder", str(tmp_path / "f")])
     assert result.exit_code == 2 and "--latent-shape" in result.output, result.output
+
+
+def test_event_streams_are_bounded_and_a_closed_one_frees_its_place(app):
+    from latent_geodesics.app.server import MAX_STREAMS
+
+    _, client, _ = app
+
+    def open_stream() -> socket.socket:
+        sock = socket.create_connection((client.host, client.port))
+        sock.sendall(b"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert sock.recv(1000).startswith(b"HTTP/1.1 200")
+        return sock
+
+    streams = [open_stream() for _ in range(MAX_STREAMS)]
+    try:
+        status, reply, _ = client.get("/api/events")
+        assert status == 503 and "too many event streams" in reply["error"]
+        _still_serving(client)
+    finally:
+        for sock in streams:
+            sock.close()
+    deadline = time.monotonic() + 10
+    while True:  # the server notices the closed streams and takes new ones
+        sock = socket.create_connection((client.host, client.port))
+        sock.sendall(b"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        head = sock.recv(1000)
+        sock.close()
+        if head.startswith(b"HTTP/1.1 200"):
+            break
+        assert time.monotonic() < deadline, head
+        time.sleep(0.1)
