@@ -251,10 +251,12 @@ function drawMap(map) {
     xy.forEach((p, i) => {
       const id = map.ids[i];
       const px = 140 + (p[0] - cx) * s, py = 160 - (p[1] - cy) * s;
-      const c = svg("circle", { cx: px.toFixed(1), cy: py.toFixed(1), r: 7, "data-id": id });
+      const c = svg("circle", { cx: px.toFixed(1), cy: py.toFixed(1), r: 7, "data-id": id, tabindex: 0,
+                                role: "button", "aria-label": label(id) });
       c.appendChild(svg("title", {}, label(id)));
       if (state.mapPicks.includes(id)) c.classList.add("picked");
       c.addEventListener("click", () => mapPick(id));
+      c.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); mapPick(id); } });
       box.appendChild(c);
       const sample = state.samples.find((x) => x.id === id);
       if (sample) box.appendChild(svg("image", { href: sample.image, x: (px + 8).toFixed(1), y: (py - 24).toFixed(1),
