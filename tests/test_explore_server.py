@@ -26,6 +26,7 @@ pytest.importorskip("uvicorn")
 from explore_helpers import Client, tiny_generator  # noqa: E402
 
 from latent_geodesics.app.explorer import Explorer, ExploreSettings  # noqa: E402
+from latent_geodesics.generators import Generator  # noqa: E402
 from latent_geodesics.app.server import ExploreServer  # noqa: E402
 from latent_geodesics.cli import main  # noqa: E402
 from latent_geodesics.project import ProjectConfig  # noqa: E402
@@ -613,3 +614,25 @@ def test_event_streams_are_bounded_and_a_closed_one_frees_its_place(app):
             break
         assert time.monotonic() < deadline, head
         time.sleep(0.1)
+
+
+def test_a_model_that_gives_nan_fails_the_job_with_one_line_and_the_worker_goes_on(tmp_path):
+    class Nan(torch.nn.Module):
+        def forward(self, z):
+            x = torch.tanh(z[:, :1, None, None].expand(-1, 3, 8, 8))
+            return torch.where(z[:, :1, None, None] > 8, torch.full_like(x, float("nan")), x)
+
+    gen = Generator(Nan(), latent_shape=(6,), name="nan")
+    explorer = Explorer(gen, model_name="nan", folder=tmp_path / "app", settings=SETTINGS)
+    try:
+        explorer.set_seeds([0, 1, 2])
+        explorer.samples["s1"].latent[0, 0] = 10.0  # its image is NaN
+        job = explorer.solve(explorer.solve_request({"waypoints": ["s0", "s1"], "metric": "pixel", "frames": 5}))
+        assert explorer.worker.wait_idle(60)
+        assert job.state == "failed" and "NaN" in job.error and "\n" not in job.error
+        for event in explorer.events.since(0):  # every event stays valid JSON for the page (no NaN numbers)
+            json.dumps(event, allow_nan=False)
+        explorer.samples["s1"].latent[0, 0] = 0.5
+        assert _solve_here(explorer, waypoints=["s0", "s1"]) and explorer.runs
+    finally:
+        explorer.close()

@@ -51,6 +51,8 @@ _SAMPLE_ID = re.compile(r"^[sp][0-9]{1,20}$")
 _JOB_ID = re.compile(r"^(solve|project|map)-[0-9]{1,9}$")
 _SUFFIX = re.compile(r"^\.[a-z0-9]{1,8}$")
 _PLAIN_NAME = re.compile(r"^[^/\\\x00-\x1f]{1,120}$")
+NONFINITE = ("the model or the metric gave NaN or inf for these samples; try another metric, less realism, "
+             "or other samples")
 MAX_RUNS = 20
 """Solves kept (their folders and frames); older ones are removed when a new one starts."""
 
@@ -364,6 +366,8 @@ class Explorer:
         write_png(Path(run["dir"]) / f"{name}.png", np.concatenate(list(frames), axis=1))
         with torch.no_grad():
             stats = path_stats(self.generator, metric, joined, chunk_size=self.settings.chunk_size)
+        if not bool(torch.isfinite(stats.d_sq).all()):
+            raise UserError(NONFINITE)
         steps = stats.d_sq[0].clamp_min(0).sqrt()
         entry = {"name": name, "method": name.split("-")[0], "url": f"/api/runs/{run['id']}/{name}.png",
                  "frames": int(frames.shape[0]), "width": int(frames.shape[2]), "height": int(frames.shape[1]),

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .._check import UserError
 from ..distances import align, classical_mds, matrix, pair_list, same_points
 from ..generators import Generator
 from ..metrics import Metric
@@ -52,6 +53,9 @@ def map_latents(generator: Generator, metric: Metric, z: Tensor, *, nodes: int =
                                 progress=progress, deadline=deadline)
         geo.update({p: float(v) for p, v in zip(todo, result.stats.length)})
         lin.update({p: float(v) for p, v in zip(todo, straight.length)})
+    if not all(np.isfinite(v) for v in (*geo.values(), *lin.values())):
+        raise UserError("the map's lengths are NaN or inf: the model or the metric gave NaN for some samples; try "
+                        "another metric or other samples")
     g = matrix(k, pairs, [geo[p] for p in pairs])
     d = matrix(k, pairs, [lin[p] for p in pairs])
     g_xy = classical_mds(g)
