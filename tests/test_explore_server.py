@@ -636,3 +636,38 @@ def test_a_model_that_gives_nan_fails_the_job_with_one_line_and_the_worker_goes_
         assert _solve_here(explorer, waypoints=["s0", "s1"]) and explorer.runs
     finally:
         explorer.close()
+
+
+def test_any_json_a_page_may_send_is_a_request_or_one_line(tmp_path_factory):
+    """Random JSON bodies, and random values in the right keys: a checked request or a UserError, nothing else."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from latent_geodesics._check import UserError
+
+    explorer = Explorer(tiny_generator(), model_name="tiny", folder=tmp_path_factory.mktemp("fuzz") / "app",
+                        settings=SETTINGS)
+    json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+                               lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                           max_size=4), max_leaves=10)
+    ids = st.sampled_from(["s0", "s1", "s2", "s9", "p1", "", "../s0"])
+    bodies = json_values | st.fixed_dictionaries({}, optional={
+        "waypoints": st.lists(ids, max_size=8) | json_values, "metric": st.sampled_from(["pixel", "vgg", "x"]) | json_values,
+        "realism": json_values, "frames": st.integers(-5, 100) | json_values, "easing": json_values})
+    valid = {"waypoints": ["s0", "s1"], "metric": "pixel", "realism": None, "frames": 5, "easing": "linear"}
+    one_bad = st.builds(lambda key, value: {**valid, key: value}, st.sampled_from(sorted(valid)), json_values)
+    bodies = bodies | one_bad
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(bodies)
+    def check(body):
+        for parse in (explorer.solve_request, explorer.map_request):
+            try:
+                parse(body)
+            except UserError as e:
+                assert str(e) and "\n" not in str(e)
+
+    try:
+        check()
+    finally:
+        explorer.close()

@@ -322,7 +322,7 @@ class Explorer:
         if any(a == b for a, b in zip(ids, ids[1:])):
             raise UserError("two consecutive waypoints are the same sample; pick another")
         metric = body.get("metric", "pixel")
-        if metric not in metric_names():
+        if not isinstance(metric, str) or metric not in metric_names():
             raise UserError(f"unknown metric; choose one of: {', '.join(metric_names())}")
         realism = body.get("realism")
         if realism is not None:
@@ -335,7 +335,7 @@ class Explorer:
         if isinstance(frames, bool) or not isinstance(frames, int) or not 3 <= frames <= s.max_frames:
             raise UserError(f"frames must be a whole number from 3 to {s.max_frames}")
         easing = body.get("easing", "linear")
-        if easing not in EASINGS:
+        if not isinstance(easing, str) or easing not in EASINGS:
             raise UserError(f"easing must be one of: {', '.join(EASINGS)}")
         return SolveRequest(tuple(ids), metric, realism, frames, easing)
 
@@ -475,7 +475,7 @@ class Explorer:
         if not isinstance(body, dict):
             raise UserError("send a JSON object")
         metric = body.get("metric", "pixel")
-        if metric not in metric_names():
+        if not isinstance(metric, str) or metric not in metric_names():
             raise UserError(f"unknown metric; choose one of: {', '.join(metric_names())}")
         with self._lock:
             ids = list(self.samples)[: self.settings.map_samples]
