@@ -15,7 +15,8 @@ import time
 
 import torch
 
-from latent_geodesics.batch import JobSpec, LineSettings, LocalExecutor, ModelSpec, resolve_jobs, run_jobs
+from latent_geodesics.batch import Generators, JobSpec, LocalExecutor, resolve_jobs, run_jobs
+from latent_geodesics.settings import ModelSettings, Settings
 from latent_geodesics.paths import DEFAULT_CHUNK, PathProblem, linear_path
 from latent_geodesics.solvers import OptimizeConfig, optimize_path
 
@@ -94,7 +95,7 @@ def _timed_batch(jobs, executor, model_name: str, batch_size: int) -> dict:
     """Seconds of one batch run into a fresh folder, the solve seconds the workers reported, and the load."""
     with tempfile.TemporaryDirectory(prefix="lg-bench-batch-") as out:
         t = time.perf_counter()
-        run = run_jobs(jobs, out, executor, model_name=model_name, batch_size=batch_size)
+        run = run_jobs(jobs, out, executor, batch_size=batch_size)
         wall = time.perf_counter() - t
     assert run.solved == len(jobs), f"{run.failed} lines failed"
     solve = sum(r["wall_time_s"] for r in run.records)
@@ -119,13 +120,14 @@ def executor_section(ctx: Context, gen) -> tuple[list[dict], dict, list[str]]:
     round (the one least slowed by other jobs on a shared machine).
     """
     sz = executor_sizes(ctx)
-    settings = LineSettings(metric="pixel", frames=sz["frames"], steps=sz["steps"], rtol=0.0, gtol=0.0)
     model_name = "tiny-random (quick)" if ctx.quick else REAL_MODEL
-    specs = [JobSpec(line=i + 1, seeds=(2 * i + 1, 2 * i + 2)) for i in range(sz["lines"])]
-    jobs = resolve_jobs(specs, gen, settings, model_name=model_name)
+    settings = Settings().with_fields({"model": model_name, "metric": "pixel", "frames": sz["frames"],
+                                       "steps": sz["steps"], "rtol": 0.0, "gtol": 0.0})
+    specs = [JobSpec(line=i + 1, fields=(("seeds", (2 * i + 1, 2 * i + 2)),)) for i in range(sz["lines"])]
+    jobs = resolve_jobs(specs, settings, Generators(gen.device, {settings.model: gen}))
     n, bs = len(jobs), sz["batch_size"]
     threads_before = torch.get_num_threads()
-    configs = [("local", 1, t, LocalExecutor(gen), None) for t in sorted({1, threads_before})]  # 2 threads only
+    configs = [("local", 1, t, LocalExecutor((settings.model, gen)), None) for t in sorted({1, threads_before})]  # 2 threads only
     notes = [f"batch jobs: {n} lines (seeds 1-2, 3-4, ...), pixel metric, {sz['frames']} frames, subdivide + L-BFGS "
              f"with exactly {sz['steps']} steps per level (rtol = gtol = 0: every line does the same work), "
              f"--batch-size {bs} (one line per task, so that Ray's per-task cost shows); the configurations take "
@@ -185,7 +187,7 @@ def _ray_configs(ray) -> list[tuple]:
     configs = []
     for workers in (1, 2):
         t = time.perf_counter()
-        ex = RayExecutor(ModelSpec(REAL_MODEL), workers=workers)
+        ex = RayExecutor(ModelSettings(REAL_MODEL), workers=workers)
         ex.worker_pids()  # the actors have loaded the model
         configs.append(("ray", workers, 1, ex, start_s + time.perf_counter() - t))
     return configs

@@ -14,15 +14,16 @@ from hypothesis import strategies as st
 
 from cli_helpers import assert_user_error, run
 from latent_geodesics._check import UserError
-from latent_geodesics.batch import (LINE_KEYS, JobSpec, LineSettings, LocalExecutor, ResultStore, make_job,
+from latent_geodesics.batch import (LINE_KEYS, Generators, JobSpec, LocalExecutor, ResultStore, make_job,
                                     parse_jobs, parse_jobs_text, plan_batches, resolve_jobs, run_jobs)
 from latent_geodesics.generators import load_generator
 from latent_geodesics.metrics import metric_names
+from latent_geodesics.settings import Settings
 from latent_geodesics.solvers import OPTIMIZERS, SOLVERS
 from latent_geodesics.weights import sha256_of
 
 MODEL = "zoo:fashion32"
-FAST = LineSettings(metric="pixel", frames=5, steps=3)
+FAST = Settings().with_fields({"model": MODEL, "metric": "pixel", "frames": 5, "steps": 3})
 """Few frames and steps: these tests check the machinery, not the geodesics."""
 
 
@@ -46,8 +47,8 @@ lines = st.lists(st.tuples(endpoints, overrides, st.one_of(st.none(), ids)), min
 
 
 def _expected(line_no: int, ends: dict, over: dict, ident: str | None) -> JobSpec:
-    return JobSpec(line=line_no, id=ident, seeds=tuple(ends["seeds"]) if "seeds" in ends else None,
-                   z0=ends.get("z0"), z1=ends.get("z1"), overrides=tuple(sorted(over.items())))
+    fields = {**({"seeds": tuple(ends["seeds"])} if "seeds" in ends else ends), **over}
+    return JobSpec(line=line_no, id=ident, fields=tuple(sorted(fields.items())))
 
 
 @settings(max_examples=60, deadline=None)
@@ -100,7 +101,7 @@ def test_any_text_parses_or_fails_with_one_line(text, fmt):
 
 
 bad_values = st.sampled_from([
-    ({"seeds": [1]}, "seeds must be a list of two"), ({"seeds": [1, -2]}, "seeds must be a whole number"),
+    ({"seeds": [1]}, "give at least two --seed values"), ({"seeds": [1, -2]}, "seeds must be a whole number"),
     ({"seeds": [1, 2], "frames": 1}, "frames must be a whole number from 2"),
     ({"seeds": [1, 2], "frames": "many"}, "frames must be"), ({"seeds": [1, 2], "metric": "l2"}, "unknown metric"),
     ({"seeds": [1, 2], "rtol": -1}, "rtol must be a finite number"), ({"seeds": [1, 2], "retime": "maybe"}, "true or false"),
@@ -135,7 +136,7 @@ def test_every_bad_line_is_listed_and_ids_are_unique():
 def test_jobs_file_with_a_byte_order_mark(tmp_path):
     path = tmp_path / "jobs.csv"
     path.write_bytes("seed0,seed1\n1,2\n".encode("utf-8-sig"))  # as spreadsheets save CSV
-    assert parse_jobs(path) == [JobSpec(line=2, seeds=(1, 2))]
+    assert parse_jobs(path) == [JobSpec(line=2, fields=(("seeds", (1, 2)),))]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -148,33 +149,33 @@ def gen():
 
 
 def seeded_jobs(gen, pairs, settings=FAST) -> list:
-    specs = [JobSpec(line=i + 1, seeds=p) for i, p in enumerate(pairs)]
-    return resolve_jobs(specs, gen, settings, model_name=MODEL)
+    specs = [JobSpec(line=i + 1, fields=(("seeds", p),)) for i, p in enumerate(pairs)]
+    return resolve_jobs(specs, settings, Generators(gen.device, {settings.model: gen}))
 
 
 def test_ftol_lines_choose_the_stopping_rule():
     (frame, energy) = parse_jobs_text('{"seeds": [1, 2], "ftol": 0.3}\n{"seeds": [3, 4], "ftol": 0}\n', "jsonl")
-    assert dict(frame.overrides) == {"ftol": 0.3} and dict(energy.overrides) == {"ftol": None}
-    level = LineSettings().with_overrides(dict(energy.overrides)).interpolate_settings().subdivide.level
+    assert dict(frame.fields)["ftol"] == 0.3 and dict(energy.fields)["ftol"] is None
+    level = energy.settings(Settings()).interpolate_settings().subdivide.level
     assert level.optimizer == "lbfgs-pair" and level.ftol is None  # 0: the energy rule (rtol, gtol)
-    level = LineSettings().with_overrides(dict(frame.overrides)).interpolate_settings().subdivide.level
+    level = frame.settings(Settings()).interpolate_settings().subdivide.level
     assert level.ftol == 0.3
 
 
 def test_plan_groups_equal_settings_in_file_order(gen):
-    other = LineSettings(metric="pixel", frames=3, steps=3)
+    other = FAST.with_fields({"frames": 3})
     jobs = seeded_jobs(gen, [(1, 2), (3, 4)]) + seeded_jobs(gen, [(5, 6)], other) + seeded_jobs(gen, [(7, 8), (9, 10)])
     plan = plan_batches(jobs, 2)
     assert [[j.source["seeds"][0] for j in b.jobs] for b in plan] == [[1, 3], [7, 9], [5]]
-    assert [b.settings.frames for b in plan] == [5, 5, 3]
+    assert [b.settings.render.frames for b in plan] == [5, 5, 3]
 
 
 def test_store_resume_corrupt_and_failed_lines(gen, tmp_path):
     jobs = seeded_jobs(gen, [(1, 2), (3, 4), (5, 6)])
-    bad = make_job(MODEL, FAST, np.full(64, 3e38, np.float32), jobs[0].z1, name="huge", line=4)
+    bad = make_job(FAST, np.full(64, 3e38, np.float32), jobs[0].z1[0], name="huge", line=4)
     jobs.append(bad)  # its images are NaN: a failure of this line only
-    ex = LocalExecutor(gen)
-    first = run_jobs(jobs, tmp_path, ex, model_name=MODEL, batch_size=4)
+    ex = LocalExecutor((FAST.model, gen))
+    first = run_jobs(jobs, tmp_path, ex, batch_size=4)
     assert (first.solved, first.failed, first.skipped) == (3, 1, 0)
     status = {r["name"]: r["status"] for r in first.records}
     assert status["huge"] == "failed" and "NaN or inf" in first.records[3]["error"]
@@ -182,8 +183,8 @@ def test_store_resume_corrupt_and_failed_lines(gen, tmp_path):
         with np.load(tmp_path / "paths" / f"{job.name}.npz") as f:
             pts = f["points"]
             assert pts.shape == (1, 5, 64) and np.isfinite(pts).all()
-            np.testing.assert_array_equal(pts[0, 0], job.z0)
-            np.testing.assert_array_equal(pts[0, -1], job.z1)
+            np.testing.assert_array_equal(pts[0, 0], job.z0[0])
+            np.testing.assert_array_equal(pts[0, -1], job.z1[0])
         rec = ResultStore(tmp_path).records[job.name]
         assert rec["sha256"] == sha256_of(tmp_path / rec["file"])
         assert rec["stats"]["length"] < rec["stats"]["start_length"]  # the solver shortened it
@@ -191,7 +192,7 @@ def test_store_resume_corrupt_and_failed_lines(gen, tmp_path):
 
     # a rerun skips the finished lines, retries the failed one
     mtimes = {j.name: os.stat(tmp_path / "paths" / f"{j.name}.npz").st_mtime_ns for j in jobs[:3]}
-    again = run_jobs(jobs, tmp_path, ex, model_name=MODEL, batch_size=4)
+    again = run_jobs(jobs, tmp_path, ex, batch_size=4)
     assert (again.solved, again.failed, again.skipped) == (0, 1, 3)
     assert mtimes == {j.name: os.stat(tmp_path / "paths" / f"{j.name}.npz").st_mtime_ns for j in jobs[:3]}
 
@@ -200,7 +201,7 @@ def test_store_resume_corrupt_and_failed_lines(gen, tmp_path):
     before = np.load(tmp_path / "paths" / f"{jobs[1].name}.npz")["points"]
     (tmp_path / "paths" / f"{jobs[1].name}.npz").write_bytes(b"PK\x03\x04 truncated")
     (tmp_path / "paths" / f"{jobs[2].name}.npz").unlink()
-    third = run_jobs(jobs, tmp_path, ex, model_name=MODEL, batch_size=4)
+    third = run_jobs(jobs, tmp_path, ex, batch_size=4)
     assert (third.solved, third.skipped, third.recomputed, third.failed) == (2, 1, 1, 1)
     np.testing.assert_array_equal(np.load(tmp_path / "paths" / f"{jobs[1].name}.npz")["points"], before)
 
@@ -209,18 +210,17 @@ def test_store_resume_corrupt_and_failed_lines(gen, tmp_path):
         f.write(b'{"name": "cut sho')
     store = ResultStore(tmp_path)
     assert all(store.finished(j) for j in jobs[:3])
-    run_jobs(jobs, tmp_path, ex, model_name=MODEL, batch_size=4)
+    run_jobs(jobs, tmp_path, ex, batch_size=4)
     lines = (tmp_path / "manifest.jsonl").read_text().splitlines()
     assert lines[-2] == '{"name": "cut sho' and json.loads(lines[-1])["name"] == "huge"
 
 
 def test_changed_settings_are_solved_again(gen, tmp_path):
     jobs = seeded_jobs(gen, [(1, 2)])
-    named = [make_job(MODEL, FAST, jobs[0].z0, jobs[0].z1, name="p", line=1)]
-    run_jobs(named, tmp_path, LocalExecutor(gen), model_name=MODEL)
-    longer = [make_job(MODEL, LineSettings(metric="pixel", frames=3, steps=3), jobs[0].z0, jobs[0].z1, name="p",
-                       line=1)]
-    rerun = run_jobs(longer, tmp_path, LocalExecutor(gen), model_name=MODEL)
+    named = [make_job(FAST, jobs[0].z0[0], jobs[0].z1[0], name="p", line=1)]
+    run_jobs(named, tmp_path, LocalExecutor((FAST.model, gen)))
+    longer = [make_job(FAST.with_fields({"frames": 3}), jobs[0].z0[0], jobs[0].z1[0], name="p", line=1)]
+    rerun = run_jobs(longer, tmp_path, LocalExecutor((FAST.model, gen)))
     assert rerun.solved == 1
     assert np.load(tmp_path / "paths" / "p.npz")["points"].shape == (1, 3, 64)
 
@@ -232,9 +232,9 @@ def test_one_driver_per_result_folder(gen, tmp_path):
     with open(tmp_path / ".lg-batch.lock", "a+") as f:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another driver is writing
         with pytest.raises(UserError, match="another batch is writing to .* now; wait for it"):
-            run_jobs(seeded_jobs(gen, [(1, 2)]), tmp_path, LocalExecutor(gen), model_name=MODEL)
+            run_jobs(seeded_jobs(gen, [(1, 2)]), tmp_path, LocalExecutor((FAST.model, gen)))
     assert not (tmp_path / "manifest.jsonl").exists()
-    assert run_jobs(seeded_jobs(gen, [(1, 2)]), tmp_path, LocalExecutor(gen), model_name=MODEL).solved == 1
+    assert run_jobs(seeded_jobs(gen, [(1, 2)]), tmp_path, LocalExecutor((FAST.model, gen))).solved == 1
 
 
 # ---------------------------------------------------------------------------------------------------------------

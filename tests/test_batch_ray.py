@@ -24,7 +24,8 @@ import torch
 ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'latent-geodesics[ray]' (./run.sh test "
                                         "installs it)")
 
-from latent_geodesics.batch import (JobSpec, LineSettings, LocalExecutor, ModelSpec, ResultStore,  # noqa: E402
+from latent_geodesics.settings import Settings  # noqa: E402
+from latent_geodesics.batch import (Generators, JobSpec, LocalExecutor, ResultStore,  # noqa: E402
                                     make_job, resolve_jobs, run_jobs)
 from latent_geodesics.generators import load_generator  # noqa: E402
 from latent_geodesics.ray_executor import RayExecutor  # noqa: E402
@@ -32,8 +33,8 @@ from latent_geodesics.ray_executor import RayExecutor  # noqa: E402
 pytestmark = pytest.mark.slow
 
 MODEL = "zoo:fashion32"
-MODEL_SPEC = ModelSpec(MODEL)
-FAST = LineSettings(metric="pixel", frames=5, steps=3)
+FAST = Settings().with_fields({"model": MODEL, "metric": "pixel", "frames": 5, "steps": 3})
+MODEL_SPEC = FAST.model
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -64,8 +65,8 @@ def one_thread():
 
 
 def seeded_jobs(gen, n: int) -> list:
-    specs = [JobSpec(line=i + 1, seeds=(2 * i + 1, 2 * i + 2)) for i in range(n)]
-    return resolve_jobs(specs, gen, FAST, model_name=MODEL)
+    specs = [JobSpec(line=i + 1, fields=(("seeds", (2 * i + 1, 2 * i + 2)),)) for i in range(n)]
+    return resolve_jobs(specs, FAST, Generators(gen.device, {FAST.model: gen}))
 
 
 def points_of(out: Path) -> dict[str, np.ndarray]:
@@ -85,11 +86,11 @@ def assert_same_paths(a: Path, b: Path) -> None:
 
 def test_ray_and_local_give_the_same_paths_and_a_corrupt_file_is_redone(cluster, gen, tmp_path, one_thread):
     jobs = seeded_jobs(gen, 5)
-    jobs.append(make_job(MODEL, FAST, np.full(64, 3e38, np.float32), jobs[0].z1, name="huge", line=6))
-    local = run_jobs(jobs, tmp_path / "local", LocalExecutor(gen), model_name=MODEL, batch_size=2)
+    jobs.append(make_job(FAST, np.full(64, 3e38, np.float32), jobs[0].z1[0], name="huge", line=6))
+    local = run_jobs(jobs, tmp_path / "local", LocalExecutor((FAST.model, gen)), batch_size=2)
     ex = RayExecutor(MODEL_SPEC, workers=2)
     try:
-        remote = run_jobs(jobs, tmp_path / "ray", ex, model_name=MODEL, batch_size=2)
+        remote = run_jobs(jobs, tmp_path / "ray", ex, batch_size=2)
         assert (remote.solved, remote.failed) == (local.solved, local.failed) == (5, 1)
         assert_same_paths(tmp_path / "local", tmp_path / "ray")
         recs = {r["name"]: r for r in records(tmp_path / "ray")}
@@ -105,7 +106,7 @@ def test_ray_and_local_give_the_same_paths_and_a_corrupt_file_is_redone(cluster,
         victim.write_bytes(victim.read_bytes()[:100])
         mate = tmp_path / "ray" / "paths" / f"{jobs[3].name}.npz"
         mate_time = mate.stat().st_mtime_ns
-        again = run_jobs(jobs, tmp_path / "ray", ex, model_name=MODEL, batch_size=2)
+        again = run_jobs(jobs, tmp_path / "ray", ex, batch_size=2)
         # recomputed: the corrupt file's batch mate, and the failed line's (that line is retried and fails again)
         assert (again.solved, again.recomputed, again.failed) == (1, 2, 1)
         assert mate.stat().st_mtime_ns == mate_time
@@ -134,12 +135,12 @@ class KillOneWorker:
 
 def test_a_killed_worker_loses_and_duplicates_no_line(cluster, gen, tmp_path, one_thread):
     jobs = seeded_jobs(gen, 8)
-    run_jobs(jobs, tmp_path / "local", LocalExecutor(gen), model_name=MODEL, batch_size=1)
+    run_jobs(jobs, tmp_path / "local", LocalExecutor((FAST.model, gen)), batch_size=1)
     ex = RayExecutor(MODEL_SPEC, workers=2)
     try:
         killer = KillOneWorker(ex)
         before = set(killer.pids)
-        result = run_jobs(jobs, tmp_path / "ray", killer, model_name=MODEL, batch_size=1)
+        result = run_jobs(jobs, tmp_path / "ray", killer, batch_size=1)
         assert killer.killed in before
         with pytest.raises(ProcessLookupError):
             os.kill(killer.killed, 0)
@@ -171,7 +172,7 @@ def test_an_interrupted_driver_resumes_and_equals_an_uninterrupted_run(cluster, 
     jobs_file.write_text("".join(json.dumps({"seeds": [2 * i + 1, 2 * i + 2]}) + "\n" for i in range(16)))
     reference = tmp_path / "reference"
     jobs = seeded_jobs(gen, 16)
-    run_jobs(jobs, reference, LocalExecutor(gen), model_name=MODEL, batch_size=2)
+    run_jobs(jobs, reference, LocalExecutor((FAST.model, gen)), batch_size=2)
 
     out = tmp_path / "out"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}

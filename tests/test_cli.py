@@ -251,28 +251,32 @@ def test_every_row_of_a_waypoint_file_is_a_waypoint(model_file, tmp_path):
 
 def test_interpolate_defaults_are_the_perceptual_geodesic(monkeypatch, tmp_path):
     # as a newcomer types it: vgg-eq at 64 px, lbfgs-pair with the frame rule, 33 frames from at most 17 nodes, auto device
-    from latent_geodesics import cli
+    from latent_geodesics.cli import interpolate as command
+    from latent_geodesics.jobs import AUTO_NODES
+    from latent_geodesics.settings import VGG_MIN_SIZE
+    from latent_geodesics.solvers import DEFAULT_FTOL
 
     seen = {}
-    monkeypatch.setattr(cli, "_run_interpolate", lambda **kwargs: seen.update(kwargs))
+    monkeypatch.setattr(command, "run_interpolate", lambda settings, out, **kw: seen.update(settings=settings, **kw)
+                        or {"start": {}, "result": {}, "waypoints": None, "pairs": 0})
     assert run("interpolate", "--seed", 1, "--seed", 2, "--out", tmp_path / "o").exit_code == 0
-    settings = seen["settings"]
-    assert seen["metric"] == "vgg-eq" and seen["metric_options"] == {"min_size": cli.INTERPOLATE_VGG_MIN_SIZE}
-    assert seen["device"] == "auto" and seen["model"] == "zoo:faces64"
-    assert settings.frames == 33 and settings.node_count() == cli.AUTO_NODES < 33
+    tree = seen["settings"]
+    settings = tree.interpolate_settings()
+    assert tree.metric.metric == "vgg-eq" and tree.metric.build_options() == {"min_size": VGG_MIN_SIZE}
+    assert seen["device"] == "auto" and tree.model.model == "zoo:faces64"
+    assert settings.frames == 33 and settings.node_count() == AUTO_NODES < 33
     level = settings.subdivide.level
-    assert level.optimizer == "lbfgs-pair" and level.ftol == cli.DEFAULT_FTOL and settings.time_limit is None
+    assert level.optimizer == "lbfgs-pair" and level.ftol == DEFAULT_FTOL and settings.time_limit is None
     # the energy rule when it is asked for, and the previous default exactly as issue 19 spells it
     run("interpolate", "--seed", 1, "--seed", 2, "--rtol", "1e-4", "--out", tmp_path / "o")
-    assert seen["settings"].subdivide.level.ftol is None
+    assert seen["settings"].interpolate_settings().subdivide.level.ftol is None
     run("interpolate", "--seed", 1, "--seed", 2, "--solver", "subdivide", "--variant", "joint", "--optimizer", "lbfgs",
         "--precondition", "kronecker", "--rtol", "1e-4", "--gtol", "3e-3", "--metric-option", "min_size=128",
         "--nodes", 33, "--out", tmp_path / "o")
-    level = seen["settings"].subdivide.level
+    settings = seen["settings"].interpolate_settings()
+    level = settings.subdivide.level
     assert (level.optimizer, level.ftol, level.rtol, level.gtol) == ("lbfgs", None, 1e-4, 3e-3)
-    assert seen["metric_options"] == {"min_size": 128} and seen["settings"].node_count() == 33
-
-
+    assert seen["settings"].metric.build_options() == {"min_size": 128} and settings.node_count() == 33
 
 
 def test_frames_between_fewer_nodes(model_file, tmp_path):

@@ -256,14 +256,15 @@ def test_paths_npz_taken_by_a_folder_is_refused_before_any_work(model_file, tmp_
 
 
 def test_demo_is_compare_with_small_settings(monkeypatch, tmp_path):
-    from latent_geodesics import cli
+    from latent_geodesics.cli import compare as command
 
     seen = {}
-    monkeypatch.setattr(cli, "_run_compare", lambda **kwargs: seen.update(kwargs))
+    monkeypatch.setattr(command, "run_compare", lambda base, settings, **kw: seen.update(base=base, settings=settings,
+                                                                                          **kw))
     result = run("demo", "--out", tmp_path / "d", "-q")
     assert result.exit_code == 0, result.output
     settings = seen["settings"]
-    assert seen["model"] == "zoo:faces64" and seen["pairs"] == 2 and Path(seen["out"]) == tmp_path / "d"
+    assert seen["base"].model.model == "zoo:faces64" and seen["pairs"] == 2 and Path(seen["out"]) == tmp_path / "d"
     assert settings.methods == ("linear", "slerp", "pixel", "vgg-eq") and settings.solver == "subdivide"
     assert settings.subdivide.level.optimizer == "lbfgs-pair" and settings.metric_options == {"min_size": 64}
     assert settings.subdivide.level.ftol == 0.2 and settings.subdivide.level.max_steps == 500  # no step cap to warn

@@ -34,10 +34,12 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("rendering",),                     # pictures, videos and files of a finished path
     ("report",),                        # the HTML report
     ("project", "distances"),           # photos to latents; distances between many points
-    ("jobs",),                          # one interpolation, as the CLI and the API run it
+    ("jobs",),                          # solving and writing one interpolation, given the built objects
+    ("settings",),                      # the settings tree every command and JOBS line builds
     ("compare_settings",),              # compare's methods, settings and endpoint pairs
     ("compare",),                       # several methods on the same endpoints
-    ("batch",),                         # many lines of a JOBS file: spec, plan, store, driver, summary
+    ("workflows",),                     # settings in, files out: what the CLI, the API and JOBS lines run
+    ("batch",),                         # many lines of a JOBS file: spec, plan, solve, store, driver, summary
     ("ray_executor",),                  # batches on a Ray cluster
     ("executors",),                     # an executor by name
     ("app",),                           # the explore page: server, worker, static page (cli imports it lazily)
@@ -224,7 +226,7 @@ def test_imports_point_down_the_layers():
     ("import numpy\nfrom torch import nn\n", set()),
 ])
 def test_the_parser_sees_every_kind_of_import(source, expected):
-    assert {m for m, _ in imports_of("cli", source)} - {""} == expected - {""}
+    assert {m for m, _ in imports_of("compare", source)} - {""} == expected - {""}
 
 
 def test_the_parser_resolves_relative_imports_in_a_subpackage():

@@ -24,12 +24,13 @@ from hypothesis import strategies as st
 
 from cli_helpers import assert_one_line, run
 from latent_geodesics._check import UserError
-from latent_geodesics.batch import (LineSettings, LocalExecutor, ResultStore, parse_jobs_text, resolve_jobs,
+from latent_geodesics.settings import Settings  # noqa: E402
+from latent_geodesics.batch import (Generators, LocalExecutor, ResultStore, parse_jobs_text, resolve_jobs,
                                     run_jobs)
 from latent_geodesics.generators import load_generator
 
 MODEL = "zoo:fashion32"
-FAST = LineSettings(metric="pixel", frames=5, solver="linear")
+FAST = Settings().with_fields({"model": MODEL, "metric": "pixel", "frames": 5, "solver": "linear"})
 
 
 @pytest.fixture(scope="module")
@@ -70,11 +71,11 @@ def test_the_same_path_twice_without_ids_is_refused_naming_both_lines(tmp_path):
 
 def test_run_jobs_refuses_two_jobs_with_one_name(gen, tmp_path):
     specs = parse_jobs_text('{"seeds":[1,2]}\n{"seeds":[3,4]}\n', "jsonl")
-    a, b = resolve_jobs(specs, gen, FAST, model_name=MODEL)
+    a, b = resolve_jobs(specs, FAST, Generators(gen.device, {FAST.model: gen}))
     from dataclasses import replace
 
     with pytest.raises(UserError, match="lines 1 and 2 both write paths/x.npz"):
-        run_jobs([replace(a, name="x"), replace(b, name="x")], tmp_path, LocalExecutor(gen), model_name=MODEL)
+        run_jobs([replace(a, name="x"), replace(b, name="x")], tmp_path, LocalExecutor((FAST.model, gen)))
     assert not (tmp_path / "manifest.jsonl").exists()
 
 
@@ -279,7 +280,8 @@ def _sigterm_inside_an_import(*args, **kwargs):
 def test_fault_mid_run_gives_one_line(fault, code, word, tmp_path, monkeypatch):
     import imageio.v2
 
-    from latent_geodesics import cli, jobs
+    from latent_geodesics import jobs
+    from latent_geodesics.workflows import interpolate as workflow
 
     if fault == "ffmpeg: disk full":
         monkeypatch.setattr(imageio.v2, "get_writer", lambda *a, **k: _FailingWriter(FFMPEG_DISK_FULL))
@@ -291,14 +293,14 @@ def test_fault_mid_run_gives_one_line(fault, code, word, tmp_path, monkeypatch):
             raise MemoryError()
         monkeypatch.setattr(jobs, "write_png", no_memory)
     elif fault == "SIGTERM inside an import":
-        monkeypatch.setattr(cli, "load_generator", _sigterm_inside_an_import)
+        monkeypatch.setattr(workflow, "load_generator", _sigterm_inside_an_import)
     else:  # the loader turns the failed import into its own one-line error: the signal still wins
         def load(*args, **kwargs):
             try:
                 _sigterm_inside_an_import()
             except ImportError as e:
                 raise UserError(f"cannot import the model module: {e}") from e
-        monkeypatch.setattr(cli, "load_generator", load)
+        monkeypatch.setattr(workflow, "load_generator", load)
     out = tmp_path / "out"
     result = run(*shlex.split(I), "--out", out)
     assert_one_line(result, code, word)
@@ -459,13 +461,13 @@ def test_every_line_ends_as_one_result_or_one_failure(gen, lines, kills, tear, b
         out = d / "out"
         try:
             specs = parse_jobs_text((d / "jobs.jsonl").read_text(), "jsonl", name="jobs.jsonl")
-            jobs = resolve_jobs(specs, gen, FAST, model_name=MODEL, base_dir=d)
+            jobs = resolve_jobs(specs, FAST, Generators(gen.device, {FAST.model: gen}), base_dir=d)
         except UserError as e:  # refused before any work, with one line naming the lines
             message = str(e)
             assert "\n" not in message
             ids = [line.get("id") for line in lines]
             dup_id = len({i for i in ids if i}) < len([i for i in ids if i])
-            same = [(line["ends"], line.get("frames", FAST.frames), line.get("solver", FAST.solver))
+            same = [(line["ends"], line.get("frames", FAST.render.frames), line.get("solver", FAST.solver.solver))
                     for line in lines if "id" not in line]
             assert ("is already used on line" in message and dup_id) or \
                    ("the same path (endpoints and settings) as line" in message and len(set(same)) < len(same))
@@ -476,13 +478,13 @@ def test_every_line_ends_as_one_result_or_one_failure(gen, lines, kills, tear, b
         assert len(jobs) == len(lines)
         for n in [*kills, None]:  # killed after n recorded lines, then the rerun that finishes
             try:
-                run_jobs(jobs, out, LocalExecutor(gen), model_name=MODEL, batch_size=batch_size,
+                run_jobs(jobs, out, LocalExecutor((FAST.model, gen)), batch_size=batch_size,
                          progress=_KillAfter(n))
             except _Killed:
                 if tear:  # killed while appending a record
                     with open(out / "manifest.jsonl", "ab") as f:
                         f.write(b'{"name": "a", "status": "do')
-        final = run_jobs(jobs, out, LocalExecutor(gen), model_name=MODEL, batch_size=batch_size)
+        final = run_jobs(jobs, out, LocalExecutor((FAST.model, gen)), batch_size=batch_size)
         assert final.solved == 0 and final.skipped == sum(line["ends"][0] != "huge" for line in lines)
         records = final.records
         assert [r["name"] for r in records] == [j.name for j in jobs]  # exactly one per line, in JOBS order
@@ -494,11 +496,11 @@ def test_every_line_ends_as_one_result_or_one_failure(gen, lines, kills, tear, b
                 continue
             assert rec["status"] == "done" and store.finished(job)
             points = store.load_points(job.name)
-            assert points.shape == (1, job.settings.frames, 64)
-            np.testing.assert_array_equal(points[0, 0], job.z0)
-            np.testing.assert_array_equal(points[0, -1], job.z1)
+            assert points.shape == (1, job.settings.render.frames, 64)
+            np.testing.assert_array_equal(points[0, 0], job.z0[0])
+            np.testing.assert_array_equal(points[0, -1], job.z1[0])
             if job.settings.solver == "linear":
-                np.testing.assert_allclose(points[0, 1] - points[0, 0], (job.z1 - job.z0) / (job.settings.frames - 1),
+                np.testing.assert_allclose(points[0, 1] - points[0, 0], (job.z1[0] - job.z0[0]) / (job.settings.render.frames - 1),
                                            atol=1e-5)
         from latent_geodesics.batch import summary_csv
 
@@ -507,7 +509,7 @@ def test_every_line_ends_as_one_result_or_one_failure(gen, lines, kills, tear, b
 
 
 def test_a_line_out_of_memory_is_a_reported_failure_and_the_others_go_on(gen, tmp_path, monkeypatch):
-    from latent_geodesics import batch
+    from latent_geodesics.batch import worker as batch
 
     real = batch.solve
 
@@ -519,7 +521,7 @@ def test_a_line_out_of_memory_is_a_reported_failure_and_the_others_go_on(gen, tm
 
     monkeypatch.setattr(batch, "solve", solve)
     specs = parse_jobs_text('{"seeds":[1,2]}\n{"seeds":[5,6]}\n{"seeds":[3,4]}\n', "jsonl")
-    jobs = resolve_jobs(specs, gen, FAST, model_name=MODEL)
-    result = run_jobs(jobs, tmp_path, LocalExecutor(gen), model_name=MODEL, batch_size=3)
+    jobs = resolve_jobs(specs, FAST, Generators(gen.device, {FAST.model: gen}))
+    result = run_jobs(jobs, tmp_path, LocalExecutor((FAST.model, gen)), batch_size=3)
     assert [r["status"] for r in result.records] == ["done", "failed", "done"]
     assert result.records[1]["error"].startswith("out of memory, even for this line alone")

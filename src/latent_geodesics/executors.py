@@ -6,12 +6,13 @@ from __future__ import annotations
 import torch
 
 from ._check import UserError
-from .batch import LocalExecutor, ModelSpec
+from .batch import LocalExecutor
 from .generators import Generator
 from .ray_executor import RayExecutor
+from .settings import ModelSettings
 
 
-def make_executor(kind: str, model: ModelSpec, *, generator: Generator | None = None,
+def make_executor(kind: str, model: ModelSettings, *, generator: Generator | None = None,
                   device: str | torch.device = "cpu", ray_address: str | None = None, workers: int | None = None,
                   cpus_per_worker: int = 1, num_cpus: int | None = None, ray_timeout: float | None = None):
     """``local`` (this process; reuses ``generator`` when given) or ``ray`` (see
@@ -20,7 +21,7 @@ def make_executor(kind: str, model: ModelSpec, *, generator: Generator | None = 
         if workers not in (None, 1) or ray_address is not None or ray_timeout is not None:
             raise UserError("--workers, --ray-address and --ray-timeout belong to --executor ray; drop them or add "
                             "--executor ray")
-        return LocalExecutor(generator if generator is not None else model, device=device)
+        return LocalExecutor((model, generator) if generator is not None else model, device=device)
     if kind == "ray":
         timeout = {} if ray_timeout is None else {"connect_timeout": ray_timeout}
         return RayExecutor(model, address=ray_address, workers=workers, cpus_per_worker=cpus_per_worker,

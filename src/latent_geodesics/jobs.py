@@ -82,7 +82,7 @@ class InterpolateSettings:
             with its measured gradient norm). ``None``: no limit.
     """
 
-    solver: str = "optimize"
+    solver: str = "subdivide"
     frames: int = 33
     optimize: LevelConfig = field(default_factory=level_config)
     subdivide: SubdivideConfig = field(default_factory=SubdivideConfig)
@@ -219,7 +219,8 @@ def _stats_dict(stats: PathStats) -> dict:
 def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, out_dir: str | Path,
                 settings: InterpolateSettings, *, model_name: str, join: bool = False, loop: bool = False,
                 progress: Progress | None = None, discriminator_name: str | None = None,
-                projection: "Projection | None" = None, metric_options: dict | None = None) -> dict:
+                projection: "Projection | None" = None, metric_options: dict | None = None,
+                config: dict | None = None) -> dict:
     """Solve paths between ``z0`` and ``z1`` and write ``strip.png``, ``video.mp4``, ``path.npz``, ``report.json``.
 
     Args:
@@ -235,6 +236,8 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
             (:func:`latent_geodesics.project.project_images`, one per waypoint, in order): ``projection.png``
             shows each beside its reconstruction, the report gets its errors, and the video opens on the
             first picture and closes on the last (held :data:`PHOTO_HOLD` frames each).
+        config: the whole settings tree the run was built from
+            (:meth:`latent_geodesics.settings.Settings.to_dict`), recorded in the report.
 
     Returns:
         The report (also written to ``report.json``).
@@ -260,6 +263,7 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
         "metric_options": dict(metric_options or {}),
         "realism": _realism_dict(metric),
         "settings": settings.to_dict(),
+        "config": config,
         "pairs": int(z0.shape[0]),
         "waypoints": {"legs": int(z0.shape[0]), "loop": loop} if join else None,
         "start": {"method": settings.init if settings.solver not in INITS else settings.solver,

@@ -20,7 +20,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from ._check import UserError, first_line
-from .batch import Batch, BatchSolver, ModelSpec, worker_name
+from .batch import Batch, BatchSolver, worker_name
+from .settings import ModelSettings
 
 IN_FLIGHT_PER_WORKER = 2
 """Batches queued on each actor at once: one running, one waiting, so an actor never idles between batches."""
@@ -123,7 +124,7 @@ def import_ray():
 class _Worker:
     """Body of a Ray actor: the model and metrics loaded once, then batches solved on request."""
 
-    def __init__(self, model: ModelSpec, device: str, threads: int) -> None:
+    def __init__(self, model: ModelSettings, device: str, threads: int) -> None:
         import torch
 
         torch.set_num_threads(threads)  # as many as the CPUs Ray gave this actor, not the node's
@@ -169,7 +170,7 @@ class RayExecutor:
 
     name = "ray"
 
-    def __init__(self, model: ModelSpec, *, address: str | None = None, workers: int | None = None,
+    def __init__(self, model: ModelSettings, *, address: str | None = None, workers: int | None = None,
                  cpus_per_worker: int = 1, max_retries: int = 3, num_cpus: int | None = None,
                  connect_timeout: float = CONNECT_TIMEOUT_S) -> None:
         ray = _import_ray_with_short_attempts() if address is not None else import_ray()

@@ -13,9 +13,14 @@ default install does not need them, and :func:`require_extra` says in one line h
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .._check import UserError
+
+if TYPE_CHECKING:
+    from ..generators import Generator
 
 EXTRA_HINT = "pip install 'latent-geodesics[app]'"
 
@@ -29,33 +34,31 @@ def require_extra() -> None:
         raise UserError(f"explore needs the [app] extra ({e.name or 'starlette'} is missing): {EXTRA_HINT}") from None
 
 
-def serve(*, model: str, device: str = "auto", host: str = "127.0.0.1", port: int = 8000,
-          seeds: tuple[int, ...] = (), folder: str | Path | None = None, model_options: dict | None = None,
-          echo=print, **settings) -> None:
-    """Load ``model``, then serve the explore page until interrupted (Ctrl-C).
+def serve(load: Callable[[], Generator], *, model_name: str, host: str = "127.0.0.1", port: int = 8000,
+          seeds: tuple[int, ...] = (), folder: str | Path | None = None, echo=print, **settings) -> None:
+    """Listen on ``host:port``, load the model, then serve the explore page until interrupted (Ctrl-C).
 
     Args:
+        load: builds the generator (called once the port is taken, so a taken port is told first).
+        model_name: how the page and the reports name the model.
         folder: the app's own folder (samples, runs, checked uploads); default a new temporary one.
-        model_options: more arguments of :func:`~latent_geodesics.generators.load_generator` (``latent_shape``,
-            ``prior``, ``shell``, ``condition``, ``discriminator``).
         settings: fields of :class:`~latent_geodesics.app.explorer.ExploreSettings`.
     """
     require_extra()
-    from ..generators import load_generator
     from .explorer import Explorer, ExploreSettings
     from .server import ExploreServer, bind
 
-    sock = bind(host, port)  # a taken port is told before the model loads
+    sock = bind(host, port)
     try:
-        generator = load_generator(model, device=device, **(model_options or {}))
+        generator = load()
         work = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="latent-geodesics-explore-"))
-        explorer = Explorer(generator, model_name=model, folder=work,
+        explorer = Explorer(generator, model_name=model_name, folder=work,
                             settings=ExploreSettings(seeds=tuple(seeds), **settings))
     except BaseException:
         sock.close()
         raise
     server = ExploreServer(explorer, host=host, sock=sock)
-    echo(f"explore: {model} on {generator.device}; files in {work}")
+    echo(f"explore: {model_name} on {generator.device}; files in {work}")
     echo(f"explore: open {server.url} (Ctrl-C stops)")
     try:
         server.run()

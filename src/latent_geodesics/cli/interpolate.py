@@ -1,0 +1,62 @@
+"""``latent-geodesics interpolate``."""
+
+from __future__ import annotations
+
+import click
+
+from ..settings import Settings
+from ..workflows.interpolate import run_interpolate
+from .app import main
+from .options import (endpoint_options, metric_options, model_options, out_option, progress_bar, projector,
+                      quiet_option, realism_options, render_options, settings_from, solver_options, warn_unconverged)
+
+
+@main.command("interpolate")
+@model_options
+@endpoint_options
+@metric_options()
+@realism_options()
+@solver_options()
+@render_options()
+@out_option()
+@quiet_option()
+def interpolate_cmd(device: str, out: str, quiet: bool, **opts) -> None:
+    """Find shortest paths between latents and write strip.png, video.mp4, path.npz, report.json.
+
+    \b
+    Endpoints: --seed A --seed B (more seeds: waypoints), --z a.npy --z b.npy ... (waypoints, a row each),
+    --image a.jpg --image b.jpg ... (pictures projected into the latent space, then waypoints; also writes
+    projection.png, and the video opens and closes on the pictures), or --z0 a.npy --z1 b.npy (each one
+    latent or a batch: one path per row, solved as one batch).
+
+    \b
+    Examples:
+      latent-geodesics interpolate --seed 1 --seed 2 --metric vgg-eq --frames 17 --out out/
+      latent-geodesics interpolate --model zoo:celeba64 --image a.jpg --image b.jpg --metric vgg-eq --out out/
+      latent-geodesics interpolate --model zoo:eyes128 --seed 1 --class brown --seed 2 --class hazel --out out/
+      latent-geodesics interpolate --seed 1 --seed 2 --seed 3 --loop --solver linear --retime --out loop/
+      latent-geodesics interpolate --model gen.pt --latent-shape 64 --z0 a.npy --z1 b.npy --out out/
+      latent-geodesics interpolate --model gen.pt --discriminator disc.pt --realism 0.5 --seed 1 --seed 2 --out out/
+    """
+    settings = settings_from(opts)
+    run_and_echo(settings, out=out, device=device, quiet=quiet)
+
+
+def run_and_echo(settings: Settings, *, out: str, device: str, quiet: bool) -> dict:
+    """Run ``interpolate`` with a progress bar, then print each path's length before and after."""
+    run = settings.interpolate_settings()
+    metric = settings.metric.metric
+    bar = lambda total: progress_bar(total, f"{run.solver} ({metric})", quiet,  # noqa: E731
+                                     budget=run.solver in ("optimize", "subdivide"))
+    report = run_interpolate(settings, out, device=device, progress=bar, projector=projector(quiet))
+    start, res = report["start"], report["result"]
+    join = report["waypoints"] is not None
+    if not quiet:
+        for b in range(report["pairs"]):
+            click.echo(f"{'leg' if join else 'pair'} {b}: {metric} length {start['length'][b]:.4g} "
+                       f"({start['method']}) -> {res['length'][b]:.4g} ({res['method']}); energy "
+                       f"{start['energy'][b]:.4g} -> {res['energy'][b]:.4g}", err=True)
+    warn_unconverged(res, "")
+    images = settings.endpoints.images
+    click.echo(f"wrote {out}/strip.png, video.mp4, path.npz, report.json{', projection.png' if images else ''}")
+    return report

@@ -1,0 +1,351 @@
+"""Every command-line option, defined once, in bundles; :func:`settings_from` turns them into a
+:class:`~latent_geodesics.settings.Settings`.
+
+An option's parameter name is its setting's flat name (:data:`latent_geodesics.settings.FIELDS`), and its
+default is the dataclass field's, so the command line, the Python API and JOBS lines share names, defaults and
+checks. A command that needs another default (``compare``'s 17 frames) passes it to the bundle.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import click
+
+from .._check import UserError
+from ..limits import MAX_FRAMES, MAX_SEED, MAX_STEPS
+from ..metrics import metric_names
+from ..realism import FORMS
+from ..rendering import MAX_FPS, MIN_FPS
+from ..settings import (FIELDS, PRECONDITIONERS, PRIORS, VARIANTS, VGG_MIN_SIZE, EndpointSettings, MetricSettings,
+                        ModelSettings, RenderSettings, Settings, SolverSettings)
+from ..solvers import OPTIMIZERS, SOLVERS
+
+
+class _Finite(click.FloatRange):
+    """A float option that must be finite (``nan`` and ``inf`` pass click's own range checks)."""
+
+    name = "finite float"
+
+    def convert(self, value, param, ctx):
+        rv = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return super().convert(rv, param, ctx)
+
+
+FRAMES = click.IntRange(min=2, max=MAX_FRAMES)
+
+
+class _Nodes(click.ParamType):
+    """``auto`` (``None``) or a node count in ``[2, MAX_FRAMES]``."""
+
+    name = "auto|N"
+
+    def convert(self, value, param, ctx):
+        if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
+            return None
+        return FRAMES.convert(value, param, ctx)
+
+
+NODES = _Nodes()
+PAIRS = click.IntRange(min=1, max=10_000)
+STEPS = click.IntRange(min=0, max=MAX_STEPS)
+MAX_LATENT_VALUES = 1 << 24
+"""Most numbers in one latent that --latent-shape accepts (StyleGAN's W+ is 18 x 512)."""
+SHORT_FRAMES = 17
+"""Frames per path of the commands that solve many paths (compare, batch, distances): fewer than interpolate's."""
+SEED = click.IntRange(min=0, max=MAX_SEED)
+FPS = _Finite(min=MIN_FPS, max=MAX_FPS)  # what ffmpeg accepts, refused at parse time rather than after the solve
+OUT = click.Path(file_okay=False)  # a str: an empty --out is refused, not taken as the current folder
+IMAGE = click.Path(path_type=Path)
+FILE = click.Path(dir_okay=False, path_type=Path)
+DEVICE_HELP = "auto (CUDA when available), cpu, cuda or cuda:N."
+DISCRIMINATOR_HELP = ("Discriminator for realism, replacing the model's own: a TorchScript .pt file or "
+                      "package.module:factory; images (B, C, H, W) in [-1, 1] in, one score per image out.")
+
+
+def _apply(f, options):
+    # click lists options in the order their decorators are written, i.e. the reverse of how they are applied
+    for opt in reversed(options):
+        f = opt(f)
+    return f
+
+
+def _model_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--model``: an empty name is refused here (it would be taken for the current folder)."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("the name is empty; give zoo:NAME (see latent-geodesics models), a TorchScript "
+                                 ".pt file or package.module:factory")
+    return value
+
+
+def model_option(*, default: str | None = ModelSettings.model, help: str = "zoo:NAME, a TorchScript .pt file, or "
+                 "package.module:factory."):
+    return click.option("--model", default=default, show_default=default is not None, callback=_model_name, help=help)
+
+
+def device_option(f):
+    return click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)(f)
+
+
+def quiet_option(help: str = "No progress bar."):
+    return click.option("--quiet", "-q", is_flag=True, help=help)
+
+
+def out_option(help: str = "Output folder.", **kw):
+    return click.option("--out", type=OUT, required="default" not in kw, help=help, **kw)
+
+
+def latent_shape_option(f):
+    return click.option("--latent-shape", help="Latent shape when the model does not say, e.g. 128 or 4,8,8.")(f)
+
+
+def discriminator_option(f):
+    return click.option("--discriminator", default=None, metavar="FILE|MODULE:FACTORY", help=DISCRIMINATOR_HELP)(f)
+
+
+def model_options(f):
+    """The model and what it is given: ``--model --device --latent-shape --prior --shell --condition --class
+    --discriminator``."""
+    return _apply(f, [
+        model_option(), device_option, latent_shape_option,
+        click.option("--prior", type=click.Choice(PRIORS), default=None,
+                     help="Latent prior (default: the model's, else gaussian)."),
+        click.option("--shell", type=_Finite(min=0, min_open=True), default=None,
+                     help="Keep gaussian latents within this many std of the typical-set radius."),
+        click.option("--condition", type=FILE, default=None,
+                     help="Conditional models: a .npy (e.g. a one-hot label) given to the model with every latent."),
+        click.option("--class", "classes", multiple=True, metavar="NAME",
+                     help="Conditional zoo models: the class by name, e.g. --class hazel for zoo:eyes128 "
+                          "(`latent-geodesics models` lists them); instead of --condition. interpolate: one per "
+                          "--seed/--z waypoint for a path that changes class too."),
+        discriminator_option,
+    ])
+
+
+def projection_options(f):
+    """How pictures given with --image (or to ``project``) are projected into the latent space."""
+    return _apply(f, [
+        click.option("--starts", type=click.IntRange(min=1, max=1024), default=EndpointSettings.starts,
+                     show_default=True, help="Random starts per picture (all run as one batch; the best is kept)."),
+        click.option("--projection-steps", type=click.IntRange(min=0, max=10**6),
+                     default=EndpointSettings.projection_steps, show_default=True, help="Adam steps of the projection."),
+        click.option("--pixel-weight", type=_Finite(min=0), default=EndpointSettings.pixel_weight, show_default=True,
+                     help="Weight of the pixel loss added to the perceptual (LPIPS) loss of the projection."),
+    ])
+
+
+def endpoint_options(f):
+    """Where ``interpolate``'s paths start and end."""
+    return _apply(f, [
+        click.option("--seed", "seeds", type=SEED, multiple=True,
+                     help="Endpoint latents drawn from the prior with these seeds (0 to 2**63-1): two, or more for "
+                          "waypoints."),
+        click.option("--z", "z", type=FILE, multiple=True,
+                     help="Waypoint latent files (.npy/.npz), in order; every row of a file is a waypoint (two or "
+                          "more in all)."),
+        click.option("--image", "images", type=IMAGE, multiple=True,
+                     help="Waypoint pictures (PNG, JPEG ...), projected into the latent space first: two or more."),
+        projection_options,
+        click.option("--z0", type=FILE, help="Start latent(s), .npy (one or a batch)."),
+        click.option("--z1", type=FILE, help="End latent(s), .npy, as many as --z0."),
+        click.option("--loop", is_flag=True,
+                     help="Close the path through the waypoints back to the first (seamless video)."),
+    ])
+
+
+def metric_options(*, default: str | None = MetricSettings.metric):
+    """``--metric`` (unless ``default`` is None: the command has none) and ``--metric-option``."""
+    opts = [] if default is None else [click.option("--metric", default=default, show_default=True,
+                                                    help=f"One of: {', '.join(metric_names())}.")]
+    opts.append(click.option("--metric-option", "metric_options", multiple=True, metavar="KEY=VALUE",
+                             help=f"Metric setting, e.g. min_size=128 or layers=conv1_2,conv2_2 (repeatable; VGG "
+                                  f"metrics take min_size={VGG_MIN_SIZE} unless given)."))
+    return lambda f: _apply(f, opts)
+
+
+def realism_options(*, default: float | None = MetricSettings.realism):
+    return lambda f: _apply(f, [
+        click.option("--realism", type=_Finite(min=0), default=default, show_default=default is not None,
+                     metavar="LAMBDA", help="Weight the metric by the discriminator's realism with this strength "
+                                            "(models with one; 0.5 is a good start)."),
+        click.option("--realism-form", type=click.Choice(FORMS), default=MetricSettings.realism_form,
+                     show_default=True, help="Conformal length factor, or Petzka et al.'s (lambda/a + d)^2."),
+    ])
+
+
+def solver_options(*, solvers=SOLVERS, full: bool = True):
+    """Solver, optimiser, preconditioning and stopping rule; with ``full``, also nodes, time limit, step size,
+    initial path, re-timing and chunk size (``interpolate`` and ``batch``)."""
+    opts = [
+        click.option("--solver", type=click.Choice(list(solvers)), default=SolverSettings.solver, show_default=True,
+                     help="How paths are found (linear and slerp: the straight baselines)."),
+        click.option("--variant", type=click.Choice(VARIANTS), default=SolverSettings.variant, show_default=True,
+                     help="Subdivision variant: re-optimise all points per level, or solve new midpoints locally "
+                          "first."),
+        click.option("--optimizer", type=click.Choice(list(OPTIMIZERS)), default=SolverSettings.optimizer,
+                     show_default=True,
+                     help="lbfgs-pair: L-BFGS with a line search and a stop per path (a batch costs what its paths "
+                          "cost alone); lbfgs: torch's, one line search for the batch; gauss-newton: "
+                          "Levenberg-Marquardt; adam: each path stops on its own."),
+        click.option("--precondition", type=click.Choice(PRECONDITIONERS), default=SolverSettings.precondition,
+                     show_default=True, help="Coordinates the optimiser works in: path Laplacian times the "
+                                             "generator's latent metric, the Laplacian alone, or raw latents."),
+        click.option("--steps", type=STEPS, default=None,
+                     help="Most steps per path (per level for subdivide) [default: 500 lbfgs, 100 gauss-newton, "
+                          "1000 adam]."),
+        click.option("--rtol", type=_Finite(min=0), default=SolverSettings.rtol, show_default=True,
+                     help="Converged when the energy falls by less than this fraction over 10 steps (one "
+                          "gauss-newton step) ..."),
+        click.option("--gtol", type=_Finite(min=0), default=SolverSettings.gtol, show_default=True,
+                     help="... and the scale-free gradient norm (the relative energy a Newton step would still "
+                          "gain) is below this."),
+        click.option("--ftol", type=_Finite(min=0), default=SolverSettings.ftol, show_default=True,
+                     help="lbfgs-pair: converged when no frame moved by more than this fraction of the mean step "
+                          "over the last 10 steps (the frames stopped changing); replaces --rtol and --gtol, "
+                          "which apply when it is 0 or when they are given and it is not."),
+    ]
+    if full:
+        from ..jobs import AUTO_NODES
+
+        opts += [
+            click.option("--nodes", type=NODES, default="auto", show_default=True,
+                         help=f"Points the solver optimises per path, endpoints included (auto: at most {AUTO_NODES}); "
+                              "the frames between them are placed at constant perceptual speed on a smooth curve "
+                              "through them."),
+            click.option("--time-limit", type=_Finite(min=0, min_open=True), default=None, metavar="SECONDS",
+                         help="Stop the solver after this long and keep the best path so far (reported as not "
+                              "converged)."),
+            click.option("--lr", type=_Finite(min=0, min_open=True), default=None,
+                         help="Step size (Adam: relative to the path's point spacing; default 0.05)."),
+            click.option("--init", type=click.Choice(["linear", "slerp"]), default=SolverSettings.init,
+                         show_default=True, help="Starting path of the optimize solver."),
+            click.option("--retime", is_flag=True, help="Resample the result so that perceptual speed is constant."),
+            click.option("--chunk-size", type=click.IntRange(min=1, max=1 << 20), default=SolverSettings.chunk_size,
+                         show_default=True, help="Points per generator call (bounds memory)."),
+        ]
+    return lambda f: _apply(f, opts)
+
+
+def render_options(*, frames: int = RenderSettings.frames, frames_help: str = "Frames per path (per leg with "
+                   "waypoints), endpoints included.", fps: float = RenderSettings.fps):
+    return lambda f: _apply(f, [
+        click.option("--frames", type=FRAMES, default=frames, show_default=True, help=frames_help),
+        click.option("--fps", type=FPS, default=fps, show_default=True,
+                     help=f"Frame rate of video.mp4 ({MIN_FPS:g} to {MAX_FPS:g})."),
+    ])
+
+
+def parse_shape(text: str | None) -> tuple[int, ...] | None:
+    """``--latent-shape``: ``"128"`` or ``"4,8,8"`` (or ``4x8x8``)."""
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(s) for s in text.replace("x", ",").split(",") if s.strip())
+    except ValueError:
+        raise UserError(f"--latent-shape must be sizes like 128 or 4,8,8, got {text!r}") from None
+    if not shape or any(s < 1 for s in shape):
+        raise UserError(f"--latent-shape must be positive sizes like 128 or 4,8,8, got {text!r}")
+    if math.prod(shape) > MAX_LATENT_VALUES:
+        raise UserError(f"--latent-shape {text} makes latents of {math.prod(shape)} numbers; at most "
+                        f"{MAX_LATENT_VALUES} are accepted")
+    return shape
+
+
+def parse_options(items: tuple[str, ...]) -> dict:
+    """``KEY=VALUE`` pairs for a metric: ints and floats are converted, the rest stay strings."""
+    options: dict = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--metric-option must look like KEY=VALUE (e.g. min_size=64), got {item!r}")
+        for cast in (int, float):
+            try:
+                options[key.strip()] = cast(value)
+                break
+            except ValueError:
+                continue
+        else:
+            options[key.strip()] = value
+    return options
+
+
+def frame_rule(ftol: float | None) -> float | None:
+    """The frame rule, unless it is 0, or the energy rule was asked for (--rtol or --gtol given, --ftol not)."""
+    ctx = click.get_current_context()
+    given = lambda name: ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)  # noqa: E731
+    if not ftol or (not given("ftol") and (given("rtol") or given("gtol"))):
+        return None
+    return ftol
+
+
+def settings_from(opts: dict, base: Settings = Settings()) -> Settings:
+    """The settings the command's options ask for (options it does not have keep ``base``'s values).
+
+    Paths stay as given (strings); ``--latent-shape`` and ``--metric-option`` are parsed; ``--ftol`` follows
+    :func:`frame_rule`.
+    """
+    values = {}
+    for name, value in opts.items():
+        key = "class" if name == "classes" else name
+        if key not in FIELDS:
+            continue
+        if key == "latent_shape":
+            value = parse_shape(value)
+        elif key == "metric_options":
+            value = tuple(parse_options(value).items())
+        elif key == "ftol":
+            value = frame_rule(value)
+        elif isinstance(value, Path):
+            value = str(value)
+        elif isinstance(value, tuple) and key in ("z", "images", "class"):
+            value = tuple(str(v) for v in value)
+        values[key] = value
+    return base.with_fields(values)
+
+
+def progress_bar(total: int, desc: str, quiet: bool, *, budget: bool = False, unit: str = "step"):
+    """A progress bar on stderr. ``budget``: the total is an upper bound (solvers stop when they converge), so the
+    bar says how much of the budget is spent and at most how long the rest would take."""
+    from tqdm.auto import tqdm
+
+    fmt = "{desc}: {percentage:3.0f}% of the step budget |{bar}| {elapsed} elapsed, at most {remaining} left{postfix}" \
+        if budget else None
+    return tqdm(total=total, desc=desc, unit=unit, disable=quiet, file=sys.stderr, leave=False,
+                dynamic_ncols=True, bar_format=fmt)
+
+
+def warn_unconverged(result: dict | None, label: str) -> None:
+    """One warning line when a solver stopped on its step budget instead of its convergence rule."""
+    flags = (result or {}).get("converged")
+    if not flags or all(flags):
+        return
+    missed = [i for i, ok in enumerate(flags) if not ok]
+    grad = (result.get("grad_norm") or [None] * len(flags))
+    worst = max((grad[i] for i in missed if grad[i] is not None), default=None)
+    click.echo(f"warning: {label}{len(missed)} of {len(flags)} path(s) did not converge within the step budget "
+               f"(converged: false in report.json{'' if worst is None else f'; gradient norm {worst:.2g}'}); "
+               "raise --steps or --time-limit, or loosen --ftol (--rtol/--gtol)", err=True)
+
+
+def projector(quiet: bool):
+    """How the CLI projects pictures: with a progress bar, then each picture's reconstruction error."""
+    from ..project import ProjectConfig, project_images
+
+    def run(gen, targets, config: dict, names: list[str]):
+        cfg = ProjectConfig(**config)
+        with progress_bar(cfg.steps, f"projecting {len(names)} picture(s)", quiet) as bar:
+            result = project_images(gen, targets, cfg, progress=bar, names=names)
+        echo_projection(result.to_dict()["images"], quiet)
+        return result
+    return run
+
+
+def echo_projection(items: list[dict], quiet: bool) -> None:
+    if not quiet:
+        for item in items:
+            click.echo(f"{item['name']}: reconstruction LPIPS {item['lpips']:.3f}, PSNR {item['psnr_db']:.1f} dB",
+                       err=True)

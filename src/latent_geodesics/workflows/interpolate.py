@@ -1,0 +1,184 @@
+"""``interpolate`` as the CLI, the Python API and a JOBS line all run it: settings in, files and a report out.
+
+:func:`load_model`, :func:`path_endpoints` and :func:`path_metric` turn a :class:`~latent_geodesics.settings.Settings`
+into what :func:`latent_geodesics.jobs.solve` takes; :func:`run_interpolate` does all of it and writes the files.
+A JOBS line goes through the same three functions, so a line's path equals the ``interpolate`` run with the
+same settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, ContextManager
+
+import torch
+from torch import Tensor
+
+from .._check import UserError, check_output_dir
+from ..generators import ZOO, Generator, load_generator
+from ..generators.base import condition_as_coordinates
+from ..jobs import INTERPOLATE_FILES, interpolate, load_array, load_latent_file, waypoint_legs
+from ..metrics import Metric, build_metric
+from ..realism import realism_metric
+from ..settings import EndpointSettings, MetricSettings, ModelSettings, Settings
+from ..solvers import Progress
+
+if TYPE_CHECKING:
+    from ..project import Projection
+
+Projector = Callable[[Generator, Tensor, dict, list[str]], "Projection"]
+"""``(generator, pictures (P, C, H, W), ProjectConfig fields, names) -> Projection``: how pictures are projected
+(the CLI's shows a progress bar)."""
+
+
+def conditions(model: ModelSettings, *, base_dir: str | Path = ".") -> Tensor | None:
+    """The model's fixed extra input: ``--condition FILE`` or the one-hot of ``--class`` (``(K,)``), or the
+    one-hots of several classes stacked ``(classes, K)`` (one per waypoint); ``None`` for neither."""
+    if model.classes:
+        entry = ZOO.get(model.model[4:]) if model.model.startswith("zoo:") else None
+        if entry is None:
+            raise UserError(f"--class names a class of a conditional zoo model; for {model.model} give the "
+                            "model's input with --condition FILE.npy")
+        onehots = torch.stack([entry.condition_of(c) for c in model.classes])
+        return onehots if len(model.classes) > 1 else onehots[0]
+    if model.condition is not None:
+        return load_array(Path(base_dir) / model.condition, what="condition")
+    return None
+
+
+def load_model(model: ModelSettings, *, device: str | torch.device = "auto", base_dir: str | Path = ".") -> Generator:
+    """The generator these settings describe, checked (with several classes: the first one's condition; see
+    :func:`solving_generator`). File names are relative to ``base_dir``."""
+    cond = conditions(model, base_dir=base_dir)
+    disc = model.discriminator
+    if disc is not None and ":" not in disc:
+        disc = str(Path(base_dir) / disc)
+    name = model.model
+    if not name.startswith("zoo:") and name.endswith(".pt"):
+        name = str(Path(base_dir) / name)
+    return load_generator(name, device=device, latent_shape=model.latent_shape, prior=model.prior, shell=model.shell,
+                          condition=cond[0] if cond is not None and cond.dim() == 2 else cond, discriminator=disc)
+
+
+def solving_generator(generator: Generator, model: ModelSettings) -> Generator:
+    """The generator paths are solved on: with several classes (a path between classes), the one whose latent
+    carries the class too (:func:`~latent_geodesics.generators.base.condition_as_coordinates`)."""
+    return condition_as_coordinates(generator) if len(model.classes) > 1 else generator
+
+
+@dataclass
+class Endpoints:
+    """The legs to solve, ``z0, z1``: ``(L, *latent_shape)`` each, on ``generator`` (:func:`solving_generator`);
+    ``join``: they are legs through waypoints (written as one path); ``projection``: the pictures they were
+    projected from, if any."""
+
+    generator: Generator
+    z0: Tensor
+    z1: Tensor
+    join: bool
+    loop: bool
+    projection: "Projection | None" = None
+
+
+def project_pictures(generator: Generator, images: tuple[str, ...], config: dict, *, model: str,
+                     base_dir: str | Path = ".", projector: Projector | None = None) -> "Projection":
+    """Load the pictures at the model's size (each checked before any work) and project them."""
+    from ..project import ProjectConfig, load_images, project_images
+
+    paths = [Path(base_dir) / p for p in images]
+    targets = load_images(paths, image_shape=generator.probe(what=f"model {model!r}"), model=model)
+    names = [str(p) for p in images]
+    if projector is not None:
+        return projector(generator, targets, config, names)
+    return project_images(generator, targets, ProjectConfig(**config), names=names)
+
+
+def path_endpoints(generator: Generator, settings: Settings, *, base_dir: str | Path = ".",
+                   projector: Projector | None = None) -> Endpoints:
+    """The legs of the path(s) that ``settings.endpoints`` ask for; ``generator`` is from :func:`load_model`.
+
+    Raises:
+        UserError: endpoints given in no way or two, too few waypoints, classes that do not match the
+            waypoints, unreadable latent files or pictures.
+    """
+    ends: EndpointSettings = settings.endpoints
+    ends.check()
+    base = Path(base_dir)
+    classes = len(settings.model.classes) if len(settings.model.classes) > 1 else 0
+    if classes and (ends.images or ends.z0 is not None or ends.loop or (ends.seeds and len(ends.seeds) != classes)):
+        raise UserError(f"{classes} --class values need as many --seed or --z waypoints (no --loop, no --image), "
+                        f"one class each; got {len(ends.seeds or ends.z_files or ends.images)}")
+    if ends.z0 is not None:
+        return Endpoints(generator, load_latent_file(base / ends.z0, generator),
+                         load_latent_file(base / ends.z1, generator), join=False, loop=False)
+    if ends.images:
+        projected = project_pictures(generator, ends.images, ends.projection(), model=settings.model.model,
+                                     base_dir=base, projector=projector)
+        z0, z1 = waypoint_legs(projected.latents, loop=ends.loop)
+        return Endpoints(generator, z0, z1, join=len(ends.images) > 2 or ends.loop, loop=ends.loop,
+                         projection=projected)
+    waypoints = torch.cat([generator.sample_latents(1, seed=s) for s in ends.seeds]
+                          or [load_latent_file(base / f, generator) for f in ends.z_files])
+    if waypoints.shape[0] < 2:
+        raise UserError(f"need at least two waypoints (start and end); the --z files hold {waypoints.shape[0]}: "
+                        "give another --z file, or one with a row per waypoint")
+    if classes:  # the class becomes part of the path's coordinates
+        if waypoints.shape[0] != classes:
+            raise UserError(f"{classes} --class values need as many waypoints, one class each; the --z files hold "
+                            f"{waypoints.shape[0]}")
+        onehots = conditions(settings.model)
+        waypoints = torch.cat([waypoints.flatten(1), onehots.to(waypoints)], 1)
+    z0, z1 = waypoint_legs(waypoints, loop=ends.loop)
+    return Endpoints(solving_generator(generator, settings.model), z0, z1, join=waypoints.shape[0] > 2 or ends.loop,
+                     loop=ends.loop)
+
+
+def path_metric(metric: MetricSettings, generator: Generator) -> Metric:
+    """The metric, on the generator's device, weighted by its discriminator's realism when asked."""
+    check_realism(metric, generator)
+    built = build_metric(metric.metric, device=generator.device, **metric.build_options())
+    if metric.realism is None:
+        return built
+    return realism_metric(built, generator, lam=metric.realism, form=metric.realism_form)
+
+
+def check_realism(metric: MetricSettings, generator: Generator) -> None:
+    """Refuse realism weighting on a model without a discriminator, before any work."""
+    if metric.realism is not None and generator.discriminator is None:
+        raise UserError(f"--realism needs a model with a discriminator, and {generator.name} has none; give "
+                        "--discriminator FILE or use a model with one (e.g. zoo:fashion32)")
+
+
+def output_files(settings: Settings) -> tuple[str, ...]:
+    return INTERPOLATE_FILES + (("projection.png",) if settings.endpoints.images else ())
+
+
+def run_interpolate(settings: Settings, out: str | Path, *, device: str | torch.device = "auto",
+                    progress: Callable[[int], ContextManager[Progress]] | None = None,
+                    projector: Projector | None = None) -> dict:
+    """Solve the path(s) ``settings`` describe and write ``strip.png``, ``video.mp4``, ``path.npz``,
+    ``report.json`` (and ``projection.png`` from pictures) into ``out``: all or nothing.
+
+    Args:
+        progress: ``total -> a tqdm-like bar`` (a context manager) for the solver, opened once the inputs are
+            read and checked.
+        projector: how pictures are projected (default: :func:`~latent_geodesics.project.project_images`).
+
+    Returns:
+        The report (also written to ``report.json``).
+    """
+    settings.endpoints.check()
+    check_output_dir(out, files=output_files(settings))  # before any work
+    build_metric(settings.metric.metric, device="cpu", **settings.metric.build_options())  # before the model loads
+    gen = load_model(settings.model, device=device)
+    metric = path_metric(settings.metric, gen)
+    ends = path_endpoints(gen, settings, projector=projector)
+    run = settings.interpolate_settings()
+    with progress(run.progress_total()) if progress is not None else nullcontext() as bar:
+        return interpolate(ends.generator, metric, ends.z0, ends.z1, out, run, model_name=settings.model.model,
+                           join=ends.join, loop=ends.loop, progress=bar,
+                           discriminator_name=settings.model.discriminator, projection=ends.projection,
+                           metric_options=settings.metric.build_options(), config=settings.to_dict())
