@@ -408,6 +408,7 @@ class Explorer:
             self._show(ctx, run, f"geodesic-{levels[0]}", points, metric, level=levels[0],
                        nodes=int(points.shape[1]), final=False)
             ctx.stage = f"geodesic, after level {levels[0]}"  # the bar counts on: its total is the whole solve's
+            ctx.tell(force=True)
 
         result = subdivide_path(problem, nodes - 1, s.subdivide, progress=ctx,
                                 deadline=time.perf_counter() + s.time_limit, on_level=on_level)

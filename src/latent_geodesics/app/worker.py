@@ -91,16 +91,16 @@ class JobContext:
     def update(self, n: int = 1) -> None:
         self.check()
         self.done += int(n)
-        self._tell()
+        self.tell()
 
     def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
         self.note = s
-        self._tell()
+        self.tell()
 
     def set_stage(self, stage: str, total: int = 0) -> None:
         self.check()
         self.stage, self.total, self.done, self.note = stage, int(total), 0, ""
-        self._tell(force=True)
+        self.tell(force=True)
 
     def check(self) -> None:
         if self._cancel.is_set():
@@ -109,7 +109,8 @@ class JobContext:
     def publish(self, kind: str, **data: object) -> None:
         self.events.publish(kind, job=self.job.id, **data)
 
-    def _tell(self, force: bool = False) -> None:
+    def tell(self, force: bool = False) -> None:
+        """Publish the progress (at most every :data:`PROGRESS_EVERY_S` unless ``force``)."""
         now = time.monotonic()
         if force or now - self._last >= PROGRESS_EVERY_S:
             self._last = now
