@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from latent_geodesics import jobs
+from latent_geodesics import jobs, pathfile
 from latent_geodesics._check import UserError
 from latent_geodesics.generators import Generator
 from latent_geodesics.jobs import load_array, load_latent_file
@@ -211,7 +211,7 @@ def test_bad_input_gives_one_line_and_leaves_out_as_it_was(name, data, tmp_path,
     for key, value in case.env.items():
         monkeypatch.setenv(key, value.format(d=data, read_only=read_only))
     for attr, replacement in case.patch.items():
-        monkeypatch.setattr(jobs, attr, replacement)
+        monkeypatch.setattr(pathfile if attr == "write_npz" else jobs, attr, replacement)
     out = _user_out(tmp_path, blockers="taken by a folder" in name)
     before, before_here = _snapshot(out), sorted(os.listdir(tmp_path))
     args = shlex.split(case.args.format(d=data, out=out))
@@ -250,13 +250,13 @@ def test_failed_run_removes_the_output_folders_it_created(code, data, tmp_path, 
 def test_signal_while_writing_rolls_back(sig, code, tmp_path, monkeypatch):
     out = _user_out(tmp_path)
     before = _snapshot(out)
-    real = jobs.write_npz
+    real = pathfile.write_npz
 
     def write_then_signal(path, **arrays):
         real(path, **arrays)
         os.kill(os.getpid(), sig)  # SIGTERM: the CLI's handler raises; SIGINT: KeyboardInterrupt
 
-    monkeypatch.setattr(jobs, "write_npz", write_then_signal)
+    monkeypatch.setattr(pathfile, "write_npz", write_then_signal)
     result = run("interpolate", "--metric", "pixel", "--model", "zoo:fashion32", "--solver", "linear", "--frames", "3", "-q",
                  "--seed", "1", "--seed", "2", "--out", str(out))
     assert result.exit_code == code, result.output

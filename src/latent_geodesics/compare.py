@@ -18,7 +18,7 @@ Files written by :func:`compare` into the output folder (all or nothing):
 - ``plots.png``: step length, brightness and (with a discriminator) realism along the path, per method;
 - ``report.json``: every number behind them (schema below);
 - ``report.html``: one self-contained page with the settings, a table, the grid, the plots and the video;
-- ``paths.npz``: every method's paths, for ``latent-geodesics evaluate`` or any later use (:func:`paths_arrays`).
+- ``paths.npz``: every method's paths, for ``latent-geodesics evaluate`` or any later use (:class:`~latent_geodesics.pathfile.PathFile`).
 
 ``report.json`` schema (lists "per pair" have one entry per pair, in pair order)::
 
@@ -82,7 +82,8 @@ from .jobs import check_finite, solve
 from .metrics import Metric
 from .paths import baseline_path, check_endpoints, images_of
 from .realism import Calibration, calibrate, realism_metric
-from .rendering import staged_outputs, to_uint8, write_json, write_npz, write_png, write_video
+from .pathfile import PathFile
+from .rendering import staged_outputs, to_uint8, write_json, write_png, write_video
 from .reporting import format_summary, median_or_none, model_block, report_json
 from .solvers import Progress
 
@@ -91,7 +92,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BASELINES", "COMPARE_FILES", "PIXEL_METRICS", "REALISM_SUFFIX", "SCHEMA_VERSION", "VIDEO_HOLD",
            "CompareSettings", "Kind", "Method", "build_metrics", "check_methods", "compare", "default_eval_metrics",
-           "format_summary", "pair_seeds", "parse_methods", "paths_arrays", "reference_metric", "seeded_endpoints"]
+           "format_summary", "pair_seeds", "parse_methods", "reference_metric", "seeded_endpoints"]
 
 VIDEO_HOLD = 6
 """Frames the video holds the end of each pair before the next starts (half a second at 12 fps)."""
@@ -125,34 +126,6 @@ class _Stages:
 
 def _ratios(lengths: Sequence[float | None], reference: Sequence[float | None]) -> list[float | None]:
     return [a / r if a is not None and r is not None and r > 0 else None for a, r in zip(lengths, reference)]
-
-
-def paths_arrays(paths: Mapping[str, np.ndarray], solved_under: Mapping[str, str | None], *, reference: str,
-                 model_name: str, seeds: Sequence[tuple[int, int]] | None = None,
-                 discriminator: str | None = None) -> dict[str, np.ndarray]:
-    """The arrays of ``paths.npz``: several methods' paths in one file, each with its own frame count.
-
-    Args:
-        paths: points ``(B, N_k+1, *latent_shape)`` by method name, in order, all between the same endpoints.
-        solved_under: the metric each method was solved (or re-timed) under, ``None`` for linear and slerp.
-        reference: the reference metric (what ``evaluate`` measures with by default).
-        model_name, seeds, discriminator: as given to ``compare``, recorded so the paths can be reused.
-
-    Returns:
-        ``methods`` ``(M,)`` str; ``points_<k>`` ``(B, N_k+1, *latent_shape)`` for method ``k``; ``metrics``
-        ``(M,)`` str (``""`` for none); ``z0``, ``z1`` ``(B, *latent_shape)``; ``metric`` and ``model`` (0-d
-        str); ``seeds`` ``(B, 2)`` int when the pairs were seeded; ``discriminator`` (0-d str) when one was given.
-    """
-    names = list(paths)
-    first = paths[names[0]]
-    arrays = {"methods": np.array(names), **{f"points_{k}": paths[m] for k, m in enumerate(names)},
-              "metrics": np.array([solved_under[m] or "" for m in names]), "z0": first[:, 0], "z1": first[:, -1],
-              "metric": np.array(reference), "model": np.array(model_name)}
-    if seeds is not None and all(a is not None for pair in seeds for a in pair):
-        arrays["seeds"] = np.array(seeds, dtype=np.int64).reshape(-1, 2)
-    if discriminator is not None:
-        arrays["discriminator"] = np.array(str(discriminator))
-    return arrays
 
 
 @dataclass
@@ -282,7 +255,7 @@ def _pair_titles(seeds_list: Sequence[tuple[int | None, int | None]]) -> list[st
 
 
 def _write_files(out: Path, report: dict, *, grid: np.ndarray, video: np.ndarray, fps: float,
-                 paths_npz: Mapping[str, np.ndarray], projection: "Projection | None", t_job: float) -> None:
+                 paths_npz: PathFile, projection: "Projection | None", t_job: float) -> None:
     """Write every file into ``out``, all or nothing; ``report["wall_time_s"]`` is set just before the report."""
     from .report import write_html, write_plots
 
@@ -297,7 +270,7 @@ def _write_files(out: Path, report: dict, *, grid: np.ndarray, video: np.ndarray
         report["wall_time_s"] = round(time.perf_counter() - t_job, 4)
         write_html(stage / "report.html", report)
         write_json(stage / "report.json", report)
-        write_npz(stage / "paths.npz", **paths_npz)
+        paths_npz.write(stage / "paths.npz")
 
 
 def compare(generator: Generator, z0: Tensor, z1: Tensor, out_dir: str | Path, settings: CompareSettings, *,
@@ -370,8 +343,8 @@ def compare(generator: Generator, z0: Tensor, z1: Tensor, out_dir: str | Path, s
     report["files"]["plots"] = plot_series(report)
     report = json.loads(json.dumps(report))  # plain JSON types only (tuples -> lists), as it will be read back
     solved_under = {name: (r["solver"] or r)["metric"] for name, r in results.items()}
-    paths_npz = paths_arrays({name: s.points for name, s in solved.items()}, solved_under, reference=job.ref,
-                             model_name=model_name, seeds=seeds, discriminator=discriminator_name)
+    paths_npz = PathFile.methods({name: s.points for name, s in solved.items()}, solved_under, reference=job.ref,
+                                 model=model_name, seeds=seeds, discriminator=discriminator_name)
     _write_files(out, report, grid=grid, video=video, fps=settings.fps, paths_npz=paths_npz, projection=projection,
                  t_job=t_job)
     job.stages.finish(1)

@@ -20,6 +20,7 @@ from torch import Tensor
 from ._check import UserError
 from .generators import Generator
 from .jobs import InterpolateSettings
+from .limits import DEFAULT_FPS, SHORT_FRAMES
 from .metrics import EQ_SUFFIX, Metric, build_metric, metric_names
 from .paths import DEFAULT_CHUNK
 from .realism import DEFAULT_LAMBDA, FORMS
@@ -124,7 +125,7 @@ class CompareSettings:
     """
 
     methods: tuple[str, ...] = ("linear", "slerp", "pixel", "vgg-eq")
-    frames: int = 17
+    frames: int = SHORT_FRAMES
     solver: str = "subdivide"
     optimize: LevelConfig = field(default_factory=level_config)
     subdivide: SubdivideConfig = field(default_factory=SubdivideConfig)
@@ -133,7 +134,7 @@ class CompareSettings:
     realism: float = DEFAULT_LAMBDA
     realism_form: str = "conformal"
     chunk_size: int = DEFAULT_CHUNK
-    fps: float = 12.0
+    fps: float = DEFAULT_FPS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "methods", tuple(m.name for m in parse_methods(self.methods)))

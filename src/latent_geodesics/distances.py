@@ -192,7 +192,7 @@ def write_distance_files(stage: Path, k: int, pairs: Sequence[tuple[int, int]], 
     ``records`` are the solved pairs' manifest records, one per pair of ``pairs`` that is not in ``same``
     (pairs of equal latents, distance 0 without a path), in order.
     """
-    from .rendering import write_npz
+    from .pathfile import write_npz
 
     same_set = set(same)
     solved = iter(records)

@@ -14,11 +14,13 @@ from torch import Tensor
 
 from ._check import UserError, check_latents, check_output_dir, read_arrays
 from .generators import Generator
+from .limits import DEFAULT_FPS, DEFAULT_FRAMES
 from .metrics import Metric
 from .paths import (DEFAULT_CHUNK, INITS, PathProblem, PathStats, baseline_path, check_endpoints, images_of,
                     path_stats)
 from .realism import RealismWeighted
-from .rendering import staged_outputs, tile, to_uint8, write_json, write_npz, write_png, write_video
+from .pathfile import PathFile
+from .rendering import staged_outputs, tile, to_uint8, write_json, write_png, write_video
 from .reporting import model_block, report_json
 from .solvers import (SOLVERS, Progress, SolveResult, SubdivideConfig, frames_between_nodes, level_config,
                       retime_path, solve_at_resolution, subdivide_path)
@@ -83,13 +85,13 @@ class InterpolateSettings:
     """
 
     solver: str = "subdivide"
-    frames: int = 33
+    frames: int = DEFAULT_FRAMES
     optimize: LevelConfig = field(default_factory=level_config)
     subdivide: SubdivideConfig = field(default_factory=SubdivideConfig)
     init: str = "linear"
     retime: bool = False
     chunk_size: int = DEFAULT_CHUNK
-    fps: float = 12.0
+    fps: float = DEFAULT_FPS
     nodes: int | None = None
     time_limit: float | None = None
 
@@ -288,11 +290,7 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
                 video = np.concatenate([np.repeat(photos[:1], PHOTO_HOLD, 0), video,
                                         np.repeat(last[None], PHOTO_HOLD, 0)])
         write_video(stage / "video.mp4", video, fps=settings.fps)
-        pts = points.detach().cpu().numpy()
-        extra = {"legs": np.array(z0.shape[0])} if join else {}
-        if discriminator_name is not None:
-            extra["discriminator"] = np.array(str(discriminator_name))
-        write_npz(stage / "path.npz", points=pts, z0=pts[:, 0], z1=pts[:, -1], metric=np.array(metric.name),
-                  model=np.array(model_name), **extra)
+        PathFile.single(points.detach().cpu().numpy(), model=model_name, metric=metric.name,
+                        legs=int(z0.shape[0]) if join else 1, discriminator=discriminator_name).write(stage / "path.npz")
         write_json(stage / "report.json", report)
     return json.loads(json.dumps(report))

@@ -40,6 +40,7 @@ from ._check import UserError, check_positive_int, first_line, os_error
 from .generators import Generator
 from .generators.base import project_to_prior
 from .metrics import Metric, build_metric, cat
+from .paths import DEFAULT_CHUNK
 from .reporting import model_block, report_json
 from .solvers import Progress
 
@@ -188,7 +189,7 @@ class ProjectConfig:
     pixel_weight: float = 1.0
     shell: float | None = DEFAULT_SHELL
     seed: int = 0
-    chunk_size: int = 64
+    chunk_size: int = DEFAULT_CHUNK
 
     def __post_init__(self) -> None:
         check_positive_int(self.starts, "--starts")

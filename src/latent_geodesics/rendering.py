@@ -22,6 +22,7 @@ from PIL import Image
 from torch import Tensor
 
 from ._check import MachineError, UserError, atomic_path, os_error
+from .limits import DEFAULT_FPS
 
 VIDEO_MIN_SIDE = 256
 """Videos are upscaled (nearest neighbour, integer factor) until the shorter frame side reaches this."""
@@ -90,7 +91,7 @@ def write_png(path: str | os.PathLike, picture: np.ndarray) -> Path:
     return Path(path)
 
 
-def write_video(path: str | os.PathLike, frames: np.ndarray, *, fps: float = 12.0) -> Path:
+def write_video(path: str | os.PathLike, frames: np.ndarray, *, fps: float = DEFAULT_FPS) -> Path:
     """Write ``(T, H, W, 3)`` uint8 frames as an H.264 MP4 (via imageio-ffmpeg), atomically.
 
     Frames are upscaled to at least :data:`VIDEO_MIN_SIDE` pixels and padded to even sizes (H.264 needs them).
@@ -121,14 +122,6 @@ def write_json(path: str | os.PathLike, data: dict) -> Path:
     """Write ``data`` as indented JSON, atomically."""
     with atomic_path(path, suffix=".json") as tmp:
         tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
-    return Path(path)
-
-
-def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
-    """Write arrays to an ``.npz`` file, atomically."""
-    with atomic_path(path, suffix=".npz") as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
     return Path(path)
 
 

@@ -26,7 +26,8 @@ from dataclasses import dataclass, field, fields, replace
 from ._check import UserError
 from .generators import DEFAULT_MODEL
 from .jobs import InterpolateSettings
-from .limits import MAX_FRAMES, MAX_SEED, MAX_STEPS
+from .limits import (DEFAULT_FPS, DEFAULT_FRAMES, MAX_CHUNK, MAX_FRAMES, MAX_PROJECTION_STEPS, MAX_SEED,
+                     MAX_STARTS, MAX_STEPS)
 from .metrics import metric_names
 from .paths import DEFAULT_CHUNK, INITS
 from .realism import FORMS
@@ -127,8 +128,8 @@ class EndpointSettings:
     def __post_init__(self) -> None:
         for s in self.seeds:
             _whole(s, "a seed", 0, MAX_SEED)
-        _whole(self.starts, "--starts", 1, 1024)
-        _whole(self.projection_steps, "--projection-steps", 0, 10**6)
+        _whole(self.starts, "--starts", 1, MAX_STARTS)
+        _whole(self.projection_steps, "--projection-steps", 0, MAX_PROJECTION_STEPS)
         _number(self.pixel_weight, "--pixel-weight")
 
     def given(self) -> bool:
@@ -233,7 +234,7 @@ class SolverSettings:
             _whole(self.nodes, "--nodes", 2, MAX_FRAMES)
         if self.time_limit is not None:
             _number(self.time_limit, "--time-limit", open_lo=True)
-        _whole(self.chunk_size, "--chunk-size", 1, 1 << 20)
+        _whole(self.chunk_size, "--chunk-size", 1, MAX_CHUNK)
 
     def level(self):
         """The optimiser of ``optimize`` and of each ``subdivide`` level."""
@@ -252,8 +253,8 @@ class RenderSettings:
     """What the outputs look like: ``frames`` per path (per leg with waypoints), endpoints included, and the
     video's frame rate."""
 
-    frames: int = 33
-    fps: float = 12.0
+    frames: int = DEFAULT_FRAMES
+    fps: float = DEFAULT_FPS
 
     def __post_init__(self) -> None:
         _whole(self.frames, "--frames", 2, MAX_FRAMES)

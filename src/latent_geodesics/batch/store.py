@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .._check import StateWarning, os_error
-from ..rendering import write_npz
+from ..pathfile import PathFile
 from ..settings import FIELDS, Settings
 from ..weights import sha256_of
 from .plan import Job
@@ -131,11 +131,8 @@ class ResultStore:
         if result["ok"]:
             points = result["points"]
             path = self.file_of(job.name)
-            extra = {"legs": np.array(job.legs)} if job.join else {}
-            if model.discriminator is not None:
-                extra["discriminator"] = np.array(str(model.discriminator))
-            write_npz(path, points=points, z0=points[:, 0], z1=points[:, -1],
-                      metric=np.array(job.settings.metric.metric), model=np.array(model.model), **extra)
+            PathFile.single(points, model=model.model, metric=job.settings.metric.metric,
+                            legs=job.legs if job.join else 1, discriminator=model.discriminator).write(path)
             rec.update(status="done", file=f"{PATHS_DIR}/{path.name}", sha256=sha256_of(path),
                        stats={k: result[k] for k in ("start_length", "start_energy", "length", "energy", "step_cv",
                                                      "step_distances")},
@@ -165,5 +162,4 @@ class ResultStore:
             raise os_error(e, f"cannot append to {self.manifest}") from e
 
     def load_points(self, name: str) -> np.ndarray:
-        with np.load(self.file_of(name), allow_pickle=False) as data:
-            return data["points"]
+        return PathFile.read(self.file_of(name)).points

@@ -8,9 +8,10 @@ import click
 
 from .._check import UserError
 from ..jobs import load_latent_file
+from ..limits import SHORT_FRAMES
 from ..metrics import build_metric
 from .app import main
-from .options import (FILE, SHORT_FRAMES, _Finite, metric_options, model_options, out_option, progress_bar,
+from .options import (FILE, _Finite, metric_options, model_options, out_option, progress_bar,
                       projection_options, projector, quiet_option, realism_options, render_options, settings_from,
                       solver_options)
 

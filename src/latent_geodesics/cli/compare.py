@@ -10,6 +10,7 @@ from .._check import UserError, check_output_dir
 from ..compare import (COMPARE_FILES, CompareSettings, check_methods, compare, format_summary, pair_seeds,
                        seeded_endpoints)
 from ..generators import DEFAULT_MODEL
+from ..limits import SHORT_FRAMES
 from ..realism import DEFAULT_LAMBDA
 from ..settings import ModelSettings, Settings, SolverSettings
 from ..solvers import SubdivideConfig
@@ -18,10 +19,6 @@ from .app import main
 from .options import (FRAMES, IMAGE, PAIRS, _Finite, device_option, metric_options, model_options, out_option,
                       progress_bar, projection_options, projector, quiet_option, realism_options, render_options,
                       settings_from, solver_options, warn_unconverged)
-
-COMPARE_FRAMES = 17
-"""``compare``'s frames per path: each method is a solve, so fewer than ``interpolate``'s."""
-
 
 @main.command("compare")
 @model_options
@@ -35,7 +32,7 @@ COMPARE_FRAMES = 17
 @projection_options
 @click.option("--seed", type=click.IntRange(min=0, max=2**62), default=0, show_default=True,
               help="Base seed: pair k (from 0) joins the latents of seeds SEED+2k+1 and SEED+2k+2.")
-@render_options(frames=COMPARE_FRAMES, frames_help="Frames per path, endpoints included.")
+@render_options(frames=SHORT_FRAMES, frames_help="Frames per path, endpoints included.")
 @solver_options(solvers=("subdivide", "optimize"), full=False)
 @metric_options(default=None)
 @click.option("--eval-metrics", default=None,

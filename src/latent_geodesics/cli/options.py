@@ -15,7 +15,8 @@ from pathlib import Path
 import click
 
 from .._check import UserError
-from ..limits import MAX_FRAMES, MAX_SEED, MAX_STEPS
+from ..limits import (MAX_CHUNK, MAX_FRAMES, MAX_LATENT_VALUES, MAX_PROJECTION_STEPS, MAX_SEED, MAX_STARTS,
+                      MAX_STEPS)
 from ..metrics import metric_names
 from ..realism import FORMS
 from ..rendering import MAX_FPS, MIN_FPS
@@ -53,10 +54,6 @@ class _Nodes(click.ParamType):
 NODES = _Nodes()
 PAIRS = click.IntRange(min=1, max=10_000)
 STEPS = click.IntRange(min=0, max=MAX_STEPS)
-MAX_LATENT_VALUES = 1 << 24
-"""Most numbers in one latent that --latent-shape accepts (StyleGAN's W+ is 18 x 512)."""
-SHORT_FRAMES = 17
-"""Frames per path of the commands that solve many paths (compare, batch, distances): fewer than interpolate's."""
 SEED = click.IntRange(min=0, max=MAX_SEED)
 FPS = _Finite(min=MIN_FPS, max=MAX_FPS)  # what ffmpeg accepts, refused at parse time rather than after the solve
 OUT = click.Path(file_okay=False)  # a str: an empty --out is refused, not taken as the current folder
@@ -129,9 +126,9 @@ def model_options(f):
 def projection_options(f):
     """How pictures given with --image (or to ``project``) are projected into the latent space."""
     return _apply(f, [
-        click.option("--starts", type=click.IntRange(min=1, max=1024), default=EndpointSettings.starts,
+        click.option("--starts", type=click.IntRange(min=1, max=MAX_STARTS), default=EndpointSettings.starts,
                      show_default=True, help="Random starts per picture (all run as one batch; the best is kept)."),
-        click.option("--projection-steps", type=click.IntRange(min=0, max=10**6),
+        click.option("--projection-steps", type=click.IntRange(min=0, max=MAX_PROJECTION_STEPS),
                      default=EndpointSettings.projection_steps, show_default=True, help="Adam steps of the projection."),
         click.option("--pixel-weight", type=_Finite(min=0), default=EndpointSettings.pixel_weight, show_default=True,
                      help="Weight of the pixel loss added to the perceptual (LPIPS) loss of the projection."),
@@ -224,7 +221,7 @@ def solver_options(*, solvers=SOLVERS, full: bool = True):
             click.option("--init", type=click.Choice(["linear", "slerp"]), default=SolverSettings.init,
                          show_default=True, help="Starting path of the optimize solver."),
             click.option("--retime", is_flag=True, help="Resample the result so that perceptual speed is constant."),
-            click.option("--chunk-size", type=click.IntRange(min=1, max=1 << 20), default=SolverSettings.chunk_size,
+            click.option("--chunk-size", type=click.IntRange(min=1, max=MAX_CHUNK), default=SolverSettings.chunk_size,
                          show_default=True, help="Points per generator call (bounds memory)."),
         ]
     return lambda f: _apply(f, opts)

@@ -11,66 +11,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._check import UserError, read_arrays, resolve_device
+from .._check import UserError, resolve_device
 from ..generators import ZOO, load_generator
 from ..judges import judge_for
 from ..metrics import build_metric
+from ..pathfile import WRITTEN_BY, PathFile
 from ..paths import DEFAULT_CHUNK
 from ..realism import calibrate
 from .evaluate import PATH_METHOD, evaluate_paths
-
-WRITTEN_BY = "give the path.npz that `latent-geodesics interpolate` wrote or the paths.npz of `compare`"
-
-
-def _checked_points(points: np.ndarray, path: Path, key: str) -> np.ndarray:
-    """A path file's array of points: real, finite, ``(pairs >= 1, frames >= 2, *latent_shape)``."""
-    if not (np.issubdtype(points.dtype, np.integer) or np.issubdtype(points.dtype, np.floating)):
-        raise UserError(f"{path}: {key!r} has dtype {points.dtype}; it must hold real numbers")
-    if not np.isfinite(points).all():
-        raise UserError(f"{path}: {key!r} contains NaN or inf values; solve the path again")
-    if points.ndim < 3 or points.shape[0] == 0 or points.shape[1] < 2:
-        raise UserError(f"{path}: {key!r} has shape {points.shape}; expected (pairs >= 1, frames >= 2, "
-                        f"*latent_shape); {WRITTEN_BY}")
-    return points
-
-
-def _load_path_file(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str | None]]:
-    """Path sets by name, and the ``model``, ``metric`` and ``discriminator`` names (or ``None``) of a path file.
-
-    An ``interpolate`` file (``points``) gives one set, ``"path"``; a path through waypoints (the file has
-    ``legs``) is split back into its legs, one per row, so that each leg is compared with the straight line
-    between its own waypoints. A ``compare`` file gives one set per name in ``methods`` (``points_<i>``).
-    """
-    if not path.is_file() and not path.is_dir():
-        raise UserError(f"path file {path} does not exist; {WRITTEN_BY}")
-    arrays = read_arrays(path, what="path", hint=WRITTEN_BY)
-    if "" in arrays:
-        raise UserError(f"{path} is a single array, not an .npz archive; {WRITTEN_BY}")
-    names = {key: str(arrays[key].item()) if key in arrays and arrays[key].ndim == 0 else None
-             for key in ("model", "metric", "discriminator")}
-    if "methods" in arrays:
-        methods = [str(m) for m in arrays["methods"].reshape(-1)]
-        missing = [f"points_{i}" for i in range(len(methods)) if f"points_{i}" not in arrays]
-        if not methods or missing:
-            raise UserError(f"{path} lists methods {methods} but has no {missing[0] if missing else 'paths'!r}"
-                            f" array; {WRITTEN_BY}")
-        if len(set(methods)) != len(methods):
-            raise UserError(f"{path} lists a method twice ({methods}); {WRITTEN_BY}")
-        return {m: _checked_points(arrays[f"points_{i}"], path, f"points_{i}") for i, m in enumerate(methods)}, names
-    if "points" not in arrays:
-        raise UserError(f"{path} has no 'points' array (it has: {', '.join(arrays) or 'none'}); {WRITTEN_BY}")
-    points = _checked_points(arrays["points"], path, "points")
-    legs = arrays.get("legs", np.array(1))
-    if legs.ndim != 0 or not np.issubdtype(legs.dtype, np.integer) or int(legs) < 1:
-        raise UserError(f"{path}: 'legs' must be a whole number >= 1, got {legs!r}; solve the path again")
-    legs = int(legs)
-    if legs > 1:
-        if points.shape[0] != 1 or (points.shape[1] - 1) % legs:
-            raise UserError(f"{path}: {legs} legs do not fit 'points' of shape {points.shape}; solve the path again")
-        n = (points.shape[1] - 1) // legs
-        points = np.stack([points[0, i * n: (i + 1) * n + 1] for i in range(legs)])
-    return {PATH_METHOD: points}, names
-
 
 def _is_zoo_name(name: str) -> bool:
     return name.startswith("zoo:") and name[4:] in ZOO
@@ -109,7 +57,9 @@ def evaluate_file(path_npz: str | Path, *, model: str | None, metrics: Sequence[
             whose latent size does not match the model, or path sets between different endpoints.
     """
     path = Path(path_npz)
-    sets, names = _load_path_file(path)
+    file = PathFile.read(path)
+    sets = {PATH_METHOD if file.is_single else k: v for k, v in file.leg_sets().items()}
+    names = {"model": file.model, "metric": file.metric, "discriminator": file.discriminator}
     model_name = model if model is not None else names["model"]
     if model_name is None:
         raise UserError(f"{path} does not say which model made it; pass --model")

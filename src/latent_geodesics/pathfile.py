@@ -1,0 +1,160 @@
+"""The path file: one type that writes and reads the ``.npz`` of ``interpolate`` (``path.npz``), of a JOBS line
+(``paths/NAME.npz``, the same layout) and of ``compare`` (``paths.npz``, several methods).
+
+Arrays of a single-path file: ``points`` ``(B, N+1, *latent_shape)``; ``z0``, ``z1`` ``(B, *latent_shape)``;
+``metric``, ``model`` (0-d str); ``legs`` (0-d int, a path through waypoints: its ``N`` steps are ``legs``
+legs of equal length); ``discriminator`` (0-d str, when one was given). A ``compare`` file has ``methods``
+``(M,)`` str and ``points_<k>`` per method instead of ``points``, ``metrics`` ``(M,)`` (what each method was
+solved under, ``""`` for none) and ``seeds`` ``(B, 2)`` when the pairs were seeded.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ._check import UserError, atomic_path, read_arrays
+
+WRITTEN_BY = "give the path.npz that `latent-geodesics interpolate` wrote or the paths.npz of `compare`"
+SINGLE = "path"
+"""The name of the one path set of a single-path file."""
+
+
+@dataclass
+class PathFile:
+    """Path sets by name (``(B, N+1, *latent_shape)`` float32 each, between the same endpoints) and what made them.
+
+    Attributes:
+        sets: ``{"path": points}`` for a single-path file, else one entry per ``compare`` method, in order.
+        model, metric: the model and the metric the paths were solved (or are measured) under.
+        legs: a single path through waypoints has ``legs`` legs (1: a plain path).
+        discriminator: the discriminator given with ``--discriminator``, if any.
+        solved_under: per ``compare`` method, the metric it was solved under (``None``: linear, slerp).
+        seeds: ``(B, 2)`` seeds of the endpoint pairs, when they were seeded.
+    """
+
+    sets: dict[str, np.ndarray]
+    model: str | None = None
+    metric: str | None = None
+    legs: int = 1
+    discriminator: str | None = None
+    solved_under: dict[str, str | None] = field(default_factory=dict)
+    seeds: np.ndarray | None = None
+
+    @property
+    def is_single(self) -> bool:
+        return list(self.sets) == [SINGLE]
+
+    @property
+    def points(self) -> np.ndarray:
+        """The points of a single-path file."""
+        return self.sets[SINGLE]
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The arrays written to the ``.npz``."""
+        first = next(iter(self.sets.values()))
+        if self.is_single:
+            out = {"points": first}
+        else:
+            names = list(self.sets)
+            out = {"methods": np.array(names), **{f"points_{k}": self.sets[m] for k, m in enumerate(names)},
+                   "metrics": np.array([self.solved_under.get(m) or "" for m in names])}
+        out.update(z0=first[:, 0], z1=first[:, -1], metric=np.array(self.metric or ""),
+                   model=np.array(self.model or ""))
+        if self.legs > 1:
+            out["legs"] = np.array(self.legs)
+        if self.discriminator is not None:
+            out["discriminator"] = np.array(str(self.discriminator))
+        if self.seeds is not None:
+            out["seeds"] = np.asarray(self.seeds, dtype=np.int64).reshape(-1, 2)
+        return out
+
+    def write(self, path: str | os.PathLike) -> Path:
+        """Write the file, atomically."""
+        return write_npz(path, **self.arrays())
+
+    def leg_sets(self) -> dict[str, np.ndarray]:
+        """The path sets with a path through waypoints split back into its legs, one per row (so that each leg
+        can be compared with the straight line between its own waypoints)."""
+        if self.legs == 1:
+            return dict(self.sets)
+        points, n = self.points, (self.points.shape[1] - 1) // self.legs
+        return {SINGLE: np.stack([points[0, i * n: (i + 1) * n + 1] for i in range(self.legs)])}
+
+    @classmethod
+    def single(cls, points: np.ndarray, *, model: str, metric: str, legs: int = 1,
+               discriminator: str | None = None) -> "PathFile":
+        """The file of ``interpolate`` or a JOBS line: ``points`` ``(B, N+1, *latent_shape)``."""
+        return cls({SINGLE: points}, model=model, metric=metric, legs=legs, discriminator=discriminator)
+
+    @classmethod
+    def methods(cls, paths: Mapping[str, np.ndarray], solved_under: Mapping[str, str | None], *, reference: str,
+                model: str, seeds: Sequence[tuple[int, int]] | None = None,
+                discriminator: str | None = None) -> "PathFile":
+        """The file of ``compare``: every method's paths (each with its own frame count), measured by default
+        under the ``reference`` metric."""
+        seeded = seeds is not None and all(a is not None for pair in seeds for a in pair)
+        return cls(dict(paths), model=model, metric=reference, discriminator=discriminator,
+                   solved_under=dict(solved_under), seeds=np.array(seeds, dtype=np.int64) if seeded else None)
+
+    @classmethod
+    def read(cls, path: str | os.PathLike) -> "PathFile":
+        """Read and check a path file.
+
+        Raises:
+            UserError: a missing or unreadable file, a single array, missing or malformed points, legs that do not
+                fit, a method listed twice.
+        """
+        path = Path(path)
+        if not path.is_file() and not path.is_dir():
+            raise UserError(f"path file {path} does not exist; {WRITTEN_BY}")
+        arrays = read_arrays(path, what="path", hint=WRITTEN_BY)
+        if "" in arrays:
+            raise UserError(f"{path} is a single array, not an .npz archive; {WRITTEN_BY}")
+        names = {key: str(arrays[key].item()) or None if key in arrays and arrays[key].ndim == 0 else None
+                 for key in ("model", "metric", "discriminator")}
+        if "methods" in arrays:
+            methods = [str(m) for m in arrays["methods"].reshape(-1)]
+            missing = [f"points_{i}" for i in range(len(methods)) if f"points_{i}" not in arrays]
+            if not methods or missing:
+                raise UserError(f"{path} lists methods {methods} but has no {missing[0] if missing else 'paths'!r}"
+                                f" array; {WRITTEN_BY}")
+            if len(set(methods)) != len(methods):
+                raise UserError(f"{path} lists a method twice ({methods}); {WRITTEN_BY}")
+            under = [str(m) or None for m in arrays["metrics"].reshape(-1)] if "metrics" in arrays else []
+            return cls({m: _checked_points(arrays[f"points_{i}"], path, f"points_{i}") for i, m in enumerate(methods)},
+                       solved_under=dict(zip(methods, under)), seeds=arrays.get("seeds"), **names)
+        if "points" not in arrays:
+            raise UserError(f"{path} has no 'points' array (it has: {', '.join(arrays) or 'none'}); {WRITTEN_BY}")
+        points = _checked_points(arrays["points"], path, "points")
+        legs = arrays.get("legs", np.array(1))
+        if legs.ndim != 0 or not np.issubdtype(legs.dtype, np.integer) or int(legs) < 1:
+            raise UserError(f"{path}: 'legs' must be a whole number >= 1, got {legs!r}; solve the path again")
+        legs = int(legs)
+        if legs > 1 and (points.shape[0] != 1 or (points.shape[1] - 1) % legs):
+            raise UserError(f"{path}: {legs} legs do not fit 'points' of shape {points.shape}; solve the path again")
+        return cls({SINGLE: points}, legs=legs, **names)
+
+
+def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
+    """Write arrays to an ``.npz`` file, atomically."""
+    with atomic_path(path, suffix=".npz") as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+    return Path(path)
+
+
+def _checked_points(points: np.ndarray, path: Path, key: str) -> np.ndarray:
+    """A path file's array of points: real, finite, ``(pairs >= 1, frames >= 2, *latent_shape)``."""
+    if not (np.issubdtype(points.dtype, np.integer) or np.issubdtype(points.dtype, np.floating)):
+        raise UserError(f"{path}: {key!r} has dtype {points.dtype}; it must hold real numbers")
+    if not np.isfinite(points).all():
+        raise UserError(f"{path}: {key!r} contains NaN or inf values; solve the path again")
+    if points.ndim < 3 or points.shape[0] == 0 or points.shape[1] < 2:
+        raise UserError(f"{path}: {key!r} has shape {points.shape}; expected (pairs >= 1, frames >= 2, "
+                        f"*latent_shape); {WRITTEN_BY}")
+    return points
