@@ -144,6 +144,11 @@ def test_waypoints_make_one_path_of_legs_and_easing_retimes_the_video(app):
     assert run["paths"]["geodesic"]["frames"] == 9  # two legs of 5 frames, the waypoint once
     arrays = np.load(server.explorer.run_file(job, "path.npz"))
     assert arrays["points"].shape == (1, 9, 6) and int(arrays["legs"]) == 2
+    from latent_geodesics.pathfile import PathFile
+
+    read = PathFile.read(server.explorer.run_file(job, "path.npz"))  # what `evaluate` reads
+    assert read.legs == 2 and read.model == "tiny <test>" and read.metric == "pixel"
+    assert [leg.shape for leg in read.leg_sets()["path"]] == [(5, 6), (5, 6)]
     np.testing.assert_array_equal(arrays["points"][0, 4], server.explorer.samples["s3"].latent[0].numpy())
     report = json.loads(server.explorer.run_file(job, "report.json").read_text())
     assert report["settings"]["easing"] == "ease-in-out"

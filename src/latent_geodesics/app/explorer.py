@@ -26,13 +26,14 @@ from torch import Tensor
 from .._check import UserError
 from ..generators import Generator
 from ..jobs import join_legs, waypoint_legs
-from ..limits import MAX_SEED
+from ..limits import DEFAULT_FPS, MAX_SEED
 from ..metrics import Metric, build_metric, metric_names
+from ..pathfile import PathFile
 from ..paths import DEFAULT_CHUNK, PathProblem, baseline_path, images_of, interpolate_points, path_stats
 from ..project import ProjectConfig, load_image, project_images
 from ..realism import DEFAULT_LAMBDA, realism_metric
 from ..report import side_by_side_frames
-from ..rendering import to_uint8, write_json, write_npz, write_png, write_video
+from ..rendering import to_uint8, write_json, write_png, write_video
 from ..reporting import model_block, report_json
 from ..solvers import SubdivideConfig, frames_between_nodes, subdivide_path
 from .mapping import map_latents
@@ -100,7 +101,7 @@ class ExploreSettings:
     projection: ProjectConfig = field(default_factory=lambda: ProjectConfig(steps=200, starts=4))
     subdivide: SubdivideConfig = field(default_factory=SubdivideConfig)
     chunk_size: int = DEFAULT_CHUNK
-    fps: float = 12.0
+    fps: float = DEFAULT_FPS
 
 
 @dataclass
@@ -446,10 +447,8 @@ class Explorer:
             columns[name] = self._frames(interpolate_points(joined, where[None])[0])[None]  # (1, M, H, W, 3)
         video, video_info = side_by_side_frames(columns)
         write_video(out / "video.mp4", video, fps=self.settings.fps)
-        geo = join_legs(paths["geodesic"].detach()).cpu().numpy()
-        legs = paths["geodesic"].shape[0]
-        write_npz(out / "path.npz", points=geo, z0=geo[:, 0], z1=geo[:, -1], metric=np.array(req.metric),
-                  model=np.array(self.model_name), **({"legs": np.array(legs)} if legs > 1 else {}))
+        PathFile.single(join_legs(paths["geodesic"].detach()).cpu().numpy(), model=self.model_name, metric=req.metric,
+                        legs=int(paths["geodesic"].shape[0])).write(out / "path.npz")
         report = report_json("explore", {
             "model": model_block(self.model_name, gen, self.image_shape),
             "metric": req.metric,
