@@ -98,7 +98,7 @@ class ExploreSettings:
     time_limit: float = 300.0
     upload_bytes: int = 8 << 20
     vgg_min_size: int = 64
-    projection: ProjectConfig = field(default_factory=lambda: ProjectConfig(steps=200, starts=4))
+    projection: ProjectConfig = field(default_factory=ProjectConfig)
     subdivide: SubdivideConfig = field(default_factory=SubdivideConfig)
     chunk_size: int = DEFAULT_CHUNK
     fps: float = DEFAULT_FPS
