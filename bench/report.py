@@ -18,7 +18,7 @@ section says on which machine and device, with which command and when, its figur
 Generator evaluations (latents sent through the generator) are noise-free; wall times on a shared CPU are not.
 
 Reproduce from the repository root: `python -m bench all` (or one suite: `laine`, `laine_celeba64`, `realism`,
-`solvers`, `landscape`, `throughput`, `scaling`, `projection`, `first_run`, `speedup`; `--device cuda` on a GPU; `--quick` for a
+`solvers`, `landscape`, `throughput`, `scaling`, `projection`, `first_run`, `speedup`, `batch`; `--device cuda` on a GPU; `--quick` for a
 seconds-long smoke run at toy size).
 """
 
@@ -486,6 +486,24 @@ def speedup(doc: dict) -> str:
     return "\n".join(out)
 
 
+def batch(doc: dict) -> str:
+    r, sm = doc["results"], doc["results"]["summary"]
+    rows = [[f"{p['seeds'][0]}, {p['seeds'][1]}", p["reference_energy"], p["single"]["vs_reference"],
+             p["single"]["evaluations"], p["single"]["steps"], "yes" if p["single"]["converged"] else "no",
+             p["batch"]["vs_reference"], p["batch"]["steps"], "yes" if p["batch"]["converged"] else "no"]
+            for p in r["pairs"]]
+    out = [table(["pair (seeds)", "reference energy", "alone: vs ref.", "evals", "steps", "converged",
+                  "in the batch: vs ref.", "steps", "converged"], rows), ""]
+    ok = sm["evaluations_vs_single"] <= 1.2 and sm["batch_all_within_1pct"]
+    out.append(f"**Where we win and where we lose.** The batch of {len(rows)} pairs took {sm['evaluations_batch']} "
+               f"evaluations, {fmt(sm['evaluations_vs_single'])}x the {sm['evaluations_single']} of the pairs solved "
+               f"one at a time, and ended every pair within {fmt(100 * (sm['batch_worst_vs_reference'] - 1))}% of its "
+               f"reference (alone: {fmt(100 * (sm['single_worst_vs_reference'] - 1))}%): issue 19's target (at most "
+               f"1.2x, every pair within 1%) is {'met' if ok else 'missed'}. Seconds: {fmt(sm['seconds_batch'])} "
+               f"batched, {fmt(sm['seconds_single'])} one at a time.")
+    return "\n".join(out)
+
+
 SECTIONS: dict[str, tuple[str, Callable[[dict], str]]] = {
     "laine": ("Laine's claims on zoo:faces64", laine),
     "laine_celeba64": ("Laine's claims on zoo:celeba64 (real photos)", laine),
@@ -497,6 +515,7 @@ SECTIONS: dict[str, tuple[str, Callable[[dict], str]]] = {
     "projection": ("Projection of real photos", projection),
     "first_run": ("A newcomer's first run", first_run),
     "speedup": ("Issue 19: the default solver against the previous one, per pair", speedup),
+    "batch": ("Issue 19: a batch of pairs against the same pairs one at a time", batch),
 }
 
 

@@ -24,6 +24,7 @@ from .limits import DEFAULT_FPS, SHORT_FRAMES
 from .metrics import EQ_SUFFIX, Metric, build_metric, metric_names
 from .paths import DEFAULT_CHUNK
 from .realism import DEFAULT_LAMBDA, FORMS
+from .settings import metric_build_options
 from .solvers import SubdivideConfig, level_config
 from .solvers.subdivide import LevelConfig
 
@@ -186,14 +187,15 @@ class CompareSettings:
 
 
 def build_metrics(names: Sequence[str], options: Mapping[str, object], device: torch.device) -> dict[str, Metric]:
-    """Metrics by name; ``options`` go to every metric that is not a pixel metric.
+    """Metrics by name; ``options`` go to every metric that is not a pixel metric (VGG metrics at
+    :data:`~latent_geodesics.settings.VGG_MIN_SIZE` px unless they give ``min_size``).
 
     Raises:
         UserError: an unknown name, or an option a metric does not take.
     """
     built = {}
     for name in dict.fromkeys(names):
-        opts = {} if name in PIXEL_METRICS else dict(options)
+        opts = {} if name in PIXEL_METRICS else metric_build_options(name, options)
         built[name] = build_metric(name, device=device, **opts)
     return built
 

@@ -42,6 +42,12 @@ VGG_MIN_SIZE = 64
 128 costs 4x the passes; BENCHMARKS.md, ``first_run``)."""
 
 
+def metric_build_options(metric: str, options: Mapping[str, object]) -> dict:
+    """The options ``metric`` is built with: ``options``, and for the VGG metrics ``min_size`` :data:`VGG_MIN_SIZE`
+    unless they give one (every command's rule)."""
+    return {"min_size": VGG_MIN_SIZE, **options} if metric.startswith("vgg") else dict(options)
+
+
 def _choice(value: object, name: str, choices) -> None:
     if value not in choices:
         raise UserError(f"unknown {name} {value!r}; choose one of: {', '.join(choices)}")
@@ -185,8 +191,7 @@ class MetricSettings:
 
     def build_options(self) -> dict:
         """The options the metric is built with."""
-        opts = dict(self.options)
-        return {"min_size": VGG_MIN_SIZE, **opts} if self.metric.startswith("vgg") else opts
+        return metric_build_options(self.metric, dict(self.options))
 
     def to_dict(self) -> dict:
         return {"metric": self.metric, "options": self.build_options(), "realism": self.realism,

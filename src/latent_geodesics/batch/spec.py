@@ -17,8 +17,8 @@ import json
 import math
 import os
 import typing
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from .._check import UserError, first_line, os_error

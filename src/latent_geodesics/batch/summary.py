@@ -133,7 +133,9 @@ def write_batch_html(path: str | os.PathLike, report: Mapping, *, grid: str | No
 
     Same style as the ``compare`` page (:mod:`latent_geodesics.report`); every text is escaped; no scripts.
     """
-    from ..report import _e, _num, write_page
+    from ..report import escape as _e
+    from ..report import number as _num
+    from ..report import write_page
 
     c = report["counts"]
     d = report["defaults"]

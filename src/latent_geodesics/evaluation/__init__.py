@@ -22,7 +22,8 @@ gradients.
 from ..paths import baseline_path  # re-exported: bench/ and older callers import it from here
 from ..reporting.tables import format_table, median_or_none
 from .evaluate import PATH_METHOD, evaluate_paths
-from .files import WRITTEN_BY, evaluate_file
+from ..pathfile import WRITTEN_BY
+from .files import evaluate_file
 from .functional import (LUMA, brightness_contrast, critic_scores, luminance, max_over_mean_step, mid_path_change,
                          mid_path_ratio, middle_third, step_cv)
 

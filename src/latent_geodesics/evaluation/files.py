@@ -15,7 +15,7 @@ from .._check import UserError, resolve_device
 from ..generators import ZOO, load_generator
 from ..judges import judge_for
 from ..metrics import build_metric
-from ..pathfile import WRITTEN_BY, PathFile
+from ..pathfile import PathFile
 from ..paths import DEFAULT_CHUNK
 from ..realism import calibrate
 from .evaluate import PATH_METHOD, evaluate_paths
