@@ -35,6 +35,7 @@ from ..realism import DEFAULT_LAMBDA, realism_metric
 from ..report import side_by_side_frames
 from ..rendering import to_uint8, write_json, write_png, write_video
 from ..reporting import model_block, report_json
+from ..settings import metric_build_options
 from ..solvers import SubdivideConfig, frames_between_nodes, subdivide_path
 from .mapping import map_latents
 from .worker import Busy, Events, Job, JobContext, Worker
@@ -80,7 +81,8 @@ class ExploreSettings:
         map_nodes: nodes of each map path.
         time_limit: seconds a solve (or the map) may take before it keeps the best path so far.
         upload_bytes: largest photo accepted.
-        vgg_min_size: ``min_size`` of the VGG metrics (as ``interpolate``'s default).
+        metric_options: options of every metric built (VGG metrics get ``min_size`` 64 unless given, as in every
+            command: :func:`~latent_geodesics.settings.metric_build_options`).
         projection: how dropped photos are projected.
         subdivide: the solver's settings.
         chunk_size: points per generator call.
@@ -97,7 +99,7 @@ class ExploreSettings:
     map_nodes: int = 5
     time_limit: float = 300.0
     upload_bytes: int = 8 << 20
-    vgg_min_size: int = 64
+    metric_options: tuple[tuple[str, object], ...] = ()
     projection: ProjectConfig = field(default_factory=ProjectConfig)
     subdivide: SubdivideConfig = field(default_factory=SubdivideConfig)
     chunk_size: int = DEFAULT_CHUNK
@@ -355,8 +357,8 @@ class Explorer:
 
     def _metric(self, name: str, realism: float | None) -> Metric:
         if name not in self._metrics:
-            options = {"min_size": self.settings.vgg_min_size} if name.startswith("vgg") else {}
-            self._metrics[name] = build_metric(name, device=self.generator.device, **options)
+            self._metrics[name] = build_metric(name, device=self.generator.device,
+                                               **metric_build_options(name, dict(self.settings.metric_options)))
         metric = self._metrics[name]
         return metric if realism is None else realism_metric(metric, self.generator, lam=realism)
 
