@@ -12,6 +12,7 @@ default install does not need them, and :func:`require_extra` says in one line h
 
 from __future__ import annotations
 
+import importlib
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -27,11 +28,11 @@ EXTRA_HINT = "pip install 'latent-geodesics[app]'"
 
 def require_extra() -> None:
     """Raise a one-line :class:`UserError` unless Starlette and uvicorn can be imported."""
-    try:
-        import starlette  # noqa: F401
-        import uvicorn  # noqa: F401
-    except ImportError as e:
-        raise UserError(f"explore needs the [app] extra ({e.name or 'starlette'} is missing): {EXTRA_HINT}") from None
+    for name in ("starlette", "uvicorn"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            raise UserError(f"explore needs the [app] extra ({name} is missing): {EXTRA_HINT}") from None
 
 
 def serve(load: Callable[[], Generator], *, model_name: str, host: str = "127.0.0.1", port: int = 8000,
