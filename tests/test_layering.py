@@ -50,6 +50,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("batch",),                         # many lines of a JOBS file: spec, plan, solve, store, driver, summary
     ("ray_executor",),                  # batches on a Ray cluster
     ("executors",),                     # an executor by name
+    ("app",),                           # the explore page: server, worker, static page (cli imports it lazily)
     ("cli",),                           # the command line
 )
 """Modules, by name below ``latent_geodesics`` ("" is the package itself), from the bottom layer up.

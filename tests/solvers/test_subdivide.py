@@ -8,7 +8,7 @@ from latent_geodesics.metrics import build_metric
 from latent_geodesics.paths import PathProblem, interpolate_points, linear_path, path_stats, spline_points
 from latent_geodesics.solvers import (OptimizeConfig, SubdivideConfig, frames_between_nodes, optimize_path,
                                       retime_path, subdivide_path)
-from latent_geodesics.solvers.subdivide import midpoints
+from latent_geodesics.solvers.subdivide import levels, midpoints
 
 from geodesic_cases import WARPED_Z0, WARPED_Z1, warped_truth
 
@@ -189,3 +189,21 @@ def test_a_deadline_returns_a_path_of_the_asked_size_that_is_not_converged(conv_
     assert res.points.shape == (2, 9, 8) and not res.converged.any()
     assert (res.steps <= 4 * 2).all()  # each of the 3 levels: its start and one trial step
     assert torch.isfinite(res.grad_norm).all()  # the anytime result says how far from converged it is
+
+
+@pytest.mark.parametrize("variant", ["joint", "local"])
+@pytest.mark.parametrize("n", [8, 6])
+def test_on_level_sees_every_level_and_changes_nothing(conv_gen, variant, n):
+    metric = build_metric("pixel")
+    g = torch.Generator().manual_seed(3)
+    z0, z1 = torch.randn(2, 8, generator=g), torch.randn(2, 8, generator=g)
+    cfg = SubdivideConfig(variant=variant, level=OptimizeConfig(max_steps=10), local_steps=5, sweeps=5)
+    plain = subdivide_path(PathProblem(conv_gen, metric, z0, z1), n, cfg)
+    seen = []
+    hooked = subdivide_path(PathProblem(conv_gen, metric, z0, z1), n, cfg, on_level=seen.append)
+    assert torch.equal(plain.points, hooked.points)
+    assert [p.shape[1] - 1 for p in seen] == levels(n)
+    assert torch.equal(seen[-1], hooked.points)
+    for p in seen:
+        assert torch.equal(p[:, 0], z0) and torch.equal(p[:, -1], z1)
+        assert not p.requires_grad

@@ -129,6 +129,7 @@ def main() -> None:
       latent-geodesics interpolate --model zoo:celeba64 --image a.jpg --image b.jpg --out out/
       latent-geodesics project a.jpg b.jpg --model zoo:celeba64 --out proj/
       latent-geodesics evaluate out/path.npz --metric vgg-eq --metric pixel
+      latent-geodesics explore --model zoo:mnist28      (needs the [app] extra)
       latent-geodesics models
       latent-geodesics weights list
     """

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
@@ -167,7 +168,7 @@ def midpoints(points: Tensor, project, kind: str = "chord") -> Tensor:
 
 def subdivide_path(problem: PathProblem, n_segments: int, config: SubdivideConfig = SubdivideConfig(), *,
                    init: Tensor | None = None, progress: Progress | None = None,
-                   deadline: float | None = None) -> SolveResult:
+                   deadline: float | None = None, on_level: Callable[[Tensor], None] | None = None) -> SolveResult:
     """Minimal paths with ``n_segments`` segments by progressive subdivision.
 
     Args:
@@ -179,6 +180,9 @@ def subdivide_path(problem: PathProblem, n_segments: int, config: SubdivideConfi
         deadline: a ``time.perf_counter()`` value: past it each remaining L-BFGS or Adam level takes one step
             at most (Gauss-Newton levels run their budget), so the result still has ``n_segments`` segments
             (and is not converged).
+        on_level: called with each finished level's points ``(B, M + 1, *latent_shape)``, ``M`` that level's
+            segments (:func:`levels`; a detached copy, coarse to fine, the last call with the result's points),
+            e.g. to show a coarse path while finer levels run. It changes nothing in the solve.
 
     Returns:
         ``points (B, n_segments + 1, *latent_shape)``; ``steps`` and ``n_points_evaluated`` add up all levels.
@@ -214,6 +218,8 @@ def subdivide_path(problem: PathProblem, n_segments: int, config: SubdivideConfi
         trace.extend(res.trace)
         if problem_ is problem:
             last[:] = [res]
+            if on_level is not None:
+                on_level(res.points.detach().clone())
         return res
 
     if n_segments == 1:
