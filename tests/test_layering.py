@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1] / "src" / PACKAGE
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("", "_check", "limits"),           # the package root (its version), the boundary checks, the limits
     ("pathfile",),                      # the .npz of a finished path (interpolate, JOBS lines, compare)
+    ("curves",),                        # points along a discrete path (pure tensor functions)
     ("reporting",),                     # what every report shares: the report.json header, the text tables
     ("weights.netfile",),               # our feature-network file format
     ("weights.vgg19",),                 # the VGG-19 rebuilt from two public files

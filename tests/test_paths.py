@@ -5,8 +5,9 @@ import torch
 
 from latent_geodesics._check import UserError
 from latent_geodesics.metrics import build_metric
-from latent_geodesics.paths import (PathProblem, check_endpoints, embed_latents, energy_of, interpolate_points,
-                                    length_of, linear_path, path_stats, resample_uniform, slerp_path)
+from latent_geodesics.curves import interpolate_points, resample_uniform
+from latent_geodesics.paths import (PathProblem, check_endpoints, embed_latents, energy_of, length_of, linear_path,
+                                    path_stats, slerp_path)
 
 
 def test_linear_path_endpoints_and_spacing():

@@ -5,7 +5,8 @@ import torch
 
 from latent_geodesics.generators import Generator
 from latent_geodesics.metrics import build_metric
-from latent_geodesics.paths import PathProblem, interpolate_points, linear_path, path_stats, spline_points
+from latent_geodesics.curves import interpolate_points, spline_points
+from latent_geodesics.paths import PathProblem, linear_path, path_stats
 from latent_geodesics.solvers import (OptimizeConfig, SubdivideConfig, frames_between_nodes, optimize_path,
                                       retime_path, subdivide_path)
 from latent_geodesics.solvers.subdivide import levels, midpoints

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from latent_geodesics.metrics import build_metric
-from latent_geodesics.paths import baseline_path, spline_points
+from latent_geodesics.curves import spline_points
+from latent_geodesics.paths import baseline_path
 from latent_geodesics.solvers import curve_steps, frames_at_fractions, frames_between_nodes
 from latent_geodesics.video import VideoSettings, video_frames, write_speed_plot
 

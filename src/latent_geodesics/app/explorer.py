@@ -29,7 +29,8 @@ from ..jobs import join_legs, waypoint_legs
 from ..limits import DEFAULT_FPS, MAX_SEED
 from ..metrics import Metric, build_metric, metric_names
 from ..pathfile import PathFile
-from ..paths import DEFAULT_CHUNK, PathProblem, baseline_path, images_of, interpolate_points, path_stats
+from ..curves import interpolate_points
+from ..paths import DEFAULT_CHUNK, PathProblem, baseline_path, images_of, path_stats
 from ..project import ProjectConfig, load_image, project_images
 from ..realism import DEFAULT_LAMBDA, realism_metric
 from ..report import side_by_side_frames

@@ -12,7 +12,8 @@ from torch import Tensor
 
 from ..generators import Generator
 from ..metrics import Metric
-from ..paths import DEFAULT_CHUNK, interpolate_points, path_stats, resample_at, resample_uniform, spline_points
+from ..curves import interpolate_points, resample_at, resample_uniform, spline_points
+from ..paths import DEFAULT_CHUNK, path_stats
 
 DEFAULT_DENSITY = 8
 """Sub-steps per segment used to measure speed along the path."""
@@ -41,7 +42,7 @@ def frames_between_nodes(generator: Generator, metric: Metric, nodes: Tensor, n_
                          density: int = 2, chunk_size: int = DEFAULT_CHUNK) -> Tensor:
     """Frames of a video along a path solved at fewer nodes, at constant perceptual speed.
 
-    The frames lie on the smooth curve through the nodes (:func:`~latent_geodesics.paths.spline_points`),
+    The frames lie on the smooth curve through the nodes (:func:`~latent_geodesics.curves.spline_points`),
     placed at equal arc length under ``metric``, measured on ``density * (n_frames - 1) + 1`` points of the
     curve (one forward pass each, no gradient). So the cost of a long video does not grow the solve.
 
@@ -59,7 +60,7 @@ def frames_between_nodes(generator: Generator, metric: Metric, nodes: Tensor, n_
 
 def curve_steps(generator: Generator, metric: Metric, nodes: Tensor, m: int, *,
                 chunk_size: int = DEFAULT_CHUNK) -> Tensor:
-    """Measure the smooth curve through ``nodes`` (:func:`~latent_geodesics.paths.spline_points`) under ``metric``.
+    """Measure the smooth curve through ``nodes`` (:func:`~latent_geodesics.curves.spline_points`) under ``metric``.
 
     Args:
         nodes: ``(B, K, *latent_shape)``, a solved path.

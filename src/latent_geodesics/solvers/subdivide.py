@@ -26,7 +26,8 @@ import torch
 from torch import Tensor
 
 from .._check import UserError
-from ..paths import PathProblem, PathStats, interpolate_points, resample_uniform, spline_points
+from ..curves import interpolate_points, resample_uniform, spline_points
+from ..paths import PathProblem, PathStats
 from .base import NoProgress, Progress, SolveResult
 from .gauss_newton import GaussNewtonConfig, gauss_newton_path
 from .optimize import OptimizeConfig, lbfgs_overshoot, optimize_path

@@ -21,7 +21,8 @@ from .._check import atomic_path
 from ..generators import Generator
 from ..metrics import Metric
 from ..metrics.base import Features, cat, select
-from ..paths import DEFAULT_CHUNK, images_of, path_stats, resample_at
+from ..curves import resample_at
+from ..paths import DEFAULT_CHUNK, images_of, path_stats
 from ..solvers import curve_steps, frames_at_fractions
 from .settings import VideoSettings
 from .timing import Schedule, audio_schedule, easing_schedule
