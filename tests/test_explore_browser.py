@@ -22,7 +22,8 @@ pytest.importorskip("uvicorn")
 
 from test_report_browser import CHROMIUM, DevTools  # noqa: E402
 
-from latent_geodesics.app.explorer import Explorer, ExploreSettings  # noqa: E402
+from latent_geodesics.app.explorer import Explorer  # noqa: E402
+from latent_geodesics.app.requests import ExploreSettings  # noqa: E402
 from latent_geodesics.app.server import ExploreServer  # noqa: E402
 from latent_geodesics.generators import load_generator  # noqa: E402
 from latent_geodesics.project import ProjectConfig  # noqa: E402

@@ -25,7 +25,8 @@ pytest.importorskip("uvicorn")
 
 from explore_helpers import Client, tiny_generator  # noqa: E402
 
-from latent_geodesics.app.explorer import Explorer, ExploreSettings  # noqa: E402
+from latent_geodesics.app.explorer import Explorer  # noqa: E402
+from latent_geodesics.app.requests import ExploreSettings  # noqa: E402
 from latent_geodesics.generators import Generator  # noqa: E402
 from latent_geodesics.app.server import ExploreServer  # noqa: E402
 from latent_geodesics.cli import main  # noqa: E402

@@ -43,10 +43,11 @@ def serve(load: Callable[[], Generator], *, model_name: str, host: str = "127.0.
         load: builds the generator (called once the port is taken, so a taken port is told first).
         model_name: how the page and the reports name the model.
         folder: the app's own folder (samples, runs, checked uploads); default a new temporary one.
-        settings: fields of :class:`~latent_geodesics.app.explorer.ExploreSettings`.
+        settings: fields of :class:`~latent_geodesics.app.requests.ExploreSettings`.
     """
     require_extra()
-    from .explorer import Explorer, ExploreSettings
+    from .explorer import Explorer
+    from .requests import ExploreSettings
     from .server import ExploreServer, bind
 
     sock = bind(host, port)

@@ -9,14 +9,12 @@ thread, one at a time; the solve publishes each subdivision level's frames as so
 
 from __future__ import annotations
 
-import math
-import re
 import secrets
 import shutil
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,87 +24,28 @@ from torch import Tensor
 from .._check import UserError
 from ..generators import Generator
 from ..jobs import join_legs, waypoint_legs
-from ..limits import DEFAULT_FPS, MAX_SEED
+from ..limits import MAX_SEED
 from ..metrics import Metric, build_metric, metric_names
 from ..pathfile import PathFile
 from ..curves import interpolate_points
-from ..paths import DEFAULT_CHUNK, PathProblem, baseline_path, images_of, path_stats
-from ..project import ProjectConfig, load_image, project_images
+from ..paths import PathProblem, baseline_path, images_of, path_stats
+from ..project import load_image, project_images
 from ..realism import DEFAULT_LAMBDA, realism_metric
 from ..report import side_by_side_frames
 from ..rendering import to_uint8, write_json, write_png, write_video
 from ..reporting import model_block, report_json
 from ..settings import metric_build_options
-from ..solvers import SubdivideConfig, frames_between_nodes, subdivide_path
+from ..solvers import frames_between_nodes, subdivide_path
+from ..video.easing import ease, easing_names
 from .mapping import map_latents
+from .requests import (FRAME_FILE, JOB_ID, SAMPLE_ID, SUFFIX, METHODS, NONFINITE, RUN_FILES, ExploreSettings,
+                       SolveRequest, check_file_name, map_metric, solve_request)
 from .worker import Busy, Events, Job, JobContext, Worker
 
-EASINGS = {
-    "linear": lambda t: t,
-    "ease-in-out": lambda t: (1 - torch.cos(math.pi * t)) / 2,
-}
-"""How playback (and the video) moves along a path: position along it as a function of time in ``[0, 1]``."""
-METHODS = ("linear", "slerp", "geodesic")
-RUN_FILES = ("video.mp4", "path.npz", "report.json")
-"""A finished solve's downloads."""
-_FRAME_FILE = re.compile(r"^(linear|slerp|geodesic(-[0-9]{1,2})?)\.png$")
-_SAMPLE_ID = re.compile(r"^[sp][0-9]{1,20}$")
-_JOB_ID = re.compile(r"^(solve|project|map)-[0-9]{1,9}$")
-_SUFFIX = re.compile(r"^\.[a-z0-9]{1,8}$")
-_PLAIN_NAME = re.compile(r"^[^/\\\x00-\x1f]{1,120}$")
-NONFINITE = ("the model or the metric gave NaN or inf for these samples; try another metric, less realism, "
-             "or other samples")
 MAX_RUNS = 20
 """Solves kept (their folders and frames); older ones are removed when a new one starts."""
-
-
-def check_file_name(name: str) -> str:
-    """An uploaded file's name is only a label: a plain name, no folder part, no ``..``, no control characters."""
-    if not _PLAIN_NAME.match(name or "") or ".." in name:
-        raise UserError("the file name must be a plain name (no folders, no '..', no control characters), "
-                        "1 to 120 characters")
-    return name
-
-
-@dataclass(frozen=True)
-class ExploreSettings:
-    """What the server allows and how hard it works (none of it comes from a request).
-
-    Attributes:
-        grid: samples shown at start (seeds ``0 .. grid-1`` unless ``seeds`` are given).
-        max_samples: most samples held (seeded and projected together).
-        max_frames: most frames of a path a request may ask for.
-        max_nodes: most solver nodes per leg (frames beyond are placed between them, as ``interpolate`` does).
-        max_waypoints: most samples one path may pass through.
-        map_samples: most samples the map solves all pairs of.
-        map_nodes: nodes of each map path.
-        time_limit: seconds a solve (or the map) may take before it keeps the best path so far.
-        upload_bytes: largest photo accepted.
-        metric_options: options of every metric built (VGG metrics get ``min_size`` 64 unless given, as in every
-            command: :func:`~latent_geodesics.settings.metric_build_options`).
-        projection: how dropped photos are projected.
-        subdivide: the solver's settings.
-        chunk_size: points per generator call.
-        fps: frame rate of the video.
-    """
-
-    grid: int = 12
-    seeds: tuple[int, ...] = ()
-    max_samples: int = 48
-    max_frames: int = 65
-    max_nodes: int = 9
-    max_waypoints: int = 6
-    map_samples: int = 16
-    map_nodes: int = 5
-    time_limit: float = 300.0
-    upload_bytes: int = 8 << 20
-    metric_options: tuple[tuple[str, object], ...] = ()
-    projection: ProjectConfig = field(default_factory=ProjectConfig)
-    subdivide: SubdivideConfig = field(default_factory=SubdivideConfig)
-    chunk_size: int = DEFAULT_CHUNK
-    fps: float = DEFAULT_FPS
-
-
+EASING_SAMPLES = 101
+"""Points of each easing curve sent to the page (its playback reads position against time from them)."""
 @dataclass
 class Sample:
     """One latent on the page: seeded (``s<seed>``) or a projected photo (``p<n>``)."""
@@ -122,17 +61,6 @@ class Sample:
         return {"id": self.id, "label": self.label, "seed": self.seed, "photo": self.photo, "lpips": self.lpips,
                 "image": f"/api/samples/{self.id}.png",
                 "target": f"/api/samples/{self.id}-photo.png" if self.photo else None}
-
-
-@dataclass(frozen=True)
-class SolveRequest:
-    """A path asked for by the page, checked (:meth:`Explorer.solve_request`)."""
-
-    waypoints: tuple[str, ...]
-    metric: str
-    realism: float | None
-    frames: int
-    easing: str
 
 
 class Explorer:
@@ -172,7 +100,9 @@ class Explorer:
         s = self.settings
         return {"model": self.model_name, "image_shape": list(self.image_shape),
                 "latent_shape": list(self.generator.latent_shape), "device": str(self.generator.device),
-                "metrics": metric_names(), "easings": list(EASINGS),
+                "metrics": metric_names(), "easings": easing_names(),
+                "easing_curves": {n: np.round(ease(n, np.linspace(0, 1, EASING_SAMPLES)), 6).tolist()
+                                  for n in easing_names()},
                 "realism": self.generator.discriminator is not None, "default_realism": DEFAULT_LAMBDA,
                 "limits": {"frames": s.max_frames, "nodes": s.max_nodes, "waypoints": s.max_waypoints,
                            "samples": s.max_samples, "map_samples": s.map_samples, "upload_bytes": s.upload_bytes},
@@ -195,7 +125,7 @@ class Explorer:
     def sample_file(self, name: str) -> Path:
         """The PNG of ``<id>.png`` or ``<id>-photo.png``. Raises ``KeyError`` for anything else."""
         stem, photo = (name[:-10], True) if name.endswith("-photo.png") else (name[:-4], False)
-        if not name.endswith(".png") or not _SAMPLE_ID.match(stem):
+        if not name.endswith(".png") or not SAMPLE_ID.match(stem):
             raise KeyError(name)
         with self._lock:
             sample = self.samples.get(stem)
@@ -205,7 +135,7 @@ class Explorer:
 
     def run_file(self, job_id: str, name: str) -> Path:
         """A file of a solve: a frame sheet or one of :data:`RUN_FILES`. Raises ``KeyError`` for anything else."""
-        if not _JOB_ID.match(job_id) or not (name in RUN_FILES or _FRAME_FILE.match(name)):
+        if not JOB_ID.match(job_id) or not (name in RUN_FILES or FRAME_FILE.match(name)):
             raise KeyError(name)
         path = self._inside(self.folder / "runs" / job_id / name)
         if not path.is_file():
@@ -264,7 +194,7 @@ class Explorer:
         if not data:
             raise UserError("the upload is empty; drop an image file")
         suffix = Path(name).suffix.lower()  # kept only as a hint for the decoder; the name is the explorer's own
-        tmp = self.folder / "uploads" / f"{secrets.token_hex(8)}{suffix if _SUFFIX.match(suffix) else ''}"
+        tmp = self.folder / "uploads" / f"{secrets.token_hex(8)}{suffix if SUFFIX.match(suffix) else ''}"
         tmp.write_bytes(data)
         try:
             return load_image(tmp, image_shape=self.image_shape, model=self.model_name)
@@ -310,38 +240,11 @@ class Explorer:
     # ---------------------------------------------------------------------------------------------------------
 
     def solve_request(self, body: object) -> SolveRequest:
-        """Check what the page sent: ``{waypoints: [ids], metric, realism: null|lambda, frames, easing}``."""
-        if not isinstance(body, dict):
-            raise UserError("send a JSON object")
-        s = self.settings
-        ids = body.get("waypoints")
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            raise UserError("waypoints must be a list of sample ids")
-        if not 2 <= len(ids) <= s.max_waypoints:
-            raise UserError(f"pick from 2 to {s.max_waypoints} samples (start, waypoints, end); got {len(ids)}")
+        """Check what the page sent (:func:`~.requests.solve_request`) against this session's samples."""
         with self._lock:
-            unknown = [i for i in ids if i not in self.samples]
-        if unknown:
-            raise UserError(f"unknown sample {unknown[0][:40]!r}; reload the page")
-        if any(a == b for a, b in zip(ids, ids[1:])):
-            raise UserError("two consecutive waypoints are the same sample; pick another")
-        metric = body.get("metric", "pixel")
-        if not isinstance(metric, str) or metric not in metric_names():
-            raise UserError(f"unknown metric; choose one of: {', '.join(metric_names())}")
-        realism = body.get("realism")
-        if realism is not None:
-            if self.generator.discriminator is None:
-                raise UserError(f"{self.model_name} has no discriminator: realism weighting is not available")
-            if isinstance(realism, bool) or not isinstance(realism, (int, float)) or not 0 <= realism <= 10:
-                raise UserError("realism must be a number from 0 to 10, or null for none")
-            realism = float(realism)
-        frames = body.get("frames", 17)
-        if isinstance(frames, bool) or not isinstance(frames, int) or not 3 <= frames <= s.max_frames:
-            raise UserError(f"frames must be a whole number from 3 to {s.max_frames}")
-        easing = body.get("easing", "linear")
-        if not isinstance(easing, str) or easing not in EASINGS:
-            raise UserError(f"easing must be one of: {', '.join(EASINGS)}")
-        return SolveRequest(tuple(ids), metric, realism, frames, easing)
+            known = set(self.samples)
+        return solve_request(body, self.settings, known, model_name=self.model_name,
+                             has_discriminator=self.generator.discriminator is not None)
 
     def solve(self, request: SolveRequest) -> Job:
         """Start solving on the worker (:class:`Busy` while another job runs)."""
@@ -445,8 +348,8 @@ class Explorer:
         for name in METHODS:
             joined = join_legs(paths[name].detach())  # (1, M, ...)
             m = joined.shape[1]
-            t = torch.linspace(0, 1, m, dtype=joined.dtype, device=joined.device)
-            where = EASINGS[req.easing](t) * (m - 1)
+            t = np.linspace(0, 1, m)
+            where = torch.as_tensor(ease(req.easing, t) * (m - 1), dtype=joined.dtype, device=joined.device)
             columns[name] = self._frames(interpolate_points(joined, where[None])[0])[None]  # (1, M, H, W, 3)
         video, video_info = side_by_side_frames(columns)
         write_video(out / "video.mp4", video, fps=self.settings.fps)
@@ -475,16 +378,10 @@ class Explorer:
     # ---------------------------------------------------------------------------------------------------------
 
     def map_request(self, body: object) -> tuple[list[str], str]:
-        if not isinstance(body, dict):
-            raise UserError("send a JSON object")
-        metric = body.get("metric", "pixel")
-        if not isinstance(metric, str) or metric not in metric_names():
-            raise UserError(f"unknown metric; choose one of: {', '.join(metric_names())}")
+        """The samples the map solves (the first :attr:`~.requests.ExploreSettings.map_samples`) and its metric."""
         with self._lock:
             ids = list(self.samples)[: self.settings.map_samples]
-        if len(ids) < 3:
-            raise UserError("the map needs at least three samples")
-        return ids, metric
+        return ids, map_metric(body, len(ids))
 
     def start_map(self, ids: list[str], metric: str) -> Job:
         z, _ = self._latents(ids)
@@ -504,5 +401,4 @@ class Explorer:
         self.worker.close()
 
 
-__all__ = ["EASINGS", "METHODS", "RUN_FILES", "ExploreSettings", "Explorer", "Sample", "SolveRequest",
-           "check_file_name"]
+__all__ = ["EASING_SAMPLES", "Explorer", "Sample"]

@@ -35,7 +35,8 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route
 
 from .._check import UserError
-from .explorer import RUN_FILES, Explorer, check_file_name
+from .explorer import Explorer
+from .requests import RUN_FILES, check_file_name
 from .worker import Busy
 
 MAX_JSON_BYTES = 64 << 10

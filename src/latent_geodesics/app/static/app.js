@@ -4,7 +4,6 @@
 
 const METHODS = ["linear", "slerp", "geodesic"];
 const COLOURS = { linear: "#888", slerp: "#2b8a3e", geodesic: "#0a66c2" };
-const EASE = { "linear": (t) => t, "ease-in-out": (t) => (1 - Math.cos(Math.PI * t)) / 2 };
 const $ = (id) => document.getElementById(id);
 const lg = window.lg = { shown: [], events: 0, played: 0, run: null, busy: false, map: null };
 const state = { info: null, samples: [], picked: [], paths: {}, chain: {}, t: 0, playing: false, mapPicks: [] };
@@ -145,8 +144,11 @@ function loadPath(path, seq) {
 }
 
 function position() {
-  const ease = EASE[$("easing").value] || EASE.linear;
-  return ease(state.t);
+  // the easing curves come from the server (latent_geodesics.video.easing), sampled evenly in time
+  const curve = state.info && state.info.easing_curves[$("easing").value];
+  if (!curve) return state.t;
+  const x = state.t * (curve.length - 1), i = Math.min(Math.floor(x), curve.length - 2);
+  return curve[i] + (x - i) * (curve[i + 1] - curve[i]);
 }
 
 function drawFrames() {
