@@ -11,9 +11,9 @@ from ..jobs import load_latent_file
 from ..limits import SHORT_FRAMES
 from ..metrics import build_metric
 from .app import main
-from .options import (FILE, _Finite, metric_options, model_options, out_option, progress_bar,
-                      projection_options, projector, quiet_option, realism_options, render_options, settings_from,
-                      solver_options)
+from .options import (FILE, Finite, metric_options, model_options, out_option, projection_options, quiet_option,
+                      realism_options, render_options, settings_from, solver_options)
+from .output import progress_bar, projector
 
 BATCH_METRIC = "pixel"
 """``batch``'s and ``distances``' metric unless --metric is given: many paths, so the cheap one."""
@@ -32,7 +32,7 @@ def _batch_options(f):
                           "'latent-geodesics[ray]')."),
         click.option("--ray-address", default=None, metavar="auto|HOST:PORT",
                      help="Ray cluster to join (auto: the one this machine belongs to) [default: start a local one]."),
-        click.option("--ray-timeout", type=_Finite(min=1, max=86400), default=None, metavar="SECONDS",
+        click.option("--ray-timeout", type=Finite(min=1, max=86400), default=None, metavar="SECONDS",
                      help="Give up joining --ray-address after this long, with one error line [default: 30]."),
         click.option("--workers", type=click.IntRange(min=1, max=4096), default=None,
                      help="Ray actors [default: one per GPU, else one per --cpus-per-worker CPUs]."),

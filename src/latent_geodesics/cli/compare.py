@@ -16,9 +16,9 @@ from ..settings import ModelSettings, Settings, SolverSettings
 from ..solvers import SubdivideConfig
 from ..workflows.interpolate import load_model, project_pictures
 from .app import main
-from .options import (FRAMES, IMAGE, PAIRS, _Finite, device_option, metric_options, model_options, out_option,
-                      progress_bar, projection_options, projector, quiet_option, realism_options, render_options,
-                      settings_from, solver_options, warn_unconverged)
+from .options import (FRAMES, IMAGE, PAIRS, Finite, device_option, metric_options, model_options, out_option,
+                      projection_options, quiet_option, realism_options, render_options, settings_from, solver_options)
+from .output import progress_bar, projector, warn_unconverged
 
 @main.command("compare")
 @model_options
@@ -114,7 +114,7 @@ DEMO_FTOL = 0.2
 @device_option
 @click.option("--pairs", type=PAIRS, default=2, show_default=True, help="Endpoint pairs.")
 @click.option("--frames", type=FRAMES, default=9, show_default=True)
-@click.option("--ftol", type=_Finite(min=0, min_open=True), default=DEMO_FTOL, show_default=True,
+@click.option("--ftol", type=Finite(min=0, min_open=True), default=DEMO_FTOL, show_default=True,
               help="Converged when no frame moved by more than this fraction of a step over 10 steps.")
 @quiet_option("No progress bar and no table.")
 def demo_cmd(out: str, device: str, pairs: int, frames: int, ftol: float, quiet: bool) -> None:

@@ -9,7 +9,7 @@ import click
 
 from .._check import UserError
 from .app import main
-from .options import SEED, _Finite, model_options, projection_options, settings_from
+from .options import SEED, Finite, model_options, projection_options, settings_from
 
 
 @main.command("explore")
@@ -22,7 +22,7 @@ from .options import SEED, _Finite, model_options, projection_options, settings_
               help="Seeds of the first grid (repeatable; default 0-11).")
 @click.option("--folder", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="The app's own folder for samples, solves and checked uploads [default: a new temporary one].")
-@click.option("--time-limit", type=_Finite(min=0, min_open=True), default=300.0, show_default=True,
+@click.option("--time-limit", type=Finite(min=0, min_open=True), default=300.0, show_default=True,
               metavar="SECONDS", help="Longest a solve (or the map) runs before it keeps the best path so far.")
 @projection_options
 def explore_cmd(device: str, host: str, port: int, grid_seeds: tuple[int, ...], folder: Path | None,

@@ -10,7 +10,8 @@ from .._check import UserError
 from ..generators import DEFAULT_MODEL, ZOO
 from ..metrics import metric_help
 from .app import _Group, main
-from .options import progress_bar, quiet_option
+from .options import quiet_option
+from .output import progress_bar
 
 
 @main.command("models")

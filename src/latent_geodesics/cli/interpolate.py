@@ -7,9 +7,9 @@ import click
 from ..settings import Settings
 from ..workflows.interpolate import run_interpolate
 from .app import main
-from .options import (endpoint_options, metric_options, model_options, out_option, progress_bar, projector,
-                      quiet_option, realism_options, render_options, settings_from, solver_options, video_from,
-                      video_options, warn_unconverged)
+from .options import (endpoint_options, metric_options, model_options, out_option, quiet_option, realism_options,
+                      render_options, settings_from, solver_options, video_from, video_options)
+from .output import progress_bar, projector, warn_unconverged
 
 
 @main.command("interpolate")

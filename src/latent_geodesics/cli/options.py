@@ -9,7 +9,6 @@ checks. A command that needs another default (``compare``'s 17 frames) passes it
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 
 import click
@@ -25,7 +24,7 @@ from ..settings import (FIELDS, PRECONDITIONERS, PRIORS, VARIANTS, VGG_MIN_SIZE,
 from ..solvers import OPTIMIZERS, SOLVERS
 
 
-class _Finite(click.FloatRange):
+class Finite(click.FloatRange):
     """A float option that must be finite (``nan`` and ``inf`` pass click's own range checks)."""
 
     name = "finite float"
@@ -55,7 +54,7 @@ NODES = _Nodes()
 PAIRS = click.IntRange(min=1, max=10_000)
 STEPS = click.IntRange(min=0, max=MAX_STEPS)
 SEED = click.IntRange(min=0, max=MAX_SEED)
-FPS = _Finite(min=MIN_FPS, max=MAX_FPS)  # what ffmpeg accepts, refused at parse time rather than after the solve
+FPS = Finite(min=MIN_FPS, max=MAX_FPS)  # what ffmpeg accepts, refused at parse time rather than after the solve
 OUT = click.Path(file_okay=False)  # a str: an empty --out is refused, not taken as the current folder
 IMAGE = click.Path(path_type=Path)
 FILE = click.Path(dir_okay=False, path_type=Path)
@@ -111,7 +110,7 @@ def model_options(f):
         model_option(), device_option, latent_shape_option,
         click.option("--prior", type=click.Choice(PRIORS), default=None,
                      help="Latent prior (default: the model's, else gaussian)."),
-        click.option("--shell", type=_Finite(min=0, min_open=True), default=None,
+        click.option("--shell", type=Finite(min=0, min_open=True), default=None,
                      help="Keep gaussian latents within this many std of the typical-set radius."),
         click.option("--condition", type=FILE, default=None,
                      help="Conditional models: a .npy (e.g. a one-hot label) given to the model with every latent."),
@@ -130,7 +129,7 @@ def projection_options(f):
                      show_default=True, help="Random starts per picture (all run as one batch; the best is kept)."),
         click.option("--projection-steps", type=click.IntRange(min=0, max=MAX_PROJECTION_STEPS),
                      default=EndpointSettings.projection_steps, show_default=True, help="Adam steps of the projection."),
-        click.option("--pixel-weight", type=_Finite(min=0), default=EndpointSettings.pixel_weight, show_default=True,
+        click.option("--pixel-weight", type=Finite(min=0), default=EndpointSettings.pixel_weight, show_default=True,
                      help="Weight of the pixel loss added to the perceptual (LPIPS) loss of the projection."),
     ])
 
@@ -166,7 +165,7 @@ def metric_options(*, default: str | None = MetricSettings.metric):
 
 def realism_options(*, default: float | None = MetricSettings.realism):
     return lambda f: _apply(f, [
-        click.option("--realism", type=_Finite(min=0), default=default, show_default=default is not None,
+        click.option("--realism", type=Finite(min=0), default=default, show_default=default is not None,
                      metavar="LAMBDA", help="Weight the metric by the discriminator's realism with this strength "
                                             "(models with one; 0.5 is a good start)."),
         click.option("--realism-form", type=click.Choice(FORMS), default=MetricSettings.realism_form,
@@ -194,13 +193,13 @@ def solver_options(*, solvers=SOLVERS, full: bool = True):
         click.option("--steps", type=STEPS, default=None,
                      help="Most steps per path (per level for subdivide) [default: 500 lbfgs, 100 gauss-newton, "
                           "1000 adam]."),
-        click.option("--rtol", type=_Finite(min=0), default=SolverSettings.rtol, show_default=True,
+        click.option("--rtol", type=Finite(min=0), default=SolverSettings.rtol, show_default=True,
                      help="Converged when the energy falls by less than this fraction over 10 steps (one "
                           "gauss-newton step) ..."),
-        click.option("--gtol", type=_Finite(min=0), default=SolverSettings.gtol, show_default=True,
+        click.option("--gtol", type=Finite(min=0), default=SolverSettings.gtol, show_default=True,
                      help="... and the scale-free gradient norm (the relative energy a Newton step would still "
                           "gain) is below this."),
-        click.option("--ftol", type=_Finite(min=0), default=SolverSettings.ftol, show_default=True,
+        click.option("--ftol", type=Finite(min=0), default=SolverSettings.ftol, show_default=True,
                      help="lbfgs-pair: converged when no frame moved by more than this fraction of the mean step "
                           "over the last 10 steps (the frames stopped changing); replaces --rtol and --gtol, "
                           "which apply when it is 0 or when they are given and it is not."),
@@ -213,10 +212,10 @@ def solver_options(*, solvers=SOLVERS, full: bool = True):
                          help=f"Points the solver optimises per path, endpoints included (auto: at most {AUTO_NODES}); "
                               "the frames between them are placed at constant perceptual speed on a smooth curve "
                               "through them."),
-            click.option("--time-limit", type=_Finite(min=0, min_open=True), default=None, metavar="SECONDS",
+            click.option("--time-limit", type=Finite(min=0, min_open=True), default=None, metavar="SECONDS",
                          help="Stop the solver after this long and keep the best path so far (reported as not "
                               "converged)."),
-            click.option("--lr", type=_Finite(min=0, min_open=True), default=None,
+            click.option("--lr", type=Finite(min=0, min_open=True), default=None,
                          help="Step size (Adam: relative to the path's point spacing; default 0.05)."),
             click.option("--init", type=click.Choice(["linear", "slerp"]), default=SolverSettings.init,
                          show_default=True, help="Starting path of the optimize solver."),
@@ -302,50 +301,6 @@ def settings_from(opts: dict, base: Settings = Settings()) -> Settings:
             value = tuple(str(v) for v in value)
         values[key] = value
     return base.with_fields(values)
-
-
-def progress_bar(total: int, desc: str, quiet: bool, *, budget: bool = False, unit: str = "step"):
-    """A progress bar on stderr. ``budget``: the total is an upper bound (solvers stop when they converge), so the
-    bar says how much of the budget is spent and at most how long the rest would take."""
-    from tqdm.auto import tqdm
-
-    fmt = "{desc}: {percentage:3.0f}% of the step budget |{bar}| {elapsed} elapsed, at most {remaining} left{postfix}" \
-        if budget else None
-    return tqdm(total=total, desc=desc, unit=unit, disable=quiet, file=sys.stderr, leave=False,
-                dynamic_ncols=True, bar_format=fmt)
-
-
-def warn_unconverged(result: dict | None, label: str) -> None:
-    """One warning line when a solver stopped on its step budget instead of its convergence rule."""
-    flags = (result or {}).get("converged")
-    if not flags or all(flags):
-        return
-    missed = [i for i, ok in enumerate(flags) if not ok]
-    grad = (result.get("grad_norm") or [None] * len(flags))
-    worst = max((grad[i] for i in missed if grad[i] is not None), default=None)
-    click.echo(f"warning: {label}{len(missed)} of {len(flags)} path(s) did not converge within the step budget "
-               f"(converged: false in report.json{'' if worst is None else f'; gradient norm {worst:.2g}'}); "
-               "raise --steps or --time-limit, or loosen --ftol (--rtol/--gtol)", err=True)
-
-
-def projector(quiet: bool):
-    """How the CLI projects pictures: with a progress bar, then each picture's reconstruction error."""
-    from ..project import ProjectConfig, project_images
-
-    def run(gen, targets, config: dict, names: list[str]):
-        cfg = ProjectConfig(**config)
-        with progress_bar(cfg.steps, f"projecting {len(names)} picture(s)", quiet) as bar:
-            result = project_images(gen, targets, cfg, progress=bar, names=names)
-        echo_projection(result.to_dict()["images"], quiet)
-        return result
-    return run
-
-
-def echo_projection(items: list[dict], quiet: bool) -> None:
-    if not quiet:
-        for item in items:
-            click.echo(f"{item['name']}: reconstruction LPIPS {item['lpips']:.3f}, PSNR {item['psnr_db']:.1f} dB",
-                       err=True)
 
 
 class _Seconds(click.ParamType):

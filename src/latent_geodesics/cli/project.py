@@ -9,9 +9,9 @@ import click
 from .._check import UserError, check_output_dir, os_error
 from ..workflows.interpolate import load_model
 from .app import main
-from .options import (FILE, IMAGE, device_option, discriminator_option, echo_projection, latent_shape_option,
-                      model_options, model_option, out_option, parse_shape, progress_bar, projection_options,
-                      quiet_option, settings_from)
+from .options import (FILE, IMAGE, device_option, discriminator_option, latent_shape_option, model_options,
+                      model_option, out_option, parse_shape, projection_options, quiet_option, settings_from)
+from .output import echo_projection, progress_bar
 
 
 @main.command("project")
