@@ -187,7 +187,7 @@ def distances_cmd(points_file: Path, knn: int | None, mds: bool, **opts) -> None
                figure_caption="Classical MDS of the geodesic distances (left) and the straight-line ones (right), "
                               "aligned by rotation and scale; numbers are point indices.")
     plotted = str(state.get("files", {}).get("mds") or "")
-    click.echo(f"wrote {out}/distances.npz, distances.csv" + (", mds.png" if plotted.startswith("mds.png") else ""),
+    click.echo(f"wrote {Path(out)}/distances.npz, distances.csv" + (", mds.png" if plotted.startswith("mds.png") else ""),
                err=opts["quiet"])
 
 

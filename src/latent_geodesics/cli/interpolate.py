@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from ..settings import Settings
@@ -73,9 +75,9 @@ def run_and_echo(settings: Settings, *, out: str, device: str, quiet: bool, vide
     images = settings.endpoints.images
     if video is not None:
         v = report["video"]
-        click.echo(f"wrote {out}/strip.png, {', '.join(v['outputs']['files'])}, path.npz, report.json"
+        click.echo(f"wrote {Path(out)}/strip.png, {', '.join(v['outputs']['files'])}, path.npz, report.json"
                    f"{', projection.png' if report['projection'] else ''} ({v['frames']} frames at {v['fps']:g} fps, "
                    f"{v['seconds']:.3g} s)")
         return report
-    click.echo(f"wrote {out}/strip.png, video.mp4, path.npz, report.json{', projection.png' if images else ''}")
+    click.echo(f"wrote {Path(out)}/strip.png, video.mp4, path.npz, report.json{', projection.png' if images else ''}")
     return report
