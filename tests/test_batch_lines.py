@@ -1,5 +1,8 @@
 """A JOBS line can do everything ``interpolate`` does, and its path equals the ``interpolate`` run with the same
-settings: realism on zoo:fashion32, a discriminator file, classes on zoo:eyes128, photos, waypoints with a loop."""
+settings: realism on zoo:fashion32, a discriminator file, classes on zoo:eyes128, photos, waypoints with a loop.
+
+Equal bit for bit when each line is solved alone (``--batch-size 1``): lines solved together share batched model
+passes, whose rounding on a multi-threaded CPU depends on the batch, and the optimiser can amplify that."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from cli_helpers import assert_user_error, run
 from latent_geodesics.generators import load_generator
 from latent_geodesics.rendering import to_uint8
 
-FAST = ["--metric", "pixel", "--frames", "5", "--steps", "5"]
+FAST = ["--metric", "pixel", "--frames", "3", "--steps", "3"]
 """The command's settings, shared by every line and every ``interpolate`` run (the machinery is under test)."""
 
 
@@ -55,7 +58,7 @@ def test_every_line_equals_its_interpolate_run(tmp_path):
         Image.fromarray(to_uint8(faces(faces.sample_latents(1, seed=seed)))[0]).save(tmp_path / name)
     jobs = tmp_path / "jobs.jsonl"
     jobs.write_text("".join(json.dumps({"id": name, **line}) + "\n" for name, (line, _) in LINES.items()))
-    result = run("batch", jobs, "--model", "zoo:faces64", *FAST, "--out", tmp_path / "batch", "-q")
+    result = run("batch", jobs, "--model", "zoo:faces64", *FAST, "--batch-size", 1, "--out", tmp_path / "batch", "-q")
     assert result.exit_code == 0, result.output
     assert "5 lines: 5 done" in result.stderr
     records = {r["name"]: r for r in map(json.loads, (tmp_path / "batch" / "manifest.jsonl").read_text().splitlines())}
@@ -71,7 +74,7 @@ def test_every_line_equals_its_interpolate_run(tmp_path):
             assert str(line["model"]) == str(mine["model"]) and str(line["metric"]) == "pixel"
             assert ("legs" in line) == ("legs" in mine)
     tour = np.load(tmp_path / "batch" / "paths" / "tour.npz")["points"]
-    assert tour.shape[1] == 3 * 4 + 1 and np.allclose(tour[0, 0], tour[0, -1])  # a loop through 3 waypoints
+    assert tour.shape[1] == 3 * 2 + 1 and np.allclose(tour[0, 0], tour[0, -1])  # a loop through 3 waypoints
     page = (tmp_path / "batch" / "report.html").read_text()
     assert "eyes" in page and (tmp_path / "batch" / "grid.png").exists()  # models of 3 sizes in one grid
 
