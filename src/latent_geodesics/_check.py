@@ -161,7 +161,8 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
 
 TEMP_NAME_EXTRA = 40
-"""Characters a temporary or staging name adds to an output's name (``.NAME.XXXXXXXX.suffix``, ``.lg-staging-...``)."""
+"""Characters a temporary or staging name adds to an output's name (``.NAME.<8 random characters>.suffix``,
+``.lg-staging-...``)."""
 
 
 def _short(path: Path) -> str:

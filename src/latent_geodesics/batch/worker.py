@@ -31,12 +31,12 @@ class Generators:
 
     def __init__(self, device: str | torch.device = "cpu", preloaded: dict[ModelSettings, Generator] | None = None):
         self.device = device
-        self._loaded: dict[ModelSettings, Generator] = dict(preloaded or {})
+        self.loaded: dict[ModelSettings, Generator] = dict(preloaded or {})
 
     def __call__(self, model: ModelSettings) -> Generator:
-        if model not in self._loaded:
-            self._loaded[model] = load_model(model, device=self.device)
-        return self._loaded[model]
+        if model not in self.loaded:
+            self.loaded[model] = load_model(model, device=self.device)
+        return self.loaded[model]
 
 
 class BatchSolver:
@@ -60,7 +60,7 @@ class BatchSolver:
 
     @property
     def device(self) -> str:
-        loaded = next(iter(self.generators._loaded.values()), None)
+        loaded = next(iter(self.generators.loaded.values()), None)
         return str(loaded.device) if loaded is not None else str(self.generators.device)
 
     def metric(self, model: ModelSettings, metric: MetricSettings) -> Metric:

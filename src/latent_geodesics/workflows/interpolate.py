@@ -35,7 +35,7 @@ Projector = Callable[[Generator, Tensor, dict, list[str]], "Projection"]
 (the CLI's shows a progress bar)."""
 
 
-def conditions(model: ModelSettings, *, base_dir: str | Path = ".") -> Tensor | None:
+def conditions(model: ModelSettings) -> Tensor | None:
     """The model's fixed extra input: ``--condition FILE`` or the one-hot of ``--class`` (``(K,)``), or the
     one-hots of several classes stacked ``(classes, K)`` (one per waypoint); ``None`` for neither."""
     if model.classes:
@@ -46,22 +46,18 @@ def conditions(model: ModelSettings, *, base_dir: str | Path = ".") -> Tensor | 
         onehots = torch.stack([entry.condition_of(c) for c in model.classes])
         return onehots if len(model.classes) > 1 else onehots[0]
     if model.condition is not None:
-        return load_array(Path(base_dir) / model.condition, what="condition")
+        return load_array(model.condition, what="condition")
     return None
 
 
-def load_model(model: ModelSettings, *, device: str | torch.device = "auto", base_dir: str | Path = ".") -> Generator:
+def load_model(model: ModelSettings, *, device: str | torch.device = "auto") -> Generator:
     """The generator these settings describe, checked (with several classes: the first one's condition; see
-    :func:`solving_generator`). File names are relative to ``base_dir``."""
-    cond = conditions(model, base_dir=base_dir)
-    disc = model.discriminator
-    if disc is not None and ":" not in disc:
-        disc = str(Path(base_dir) / disc)
-    name = model.model
-    if not name.startswith("zoo:") and name.endswith(".pt"):
-        name = str(Path(base_dir) / name)
-    return load_generator(name, device=device, latent_shape=model.latent_shape, prior=model.prior, shell=model.shell,
-                          condition=cond[0] if cond is not None and cond.dim() == 2 else cond, discriminator=disc)
+    :func:`solving_generator`). File names are as given (a JOBS line's are made relative to its file when it is
+    read: :meth:`~latent_geodesics.batch.JobSpec.settings`)."""
+    cond = conditions(model)
+    return load_generator(model.model, device=device, latent_shape=model.latent_shape, prior=model.prior,
+                          shell=model.shell, condition=cond[0] if cond is not None and cond.dim() == 2 else cond,
+                          discriminator=model.discriminator)
 
 
 def solving_generator(generator: Generator, model: ModelSettings) -> Generator:
@@ -85,20 +81,18 @@ class Endpoints:
 
 
 def project_pictures(generator: Generator, images: tuple[str, ...], config: dict, *, model: str,
-                     base_dir: str | Path = ".", projector: Projector | None = None) -> "Projection":
+                     projector: Projector | None = None) -> "Projection":
     """Load the pictures at the model's size (each checked before any work) and project them."""
     from ..project import ProjectConfig, load_images, project_images
 
-    paths = [Path(base_dir) / p for p in images]
-    targets = load_images(paths, image_shape=generator.probe(what=f"model {model!r}"), model=model)
+    targets = load_images([Path(p) for p in images], image_shape=generator.probe(what=f"model {model!r}"), model=model)
     names = [str(p) for p in images]
     if projector is not None:
         return projector(generator, targets, config, names)
     return project_images(generator, targets, ProjectConfig(**config), names=names)
 
 
-def path_endpoints(generator: Generator, settings: Settings, *, base_dir: str | Path = ".",
-                   projector: Projector | None = None) -> Endpoints:
+def path_endpoints(generator: Generator, settings: Settings, *, projector: Projector | None = None) -> Endpoints:
     """The legs of the path(s) that ``settings.endpoints`` ask for; ``generator`` is from :func:`load_model`.
 
     Raises:
@@ -107,22 +101,21 @@ def path_endpoints(generator: Generator, settings: Settings, *, base_dir: str | 
     """
     ends: EndpointSettings = settings.endpoints
     ends.check()
-    base = Path(base_dir)
     classes = len(settings.model.classes) if len(settings.model.classes) > 1 else 0
     if classes and (ends.images or ends.z0 is not None or ends.loop or (ends.seeds and len(ends.seeds) != classes)):
         raise UserError(f"{classes} --class values need as many --seed or --z waypoints (no --loop, no --image), "
                         f"one class each; got {len(ends.seeds or ends.z_files or ends.images)}")
     if ends.z0 is not None:
-        return Endpoints(generator, load_latent_file(base / ends.z0, generator),
-                         load_latent_file(base / ends.z1, generator), join=False, loop=False)
+        return Endpoints(generator, load_latent_file(ends.z0, generator), load_latent_file(ends.z1, generator),
+                         join=False, loop=False)
     if ends.images:
         projected = project_pictures(generator, ends.images, ends.projection(), model=settings.model.model,
-                                     base_dir=base, projector=projector)
+                                     projector=projector)
         z0, z1 = waypoint_legs(projected.latents, loop=ends.loop)
         return Endpoints(generator, z0, z1, join=len(ends.images) > 2 or ends.loop, loop=ends.loop,
                          projection=projected)
     waypoints = torch.cat([generator.sample_latents(1, seed=s) for s in ends.seeds]
-                          or [load_latent_file(base / f, generator) for f in ends.z_files])
+                          or [load_latent_file(f, generator) for f in ends.z_files])
     if waypoints.shape[0] < 2:
         raise UserError(f"need at least two waypoints (start and end); the --z files hold {waypoints.shape[0]}: "
                         "give another --z file, or one with a row per waypoint")
