@@ -223,7 +223,8 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
                 settings: InterpolateSettings, *, model_name: str, join: bool = False, loop: bool = False,
                 progress: Progress | None = None, discriminator_name: str | None = None,
                 projection: "Projection | None" = None, metric_options: dict | None = None,
-                config: dict | None = None, video: "VideoSettings | None" = None) -> dict:
+                config: dict | None = None, video: "VideoSettings | None" = None,
+                envelope: np.ndarray | None = None) -> dict:
     """Solve paths between ``z0`` and ``z1`` and write ``strip.png``, ``video.mp4``, ``path.npz``, ``report.json``.
 
     Args:
@@ -245,11 +246,12 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
             ``settings.nodes`` points, the frames placed along them by perceptual arc length (easing, holds, audio),
             written in ``video.formats`` with ``speed.png``; the report gets a ``video`` block. Without it, the
             ``settings.frames`` frames of each path go into ``video.mp4`` as before.
+        envelope: with ``video.audio``, its envelope per frame as :func:`latent_geodesics.video.prepare` read it
+            (so that the caller's early check does not decode the file twice); read here when not given.
 
     Returns:
         The report (also written to ``report.json``).
     """
-    envelope = None
     if video is not None:
         from . import video as vid
 
@@ -258,7 +260,8 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
                                longest_name=vid.outputs.LONGEST_NAME)
         if z0.shape[0] > 1 and not join:
             raise UserError(f"a video follows one path; got {z0.shape[0]} pairs: give waypoints instead of a batch")
-        envelope = vid.prepare(video, z0.shape[0], loop=loop)
+        if envelope is None or video.audio is None:
+            envelope = vid.prepare(video, z0.shape[0], loop=loop)
         settings = replace(settings, frames=settings.node_count())  # solve the nodes; the video places its frames
     else:
         out = check_output_dir(out_dir,

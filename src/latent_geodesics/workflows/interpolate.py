@@ -161,10 +161,15 @@ def timeline_endpoints(generator: Generator, settings: Settings, timeline: "Time
                      projection=projected if len(photos) == len(timeline.waypoints) else None)
 
 
-def path_metric(metric: MetricSettings, generator: Generator) -> Metric:
-    """The metric, on the generator's device, weighted by its discriminator's realism when asked."""
+def path_metric(metric: MetricSettings, generator: Generator, *, built: Metric | None = None) -> Metric:
+    """The metric, on the generator's device, weighted by its discriminator's realism when asked.
+
+    ``built``: the base metric, already built from these settings (say, on the CPU to check its options before
+    the model loads); moved to the generator's device instead of being built again.
+    """
     check_realism(metric, generator)
-    built = build_metric(metric.metric, device=generator.device, **metric.build_options())
+    built = built.to(generator.device) if built is not None else \
+        build_metric(metric.metric, device=generator.device, **metric.build_options())
     if metric.realism is None:
         return built
     return realism_metric(built, generator, lam=metric.realism, form=metric.realism_form)
@@ -214,11 +219,12 @@ def run_interpolate(settings: Settings, out: str | Path, *, device: str | torch.
 
         check_output_dir(out, files=("strip.png", "path.npz", "report.json") + video_outputs.video_files(video),
                          longest_name=video_outputs.LONGEST_NAME)
-        if video.audio is not None:  # an unreadable or silent sound file: before the model loads
-            video_outputs.prepare(video, 1, loop=False)
-    build_metric(settings.metric.metric, device="cpu", **settings.metric.build_options())  # before the model loads
+    envelope = None
+    if video is not None and video.audio is not None:  # an unreadable or silent sound file: before the model loads
+        envelope = video_outputs.prepare(video, 1, loop=False)
+    base = build_metric(settings.metric.metric, device="cpu", **settings.metric.build_options())  # before the model
     gen = load_model(settings.model, device=device)
-    metric = path_metric(settings.metric, gen)
+    metric = path_metric(settings.metric, gen, built=base)
     if timeline is not None:
         ends = timeline_endpoints(gen, settings, timeline, projector=projector)
     else:
@@ -235,4 +241,5 @@ def run_interpolate(settings: Settings, out: str | Path, *, device: str | torch.
         return interpolate(ends.generator, metric, ends.z0, ends.z1, out, run, model_name=settings.model.model,
                            join=ends.join, loop=ends.loop, progress=bar,
                            discriminator_name=settings.model.discriminator, projection=ends.projection,
-                           metric_options=settings.metric.build_options(), config=config, video=video)
+                           metric_options=settings.metric.build_options(), config=config, video=video,
+                           envelope=envelope)
