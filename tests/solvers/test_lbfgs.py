@@ -10,6 +10,7 @@ from latent_geodesics.paths import PathProblem, linear_path, path_stats
 from latent_geodesics.solvers import OptimizeConfig, SubdivideConfig, optimize_path, subdivide_path
 from latent_geodesics.solvers.lbfgs import lbfgs_batch, two_loop
 from latent_geodesics.solvers.optimize import frame_motion
+from latent_geodesics.solvers.structure import latent_preconditioner
 
 from geodesic_cases import WARPED_Z0, WARPED_Z1, bent_line, warped_truth
 
@@ -116,6 +117,20 @@ def test_lbfgs_pair_batches_are_independent_in_a_subdivision(conv_gen):
         torch.testing.assert_close(one.points[0], batch.points[i], atol=1e-6, rtol=0)
     assert len(set(singles)) > 1  # the pairs stop on their own ...
     assert int(batch.steps.sum()) <= 1.05 * sum(singles)  # ... so a batch costs what its pairs cost alone
+
+
+def test_a_flat_pair_does_not_change_its_batch_mates_preconditioner():
+    a = torch.tensor([[2.0, 0.5], [0.5, 1.0]])
+    given = torch.stack([a, torch.zeros(2, 2), torch.full((2, 2), float("nan"))])
+    full, pre, inv = latent_preconditioner(None, torch.zeros(3, 1, 2), "kronecker", given)
+    alone = latent_preconditioner(None, torch.zeros(1, 1, 2), "kronecker", a[None])
+    assert full is given  # the convergence measure keeps what was measured
+    torch.testing.assert_close(pre[0], alone[1][0])
+    torch.testing.assert_close(inv[0], alone[2][0])
+    torch.testing.assert_close(pre[1:], torch.eye(2).expand(2, 2, 2))  # flat or not finite: the Laplacian alone
+    torch.testing.assert_close(inv[1:], torch.eye(2).expand(2, 2, 2))
+    assert latent_preconditioner(None, torch.zeros(2, 1, 2), "kronecker", given[1:])[1:] == (None, None)
+    assert latent_preconditioner(None, torch.zeros(1, 1, 2), "laplacian", a[None])[1:] == (None, None)
 
 
 def test_frame_motion_is_the_largest_move_in_mean_steps():

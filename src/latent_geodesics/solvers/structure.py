@@ -70,13 +70,19 @@ def latent_preconditioner(problem: PathProblem, x: Tensor, kind: str,
     """``G`` for the convergence measure, and ``G``, ``G^{-1}`` for the preconditioner (``None`` unless ``kronecker``).
 
     ``given``: a ``G`` ``(P, D, D)`` measured before (e.g. by a coarser subdivision level at the same middle
-    point), used instead of measuring again.
+    point), used instead of measuring again. A pair whose ``G`` is not finite, or zero (a generator flat at the
+    middle: no scale), is preconditioned with the identity (the path Laplacian alone), the others with their own
+    ``G``: what each pair gets does not depend on its batch mates.
     """
     g = middle_metric(problem, x) if given is None else given
-    flat = not bool((g.diagonal(dim1=1, dim2=2).sum(1) > 0).all())  # a generator flat at the middle: no scale
-    if kind != "kronecker" or not torch.isfinite(g).all() or flat:
+    if kind != "kronecker":
         return g, None, None
-    return g, g, torch.linalg.inv(g.double()).to(g.dtype)
+    ok = torch.isfinite(g).flatten(1).all(1) & (g.diagonal(dim1=1, dim2=2).sum(1) > 0)
+    if not bool(ok.any()):
+        return g, None, None
+    eye = torch.eye(g.shape[-1], dtype=g.dtype, device=g.device).expand_as(g)
+    pre = torch.where(ok.view(-1, 1, 1), g, eye)
+    return g, pre, torch.linalg.inv(pre.double()).to(g.dtype)
 
 
 def relative_gradient_norm(grad: Tensor, energy: Tensor, latent_metric: Tensor) -> Tensor:
