@@ -74,9 +74,11 @@ def test_quick_results_have_the_headline_fields(quick_run: Path) -> None:
         at_best = next(p["energy"] for p in r["ray_through_best"] if p["scale"] == 1.0)
         assert at_best == pytest.approx(r["best_energy"], rel=1e-4)  # the recorded energy is the point's energy
     first = json.loads((quick_run / "first_run.json").read_text())["results"]
-    for r in first.values():  # the command line as typed, in its own process, to its report
+    for r in first["runs"].values():  # the command line as typed, in its own process, to its report
         assert r["finished"] and r["seconds"] > 0 and r["command"].startswith("latent-geodesics interpolate")
         assert len(r["converged"]) == len(r["step_cv"]) == 1 and r["step_cv"][0] >= 0
+        assert r["evaluations"] > 0 and 1 <= r["length_vs_reference"] < 2  # against the polished reference
+    assert first["reference"]["length"][0] >= first["reference"]["shortest_length"]
     throughput = json.loads((quick_run / "throughput.json").read_text())["results"]
     assert all(r["library_points_per_s"] > 0 and r["bare_points_per_s"] > 0 for r in throughput["throughput"])
     assert {r["chunked"] for r in throughput["memory"]} == {True, False}

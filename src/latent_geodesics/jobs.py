@@ -23,7 +23,7 @@ from .pathfile import PathFile
 from .rendering import staged_outputs, tile, to_uint8, write_json, write_png, write_video
 from .reporting import model_block, report_json
 from .solvers import (SOLVERS, Progress, SolveResult, SubdivideConfig, frames_between_nodes, level_config,
-                      retime_path, solve_at_resolution, subdivide_path)
+                      refine_path, refine_work, retime_path, solve_at_resolution, subdivide_path)
 from .solvers.subdivide import LevelConfig, most_steps, step_work
 
 if TYPE_CHECKING:
@@ -33,8 +33,14 @@ if TYPE_CHECKING:
 
 AUTO_NODES = 17
 """Most solver nodes per path when ``nodes`` is not given; more frames are placed between them. On faces64
-(vgg-eq, BENCHMARKS.md ``first_run``) 33 frames placed between 17 nodes are 7% longer than the same frames
-polished as a 33-point geodesic, between 9 nodes 18%: 17 costs about 2 minutes on a 2-core CPU, 9 about one."""
+(vgg-eq, BENCHMARKS.md ``first_run``) 17 nodes take about 2 minutes on a 2-core CPU, 9 about one; refined to 33
+points (:data:`REFINED_POINTS`) their paths are 1.3% and 5.2% longer than a 33-point geodesic."""
+REFINED_POINTS = 33
+"""Most points a path solved at fewer nodes than frames is refined to by midpoints solved between its nodes
+(:func:`~latent_geodesics.solvers.refine_path`); the frames are then placed on the smooth curve through them. 33
+frames placed on the curve through 17 nodes are 6.9% longer than a 33-point geodesic, through the 33 refined
+points 1.3% (faces64, vgg-eq): the 16 midpoints cost 280 latent evaluations, the 17 nodes 3,479. A round costs
+in proportion to its points, so longer videos stop refining at 33 and use the curve."""
 INTERPOLATE_FILES = ("strip.png", "video.mp4", "path.npz", "report.json")
 """The files ``interpolate`` writes into its output folder (plus ``projection.png`` from pictures)."""
 PHOTO_HOLD = 6
@@ -77,10 +83,12 @@ class InterpolateSettings:
         retime: resample the result by arc length (constant perceptual speed) under the metric.
         chunk_size: points per generator + metric call.
         fps: video frame rate.
-        nodes: points (endpoints included) the optimising solvers solve for; the ``frames`` of the result are
-            placed between them at constant perceptual speed
-            (:func:`~latent_geodesics.solvers.frames_between_nodes`). ``None``: ``min(frames, AUTO_NODES)``.
-            With as many nodes as frames the solver's points are the frames.
+        nodes: points (endpoints included) the optimising solvers solve for jointly. With fewer nodes than
+            ``frames``, midpoints are solved between them (each between its two neighbours) while the path has at
+            most ``min(frames, REFINED_POINTS)`` points (:func:`~latent_geodesics.solvers.refine_path`); if that
+            is still fewer than ``frames``, the frames are placed on the smooth curve through the points at
+            constant perceptual speed (:func:`~latent_geodesics.solvers.frames_between_nodes`). ``None``:
+            ``min(frames, AUTO_NODES)``. With as many nodes as frames the solver's points are the frames.
         time_limit: seconds the solver may take; past it, it returns the best path found so far (not converged,
             with its measured gradient norm). ``None``: no limit.
     """
@@ -124,11 +132,21 @@ class InterpolateSettings:
     def progress_total(self) -> int:
         """Most solver work per path, in latent evaluations (what solvers tell a progress bar): an upper bound,
         since solvers stop when they converge."""
+        nodes = self.node_count()
+        refine = refine_work(nodes, self.refined_points(), self.refine_config())
         if self.solver == "optimize":
-            return most_steps(self.optimize) * step_work(self.optimize) * max(self.node_count() - 2, 0)
+            return most_steps(self.optimize) * step_work(self.optimize) * max(nodes - 2, 0) + refine
         if self.solver == "subdivide":
-            return self.subdivide.max_work(self.node_count() - 1)
+            return self.subdivide.max_work(nodes - 1) + refine
         return 0
+
+    def refined_points(self) -> int:
+        """Most points the solved nodes are refined to before the frames are placed (:data:`REFINED_POINTS`)."""
+        return min(self.frames, REFINED_POINTS) if self.node_count() < self.frames else self.node_count()
+
+    def refine_config(self) -> SubdivideConfig:
+        """The settings of the midpoint solves between the nodes: the solver's own levels."""
+        return self.subdivide if self.solver == "subdivide" else replace(self.subdivide, level=self.optimize)
 
 
 @dataclass
@@ -160,9 +178,8 @@ def solve(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, settings
             result = solve_at_resolution(problem, first, settings.optimize, progress=progress, deadline=deadline)
         else:
             result = subdivide_path(problem, nodes - 1, settings.subdivide, progress=progress, deadline=deadline)
-        points = result.points
-        if nodes < settings.frames:
-            points = frames_between_nodes(generator, metric, points, settings.frames, chunk_size=settings.chunk_size)
+        result, points = place_frames(problem, result, settings.frames, settings.refine_config(), progress=progress,
+                                      deadline=deadline)
     if settings.retime and nodes == settings.frames:
         points = retime_path(generator, metric, points, settings.frames, chunk_size=settings.chunk_size)
     if points is start:
@@ -170,6 +187,26 @@ def solve(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, settings
     stats = result.stats if result is not None and points is result.points else \
         path_stats(generator, metric, points, chunk_size=settings.chunk_size)
     return Solved(start, start_stats, points, stats, result)
+
+
+def place_frames(problem: PathProblem, result: SolveResult, frames: int, config: SubdivideConfig = SubdivideConfig(),
+                 *, progress: Progress | None = None, deadline: float | None = None) -> tuple[SolveResult, Tensor]:
+    """The ``frames`` of a path solved at fewer nodes: midpoints solved between the nodes up to
+    ``min(frames, REFINED_POINTS)`` points (:func:`~latent_geodesics.solvers.refine_path`), then, if still fewer,
+    frames on the smooth curve through them at constant perceptual speed
+    (:func:`~latent_geodesics.solvers.frames_between_nodes`).
+
+    Returns:
+        The refined result (``result`` itself with as many nodes as frames) and the frames
+        ``(B, frames, *latent_shape)``.
+    """
+    if result.points.shape[1] < frames:
+        result = refine_path(problem, result, min(frames, REFINED_POINTS), config, progress=progress,
+                             deadline=deadline)
+    points = result.points
+    if points.shape[1] < frames:
+        points = frames_between_nodes(problem.generator, problem.metric, points, frames, chunk_size=problem.chunk_size)
+    return result, points
 
 
 def check_finite(solved: Solved, z0: Tensor, z1: Tensor) -> None:

@@ -7,11 +7,13 @@ from latent_geodesics.generators import Generator
 from latent_geodesics.metrics import build_metric
 from latent_geodesics.curves import interpolate_points, spline_points
 from latent_geodesics.paths import PathProblem, linear_path, path_stats
-from latent_geodesics.solvers import (OptimizeConfig, SubdivideConfig, frames_between_nodes, optimize_path,
-                                      retime_path, subdivide_path)
+from latent_geodesics.jobs import place_frames
+from latent_geodesics.solvers import (OptimizeConfig, SolveResult, SubdivideConfig, frames_between_nodes, optimize_path,
+                                      refine_path, refine_work, retime_path, subdivide_path)
+from latent_geodesics.solvers.structure import middle_metric
 from latent_geodesics.solvers.subdivide import levels, midpoints
 
-from geodesic_cases import WARPED_Z0, WARPED_Z1, warped_truth
+from geodesic_cases import WARPED_Z0, WARPED_Z1, bent_line, warped_truth
 
 LBFGS = OptimizeConfig(optimizer="lbfgs", max_steps=60, rtol=1e-7)
 
@@ -208,3 +210,53 @@ def test_on_level_sees_every_level_and_changes_nothing(conv_gen, variant, n):
     for p in seen:
         assert torch.equal(p[:, 0], z0) and torch.equal(p[:, -1], z1)
         assert not p.requires_grad
+
+
+def _solved(problem: PathProblem, nodes: torch.Tensor) -> SolveResult:
+    """``nodes`` as a solver's result, with the latent metric a solve would hand on."""
+    stats = path_stats(problem.generator, problem.metric, nodes)
+    return SolveResult(points=nodes, stats=stats, steps=torch.full((nodes.shape[0],), 7), converged=torch.ones(
+        nodes.shape[0], dtype=torch.bool), n_points_evaluated=0, wall_time=1.0,
+        latent_metric=middle_metric(problem, nodes[:, 1:-1]))
+
+
+EXACT = SubdivideConfig(level=OptimizeConfig(optimizer="lbfgs-pair", max_steps=100, rtol=1e-10,
+                                             precondition="kronecker"), coarse_rtol=None)
+
+
+def test_refine_solves_each_midpoint_between_its_fixed_neighbours(linear_gen):
+    # a linear generator under the pixel metric: the best point between a and c is (a + c) / 2
+    z0, z1, nodes = bent_line(pairs=2, dim=4, n=4)
+    problem = PathProblem(linear_gen, build_metric("pixel"), z0, z1)
+    given = _solved(problem, nodes)
+    before = problem.n_points_evaluated
+    res = refine_path(problem, given, 9, EXACT)
+    assert res.points.shape == (2, 9, 4)
+    assert torch.equal(res.points[:, 0::2], nodes)  # the nodes stay where the solve left them
+    torch.testing.assert_close(res.points[:, 1::2], (nodes[:, :-1] + nodes[:, 1:]) / 2, atol=1e-4, rtol=0)
+    torch.testing.assert_close(res.stats.energy, path_stats(linear_gen, problem.metric, res.points).energy)
+    assert (res.steps > 7).all() and res.n_points_evaluated == problem.n_points_evaluated - before > 0
+    assert res.wall_time > 1.0 and res.converged.all()
+    # the work per path stays within the bound a progress bar is given
+    assert res.n_points_evaluated / 2 <= refine_work(5, 9, EXACT)
+
+
+def test_refine_halves_segments_while_it_fits(linear_gen):
+    z0, z1, nodes = bent_line(pairs=1, dim=4, n=4)
+    problem = PathProblem(linear_gen, build_metric("pixel"), z0, z1)
+    given = _solved(problem, nodes)
+    assert refine_path(problem, given, 8, EXACT) is given and refine_work(5, 8) == 0
+    assert refine_path(problem, given, 20, EXACT).points.shape[1] == 17  # two rounds; a third would make 33
+    assert refine_work(5, 17, EXACT) == 50 * (4 + 8)  # local_steps per midpoint
+
+
+def test_place_frames_refines_then_places_the_rest_on_the_curve(linear_gen):
+    z0, z1, nodes = bent_line(pairs=1, dim=4, n=4)
+    problem = PathProblem(linear_gen, build_metric("pixel"), z0, z1)
+    given = _solved(problem, nodes)
+    res, frames = place_frames(problem, given, 9, EXACT)
+    assert frames is res.points and frames.shape == (1, 9, 4)
+    res, frames = place_frames(problem, given, 12, EXACT)
+    assert res.points.shape[1] == 9 and frames.shape == (1, 12, 4)  # 17 would overshoot: 12 frames on the curve
+    assert torch.equal(frames[:, 0], z0) and torch.equal(frames[:, -1], z1)
+    assert place_frames(problem, given, 5, EXACT) == (given, given.points)

@@ -23,7 +23,7 @@ from torch import Tensor
 
 from .._check import UserError
 from ..generators import Generator
-from ..jobs import join_legs, waypoint_legs
+from ..jobs import REFINED_POINTS, join_legs, place_frames, waypoint_legs
 from ..limits import MAX_SEED
 from ..metrics import Metric, build_metric, metric_names
 from ..pathfile import PathFile
@@ -35,7 +35,7 @@ from ..report import side_by_side_frames
 from ..rendering import to_uint8, write_json, write_png, write_video
 from ..reporting import model_block, report_json
 from ..settings import metric_build_options
-from ..solvers import frames_between_nodes, subdivide_path
+from ..solvers import refine_work, subdivide_path
 from ..video.easing import ease, easing_names
 from .mapping import map_latents
 from .requests import (FRAME_FILE, JOB_ID, SAMPLE_ID, SUFFIX, METHODS, NONFINITE, RUN_FILES, ExploreSettings,
@@ -317,13 +317,13 @@ class Explorer:
             ctx.stage = f"geodesic, after level {levels[0]}"  # the bar counts on: its total is the whole solve's
             ctx.tell(force=True)
 
-        result = subdivide_path(problem, nodes - 1, s.subdivide, progress=ctx,
-                                deadline=time.perf_counter() + s.time_limit, on_level=on_level)
+        deadline = time.perf_counter() + s.time_limit
+        result = subdivide_path(problem, nodes - 1, s.subdivide, progress=ctx, deadline=deadline, on_level=on_level)
         ctx.check()
         points = result.points
         if nodes < req.frames:
-            ctx.set_stage("placing frames")
-            points = frames_between_nodes(gen, metric, points, req.frames, chunk_size=s.chunk_size)
+            ctx.set_stage("placing frames", refine_work(nodes, min(req.frames, REFINED_POINTS), s.subdivide))
+            result, points = place_frames(problem, result, req.frames, s.subdivide, progress=ctx, deadline=deadline)
         paths["geodesic"] = points
         self._show(ctx, run, "geodesic", points, metric, final=True, nodes=nodes)
         ctx.set_stage("writing the video")

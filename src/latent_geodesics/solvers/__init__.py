@@ -8,7 +8,8 @@ from .base import NoProgress, Progress, SolveResult
 from .gauss_newton import GaussNewtonConfig, gauss_newton_path
 from .optimize import LBFGS, OptimizeConfig, optimize_path
 from .retime import curve_steps, frames_at_fractions, frames_between_nodes, retime_path
-from .subdivide import DEFAULT_FTOL, SubdivideConfig, solve_at_resolution, subdivide_path
+from .subdivide import (DEFAULT_FTOL, SubdivideConfig, refine_path, refine_work, solve_at_resolution, solve_midpoints,
+                        subdivide_path)
 
 OPTIMIZERS = {
     "lbfgs-pair": "L-BFGS in coordinates preconditioned by the path Laplacian and the latent metric, with a line "
@@ -48,5 +49,5 @@ SOLVERS = {
 
 __all__ = ["DEFAULT_FTOL", "DEFAULT_GTOL", "DEFAULT_RTOL", "GaussNewtonConfig", "NoProgress", "OPTIMIZERS",
            "OptimizeConfig", "Progress", "SOLVERS", "SolveResult", "SubdivideConfig", "curve_steps", "frames_at_fractions", "frames_between_nodes",
-           "gauss_newton_path", "level_config", "optimize_path", "retime_path", "solve_at_resolution",
-           "subdivide_path"]
+           "gauss_newton_path", "level_config", "optimize_path", "refine_path", "refine_work", "retime_path",
+           "solve_at_resolution", "solve_midpoints", "subdivide_path"]
