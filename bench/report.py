@@ -445,7 +445,7 @@ def first_run(doc: dict) -> str:
         ok = all(r["converged"])
         ratio = r.get("length_vs_reference")
         rows.append([name, f"`{r['command']}`", r["seconds"], r["evaluations"], "yes" if ok else "no",
-                     r.get("nodes", "-"), fmt(max(r["grad_norm"])), fmt(max(r["step_cv"])), fmt(ratio)])
+                     r.get("nodes", "-"), fmt(max(r["grad_norm"])), fmt(max(r["step_cv"])), fmt(ratio, 4)])
         if ratio is not None and verdict is None:
             met = ok and r["seconds"] <= 90 and ratio <= 1.02 and r.get("frames", 0) >= 33
             verdict = (f"The newcomer's command ({name}) took {fmt(r['seconds'])} s end to end, "

@@ -33,14 +33,14 @@ if TYPE_CHECKING:
 
 AUTO_NODES = 17
 """Most solver nodes per path when ``nodes`` is not given; more frames are placed between them. On faces64
-(vgg-eq, BENCHMARKS.md ``first_run``) 17 nodes take about 2 minutes on a 2-core CPU, 9 about one; refined to 33
-points (:data:`REFINED_POINTS`) their paths are 1.3% and 5.2% longer than a 33-point geodesic."""
+(vgg-eq, BENCHMARKS.md ``first_run``) 33 frames from 17 nodes are 1.5% longer than a long 33-point geodesic and
+take 160 s end to end on a 2-core CPU; from 9 nodes, 4.9% and 101 s."""
 REFINED_POINTS = 33
 """Most points a path solved at fewer nodes than frames is refined to by midpoints solved between its nodes
-(:func:`~latent_geodesics.solvers.refine_path`); the frames are then placed on the smooth curve through them. 33
-frames placed on the curve through 17 nodes are 6.9% longer than a 33-point geodesic, through the 33 refined
-points 1.3% (faces64, vgg-eq): the 16 midpoints cost 280 latent evaluations, the 17 nodes 3,479. A round costs
-in proportion to its points, so longer videos stop refining at 33 and use the curve."""
+(:func:`~latent_geodesics.solvers.refine_path`); any further frames are placed on the smooth curve through them.
+On faces64 (vgg-eq, 17 nodes) 33 frames placed on the curve through the nodes were 6.9% longer than a 33-point
+geodesic, the 33 refined points 1.5-1.7%, for about 430 latent evaluations (the nodes: 3,500-3,800). A round
+costs in proportion to its points, so longer videos stop refining at 33 and use the curve."""
 INTERPOLATE_FILES = ("strip.png", "video.mp4", "path.npz", "report.json")
 """The files ``interpolate`` writes into its output folder (plus ``projection.png`` from pictures)."""
 PHOTO_HOLD = 6
@@ -280,7 +280,8 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
         config: the whole settings tree the run was built from
             (:meth:`latent_geodesics.settings.Settings.to_dict`), recorded in the report.
         video: time the frames in seconds (:mod:`latent_geodesics.video`): the legs are solved at
-            ``settings.nodes`` points, the frames placed along them by perceptual arc length (easing, holds, audio),
+            ``settings.nodes`` points, with one round of midpoints solved between them (at most
+            :data:`REFINED_POINTS` points), the frames placed along them by perceptual arc length (easing, holds, audio),
             written in ``video.formats`` with ``speed.png``; the report gets a ``video`` block. Without it, the
             ``settings.frames`` frames of each path go into ``video.mp4`` as before.
         envelope: with ``video.audio``, its envelope per frame as :func:`latent_geodesics.video.prepare` read it
@@ -299,7 +300,10 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
             raise UserError(f"a video follows one path; got {z0.shape[0]} pairs: give waypoints instead of a batch")
         if envelope is None or video.audio is None:
             envelope = vid.prepare(video, z0.shape[0], loop=loop)
-        settings = replace(settings, frames=settings.node_count())  # solve the nodes; the video places its frames
+        # solve the nodes and one round of midpoints between them (at most REFINED_POINTS): the video places its
+        # frames on the curve through those
+        n = settings.node_count()
+        settings = replace(settings, nodes=n, frames=max(n, min(2 * n - 1, REFINED_POINTS)))
     else:
         out = check_output_dir(out_dir,
                                files=INTERPOLATE_FILES + (("projection.png",) if projection is not None else ()))

@@ -36,8 +36,8 @@ class PathFile:
         discriminator: the discriminator given with ``--discriminator``, if any.
         solved_under: per ``compare`` method, the metric it was solved under (``None``: linear, slerp).
         seeds: ``(B, 2)`` seeds of the endpoint pairs, when they were seeded.
-        nodes: a video in seconds (:mod:`latent_geodesics.video`): each leg's solved nodes ``(L, K, *latent_shape)``
-            (its frames are the points, placed between them).
+        nodes: a video in seconds (:mod:`latent_geodesics.video`): each leg's solved points ``(L, K, *latent_shape)``,
+            its nodes and the midpoints solved between them (its frames are the points, placed along them).
     """
 
     sets: dict[str, np.ndarray]

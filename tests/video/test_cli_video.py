@@ -257,7 +257,8 @@ def test_timeline_photos_are_projected(model_file, tmp_path, kinds):
 
 
 def test_the_python_api(tmp_path):
-    """jobs.interpolate with VideoSettings: the solver solves nodes, the video places its frames."""
+    """jobs.interpolate with VideoSettings: the solver solves the nodes and a midpoint between every two, the video
+    places its frames on the curve through them."""
     import torch
 
     from latent_geodesics.generators import load_generator
@@ -271,9 +272,9 @@ def test_the_python_api(tmp_path):
                          InterpolateSettings(solver="optimize", nodes=5, frames=99),
                          model_name="zoo:mnist28", join=True, loop=True,
                          video=VideoSettings(fps=10, duration=1, easing="ease-out", formats=("gif",)))
-    assert report["settings"]["frames"] == 5 and report["video"]["frames"] == 30
+    assert report["settings"]["nodes"] == 5 and report["settings"]["frames"] == 9 and report["video"]["frames"] == 30
     with np.load(tmp_path / "api" / "path.npz") as data:
-        assert data["nodes"].shape == (3, 5, 64) and data["points"].shape == (1, 30, 64)
+        assert data["nodes"].shape == (3, 9, 64) and data["points"].shape == (1, 30, 64)
     assert sorted(p.name for p in (tmp_path / "api").iterdir()) == ["path.npz", "report.json", "speed.png",
                                                                     "strip.png", "video.gif"]
 

@@ -205,13 +205,14 @@ def solver_options(*, solvers=SOLVERS, full: bool = True):
                           "which apply when it is 0 or when they are given and it is not."),
     ]
     if full:
-        from ..jobs import AUTO_NODES
+        from ..jobs import AUTO_NODES, REFINED_POINTS
 
         opts += [
             click.option("--nodes", type=NODES, default="auto", show_default=True,
-                         help=f"Points the solver optimises per path, endpoints included (auto: at most {AUTO_NODES}); "
-                              "the frames between them are placed at constant perceptual speed on a smooth curve "
-                              "through them."),
+                         help=f"Points the solver optimises jointly per path, endpoints included (auto: at most "
+                              f"{AUTO_NODES}); midpoints are then solved between them up to {REFINED_POINTS} points, "
+                              "and further frames placed at constant perceptual speed on a smooth curve through "
+                              "them."),
             click.option("--time-limit", type=Finite(min=0, min_open=True), default=None, metavar="SECONDS",
                          help="Stop the solver after this long and keep the best path so far (reported as not "
                               "converged)."),
