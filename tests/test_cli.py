@@ -103,13 +103,13 @@ def test_corrupt_weight_file(tmp_path, monkeypatch):
     from latent_geodesics import weights
 
     monkeypatch.setenv("LATENT_GEODESICS_CACHE", str(tmp_path))
-    (tmp_path / "faces64-dcgan.tar").write_bytes(b"bad")
+    (tmp_path / "celeba64-dcgan.pt").write_bytes(b"bad")  # the default model's weights
     monkeypatch.setattr(weights.subprocess, "run",  # offline: the corrupt file cannot be fetched again
                         lambda cmd, **kw: subprocess.CompletedProcess(cmd, 1, "", "ERROR: network unreachable"))
     result = run("interpolate", "--metric", "pixel", "--seed", 1, "--seed", 2, "--out", tmp_path / "o")
     assert result.exit_code == 2 and "Traceback" not in result.output
     last = result.stderr.splitlines()[-1]  # after the "fetching ..." note
-    assert "is corrupt" in last and "weights fetch faces64-dcgan" in last
+    assert "is corrupt" in last and "weights fetch celeba64-dcgan" in last
 
 
 def test_cuda_unavailable_is_a_user_error(model_file, tmp_path):
@@ -263,7 +263,7 @@ def test_interpolate_defaults_are_the_perceptual_geodesic(monkeypatch, tmp_path)
     tree = seen["settings"]
     settings = tree.interpolate_settings()
     assert tree.metric.metric == "vgg-eq" and tree.metric.build_options() == {"min_size": VGG_MIN_SIZE}
-    assert seen["device"] == "auto" and tree.model.model == "zoo:faces64"
+    assert seen["device"] == "auto" and tree.model.model == "zoo:celeba64"
     assert settings.frames == 33 and settings.node_count() == AUTO_NODES < 33
     level = settings.subdivide.level
     assert level.optimizer == "lbfgs-pair" and level.ftol == DEFAULT_FTOL and settings.time_limit is None

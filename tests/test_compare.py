@@ -266,7 +266,7 @@ def test_demo_is_compare_with_small_settings(monkeypatch, tmp_path):
     result = run("demo", "--out", tmp_path / "d", "-q")
     assert result.exit_code == 0, result.output
     settings = seen["settings"]
-    assert seen["base"].model.model == "zoo:faces64" and seen["pairs"] == 2 and Path(seen["out"]) == tmp_path / "d"
+    assert seen["base"].model.model == "zoo:celeba64" and seen["pairs"] == 2 and Path(seen["out"]) == tmp_path / "d"
     assert settings.methods == ("linear", "slerp", "pixel", "vgg-eq") and settings.solver == "subdivide"
     assert settings.subdivide.level.optimizer == "lbfgs-pair" and settings.metric_options == {"min_size": 64}
     assert settings.subdivide.level.ftol == 0.2 and settings.subdivide.level.max_steps == 500  # no step cap to warn

@@ -124,7 +124,7 @@ def demo_cmd(out: str, device: str, pairs: int, frames: int, ftol: float, quiet:
     Methods linear, slerp, and the geodesics under pixel and equalized VGG (images at 64 px), solved by
     progressive subdivision with preconditioned L-BFGS to a preview tolerance; the video plays at 6 fps.
     Equivalent to
-      latent-geodesics compare --model zoo:faces64 --pairs 2 --frames 9 --methods linear,slerp,pixel,vgg-eq \\
+      latent-geodesics compare --model zoo:celeba64 --pairs 2 --frames 9 --methods linear,slerp,pixel,vgg-eq \\
           --metric-option min_size=64 --ftol 0.2 --fps 6 --out demo-out
     """
     base = Settings(model=ModelSettings(f"zoo:{DEFAULT_MODEL}"), solver=SolverSettings(ftol=ftol)).with_fields(

@@ -47,7 +47,7 @@ class ZooModel:
         return onehot
 
 
-DEFAULT_MODEL = "faces64"
+DEFAULT_MODEL = "celeba64"
 
 
 def load_zoo(name: str, device: torch.device | str = "cpu") -> Generator:
