@@ -32,9 +32,9 @@ if TYPE_CHECKING:
 
 
 AUTO_NODES = 17
-"""Most solver nodes per path when ``nodes`` is not given; more frames are placed between them. On faces64
-(vgg-eq, BENCHMARKS.md ``first_run``) 33 frames from 17 nodes are 1.5% longer than a long 33-point geodesic and
-take 160 s end to end on a 2-core CPU; from 9 nodes, 4.9% and 101 s."""
+"""Most solver nodes per path when ``nodes`` is not given; more frames are placed between them. On celeba64
+(vgg-eq, BENCHMARKS.md ``first_run``) 33 frames from 17 nodes are 1.0% longer than a long 33-point geodesic and
+take 107 s end to end on a 2-core CPU; from 9 nodes, 3.9% and 79 s."""
 REFINED_POINTS = 33
 """Most points a path solved at fewer nodes than frames is refined to by midpoints solved between its nodes
 (:func:`~latent_geodesics.solvers.refine_path`); any further frames are placed on the smooth curve through them.
