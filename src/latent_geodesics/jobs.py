@@ -133,16 +133,12 @@ class InterpolateSettings:
         """Most solver work per path, in latent evaluations (what solvers tell a progress bar): an upper bound,
         since solvers stop when they converge."""
         nodes = self.node_count()
-        refine = refine_work(nodes, self.refined_points(), self.refine_config())
+        refine = place_frames_work(nodes, self.frames, self.refine_config())
         if self.solver == "optimize":
             return most_steps(self.optimize) * step_work(self.optimize) * max(nodes - 2, 0) + refine
         if self.solver == "subdivide":
             return self.subdivide.max_work(nodes - 1) + refine
         return 0
-
-    def refined_points(self) -> int:
-        """Most points the solved nodes are refined to before the frames are placed (:data:`REFINED_POINTS`)."""
-        return min(self.frames, REFINED_POINTS) if self.node_count() < self.frames else self.node_count()
 
     def refine_config(self) -> SubdivideConfig:
         """The settings of the midpoint solves between the nodes: the solver's own levels."""
@@ -200,13 +196,16 @@ def place_frames(problem: PathProblem, result: SolveResult, frames: int, config:
         The refined result (``result`` itself with as many nodes as frames) and the frames
         ``(B, frames, *latent_shape)``.
     """
-    if result.points.shape[1] < frames:
-        result = refine_path(problem, result, min(frames, REFINED_POINTS), config, progress=progress,
-                             deadline=deadline)
+    result = refine_path(problem, result, min(frames, REFINED_POINTS), config, progress=progress, deadline=deadline)
     points = result.points
     if points.shape[1] < frames:
         points = frames_between_nodes(problem.generator, problem.metric, points, frames, chunk_size=problem.chunk_size)
     return result, points
+
+
+def place_frames_work(nodes: int, frames: int, config: SubdivideConfig = SubdivideConfig()) -> int:
+    """An upper bound on the work of :func:`place_frames` per path of ``nodes`` points, in latent evaluations."""
+    return refine_work(nodes, min(frames, REFINED_POINTS), config)
 
 
 def check_finite(solved: Solved, z0: Tensor, z1: Tensor) -> None:
@@ -293,13 +292,9 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
     if video is not None:
         from . import video as vid
 
-        files = ("strip.png", "path.npz", "report.json") + vid.video_files(video)
-        out = check_output_dir(out_dir, files=files + (("projection.png",) if projection is not None else ()),
-                               longest_name=vid.outputs.LONGEST_NAME)
-        if z0.shape[0] > 1 and not join:
-            raise UserError(f"a video follows one path; got {z0.shape[0]} pairs: give waypoints instead of a batch")
-        if envelope is None or video.audio is None:
-            envelope = vid.prepare(video, z0.shape[0], loop=loop)
+        files = vid.video_files(video) + (("projection.png",) if projection is not None else ())
+        out = check_output_dir(out_dir, files=files, longest_name=vid.outputs.LONGEST_NAME)
+        envelope = vid.check_legs(video, z0.shape[0], join=join, loop=loop, envelope=envelope)
         # solve the nodes and one round of midpoints between them (at most REFINED_POINTS): the video places its
         # frames on the curve through those
         n = settings.node_count()

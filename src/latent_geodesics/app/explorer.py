@@ -23,7 +23,7 @@ from torch import Tensor
 
 from .._check import UserError
 from ..generators import Generator
-from ..jobs import REFINED_POINTS, join_legs, place_frames, waypoint_legs
+from ..jobs import join_legs, place_frames, place_frames_work, waypoint_legs
 from ..limits import MAX_SEED
 from ..metrics import Metric, build_metric, metric_names
 from ..pathfile import PathFile
@@ -35,7 +35,7 @@ from ..report import side_by_side_frames
 from ..rendering import to_uint8, write_json, write_png, write_video
 from ..reporting import model_block, report_json
 from ..settings import metric_build_options
-from ..solvers import refine_work, subdivide_path
+from ..solvers import subdivide_path
 from ..video.easing import ease, easing_names
 from .mapping import map_latents
 from .requests import (FRAME_FILE, JOB_ID, SAMPLE_ID, SUFFIX, METHODS, NONFINITE, RUN_FILES, ExploreSettings,
@@ -322,7 +322,7 @@ class Explorer:
         ctx.check()
         points = result.points
         if nodes < req.frames:
-            ctx.set_stage("placing frames", refine_work(nodes, min(req.frames, REFINED_POINTS), s.subdivide))
+            ctx.set_stage("placing frames", place_frames_work(nodes, req.frames, s.subdivide))
             result, points = place_frames(problem, result, req.frames, s.subdivide, progress=ctx, deadline=deadline)
         paths["geodesic"] = points
         self._show(ctx, run, "geodesic", points, metric, final=True, nodes=nodes)

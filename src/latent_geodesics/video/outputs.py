@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._check import UserError
 from ..rendering import to_uint8
 from .audio import audio_seconds, envelope, read_audio
 from .encode import Upscaled, gif_delays, scale_factor, write_ffmpeg, write_gif, write_png_frames
@@ -21,9 +22,26 @@ LONGEST_NAME = len("frames/frame_000000.png")
 
 
 def video_files(video: VideoSettings) -> tuple[str, ...]:
-    """The plain files a video job writes besides ``strip.png``, ``path.npz`` and ``report.json`` (the ``png`` format's
-    ``frames`` folder is not among them)."""
-    return tuple(FORMAT_FILES[f] for f in video.formats if f != "png") + (SPEED_PLOT,)
+    """The plain files a video job writes: ``strip.png``, ``path.npz``, ``report.json``, the formats asked for (the
+    ``png`` format's ``frames`` folder is not among them) and the speed plot."""
+    return ("strip.png", "path.npz", "report.json") + tuple(FORMAT_FILES[f] for f in video.formats if f != "png") \
+        + (SPEED_PLOT,)
+
+
+def check_legs(video: VideoSettings, n_legs: int, *, join: bool, loop: bool,
+               envelope: np.ndarray | None = None) -> np.ndarray | None:
+    """Before solving: the legs make one path (a batch of separate pairs has no single video) and each has time to
+    move (:func:`prepare`).
+
+    Returns:
+        The audio envelope: ``envelope`` when the audio was read before (it is not read again), else
+        :func:`prepare`'s.
+    """
+    if n_legs > 1 and not join:
+        raise UserError(f"a video follows one path; got {n_legs} pairs: give waypoints instead of a batch")
+    if envelope is not None and video.audio is not None:
+        return envelope
+    return prepare(video, n_legs, loop=loop)
 
 
 def prepare(video: VideoSettings, n_legs: int, *, loop: bool) -> np.ndarray | None:

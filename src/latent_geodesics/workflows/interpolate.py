@@ -217,8 +217,7 @@ def run_interpolate(settings: Settings, out: str | Path, *, device: str | torch.
     else:
         from ..video import outputs as video_outputs
 
-        check_output_dir(out, files=("strip.png", "path.npz", "report.json") + video_outputs.video_files(video),
-                         longest_name=video_outputs.LONGEST_NAME)
+        check_output_dir(out, files=video_outputs.video_files(video), longest_name=video_outputs.LONGEST_NAME)
     envelope = None
     if video is not None and video.audio is not None:  # an unreadable or silent sound file: before the model loads
         envelope = video_outputs.prepare(video, 1, loop=False)
@@ -229,10 +228,8 @@ def run_interpolate(settings: Settings, out: str | Path, *, device: str | torch.
         ends = timeline_endpoints(gen, settings, timeline, projector=projector)
     else:
         ends = path_endpoints(gen, settings, projector=projector)
-    if video is not None and ends.z0.shape[0] > 1 and not ends.join:
-        raise UserError(f"a video follows one path; got {ends.z0.shape[0]} pairs: give waypoints instead of a batch")
-    if video is not None and video.audio is None:
-        video_outputs.prepare(video, ends.z0.shape[0], loop=ends.loop)  # every leg has time to move: before solving
+    if video is not None:  # one path, every leg with time to move: before solving
+        video_outputs.check_legs(video, ends.z0.shape[0], join=ends.join, loop=ends.loop, envelope=envelope)
     run = settings.interpolate_settings()
     config = settings.to_dict()
     if timeline is not None:
