@@ -207,11 +207,11 @@ def subdivide_path(problem: PathProblem, n_segments: int, config: SubdivideConfi
 
     last: list[SolveResult] = []
 
-    def run(problem_: PathProblem, start: Tensor, cfg: LevelConfig) -> SolveResult:
+    def run(start: Tensor, cfg: LevelConfig) -> SolveResult:
         # The middle interior point is the path's t = 1/2 at every level: its latent metric, measured
         # once at the first level, serves the finer ones (the point moves little once it is placed).
         reuse = last[0].latent_metric if last else None
-        res = solve_at_resolution(problem_, start, cfg, progress=progress, latent_metric=reuse, deadline=deadline)
+        res = solve_at_resolution(problem, start, cfg, progress=progress, latent_metric=reuse, deadline=deadline)
         trace.extend(res.trace)
         last[:] = [res]
         if on_level is not None:
@@ -221,28 +221,27 @@ def subdivide_path(problem: PathProblem, n_segments: int, config: SubdivideConfi
     if n_segments == 1:
         points = torch.stack([problem.z0, problem.z1], 1)
     else:
-        res = run(problem, points, config.level if segments == n_segments else _coarse(config))
+        res = run(points, config.level if segments == n_segments else _coarse(config))
         points, steps, converged = res.points, steps + res.steps, res.converged
         while segments < n_segments:
-            coarse = points
-            points = midpoints(coarse, gen.project, config.insert)
             segments *= 2
             if config.variant == "local":
-                points, local = solve_midpoints(problem, coarse, _with_steps(config.level, config.local_steps),
+                points, local = solve_midpoints(problem, points, _with_steps(config.level, config.local_steps),
                                                 latent_metric=last[0].latent_metric, insert=config.insert,
                                                 progress=progress, deadline=deadline)
                 steps += local.steps
                 trace.extend(local.trace)
-                res = run(problem, points, _with_steps(config.level, config.sweeps))
+                res = run(points, _with_steps(config.level, config.sweeps))
             else:
-                res = run(problem, points, config.level if segments == n_segments else _coarse(config))
+                points = midpoints(points, gen.project, config.insert)
+                res = run(points, config.level if segments == n_segments else _coarse(config))
             points, steps, converged = res.points, steps + res.steps, res.converged
         if segments != n_segments:  # overshot a frame count that is not 2^k + 1: re-time, then polish
             with torch.no_grad():
                 d_sq = problem.distances_sq(points[:, 1:-1], grad=False)
             points = gen.project(interpolate_points(points, resample_uniform(d_sq, n_segments + 1)))
             points[:, 0], points[:, -1] = problem.z0, problem.z1
-            res = run(problem, points, config.level)
+            res = run(points, config.level)
             points, steps, converged = res.points, steps + res.steps, res.converged
     with torch.no_grad():
         stats = PathStats.of(problem.distances_sq(points[:, 1:-1], grad=False))
