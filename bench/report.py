@@ -18,7 +18,8 @@ section says on which machine and device, with which command and when, its figur
 Generator evaluations (latents sent through the generator) are noise-free; wall times on a shared CPU are not.
 
 Reproduce from the repository root: `python -m bench all` (or one suite: `laine`, `laine_celeba64`, `realism`,
-`solvers`, `landscape`, `throughput`, `scaling`, `projection`, `first_run`, `speedup`, `batch`; `--device cuda` on a GPU; `--quick` for a
+`solvers`, `landscape`, `throughput`, `scaling`, `projection`, `first_run`, `speedup`, `coarse_rule`, `batch`;
+`--device cuda` on a GPU; `--quick` for a
 seconds-long smoke run at toy size).
 """
 
@@ -512,6 +513,25 @@ def batch(doc: dict) -> str:
     return "\n".join(out)
 
 
+def coarse_rule(doc: dict) -> str:
+    out, verdicts = [], []
+    names = list(doc["settings"]["compared"])
+    head = ["pair (seeds)", "reference energy"] + [h for n in names for h in (f"{n}: vs ref.", "evals", "s")]
+    for model, r in doc["results"].items():
+        rows = [[f"{p['seeds'][0]}, {p['seeds'][1]}", p["reference_energy"]]
+                + [v for n in names for v in (fmt(p[n]["vs_reference"], 4), p[n]["evaluations"], p[n]["seconds"])]
+                for p in r["pairs"]]
+        out += [f"**{model}**, {r['frames']} frames, vgg-eq (min_size 64), each pair solved alone:", "",
+                table(head, rows), ""]
+        worst = {n: max(p[n]["vs_reference"] for p in r["pairs"]) for n in names}
+        evals = {n: sum(p[n]["evaluations"] for p in r["pairs"]) for n in names}
+        verdicts.append(f"on {model} " + " and ".join(
+            f"the {n} ends every pair within {fmt(100 * (worst[n] - 1))}%" for n in names)
+            + f" of its reference, the {names[1]} for {fmt(evals[names[1]] / evals[names[0]])}x the evaluations")
+    out.append("**Where we win and where we lose.** " + "; ".join(verdicts)[:1].upper() + "; ".join(verdicts)[1:] + ".")
+    return "\n".join(out)
+
+
 SECTIONS: dict[str, tuple[str, Callable[[dict], str]]] = {
     "laine": ("Laine's claims on zoo:faces64", laine),
     "laine_celeba64": ("Laine's claims on zoo:celeba64 (real photos)", laine),
@@ -523,6 +543,7 @@ SECTIONS: dict[str, tuple[str, Callable[[dict], str]]] = {
     "projection": ("Projection of real photos", projection),
     "first_run": ("A newcomer's first run", first_run),
     "speedup": ("Issue 19: the default solver against the previous one, per pair", speedup),
+    "coarse_rule": ("Issue 19: where the levels before the last stop (frame rule or energy rule)", coarse_rule),
     "batch": ("Issue 19: a batch of pairs against the same pairs one at a time", batch),
 }
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SUITES = ("laine", "solvers", "landscape", "throughput", "scaling")
+SUITES = ("laine", "solvers", "landscape", "throughput", "scaling", "coarse_rule")
 MACHINE_KEYS = {"platform", "cpu_model", "cpu_cores", "torch", "device"}
 
 
@@ -99,3 +99,16 @@ def test_quick_report_lists_every_suite(quick_run: Path) -> None:
     for suite in SUITES:
         assert f"(`{suite}`)" in md
     assert "Quick run" in md and "Where we win and where we lose" in md
+
+
+def test_quick_coarse_rule_holds_both_settings_against_one_reference(quick_run: Path) -> None:
+    doc = json.loads((quick_run / "coarse_rule.json").read_text())
+    assert list(doc["settings"]["compared"]) == ["default", "coarse energy rule"]
+    assert doc["settings"]["compared"]["coarse energy rule"]["coarse_ftol"] is None
+    for model in doc["results"].values():
+        for pair in model["pairs"]:
+            assert pair["reference_from"] == "polished here"  # no speedup.json of a real run beside a quick one
+            for name in ("default", "coarse energy rule"):
+                run = pair[name]
+                assert run["vs_reference"] == run["energy"][0] / pair["reference_energy"] >= 1
+

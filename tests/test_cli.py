@@ -254,7 +254,7 @@ def test_interpolate_defaults_are_the_perceptual_geodesic(monkeypatch, tmp_path)
     from latent_geodesics.cli import interpolate as command
     from latent_geodesics.jobs import AUTO_NODES
     from latent_geodesics.settings import VGG_MIN_SIZE
-    from latent_geodesics.solvers import DEFAULT_FTOL
+    from latent_geodesics.solvers import COARSE_FTOL, DEFAULT_FTOL
 
     seen = {}
     monkeypatch.setattr(command, "run_interpolate", lambda settings, out, **kw: seen.update(settings=settings, **kw)
@@ -267,9 +267,13 @@ def test_interpolate_defaults_are_the_perceptual_geodesic(monkeypatch, tmp_path)
     assert settings.frames == 33 and settings.node_count() == AUTO_NODES < 33
     level = settings.subdivide.level
     assert level.optimizer == "lbfgs-pair" and level.ftol == DEFAULT_FTOL and settings.time_limit is None
+    assert settings.subdivide.coarse_ftol == COARSE_FTOL
     # the energy rule when it is asked for, and the previous default exactly as issue 19 spells it
     run("interpolate", "--seed", 1, "--seed", 2, "--rtol", "1e-4", "--out", tmp_path / "o")
     assert seen["settings"].interpolate_settings().subdivide.level.ftol is None
+    run("interpolate", "--seed", 1, "--seed", 2, "--coarse-ftol", "0", "--out", tmp_path / "o")
+    subdivide = seen["settings"].interpolate_settings().subdivide  # coarse levels on the energy rule, the last not
+    assert subdivide.coarse_ftol is None and subdivide.level.ftol == DEFAULT_FTOL
     run("interpolate", "--seed", 1, "--seed", 2, "--solver", "subdivide", "--variant", "joint", "--optimizer", "lbfgs",
         "--precondition", "kronecker", "--rtol", "1e-4", "--gtol", "3e-3", "--metric-option", "min_size=128",
         "--nodes", 33, "--out", tmp_path / "o")

@@ -32,7 +32,8 @@ from .metrics import metric_names
 from .paths import DEFAULT_CHUNK, INITS
 from .realism import FORMS
 from .rendering import MAX_FPS, MIN_FPS
-from .solvers import DEFAULT_FTOL, DEFAULT_GTOL, DEFAULT_RTOL, OPTIMIZERS, SOLVERS, SubdivideConfig, level_config
+from .solvers import (COARSE_FTOL, DEFAULT_FTOL, DEFAULT_GTOL, DEFAULT_RTOL, OPTIMIZERS, SOLVERS, SubdivideConfig,
+                      level_config)
 
 PRIORS = ("gaussian", "sphere")
 VARIANTS = ("joint", "local")
@@ -202,8 +203,10 @@ class MetricSettings:
 class SolverSettings:
     """How a path is found (see ``latent-geodesics interpolate --help`` for each field's meaning).
 
-    ``ftol=None`` stops on the energy rule (``rtol``, ``gtol``); ``steps=None`` is the optimiser's default
-    budget; ``nodes=None`` solves at most :data:`~latent_geodesics.jobs.AUTO_NODES` points per path.
+    ``ftol=None`` stops on the energy rule (``rtol``, ``gtol``); ``coarse_ftol=0`` stops the subdivision levels
+    before the last on the energy rule (:class:`~latent_geodesics.solvers.SubdivideConfig`); ``steps=None`` is the
+    optimiser's default budget; ``nodes=None`` solves at most :data:`~latent_geodesics.jobs.AUTO_NODES` points per
+    path.
     """
 
     solver: str = "subdivide"
@@ -214,6 +217,7 @@ class SolverSettings:
     rtol: float = DEFAULT_RTOL
     gtol: float = DEFAULT_GTOL
     ftol: float | None = DEFAULT_FTOL
+    coarse_ftol: float = COARSE_FTOL
     lr: float | None = None
     init: str = "linear"
     nodes: int | None = None
@@ -233,6 +237,7 @@ class SolverSettings:
             _number(getattr(self, name), f"--{name}")
         if self.ftol is not None:
             _number(self.ftol, "--ftol", open_lo=True)
+        _number(self.coarse_ftol, "--coarse-ftol")
         if self.lr is not None:
             _number(self.lr, "--lr", open_lo=True)
         if self.nodes is not None:
@@ -246,11 +251,14 @@ class SolverSettings:
         return level_config(self.optimizer, max_steps=self.steps, lr=self.lr, rtol=self.rtol, gtol=self.gtol,
                             ftol=self.ftol, precondition=self.precondition)
 
+    def subdivide_config(self) -> SubdivideConfig:
+        """The ``subdivide`` solver's settings (its levels: :meth:`level`)."""
+        return SubdivideConfig(variant=self.variant, level=self.level(), coarse_ftol=self.coarse_ftol or None)
+
     def interpolate_settings(self, frames: int, fps: float) -> InterpolateSettings:
-        opt = self.level()
         return InterpolateSettings(solver=self.solver, frames=frames, nodes=self.nodes, time_limit=self.time_limit,
                                    init=self.init, chunk_size=self.chunk_size, fps=fps, retime=self.retime,
-                                   optimize=opt, subdivide=SubdivideConfig(variant=self.variant, level=opt))
+                                   optimize=self.level(), subdivide=self.subdivide_config())
 
 
 @dataclass(frozen=True)

@@ -260,3 +260,28 @@ def test_place_frames_refines_then_places_the_rest_on_the_curve(linear_gen):
     assert res.points.shape[1] == 9 and frames.shape == (1, 12, 4)  # 17 would overshoot: 12 frames on the curve
     assert torch.equal(frames[:, 0], z0) and torch.equal(frames[:, -1], z1)
     assert place_frames(problem, given, 5, EXACT) == (given, given.points)
+
+
+@pytest.mark.parametrize("coarse_ftol", [0.2, None])
+def test_coarse_levels_and_midpoints_stop_on_their_own_rules(conv_gen, monkeypatch, coarse_ftol):
+    # the frame rule at coarse_ftol before the last level, or (None) the energy rule at coarse_rtol alone;
+    # the last level on its own rule; the midpoints between solved nodes at MIDPOINT_FTOL either way
+    import latent_geodesics.solvers.subdivide as sd
+
+    seen, solve = [], sd.solve_at_resolution
+    monkeypatch.setattr(sd, "solve_at_resolution",
+                        lambda p, start, cfg, **kw: seen.append((start.shape[1] - 1, cfg)) or solve(p, start, cfg, **kw))
+    g = torch.Generator().manual_seed(5)
+    z0, z1 = torch.randn(1, 8, generator=g), torch.randn(1, 8, generator=g)
+    level = OptimizeConfig(optimizer="lbfgs-pair", max_steps=20, ftol=0.07, precondition="kronecker")
+    cfg = SubdivideConfig(level=level, coarse_ftol=coarse_ftol)
+    problem = PathProblem(conv_gen, build_metric("pixel"), z0, z1)
+    res = subdivide_path(problem, 8, cfg)
+    assert [n for n, _ in seen] == [2, 4, 8] and seen[-1][1] == level
+    for _, coarse in seen[:-1]:
+        rule = (0.2, level.rtol, level.gtol) if coarse_ftol else (None, cfg.coarse_rtol, None)
+        assert (coarse.ftol, coarse.rtol, coarse.gtol, coarse.max_steps) == (*rule, level.max_steps)
+    seen.clear()
+    refine_path(problem, res, 17, cfg)
+    assert [(n, c.ftol, c.max_steps) for n, c in seen] == [(2, sd.MIDPOINT_FTOL, cfg.local_steps)]
+

@@ -13,7 +13,6 @@ from ..generators import DEFAULT_MODEL
 from ..limits import SHORT_FRAMES
 from ..realism import DEFAULT_LAMBDA
 from ..settings import ModelSettings, Settings, SolverSettings
-from ..solvers import SubdivideConfig
 from ..workflows.interpolate import load_model, project_pictures
 from .app import main
 from .options import (FRAMES, IMAGE, PAIRS, Finite, device_option, metric_options, model_options, out_option,
@@ -69,9 +68,8 @@ def compare_cmd(device: str, methods: str, pairs: int, images: tuple[Path, ...],
 
 def compare_settings(methods: str, base: Settings, *, eval_metrics: tuple[str, ...] = ()) -> CompareSettings:
     """``compare``'s settings from the shared tree: its solver, metric options, realism, frames and fps."""
-    opt = base.solver.level()
     return CompareSettings(methods=tuple(methods.split(",")), frames=base.render.frames, solver=base.solver.solver,
-                           optimize=opt, subdivide=SubdivideConfig(variant=base.solver.variant, level=opt),
+                           optimize=base.solver.level(), subdivide=base.solver.subdivide_config(),
                            metric_options=dict(base.metric.options), eval_metrics=eval_metrics,
                            realism=base.metric.realism, realism_form=base.metric.realism_form, fps=base.render.fps)
 

@@ -8,8 +8,8 @@ from .base import NoProgress, Progress, SolveResult
 from .gauss_newton import GaussNewtonConfig, gauss_newton_path
 from .optimize import LBFGS, OptimizeConfig, optimize_path
 from .retime import curve_steps, frames_at_fractions, frames_between_nodes, retime_path
-from .subdivide import (DEFAULT_FTOL, SubdivideConfig, refine_path, refine_work, solve_at_resolution, solve_midpoints,
-                        subdivide_path)
+from .subdivide import (COARSE_FTOL, DEFAULT_FTOL, SubdivideConfig, refine_path, refine_work, solve_at_resolution,
+                        solve_midpoints, subdivide_path)
 
 OPTIMIZERS = {
     "lbfgs-pair": "L-BFGS in coordinates preconditioned by the path Laplacian and the latent metric, with a line "
@@ -47,7 +47,8 @@ SOLVERS = {
     "subdivide": "progressive path subdivision (Laine 2018): coarse to fine, midpoints inserted per level",
 }
 
-__all__ = ["DEFAULT_FTOL", "DEFAULT_GTOL", "DEFAULT_RTOL", "GaussNewtonConfig", "NoProgress", "OPTIMIZERS",
-           "OptimizeConfig", "Progress", "SOLVERS", "SolveResult", "SubdivideConfig", "curve_steps", "frames_at_fractions", "frames_between_nodes",
+__all__ = ["COARSE_FTOL", "DEFAULT_FTOL", "DEFAULT_GTOL", "DEFAULT_RTOL", "GaussNewtonConfig", "NoProgress",
+           "OPTIMIZERS", "OptimizeConfig", "Progress", "SOLVERS", "SolveResult", "SubdivideConfig", "curve_steps",
+           "frames_at_fractions", "frames_between_nodes",
            "gauss_newton_path", "level_config", "optimize_path", "refine_path", "refine_work", "retime_path",
            "solve_at_resolution", "solve_midpoints", "subdivide_path"]

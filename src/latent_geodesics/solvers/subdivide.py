@@ -40,7 +40,11 @@ when its energy is about 1% above where that level ends (README, "Solver directi
 COARSE_FTOL = 0.2
 """The frame rule of levels before the last. Cheap, but where a coarse level stops decides which local minimum
 the last level ends in: with it the default ends 3.5-5% above the reference energy on faces64 (BENCHMARKS.md,
-``speedup``), at less than half the evaluations of the energy rule."""
+``speedup``), at less than half the evaluations of the energy rule. ``coarse_ftol=None`` stops those levels on
+the energy rule at ``coarse_rtol`` instead (BENCHMARKS.md, ``coarse_rule``: 1.4-2.2% above the reference on
+faces64 and mnist28 against 2.4-4.5%, for 0.7-1.4x the evaluations; on celeba64 0.7% against 0.9%, for 1.3x)."""
+MIDPOINT_FTOL = 0.2
+"""The frame rule of the midpoint solves between a solved path's nodes (:func:`refine_path`)."""
 
 
 def solve_at_resolution(problem: PathProblem, start: Tensor, config: LevelConfig, *,
@@ -69,9 +73,10 @@ class SubdivideConfig:
         level: optimiser settings for each level (``max_steps`` is per level); L-BFGS by default.
         local_steps: most steps of the local midpoint solves (``local`` variant).
         sweeps: most joint steps after the local solves (``local`` variant).
-        coarse_rtol: levels before the last only start the next one: with the energy rule they stop on this
-            relative energy change alone (``None``: the same rule as the last level) ...
-        coarse_ftol: ... and with the frame rule (``level.ftol``) on this frame tolerance.
+        coarse_ftol: levels before the last only start the next one: with the frame rule (``level.ftol``) they
+            stop on this frame tolerance (at least ``level.ftol``) ...
+        coarse_rtol: ... and with the energy rule, or with ``coarse_ftol=None``, on this relative energy change
+            alone (``None``: the same rule as the last level).
         insert: where new midpoints go: ``chord`` (the latent midpoint) or ``cubic`` (on the cubic through the
             coarser level, :func:`midpoints`). Measured on faces64 (vgg-eq, 17 frames, one 9-point start):
             the cubic starts the last level 4% lower but needs as many steps to come within 1% of its end
@@ -259,15 +264,26 @@ def _with_steps(cfg: LevelConfig, max_steps: int) -> LevelConfig:
 
 
 def _coarse(config: SubdivideConfig) -> LevelConfig:
-    """A level before the last: the frame rule at ``coarse_ftol`` (when the level uses the frame rule), else the
-    energy rule alone, at ``coarse_rtol``."""
-    if isinstance(config.level, OptimizeConfig) and config.level.ftol is not None:
-        return config.level if config.coarse_ftol is None else \
-            replace(config.level, ftol=max(config.level.ftol, config.coarse_ftol))
+    """A level before the last: the frame rule at ``coarse_ftol`` (when the level uses the frame rule and
+    ``coarse_ftol`` is set), else the energy rule alone, at ``coarse_rtol``."""
+    level = config.level
+    frames = isinstance(level, OptimizeConfig) and level.ftol is not None
+    if frames and config.coarse_ftol is not None:
+        return replace(level, ftol=max(level.ftol, config.coarse_ftol))
     if config.coarse_rtol is None:
-        return config.level
-    gtol = math.inf if isinstance(config.level, GaussNewtonConfig) else None
-    return replace(config.level, rtol=max(config.level.rtol, config.coarse_rtol), gtol=gtol)
+        return level
+    if isinstance(level, GaussNewtonConfig):
+        return replace(level, rtol=max(level.rtol, config.coarse_rtol), gtol=math.inf)
+    return replace(level, rtol=max(level.rtol, config.coarse_rtol), gtol=None, ftol=None)
+
+
+def _midpoint_level(config: SubdivideConfig) -> LevelConfig:
+    """The midpoint solves of :func:`refine_path`: the frame rule at :data:`MIDPOINT_FTOL` (when the level uses
+    the frame rule), else the coarse levels' rule; at most ``local_steps`` steps."""
+    level = config.level
+    if isinstance(level, OptimizeConfig) and level.ftol is not None:
+        return replace(level, ftol=max(level.ftol, MIDPOINT_FTOL), max_steps=config.local_steps)
+    return _with_steps(_coarse(config), config.local_steps)
 
 
 def solve_midpoints(problem: PathProblem, coarse: Tensor, level: LevelConfig, *, latent_metric: Tensor | None = None,
@@ -307,8 +323,9 @@ def refine_path(problem: PathProblem, result: SolveResult, points: int, config: 
 
     Frames between solved nodes: on faces64 (vgg-eq, 17 nodes, seeds 1 and 2) 33 frames placed on the smooth
     curve through the nodes are 6.9% longer than a long 33-point geodesic; the 17 nodes with 16 midpoints solved
-    between them, 1.7%, for 431 latent evaluations (the 17 nodes: 3,479). Each midpoint solve stops at the
-    coarse rule of ``config``, after at most ``config.local_steps`` steps (:func:`refine_work`).
+    between them, 1.7%, for 431 latent evaluations (the 17 nodes: 3,479). Each midpoint solve stops on the
+    frame rule at :data:`MIDPOINT_FTOL` (without the frame rule: the coarse levels' rule), after at most
+    ``config.local_steps`` steps (:func:`refine_work`).
 
     Returns:
         ``result`` with the finer points and their statistics, ``steps``, ``n_points_evaluated`` and ``wall_time``
@@ -316,7 +333,7 @@ def refine_path(problem: PathProblem, result: SolveResult, points: int, config: 
         itself if one round would overshoot ``points``.
     """
     t0, pts, steps, evaluated0 = time.perf_counter(), result.points, result.steps.clone(), problem.n_points_evaluated
-    level = _with_steps(_coarse(config), config.local_steps)
+    level = _midpoint_level(config)
     while 2 * pts.shape[1] - 1 <= points:
         pts, local = solve_midpoints(problem, pts, level, latent_metric=result.latent_metric, insert=config.insert,
                                      progress=progress, deadline=deadline)

@@ -1,0 +1,68 @@
+"""Where the levels before the last stop: the default (frame rule 0.2) against the energy rule (``--coarse-ftol 0``).
+
+The ``speedup`` suite showed the default ending 3.5-5% above the reference energy on faces64 and mnist28, and
+README's "Solver directions" why: a coarse level stopped early sends the last level into a higher local minimum.
+Here each ``speedup`` pair is solved alone by the default and by the default with its coarse levels on the energy
+rule (relative change 1e-3 over 10 steps), one after the other in one run; both are held against the pair's
+reference energy from ``speedup.json`` (the lowest energy any run of that suite reached), or against the lower of the
+two polished (``--quick``, or no ``speedup.json`` beside this one).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from latent_geodesics.solvers import SubdivideConfig
+
+from .common import Context, log, write_result
+from .speedup import _model, _reference, _solve, sizes
+
+SETTINGS = {"default": SubdivideConfig(), "coarse energy rule": SubdivideConfig(coarse_ftol=None)}
+
+
+def _stored_references(ctx: Context) -> dict:
+    """``(model, seeds) -> reference energy`` from ``speedup.json`` next to this suite's output, if any."""
+    path = ctx.out / "speedup.json"
+    if ctx.quick or not path.exists():
+        return {}
+    doc = json.loads(path.read_text())
+    return {(name, tuple(p["seeds"])): p["reference_energy"] for name, r in doc["results"].items()
+            for p in r["pairs"]}
+
+
+def run(ctx: Context) -> None:
+    t0 = time.perf_counter()
+    s = sizes(ctx)
+    stored = _stored_references(ctx)
+    results = {}
+    for name, size in s["models"].items():
+        gen, metric = _model(name, ctx)
+        pairs = []
+        for k in range(size["pairs"]):
+            seeds = (2 * k + 1, 2 * k + 2)
+            z0, z1 = gen.sample_latents(1, seed=seeds[0]), gen.sample_latents(1, seed=seeds[1])
+            log(f"coarse_rule: {name} pair {seeds}")
+            runs = {key: _solve(gen, metric, z0, z1, size["frames"] - 1, cfg, ctx.device)
+                    for key, cfg in SETTINGS.items()}
+            ref = stored.get((name, seeds))
+            source = "speedup"
+            if ref is None:
+                best = min(runs.values(), key=lambda r: r["energy"][0])
+                ref = _reference(gen, metric, z0, z1, best["points"], size["reference_budget"])["energy"][0]
+                source = "polished here"
+            ref = min([ref] + [r["energy"][0] for r in runs.values()])
+            row = {"seeds": list(seeds), "reference_energy": ref, "reference_from": source}
+            for key, r in runs.items():
+                row[key] = {**{k: v for k, v in r.items() if k != "points"}, "vs_reference": r["energy"][0] / ref}
+            log("  " + "; ".join(f"{key} {row[key]['vs_reference']:.4f}x ({row[key]['evaluations']} evals, "
+                                 f"{row[key]['seconds']} s)" for key in SETTINGS))
+            pairs.append(row)
+        results[name] = {"frames": size["frames"], "pairs": pairs}
+    notes = ["each pair solved alone by each setting, one after the other",
+             "reference: the pair's reference energy in speedup.json (or the lower result polished), and the lowest "
+             "energy either setting reached",
+             "evaluations: latents through generator + VGG-19 (tangent passes included); seconds: wall time"]
+    settings = {**s, "compared": {k: v.to_dict() for k, v in SETTINGS.items()}}
+    write_result(ctx, "coarse_rule", settings=settings, results=results, notes=notes,
+                 wall_time=time.perf_counter() - t0, model=", ".join(s["models"]))
