@@ -111,4 +111,3 @@ def test_quick_coarse_rule_holds_both_settings_against_one_reference(quick_run: 
             for name in ("default", "coarse energy rule"):
                 run = pair[name]
                 assert run["vs_reference"] == run["energy"][0] / pair["reference_energy"] >= 1
-

@@ -269,8 +269,12 @@ def test_coarse_levels_and_midpoints_stop_on_their_own_rules(conv_gen, monkeypat
     import latent_geodesics.solvers.subdivide as sd
 
     seen, solve = [], sd.solve_at_resolution
-    monkeypatch.setattr(sd, "solve_at_resolution",
-                        lambda p, start, cfg, **kw: seen.append((start.shape[1] - 1, cfg)) or solve(p, start, cfg, **kw))
+
+    def recorded(problem, start, cfg, **kw):
+        seen.append((start.shape[1] - 1, cfg))
+        return solve(problem, start, cfg, **kw)
+
+    monkeypatch.setattr(sd, "solve_at_resolution", recorded)
     g = torch.Generator().manual_seed(5)
     z0, z1 = torch.randn(1, 8, generator=g), torch.randn(1, 8, generator=g)
     level = OptimizeConfig(optimizer="lbfgs-pair", max_steps=20, ftol=0.07, precondition="kronecker")
@@ -284,4 +288,3 @@ def test_coarse_levels_and_midpoints_stop_on_their_own_rules(conv_gen, monkeypat
     seen.clear()
     refine_path(problem, res, 17, cfg)
     assert [(n, c.ftol, c.max_steps) for n, c in seen] == [(2, sd.MIDPOINT_FTOL, cfg.local_steps)]
-

@@ -6,8 +6,8 @@ optional ``id`` (its file name under ``paths/``) and any setting of ``interpolat
 ``class``, ``discriminator``, ``metric``, ``realism``, ``frames``, ``ftol`` ...), overriding the command's
 options; ``seed0``/``seed1`` are two seeds as CSV columns. Lists (``seeds``, ``z``, ``images``, ``class``) are
 JSON lists, or in CSV cells separated by spaces; ``metric_options`` is an object (CSV: ``key=value`` separated
-by spaces). ``ftol`` 0 is the energy rule; ``nodes`` ``auto`` is the default. Blank lines and lines starting
-with ``#`` are skipped.
+by spaces). ``ftol`` 0 is the energy rule (``coarse_ftol`` 0: for the levels before the last); ``nodes``
+``auto`` is the default. Blank lines and lines starting with ``#`` are skipped.
 """
 
 from __future__ import annotations
