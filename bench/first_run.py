@@ -7,8 +7,8 @@ geodesic moves at nearly constant speed). This is the figure issue 12 asks for: 
 VGG resolution give a converged perceptual geodesic in about a minute on the benchmark machine.
 
 Every vgg-eq run on the default model (issue 19: the default, 33 frames from 17 nodes refined to 33 points; the
-same with looser frame rules; 9 nodes) is measured against one long reference: the frames of the shortest of them polished
-as a 33-point path by ``lbfgs-pair`` far past any normal budget. Its vgg-eq length against the reference's says
+same with looser frame rules; 9 nodes) is measured against one long reference: the frames of the shortest of them
+polished as a 33-point path by ``lbfgs-pair`` far past any normal budget. Its vgg-eq length against the reference's says
 what solving fewer nodes, or stopping sooner, costs.
 """
 
@@ -131,7 +131,8 @@ def run(ctx: Context) -> None:
              "generator and the metric, the frames' midpoint solves included",
              "step CV: standard deviation over mean of the metric's step distances of the final path",
              f"reference (the vgg-eq runs on the default model): the frames of the shortest of them polished as a path "
-             f"of as many points by lbfgs-pair, at most {s['reference_budget']} evaluations (relative energy change 1e-6 over 10 "
-             "steps); length vs reference: over the shortest length any of these runs or the reference reached"]
+             f"of as many points by lbfgs-pair, at most {s['reference_budget']} evaluations (relative energy change "
+             "1e-6 over 10 steps); length vs reference: over the shortest length any of these runs or the reference "
+             "reached"]
     write_result(ctx, "first_run", settings=s, results={"runs": results, "reference": reference}, notes=notes,
                  wall_time=time.perf_counter() - t0, model=f"zoo:{DEFAULT_MODEL} (the default model)")

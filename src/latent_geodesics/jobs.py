@@ -280,9 +280,9 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
             (:meth:`latent_geodesics.settings.Settings.to_dict`), recorded in the report.
         video: time the frames in seconds (:mod:`latent_geodesics.video`): the legs are solved at
             ``settings.nodes`` points, with one round of midpoints solved between them (at most
-            :data:`REFINED_POINTS` points), the frames placed along them by perceptual arc length (easing, holds, audio),
-            written in ``video.formats`` with ``speed.png``; the report gets a ``video`` block. Without it, the
-            ``settings.frames`` frames of each path go into ``video.mp4`` as before.
+            :data:`REFINED_POINTS` points), the frames placed along them by perceptual arc length (easing, holds,
+            audio), written in ``video.formats`` with ``speed.png``; the report gets a ``video`` block. Without
+            it, the ``settings.frames`` frames of each path go into ``video.mp4`` as before.
         envelope: with ``video.audio``, its envelope per frame as :func:`latent_geodesics.video.prepare` read it
             (so that the caller's early check does not decode the file twice); read here when not given.
 

@@ -13,6 +13,6 @@ from .settings import (FORMAT_FILES, FORMATS, LegSpec, Timeline, VideoSettings, 
 from .timing import Schedule, audio_schedule, easing_schedule
 
 __all__ = ["EASINGS", "FORMATS", "FORMAT_FILES", "LegSpec", "SPEED_PLOT", "Schedule", "Timeline", "VideoPath",
-           "VideoSettings", "Waypoint", "audio_schedule", "check_legs", "ease", "easing_help", "easing_names", "easing_schedule",
-           "output_info", "parse_formats", "parse_timeline", "prepare", "read_timeline", "strip_frames",
-           "video_files", "video_frames", "write_files", "write_speed_plot"]
+           "VideoSettings", "Waypoint", "audio_schedule", "check_legs", "ease", "easing_help", "easing_names",
+           "easing_schedule", "output_info", "parse_formats", "parse_timeline", "prepare", "read_timeline",
+           "strip_frames", "video_files", "video_frames", "write_files", "write_speed_plot"]
