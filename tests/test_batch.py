@@ -38,7 +38,8 @@ overrides = st.fixed_dictionaries({}, optional={
     "solver": st.sampled_from(list(SOLVERS)), "optimizer": st.sampled_from(list(OPTIMIZERS)),
     "steps": st.integers(0, 10**9), "rtol": st.floats(0, 1e3, allow_nan=False),
     "gtol": st.floats(0, 1e3, allow_nan=False), "ftol": st.floats(1e-6, 1e3, allow_nan=False),
-    "coarse_ftol": st.floats(0, 1e3, allow_nan=False), "retime": st.booleans()})
+    "coarse_ftol": st.floats(0, 1e3, allow_nan=False), "retime": st.booleans(),
+    "precision": st.sampled_from(["auto", "float32", "bfloat16"])})
 endpoints = st.one_of(st.fixed_dictionaries({"seeds": st.tuples(seeds, seeds)}),
                       st.fixed_dictionaries({"z0": st.from_regex(r"[a-z]{1,8}\.npy", fullmatch=True),
                                              "z1": st.from_regex(r"[a-z]{1,8}\.npy", fullmatch=True)}))
@@ -163,6 +164,10 @@ def test_ftol_lines_choose_the_stopping_rule():
     (deep,) = parse_jobs_text('{"seeds": [1, 2], "coarse_ftol": 0}\n', "jsonl")
     subdivide = deep.settings(Settings()).interpolate_settings().subdivide
     assert subdivide.coarse_ftol is None and subdivide.level.ftol == Settings().solver.ftol  # 0: coarse energy rule
+    (exact,) = parse_jobs_text('{"seeds": [1, 2], "precision": "float32"}\n', "jsonl")
+    assert exact.settings(Settings()).interpolate_settings().precision == "float32"
+    with pytest.raises(UserError, match="precision"):
+        parse_jobs_text('{"seeds": [1, 2], "precision": "half"}\n', "jsonl")
 
 
 def test_plan_groups_equal_settings_in_file_order(gen):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SUITES = ("laine", "solvers", "landscape", "throughput", "scaling", "coarse_rule")
+SUITES = ("laine", "solvers", "landscape", "throughput", "scaling", "coarse_rule", "precision")
 MACHINE_KEYS = {"platform", "cpu_model", "cpu_cores", "torch", "device"}
 
 
@@ -111,3 +111,15 @@ def test_quick_coarse_rule_holds_both_settings_against_one_reference(quick_run: 
             for name in ("default", "coarse energy rule"):
                 run = pair[name]
                 assert run["vs_reference"] == run["energy"][0] / pair["reference_energy"] >= 1
+
+
+def test_quick_precision_measures_both_in_float32(quick_run: Path) -> None:
+    doc = json.loads((quick_run / "precision.json").read_text())
+    compared = doc["settings"]["compared"]
+    assert list(compared) == ["float32", "bfloat16"] and compared["bfloat16"]["precision"] == "bfloat16"
+    for model in doc["results"].values():
+        for pair in model["pairs"]:
+            for name in compared:
+                run = pair[name]
+                assert run["vs_reference"] == run["energy"][0] / pair["reference_energy"] >= 1
+                assert run["evaluations"] > 0

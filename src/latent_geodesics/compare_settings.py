@@ -123,6 +123,7 @@ class CompareSettings:
         realism_form: ``conformal`` or ``published`` (see :mod:`latent_geodesics.realism`).
         chunk_size: points per generator + metric call.
         fps: video frame rate.
+        precision: the feature networks' arithmetic while solving (:attr:`InterpolateSettings.precision`).
     """
 
     methods: tuple[str, ...] = ("linear", "slerp", "pixel", "vgg-eq")
@@ -136,6 +137,7 @@ class CompareSettings:
     realism_form: str = "conformal"
     chunk_size: int = DEFAULT_CHUNK
     fps: float = DEFAULT_FPS
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "methods", tuple(m.name for m in parse_methods(self.methods)))
@@ -165,7 +167,7 @@ class CompareSettings:
         solver = self.solver if method.kind == "geodesic" else "linear" if method.kind == "retime" else method.kind
         return InterpolateSettings(solver=solver, frames=self.frames, optimize=self.optimize,
                                    subdivide=self.subdivide, retime=method.kind == "retime",
-                                   chunk_size=self.chunk_size, fps=self.fps)
+                                   chunk_size=self.chunk_size, fps=self.fps, precision=self.precision)
 
     def method_units(self, method: Method) -> int:
         """Progress units of one method: its solver's most steps (1 for a retime), plus 1 for its evaluation."""
@@ -183,7 +185,7 @@ class CompareSettings:
                 "subdivide": self.subdivide.to_dict() if self.solver == "subdivide" else None,
                 "metric_options": dict(self.metric_options), "eval_metrics": list(self.evaluation_metrics),
                 "realism": self.realism, "realism_form": self.realism_form, "chunk_size": self.chunk_size,
-                "fps": self.fps}
+                "fps": self.fps, "precision": self.precision}
 
 
 def build_metrics(names: Sequence[str], options: Mapping[str, object], device: torch.device) -> dict[str, Metric]:

@@ -15,7 +15,7 @@ from torch import Tensor
 from ._check import UserError, check_latents, check_output_dir, read_arrays
 from .generators import Generator
 from .limits import DEFAULT_FPS, DEFAULT_FRAMES
-from .metrics import Metric
+from .metrics import PRECISIONS, Metric, computing_in, has_networks, precision_name, resolve_precision
 from .paths import (DEFAULT_CHUNK, INITS, PathProblem, PathStats, baseline_path, check_endpoints, images_of,
                     path_stats)
 from .realism import RealismWeighted
@@ -91,6 +91,8 @@ class InterpolateSettings:
             ``min(frames, AUTO_NODES)``. With as many nodes as frames the solver's points are the frames.
         time_limit: seconds the solver may take; past it, it returns the best path found so far (not converged,
             with its measured gradient norm). ``None``: no limit.
+        precision: the arithmetic of the metric's feature networks during the solve (:data:`PRECISIONS`;
+            :func:`~latent_geodesics.metrics.resolve_precision`); the reported path is measured in float32.
     """
 
     solver: str = "subdivide"
@@ -103,8 +105,11 @@ class InterpolateSettings:
     fps: float = DEFAULT_FPS
     nodes: int | None = None
     time_limit: float | None = None
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise UserError(f"unknown precision {self.precision!r}; choose one of: {', '.join(PRECISIONS)}")
         if self.nodes is not None and self.nodes < 2:
             raise UserError(f"--nodes must be at least 2, got {self.nodes}")
         if self.time_limit is not None and not self.time_limit > 0:
@@ -118,7 +123,7 @@ class InterpolateSettings:
 
     def to_dict(self) -> dict:
         return {"solver": self.solver, "frames": self.frames, "nodes": self.node_count(), "init": self.init,
-                "retime": self.retime, "time_limit_s": self.time_limit,
+                "retime": self.retime, "time_limit_s": self.time_limit, "precision": self.precision,
                 "chunk_size": self.chunk_size, "fps": self.fps,
                 "optimize": self.optimize.to_dict() if self.solver == "optimize" else None,
                 "subdivide": self.subdivide.to_dict() if self.solver == "subdivide" else None}
@@ -140,6 +145,11 @@ class InterpolateSettings:
             return self.subdivide.max_work(nodes - 1) + refine
         return 0
 
+    def frame_rule(self) -> bool:
+        """Whether the solver stops on the frame rule (``ftol``), which ``precision="auto"`` asks for."""
+        level = self.subdivide.level if self.solver == "subdivide" else self.optimize
+        return getattr(level, "ftol", None) is not None
+
     def refine_config(self) -> SubdivideConfig:
         """The settings of the midpoint solves between the nodes: the solver's own levels."""
         return self.subdivide if self.solver == "subdivide" else replace(self.subdivide, level=self.optimize)
@@ -154,6 +164,8 @@ class Solved:
     points: Tensor
     stats: PathStats
     result: SolveResult | None
+    precision: str = "float32"
+    """What the feature networks computed in during the solve (``stats`` are float32 whatever it was)."""
 
 
 def solve(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, settings: InterpolateSettings, *,
@@ -166,23 +178,29 @@ def solve(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, settings
     start_stats = path_stats(generator, metric, start, chunk_size=settings.chunk_size)
     result = None
     points = start
+    dtype = torch.float32
     if settings.solver in ("optimize", "subdivide"):
+        if has_networks(metric):
+            dtype = resolve_precision(settings.precision, z0.device, frame_rule=settings.frame_rule())
         deadline = None if settings.time_limit is None else time.perf_counter() + settings.time_limit
         problem = PathProblem(generator, metric, z0, z1, chunk_size=settings.chunk_size)
-        if settings.solver == "optimize":
-            first = start if nodes == settings.frames else baseline_path(generator, init, z0, z1, nodes - 1)
-            result = solve_at_resolution(problem, first, settings.optimize, progress=progress, deadline=deadline)
-        else:
-            result = subdivide_path(problem, nodes - 1, settings.subdivide, progress=progress, deadline=deadline)
-        result, points = place_frames(problem, result, settings.frames, settings.refine_config(), progress=progress,
-                                      deadline=deadline)
+        with computing_in(metric, dtype):
+            if settings.solver == "optimize":
+                first = start if nodes == settings.frames else baseline_path(generator, init, z0, z1, nodes - 1)
+                result = solve_at_resolution(problem, first, settings.optimize, progress=progress, deadline=deadline)
+            else:
+                result = subdivide_path(problem, nodes - 1, settings.subdivide, progress=progress, deadline=deadline)
+            result, points = place_frames(problem, result, settings.frames, settings.refine_config(),
+                                          progress=progress, deadline=deadline)
+        if dtype != torch.float32:  # the solver measured its path in low precision: measure it again
+            result = replace(result, stats=path_stats(generator, metric, result.points, chunk_size=settings.chunk_size))
     if settings.retime and nodes == settings.frames:
         points = retime_path(generator, metric, points, settings.frames, chunk_size=settings.chunk_size)
     if points is start:
         return Solved(start, start_stats, start, start_stats, None)
     stats = result.stats if result is not None and points is result.points else \
         path_stats(generator, metric, points, chunk_size=settings.chunk_size)
-    return Solved(start, start_stats, points, stats, result)
+    return Solved(start, start_stats, points, stats, result, precision_name(dtype))
 
 
 def place_frames(problem: PathProblem, result: SolveResult, frames: int, config: SubdivideConfig = SubdivideConfig(),
@@ -334,6 +352,7 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
         "start": {"method": settings.init if settings.solver not in INITS else settings.solver,
                   **_stats_dict(start_stats)},
         "result": {"method": settings.solver + ("+retime" if settings.retime else ""), **_stats_dict(final_stats),
+                   "precision": solved.precision,
                    **(result.summary() if result is not None else {})},
         "projection": projection.to_dict() if projection is not None else None,
         **({"video": {"settings": video.to_dict(), **vp.to_dict(), "outputs": vid.output_info(vp, video)}}

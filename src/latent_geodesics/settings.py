@@ -28,7 +28,7 @@ from .generators import DEFAULT_MODEL
 from .jobs import InterpolateSettings
 from .limits import (DEFAULT_FPS, DEFAULT_FRAMES, MAX_CHUNK, MAX_FRAMES, MAX_PROJECTION_STEPS, MAX_SEED,
                      MAX_STARTS, MAX_STEPS)
-from .metrics import metric_names
+from .metrics import PRECISIONS, metric_names
 from .paths import DEFAULT_CHUNK, INITS
 from .realism import FORMS
 from .rendering import MAX_FPS, MIN_FPS
@@ -224,9 +224,11 @@ class SolverSettings:
     time_limit: float | None = None
     retime: bool = False
     chunk_size: int = DEFAULT_CHUNK
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         _choice(self.solver, "solver", SOLVERS)
+        _choice(self.precision, "precision", PRECISIONS)
         _choice(self.variant, "subdivision variant", VARIANTS)
         _choice(self.optimizer, "optimizer", OPTIMIZERS)
         _choice(self.precondition, "preconditioner", PRECONDITIONERS)
@@ -258,7 +260,7 @@ class SolverSettings:
     def interpolate_settings(self, frames: int, fps: float) -> InterpolateSettings:
         return InterpolateSettings(solver=self.solver, frames=frames, nodes=self.nodes, time_limit=self.time_limit,
                                    init=self.init, chunk_size=self.chunk_size, fps=fps, retime=self.retime,
-                                   optimize=self.level(), subdivide=self.subdivide_config())
+                                   optimize=self.level(), subdivide=self.subdivide_config(), precision=self.precision)
 
 
 @dataclass(frozen=True)

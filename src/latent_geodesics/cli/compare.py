@@ -71,7 +71,8 @@ def compare_settings(methods: str, base: Settings, *, eval_metrics: tuple[str, .
     return CompareSettings(methods=tuple(methods.split(",")), frames=base.render.frames, solver=base.solver.solver,
                            optimize=base.solver.level(), subdivide=base.solver.subdivide_config(),
                            metric_options=dict(base.metric.options), eval_metrics=eval_metrics,
-                           realism=base.metric.realism, realism_form=base.metric.realism_form, fps=base.render.fps)
+                           realism=base.metric.realism, realism_form=base.metric.realism_form, fps=base.render.fps,
+                           precision=base.solver.precision)
 
 
 def run_compare(base: Settings, settings: CompareSettings, *, pairs: int, seed: int, out: str | Path, device: str,

@@ -16,7 +16,7 @@ import click
 from .._check import UserError
 from ..limits import (MAX_CHUNK, MAX_FRAMES, MAX_LATENT_VALUES, MAX_PROJECTION_STEPS, MAX_SEED, MAX_STARTS,
                       MAX_STEPS)
-from ..metrics import metric_names
+from ..metrics import PRECISIONS, metric_names
 from ..realism import FORMS
 from ..rendering import MAX_FPS, MIN_FPS
 from ..settings import (FIELDS, PRECONDITIONERS, PRIORS, VARIANTS, VGG_MIN_SIZE, EndpointSettings, MetricSettings,
@@ -207,6 +207,11 @@ def solver_options(*, solvers=SOLVERS, full: bool = True):
                      help="subdivide: the frame rule of the levels before the last (at least --ftol); 0: they stop "
                           "on the energy rule at 1e-3 instead, deeper: on faces64 and mnist28 1.4-2.2% above a "
                           "long reference's energy instead of 2.4-4.5%, for 0.7-1.4x the evaluations."),
+        click.option("--precision", type=click.Choice(PRECISIONS), default=SolverSettings.precision,
+                     show_default=True,
+                     help="Arithmetic of the metric's feature network (VGG, LPIPS) while solving; lengths are "
+                          "reported in float32. auto: bfloat16 where the CPU (AVX512-BF16, AMX) or GPU has it "
+                          "and the frame rule stops the solver, float32 otherwise."),
     ]
     if full:
         from ..jobs import AUTO_NODES, REFINED_POINTS

@@ -163,6 +163,8 @@ class FeatureNet(nn.Module):
         shift, scale = preprocessing.affine()
         self.register_buffer("shift", torch.tensor(shift).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("scale", torch.tensor(scale).view(1, 3, 1, 1), persistent=False)
+        # None: the weights' dtype; bfloat16: convolutions under autocast (set by metrics.computing_in)
+        self.compute_dtype: torch.dtype | None = None
 
     def prepare(self, images: Tensor) -> Tensor:
         """Our images -> the network's input: ``(B, {1,3}, H, W)`` in [-1, 1] -> ``(B, 3, H', W')``."""
@@ -177,7 +179,13 @@ class FeatureNet(nn.Module):
         return ((x - self.shift) / self.scale).contiguous(memory_format=torch.channels_last)
 
     def forward(self, images: Tensor) -> tuple[Tensor, ...]:
-        x = self.prepare(images)
+        if self.compute_dtype is None:
+            return self._taps_of(self.prepare(images))
+        with torch.autocast(images.device.type, dtype=self.compute_dtype):
+            taps = self._taps_of(self.prepare(images))
+        return tuple(t.to(images.dtype) for t in taps)  # differences of features are taken at full precision
+
+    def _taps_of(self, x: Tensor) -> tuple[Tensor, ...]:
         taps: dict[int, Tensor] = {}
         for i, module in enumerate(self.features):
             x = module(x)

@@ -1,0 +1,81 @@
+"""The arithmetic of a metric's feature networks while a path is solved: float32, or bfloat16 where it is native.
+
+A vgg-eq evaluation is ~90% VGG-19. Under bfloat16 autocast its convolutions run on the CPU's AVX512-BF16 (or
+a GPU's bfloat16) units: on the 2-core benchmark CPU a faces64 evaluation takes 23 ms instead of 39 ms. The
+features keep 8 bits of mantissa, so the solver sees a slightly noisy energy; lengths and energies in reports
+are measured again in float32 after the solve (BENCHMARKS.md, ``precision``, says what the noise costs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+
+from .._check import UserError
+from ..networks import FeatureNet
+from .base import Metric
+
+PRECISIONS = ("auto", "float32", "bfloat16")
+"""``--precision`` choices. ``auto``: bfloat16 where :func:`native_bfloat16` holds and the solver stops on the
+frame rule (which measures how far frames move, robust to the noise), float32 otherwise."""
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def native_bfloat16(device: torch.device | str) -> bool:
+    """Whether ``device`` computes bfloat16 convolutions in hardware (a CUDA GPU of compute capability 8.0 or
+    later; a CPU with AVX512-BF16 or AMX, as torch's CPU checks report). Elsewhere bfloat16 is emulated: no
+    faster than float32, and noisier."""
+    device = torch.device(device)
+    if device.type == "cuda":  # compute capability 8.0 on; older GPUs emulate it
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+    if device.type == "cpu":  # oneDNN's own check also says yes on plain AVX512, where it converts to float32
+        try:
+            return torch.backends.mkldnn.is_available() and bool(
+                torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+        except (AttributeError, RuntimeError):  # a torch without these checks
+            return False
+    return False
+
+
+def resolve_precision(name: str, device: torch.device | str, *, frame_rule: bool) -> torch.dtype:
+    """The dtype ``--precision name`` means on ``device`` for a solver that stops on the frame rule or not.
+
+    Raises:
+        UserError: an unknown name.
+    """
+    if name not in PRECISIONS:
+        raise UserError(f"unknown precision {name!r}; choose one of: {', '.join(PRECISIONS)}")
+    if name == "auto":
+        return torch.bfloat16 if frame_rule and native_bfloat16(device) else torch.float32
+    return _DTYPES[name]
+
+
+def precision_name(dtype: torch.dtype) -> str:
+    return {v: k for k, v in _DTYPES.items()}[dtype]
+
+
+def has_networks(metric: Metric) -> bool:
+    """Whether ``--precision`` changes anything for ``metric`` (it has a feature network)."""
+    return any(isinstance(m, FeatureNet) for m in metric.modules())
+
+
+@contextmanager
+def computing_in(metric: Metric, dtype: torch.dtype) -> Iterator[Metric]:
+    """Run the feature networks of ``metric`` in ``dtype`` (float32: unchanged) inside the block.
+
+    Features leave the networks in the metric's own dtype, so distances are differences at full precision of
+    features rounded to ``dtype``. Pixel metrics and other layers (equalization, a discriminator) are unaffected.
+    """
+    nets = [m for m in metric.modules() if isinstance(m, FeatureNet)]
+    before = [net.compute_dtype for net in nets]
+    low = None if dtype == torch.float32 else dtype
+    for net in nets:
+        net.compute_dtype = low
+    try:
+        yield metric
+    finally:
+        for net, old in zip(nets, before, strict=True):
+            net.compute_dtype = old
