@@ -19,6 +19,7 @@ Suites (one module each, one JSON each under ``bench/results/<suite>.json``):
   pair (faces64, celeba64, mnist28); and a batch of pairs against the same pairs one at a time.
 - ``coarse_rule``: the ``speedup`` pairs by the default and by the default with its coarse levels on the energy
   rule (``--coarse-ftol 0``), against the ``speedup`` references.
+- ``precision``: the ``speedup`` pairs by the default with VGG-19 in float32 and in bfloat16 (``--precision``).
 - ``batch``: 8 pairs as one batch against the same pairs one at a time: evaluations, energies, steps per pair.
 
 Every run then rewrites ``BENCHMARKS.md`` from all the JSON files present (see :mod:`bench.report`).
@@ -27,5 +28,5 @@ check the code still runs; its numbers mean nothing.
 """
 
 SUITES = ("laine", "laine_celeba64", "realism", "solvers", "landscape", "throughput", "scaling", "projection",
-          "first_run", "speedup", "coarse_rule", "batch")
+          "first_run", "speedup", "coarse_rule", "precision", "batch")
 """Suite names in the order ``all`` runs them (and BENCHMARKS.md lists them)."""

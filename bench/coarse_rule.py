@@ -13,12 +13,16 @@ from __future__ import annotations
 import json
 import time
 
+import torch
+
 from latent_geodesics.solvers import SubdivideConfig
 
 from .common import Context, log, write_result
 from .speedup import _model, _reference, _solve, sizes
 
-SETTINGS = {"default": SubdivideConfig(), "coarse energy rule": SubdivideConfig(coarse_ftol=None)}
+SETTINGS = {"default": (SubdivideConfig(), torch.float32),
+            "coarse energy rule": (SubdivideConfig(coarse_ftol=None), torch.float32)}
+"""Name -> (subdivide settings, feature-network precision), the first the baseline of the verdict."""
 
 
 def _stored_references(ctx: Context) -> dict:
@@ -32,6 +36,11 @@ def _stored_references(ctx: Context) -> dict:
 
 
 def run(ctx: Context) -> None:
+    run_compared(ctx, "coarse_rule", SETTINGS)
+
+
+def run_compared(ctx: Context, suite: str, compared: dict[str, tuple[SubdivideConfig, torch.dtype]]) -> None:
+    """Each ``speedup`` pair solved alone by each of ``compared``, held against the pair's reference energy."""
     t0 = time.perf_counter()
     s = sizes(ctx)
     stored = _stored_references(ctx)
@@ -42,9 +51,9 @@ def run(ctx: Context) -> None:
         for k in range(size["pairs"]):
             seeds = (2 * k + 1, 2 * k + 2)
             z0, z1 = gen.sample_latents(1, seed=seeds[0]), gen.sample_latents(1, seed=seeds[1])
-            log(f"coarse_rule: {name} pair {seeds}")
-            runs = {key: _solve(gen, metric, z0, z1, size["frames"] - 1, cfg, ctx.device)
-                    for key, cfg in SETTINGS.items()}
+            log(f"{suite}: {name} pair {seeds}")
+            runs = {key: _solve(gen, metric, z0, z1, size["frames"] - 1, cfg, ctx.device, dtype)
+                    for key, (cfg, dtype) in compared.items()}
             ref = stored.get((name, seeds))
             source = "speedup"
             if ref is None:
@@ -56,13 +65,15 @@ def run(ctx: Context) -> None:
             for key, r in runs.items():
                 row[key] = {**{k: v for k, v in r.items() if k != "points"}, "vs_reference": r["energy"][0] / ref}
             log("  " + "; ".join(f"{key} {row[key]['vs_reference']:.4f}x ({row[key]['evaluations']} evals, "
-                                 f"{row[key]['seconds']} s)" for key in SETTINGS))
+                                 f"{row[key]['seconds']} s)" for key in compared))
             pairs.append(row)
         results[name] = {"frames": size["frames"], "pairs": pairs}
     notes = ["each pair solved alone by each setting, one after the other",
              "reference: the pair's reference energy in speedup.json (or the lower result polished), and the lowest "
              "energy either setting reached",
-             "evaluations: latents through generator + VGG-19 (tangent passes included); seconds: wall time"]
-    settings = {**s, "compared": {k: v.to_dict() for k, v in SETTINGS.items()}}
-    write_result(ctx, "coarse_rule", settings=settings, results=results, notes=notes,
+             "evaluations: latents through generator + VGG-19 (tangent passes included); seconds: wall time; energies "
+             "measured in float32 whatever the solve computed in"]
+    settings = {**s, "compared": {k: {**cfg.to_dict(), "precision": str(dtype).removeprefix("torch.")}
+                                  for k, (cfg, dtype) in compared.items()}}
+    write_result(ctx, suite, settings=settings, results=results, notes=notes,
                  wall_time=time.perf_counter() - t0, model=", ".join(s["models"]))

@@ -35,9 +35,9 @@ def settings_for(ctx: Context) -> dict:
         return {"limit_s": 120, "reference_budget": 20, "measured": ["pixel, 3 frames, 2 steps"],
                 "runs": {"pixel, 3 frames, 2 steps": ["--metric", "pixel", "--frames", "3", "--steps", "2"]}}
     return {"limit_s": 600, "reference_budget": 400, "measured": [
-        "default: vgg-eq 64 px, 33 frames from 17 nodes", "frame rule 0.12", "frame rule 0.2", "9 nodes"], "runs": {
+        "default: vgg-eq 64 px, 33 frames from 17 nodes", "VGG in float32", "frame rule 0.2", "9 nodes"], "runs": {
         "default: vgg-eq 64 px, 33 frames from 17 nodes": [],
-        "frame rule 0.12": ["--ftol", "0.12"],
+        "VGG in float32": ["--precision", "float32"],
         "frame rule 0.2": ["--ftol", "0.2"],
         "9 nodes": ["--nodes", "9"],
         "the same default on zoo:faces64 (the previous default model)": ["--model", "zoo:faces64"],
@@ -74,7 +74,8 @@ def run_one(extra: list[str], limit: float, device: str, keep: Path | None = Non
             "finished": True, "seconds": round(seconds, 1), "solver_seconds": res["wall_time_s"],
             "evaluations": res["points_evaluated"], "model": report["model"]["name"], "metric": report["metric"],
             "metric_options": report.get("metric_options") or {},
-            "converged": res["converged"], "rel_change": res["rel_change"], "grad_norm": res["grad_norm"],
+            "converged": res["converged"], "precision": res.get("precision"), "rel_change": res["rel_change"],
+            "grad_norm": res["grad_norm"],
             "steps": res["steps"], "energy": res["energy"], "step_cv": [_cv(d) for d in res["step_distances"]],
             "length": res["length"], "nodes": report["settings"]["nodes"], "frames": report["settings"]["frames"],
             "warnings": [line for line in proc.stderr.splitlines() if line.startswith(("warning", "note"))]}

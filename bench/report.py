@@ -18,7 +18,8 @@ section says on which machine and device, with which command and when, its figur
 Generator evaluations (latents sent through the generator) are noise-free; wall times on a shared CPU are not.
 
 Reproduce from the repository root: `python -m bench all` (or one suite: `laine`, `laine_celeba64`, `realism`,
-`solvers`, `landscape`, `throughput`, `scaling`, `projection`, `first_run`, `speedup`, `coarse_rule`, `batch`;
+`solvers`, `landscape`, `throughput`, `scaling`, `projection`, `first_run`, `speedup`, `coarse_rule`, `precision`,
+`batch`;
 `--device cuda` on a GPU; `--quick` for a
 seconds-long smoke run at toy size).
 """
@@ -441,12 +442,13 @@ def first_run(doc: dict) -> str:
     runs, ref = doc["results"]["runs"], doc["results"]["reference"]
     for name, r in runs.items():
         if not r["finished"]:
-            rows.append([name, f"`{r['command']}`", f"not finished in {fmt(r['seconds'])}", "-", "-", "-", "-", "-", "-"])
+            rows.append([name, f"`{r['command']}`", "-", f"not finished in {fmt(r['seconds'])}"] + ["-"] * 6)
             continue
         ok = all(r["converged"])
         ratio = r.get("length_vs_reference")
-        rows.append([name, f"`{r['command']}`", r["seconds"], r["evaluations"], "yes" if ok else "no",
-                     r.get("nodes", "-"), fmt(max(r["grad_norm"])), fmt(max(r["step_cv"])), fmt(ratio, 4)])
+        rows.append([name, f"`{r['command']}`", r.get("precision") or "-", r["seconds"], r["evaluations"],
+                     "yes" if ok else "no", r.get("nodes", "-"), fmt(max(r["grad_norm"])), fmt(max(r["step_cv"])),
+                     fmt(ratio, 4)])
         if ratio is not None and verdict is None:
             met = ok and r["seconds"] <= 90 and ratio <= 1.02 and r.get("frames", 0) >= 33
             verdict = (f"The newcomer's command ({name}) took {fmt(r['seconds'])} s end to end, "
@@ -458,8 +460,8 @@ def first_run(doc: dict) -> str:
     if verdict is not None:
         verdict += (f" Settings here that meet both 90 s and 2%: {', '.join(n for n, _ in both)}." if both else
                     " No setting here meets both 90 s and 2%.")
-    out = [table(["setting", "command", "seconds", "evaluations", "converged", "nodes", "gradient norm", "step CV",
-                  "length vs reference"], rows)]
+    out = [table(["setting", "command", "VGG precision", "seconds", "evaluations", "converged", "nodes",
+                  "gradient norm", "step CV", "length vs reference"], rows)]
     if ref is not None:
         out += ["", f"Reference: the frames of '{ref['from']}' polished as a {runs[ref['from']]['frames']}-point path, "
                     f"{ref['evaluations']} "
@@ -513,7 +515,9 @@ def batch(doc: dict) -> str:
     return "\n".join(out)
 
 
-def coarse_rule(doc: dict) -> str:
+def compared(doc: dict) -> str:
+    """Settings solved pair by pair (``coarse_rule``, ``precision``): energies against references, evaluations,
+    seconds; the verdict holds the others against the first."""
     out, verdicts = [], []
     names = list(doc["settings"]["compared"])
     head = ["pair (seeds)", "reference energy"] + [h for n in names for h in (f"{n}: vs ref.", "evals", "s")]
@@ -525,9 +529,11 @@ def coarse_rule(doc: dict) -> str:
                 table(head, rows), ""]
         worst = {n: max(p[n]["vs_reference"] for p in r["pairs"]) for n in names}
         evals = {n: sum(p[n]["evaluations"] for p in r["pairs"]) for n in names}
+        secs = {n: sum(p[n]["seconds"] for p in r["pairs"]) for n in names}
         verdicts.append(f"on {model} " + " and ".join(
             f"the {n} ends every pair within {fmt(100 * (worst[n] - 1))}%" for n in names)
-            + f" of its reference, the {names[1]} for {fmt(evals[names[1]] / evals[names[0]])}x the evaluations")
+            + f" of its reference, the {names[1]} for {fmt(evals[names[1]] / evals[names[0]])}x the evaluations and "
+              f"{fmt(secs[names[1]] / secs[names[0]])}x the seconds")
     out.append("**Where we win and where we lose.** " + "; ".join(verdicts)[:1].upper() + "; ".join(verdicts)[1:] + ".")
     return "\n".join(out)
 
@@ -543,7 +549,8 @@ SECTIONS: dict[str, tuple[str, Callable[[dict], str]]] = {
     "projection": ("Projection of real photos", projection),
     "first_run": ("A newcomer's first run", first_run),
     "speedup": ("Issue 19: the default solver against the previous one, per pair", speedup),
-    "coarse_rule": ("Issue 19: where the levels before the last stop (frame rule or energy rule)", coarse_rule),
+    "coarse_rule": ("Issue 19: where the levels before the last stop (frame rule or energy rule)", compared),
+    "precision": ("Issue 19: VGG-19 in float32 or bfloat16 while solving (`--precision`)", compared),
     "batch": ("Issue 19: a batch of pairs against the same pairs one at a time", batch),
 }
 
