@@ -119,6 +119,7 @@ def test_a_solve_streams_each_level_then_the_final_path_then_the_downloads(app):
     status, report, headers = client.get(done["files"]["report.json"])
     assert status == 200 and "attachment" in headers["content-disposition"]
     assert report["command"] == "explore" and report["settings"]["frames"] == 9
+    assert report["settings"]["precision"] == "float32"  # a pixel metric has no network to run in bfloat16
     assert set(report["methods"]) == {"linear", "slerp", "geodesic"}
     assert report["levels"] == ["geodesic-1", "geodesic-2", "geodesic-3"]
     status, video, _ = client.get(done["files"]["video.mp4"])

@@ -15,7 +15,7 @@ from torch import Tensor
 from ._check import UserError, check_latents, check_output_dir, read_arrays
 from .generators import Generator
 from .limits import DEFAULT_FPS, DEFAULT_FRAMES
-from .metrics import PRECISIONS, Metric, computing_in, has_networks, precision_name, resolve_precision
+from .metrics import PRECISIONS, Metric, computing_in, precision_name, solving_precision
 from .paths import (DEFAULT_CHUNK, INITS, PathProblem, PathStats, baseline_path, check_endpoints, images_of,
                     path_stats)
 from .realism import RealismWeighted
@@ -145,10 +145,13 @@ class InterpolateSettings:
             return self.subdivide.max_work(nodes - 1) + refine
         return 0
 
+    def level(self) -> LevelConfig:
+        """The optimiser of the solver (of each level for ``subdivide``)."""
+        return self.subdivide.level if self.solver == "subdivide" else self.optimize
+
     def frame_rule(self) -> bool:
         """Whether the solver stops on the frame rule (``ftol``), which ``precision="auto"`` asks for."""
-        level = self.subdivide.level if self.solver == "subdivide" else self.optimize
-        return getattr(level, "ftol", None) is not None
+        return getattr(self.level(), "ftol", None) is not None
 
     def refine_config(self) -> SubdivideConfig:
         """The settings of the midpoint solves between the nodes: the solver's own levels."""
@@ -180,8 +183,7 @@ def solve(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, settings
     points = start
     dtype = torch.float32
     if settings.solver in ("optimize", "subdivide"):
-        if has_networks(metric):
-            dtype = resolve_precision(settings.precision, z0.device, frame_rule=settings.frame_rule())
+        dtype = solving_precision(metric, settings.precision, z0.device, settings.level())
         deadline = None if settings.time_limit is None else time.perf_counter() + settings.time_limit
         problem = PathProblem(generator, metric, z0, z1, chunk_size=settings.chunk_size)
         with computing_in(metric, dtype):

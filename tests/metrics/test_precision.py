@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -100,3 +101,15 @@ def test_a_bfloat16_solve_is_reported_in_float32(conv_gen, vgg_eq):
     energy_rule = replace(base, precision="auto", subdivide=replace(base.subdivide, level=energy_level))
     assert not energy_rule.frame_rule()
     assert jobs.solve(conv_gen, vgg_eq, z0, z1, energy_rule).precision == "float32"
+
+
+def test_the_explorer_map_solves_in_bfloat16_and_measures_in_float32(conv_gen, vgg_eq):
+    from latent_geodesics.app.mapping import map_latents
+
+    z = conv_gen.sample_latents(3, seed=4)
+    low = map_latents(conv_gen, vgg_eq, z, nodes=3, precision="bfloat16")
+    exact = map_latents(conv_gen, vgg_eq, z, nodes=3, precision="float32")
+    assert low["linear_lengths"] == exact["linear_lengths"]  # straight lines: float32 in both
+    g, s = np.array(low["geodesic_lengths"]), np.array(low["linear_lengths"])
+    assert (g <= s * 1.001).all() and (g[np.triu_indices(3, 1)] > 0).all()
+    np.testing.assert_allclose(g, np.array(exact["geodesic_lengths"]), rtol=0.05)

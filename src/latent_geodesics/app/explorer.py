@@ -25,7 +25,7 @@ from .._check import UserError
 from ..generators import Generator
 from ..jobs import join_legs, place_frames, place_frames_work, waypoint_legs
 from ..limits import MAX_SEED
-from ..metrics import Metric, build_metric, metric_names
+from ..metrics import Metric, build_metric, computing_in, metric_names, precision_name, solving_precision
 from ..pathfile import PathFile
 from ..curves import interpolate_points
 from ..paths import PathProblem, baseline_path, images_of, path_stats
@@ -318,12 +318,17 @@ class Explorer:
             ctx.tell(force=True)
 
         deadline = time.perf_counter() + s.time_limit
-        result = subdivide_path(problem, nodes - 1, s.subdivide, progress=ctx, deadline=deadline, on_level=on_level)
-        ctx.check()
-        points = result.points
-        if nodes < req.frames:
-            ctx.set_stage("placing frames", place_frames_work(nodes, req.frames, s.subdivide))
-            result, points = place_frames(problem, result, req.frames, s.subdivide, progress=ctx, deadline=deadline)
+        dtype = solving_precision(metric, s.precision, gen.device, s.subdivide.level)
+        with computing_in(metric, dtype):  # the levels shown on the way are measured in it, the final path is not
+            result = subdivide_path(problem, nodes - 1, s.subdivide, progress=ctx, deadline=deadline,
+                                    on_level=on_level)
+            ctx.check()
+            points = result.points
+            if nodes < req.frames:
+                ctx.set_stage("placing frames", place_frames_work(nodes, req.frames, s.subdivide))
+                result, points = place_frames(problem, result, req.frames, s.subdivide, progress=ctx,
+                                              deadline=deadline)
+        run["precision"] = precision_name(dtype)
         paths["geodesic"] = points
         self._show(ctx, run, "geodesic", points, metric, final=True, nodes=nodes)
         ctx.set_stage("writing the video")
@@ -361,7 +366,7 @@ class Explorer:
             "realism": None if req.realism is None else {"lambda": req.realism, "form": "conformal"},
             "settings": {"frames": req.frames, "nodes": min(req.frames, self.settings.max_nodes),
                          "easing": req.easing, "fps": self.settings.fps, "time_limit_s": self.settings.time_limit,
-                         "subdivide": self.settings.subdivide.to_dict()},
+                         "subdivide": self.settings.subdivide.to_dict(), "precision": run["precision"]},
             "waypoints": [{k: w[k] for k in ("id", "label", "seed", "photo", "lpips")} for w in waypoints],
             "methods": {m: {k: run["paths"][m][k] for k in ("length", "energy", "steps")} for m in METHODS},
             "levels": [p for p in run["shown"] if p.startswith("geodesic-")],
@@ -392,7 +397,7 @@ class Explorer:
         ctx.set_stage("map: metric")
         found = map_latents(self.generator, self._metric(metric_name, None), z, nodes=s.map_nodes,
                             subdivide=s.subdivide, chunk_size=s.chunk_size, time_limit=s.time_limit, progress=ctx,
-                            stage=ctx.set_stage)
+                            stage=ctx.set_stage, precision=s.precision)
         self.map = {"ids": ids, "metric": metric_name, **found}
         ctx.publish("map", map=self.map)
         return self.map

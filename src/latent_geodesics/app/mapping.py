@@ -12,19 +12,21 @@ from torch import Tensor
 from .._check import UserError
 from ..distances import align, classical_mds, matrix, pair_list, same_points
 from ..generators import Generator
-from ..metrics import Metric
+from ..metrics import Metric, computing_in, solving_precision
 from ..paths import DEFAULT_CHUNK, PathProblem, baseline_path, path_stats
 from ..solvers import Progress, SubdivideConfig, subdivide_path
 
 
 def map_latents(generator: Generator, metric: Metric, z: Tensor, *, nodes: int = 5,
                 subdivide: SubdivideConfig = SubdivideConfig(), chunk_size: int = DEFAULT_CHUNK,
-                time_limit: float | None = None, progress: Progress | None = None, stage=None) -> dict:
+                time_limit: float | None = None, progress: Progress | None = None, stage=None,
+                precision: str = "auto") -> dict:
     """Geodesic and straight-line lengths between all pairs of ``z`` ``(K, *latent_shape)`` and 2-D maps of both.
 
     Each pair's path has ``nodes`` points (endpoints included); equal latents are 0 apart and not solved. The
     straight-line map is rotated and scaled onto the geodesic one (:func:`~latent_geodesics.distances.align`).
     ``stage(text, total)``, where given, is told what runs next (the explore worker's progress line).
+    ``precision``: the metric's networks while solving (``--precision``); the lengths are measured in float32.
 
     Returns:
         ``geodesic``, ``linear``: ``(K, 2)`` coordinates as lists; ``geodesic_lengths``, ``linear_lengths``:
@@ -49,9 +51,13 @@ def map_latents(generator: Generator, metric: Metric, z: Tensor, *, nodes: int =
         if stage is not None:
             stage(f"map: geodesics of {len(todo)} pairs", subdivide.max_work(n))
         deadline = None if time_limit is None else time.perf_counter() + time_limit
-        result = subdivide_path(PathProblem(generator, metric, za, zb, chunk_size=chunk_size), n, subdivide,
-                                progress=progress, deadline=deadline)
-        geo.update({p: float(v) for p, v in zip(todo, result.stats.length)})
+        dtype = solving_precision(metric, precision, za.device, subdivide.level)
+        with computing_in(metric, dtype):
+            result = subdivide_path(PathProblem(generator, metric, za, zb, chunk_size=chunk_size), n, subdivide,
+                                    progress=progress, deadline=deadline)
+        lengths = result.stats.length if dtype == torch.float32 else \
+            path_stats(generator, metric, result.points, chunk_size=chunk_size).length
+        geo.update({p: float(v) for p, v in zip(todo, lengths)})
         lin.update({p: float(v) for p, v in zip(todo, straight.length)})
     if not all(np.isfinite(v) for v in (*geo.values(), *lin.values())):
         raise UserError("the map's lengths are NaN or inf: the model or the metric gave NaN for some samples; try "

@@ -56,6 +56,7 @@ class ExploreSettings:
             command: :func:`~latent_geodesics.settings.metric_build_options`).
         projection: how dropped photos are projected.
         subdivide: the solver's settings.
+        precision: the feature networks' arithmetic while solving (``--precision``; lengths shown are float32).
         chunk_size: points per generator call.
         fps: frame rate of the video.
     """
@@ -73,6 +74,7 @@ class ExploreSettings:
     metric_options: tuple[tuple[str, object], ...] = ()
     projection: ProjectConfig = field(default_factory=ProjectConfig)
     subdivide: SubdivideConfig = field(default_factory=SubdivideConfig)
+    precision: str = "auto"
     chunk_size: int = DEFAULT_CHUNK
     fps: float = DEFAULT_FPS
 

@@ -15,7 +15,8 @@ from .base import Features, Metric, cat, mean_sq, select
 from .equalize import Equalized, equalize
 from .lpips import LPIPSMetric
 from .pixel import PixelMetric, pixel_distance_sq
-from .precision import PRECISIONS, computing_in, has_networks, native_bfloat16, precision_name, resolve_precision
+from .precision import (PRECISIONS, computing_in, has_networks, native_bfloat16, precision_name, resolve_precision,
+                        solving_precision)
 from .vgg import VGGMetric
 
 EQ_SUFFIX = "-eq"
@@ -63,5 +64,5 @@ def build_metric(name: str, *, device: str | torch.device = "cpu", dtype: torch.
 __all__ = [
     "METRICS", "PRECISIONS", "Equalized", "Features", "LPIPSMetric", "Metric", "PixelMetric", "VGGMetric",
     "build_metric", "cat", "computing_in", "equalize", "has_networks", "mean_sq", "metric_help", "metric_names",
-    "native_bfloat16", "pixel_distance_sq", "precision_name", "resolve_precision", "select",
+    "native_bfloat16", "pixel_distance_sq", "precision_name", "resolve_precision", "select", "solving_precision",
 ]
