@@ -197,6 +197,7 @@ def test_store_resume_corrupt_and_failed_lines(gen, tmp_path):
         assert rec["sha256"] == sha256_of(tmp_path / rec["file"])
         assert rec["stats"]["length"] < rec["stats"]["start_length"]  # the solver shortened it
         assert rec["worker"].startswith("local:") and rec["wall_time_s"] > 0
+        assert rec["precision"] == "float32"  # what solved: a pixel metric has no network to run in bfloat16
 
     # a rerun skips the finished lines, retries the failed one
     mtimes = {j.name: os.stat(tmp_path / "paths" / f"{j.name}.npz").st_mtime_ns for j in jobs[:3]}

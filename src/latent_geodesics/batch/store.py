@@ -137,7 +137,7 @@ class ResultStore:
                        stats={k: result[k] for k in ("start_length", "start_energy", "length", "energy", "step_cv",
                                                      "step_distances")},
                        converged=result["converged"], steps=result["steps"], rel_change=result["rel_change"],
-                       grad_norm=result["grad_norm"])
+                       grad_norm=result["grad_norm"], precision=result.get("precision"))
         else:
             rec.update(status="failed", error=result["error"])
         rec.update({k: result.get(k) for k in ("wall_time_s", "batch_wall_time_s", "batch_lines")},

@@ -120,7 +120,7 @@ class BatchSolver:
                 "step_distances": steps[0].tolist(), "step_cv": float(step_cv(steps)[0]),
                 "converged": all(per.get("converged", [True])), "steps": max(per.get("steps", [0])),
                 "rel_change": _worst(per.get("rel_change")), "grad_norm": _worst(per.get("grad_norm")),
-                "batch_wall_time_s": round(wall, 4), "batch_lines": len(batch),
+                "precision": solved.precision, "batch_wall_time_s": round(wall, 4), "batch_lines": len(batch),
                 "wall_time_s": round(wall / len(batch), 4),
                 "worker": self.worker, "device": str(device),
             })
