@@ -473,7 +473,8 @@ def first_run(doc: dict) -> str:
 
 def speedup(doc: dict) -> str:
     out = []
-    vgg = f" (VGG-19 in {doc['settings']['default_precision']})" if "default_precision" in doc["settings"] else ""
+    precision = doc["settings"].get("default_precision")
+    vgg = f"; the default's VGG-19 in {precision}" if precision else ""
     head = ["pair (seeds)", "reference energy", "previous: vs ref.", "evals", "s", "default: vs ref.", "evals", "s",
             "evals ratio", "time ratio"]
     verdicts = []
@@ -482,8 +483,8 @@ def speedup(doc: dict) -> str:
                  p["previous"]["evaluations"], p["previous"]["seconds"], p["default"]["vs_reference"],
                  p["default"]["evaluations"], p["default"]["seconds"], p["evaluation_ratio"], p["time_ratio"]]
                 for p in r["pairs"]]
-        out += [f"**{model}**, {r['frames']} frames, vgg-eq (min_size 64), each pair solved alone; the default"
-                f"{vgg}:", "", table(head, rows), ""]
+        out += [f"**{model}**, {r['frames']} frames, vgg-eq (min_size 64), each pair solved alone{vgg}:", "",
+                table(head, rows), ""]
         b = r["batch"]
         out += [f"All {len(r['pairs'])} pairs as one batch (default solver): {b['evaluations']} evaluations, "
                 f"{fmt(b['evaluations_vs_single'])}x the sum of the single runs, {fmt(b['seconds'])} s; worst pair "
