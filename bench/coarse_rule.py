@@ -15,6 +15,7 @@ import time
 
 import torch
 
+from latent_geodesics.metrics import precision_name
 from latent_geodesics.solvers import SubdivideConfig
 
 from .common import Context, log, write_result
@@ -73,7 +74,7 @@ def run_compared(ctx: Context, suite: str, compared: dict[str, tuple[SubdivideCo
              "energy either setting reached",
              "evaluations: latents through generator + VGG-19 (tangent passes included); seconds: wall time; energies "
              "measured in float32 whatever the solve computed in"]
-    settings = {**s, "compared": {k: {**cfg.to_dict(), "precision": str(dtype).removeprefix("torch.")}
+    settings = {**s, "compared": {k: {**cfg.to_dict(), "precision": precision_name(dtype)}
                                   for k, (cfg, dtype) in compared.items()}}
     write_result(ctx, suite, settings=settings, results=results, notes=notes,
                  wall_time=time.perf_counter() - t0, model=", ".join(s["models"]))

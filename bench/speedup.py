@@ -26,7 +26,7 @@ import torch
 from latent_geodesics.generators import load_generator
 from latent_geodesics.metrics import build_metric, computing_in, precision_name, resolve_precision
 from latent_geodesics.paths import PathProblem, PathStats
-from latent_geodesics.solvers import OptimizeConfig, SubdivideConfig, optimize_path, subdivide_path
+from latent_geodesics.solvers import OptimizeConfig, SubdivideConfig, optimize_path, stops_on_frames, subdivide_path
 
 from .common import Context, Generator, TinyNet, load_metric, log, write_result
 
@@ -90,7 +90,7 @@ def _reference(gen, metric, z0, z1, start, budget: int) -> dict:
 def run(ctx: Context) -> None:
     t0 = time.perf_counter()
     s = sizes(ctx)
-    dtype = resolve_precision("auto", ctx.device, frame_rule=SubdivideConfig().level.ftol is not None)
+    dtype = resolve_precision("auto", ctx.device, frame_rule=stops_on_frames(SubdivideConfig().level))
     results = {}
     for name, size in s["models"].items():
         gen, metric = _model(name, ctx)

@@ -254,7 +254,7 @@ def test_interpolate_defaults_are_the_perceptual_geodesic(monkeypatch, tmp_path)
     from latent_geodesics.cli import interpolate as command
     from latent_geodesics.jobs import AUTO_NODES
     from latent_geodesics.settings import VGG_MIN_SIZE
-    from latent_geodesics.solvers import COARSE_FTOL, DEFAULT_FTOL
+    from latent_geodesics.solvers import COARSE_FTOL, DEFAULT_FTOL, stops_on_frames
 
     seen = {}
     monkeypatch.setattr(command, "run_interpolate", lambda settings, out, **kw: seen.update(settings=settings, **kw)
@@ -274,7 +274,7 @@ def test_interpolate_defaults_are_the_perceptual_geodesic(monkeypatch, tmp_path)
     run("interpolate", "--seed", 1, "--seed", 2, "--coarse-ftol", "0", "--out", tmp_path / "o")
     subdivide = seen["settings"].interpolate_settings().subdivide  # coarse levels on the energy rule, the last not
     assert subdivide.coarse_ftol is None and subdivide.level.ftol == DEFAULT_FTOL
-    assert settings.precision == "auto" and settings.frame_rule()  # bfloat16 where the hardware has it
+    assert settings.precision == "auto" and stops_on_frames(settings.level())  # bfloat16 where the hardware has it
     run("interpolate", "--seed", 1, "--seed", 2, "--precision", "float32", "--out", tmp_path / "o")
     assert seen["settings"].interpolate_settings().precision == "float32"
     run("interpolate", "--seed", 1, "--seed", 2, "--solver", "subdivide", "--variant", "joint", "--optimizer", "lbfgs",
@@ -283,7 +283,7 @@ def test_interpolate_defaults_are_the_perceptual_geodesic(monkeypatch, tmp_path)
     settings = seen["settings"].interpolate_settings()
     level = settings.subdivide.level
     assert (level.optimizer, level.ftol, level.rtol, level.gtol) == ("lbfgs", None, 1e-4, 3e-3)
-    assert not settings.frame_rule()  # so precision auto is float32: the energy rule is not robust to its noise
+    assert not stops_on_frames(settings.level())  # so auto is float32: the energy rule is not robust to its noise
     assert seen["settings"].metric.build_options() == {"min_size": 128} and settings.node_count() == 33
 
 

@@ -23,7 +23,7 @@ from .pathfile import PathFile
 from .rendering import staged_outputs, tile, to_uint8, write_json, write_png, write_video
 from .reporting import model_block, report_json
 from .solvers import (SOLVERS, Progress, SolveResult, SubdivideConfig, frames_between_nodes, level_config,
-                      refine_path, refine_work, retime_path, solve_at_resolution, subdivide_path)
+                      refine_path, refine_work, retime_path, solve_at_resolution, stops_on_frames, subdivide_path)
 from .solvers.subdivide import LevelConfig, most_steps, step_work
 
 if TYPE_CHECKING:
@@ -149,10 +149,6 @@ class InterpolateSettings:
         """The optimiser of the solver (of each level for ``subdivide``)."""
         return self.subdivide.level if self.solver == "subdivide" else self.optimize
 
-    def frame_rule(self) -> bool:
-        """Whether the solver stops on the frame rule (``ftol``), which ``precision="auto"`` asks for."""
-        return getattr(self.level(), "ftol", None) is not None
-
     def refine_config(self) -> SubdivideConfig:
         """The settings of the midpoint solves between the nodes: the solver's own levels."""
         return self.subdivide if self.solver == "subdivide" else replace(self.subdivide, level=self.optimize)
@@ -183,7 +179,7 @@ def solve(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, settings
     points = start
     dtype = torch.float32
     if settings.solver in ("optimize", "subdivide"):
-        dtype = solving_precision(metric, settings.precision, z0.device, settings.level())
+        dtype = solving_precision(metric, settings.precision, z0.device, frame_rule=stops_on_frames(settings.level()))
         deadline = None if settings.time_limit is None else time.perf_counter() + settings.time_limit
         problem = PathProblem(generator, metric, z0, z1, chunk_size=settings.chunk_size)
         with computing_in(metric, dtype):

@@ -18,7 +18,7 @@ from latent_geodesics._check import UserError
 from latent_geodesics.metrics import (build_metric, computing_in, has_networks, native_bfloat16, precision_name,
                                       resolve_precision)
 from latent_geodesics.paths import path_stats
-from latent_geodesics.solvers import level_config
+from latent_geodesics.solvers import level_config, stops_on_frames
 
 OPTIONS = {"layers": "conv1_2,conv2_2", "min_size": 32}
 
@@ -99,7 +99,7 @@ def test_a_bfloat16_solve_is_reported_in_float32(conv_gen, vgg_eq):
     assert jobs.solve(conv_gen, build_metric("pixel"), z0, z1, base).precision == "float32"
     energy_level = level_config("lbfgs-pair", ftol=None)
     energy_rule = replace(base, precision="auto", subdivide=replace(base.subdivide, level=energy_level))
-    assert not energy_rule.frame_rule()
+    assert not stops_on_frames(energy_rule.level())
     assert jobs.solve(conv_gen, vgg_eq, z0, z1, energy_rule).precision == "float32"
 
 

@@ -35,7 +35,7 @@ from ..report import side_by_side_frames
 from ..rendering import to_uint8, write_json, write_png, write_video
 from ..reporting import model_block, report_json
 from ..settings import metric_build_options
-from ..solvers import subdivide_path
+from ..solvers import stops_on_frames, subdivide_path
 from ..video.easing import ease, easing_names
 from .mapping import map_latents
 from .requests import (FRAME_FILE, JOB_ID, SAMPLE_ID, SUFFIX, METHODS, NONFINITE, RUN_FILES, ExploreSettings,
@@ -318,7 +318,7 @@ class Explorer:
             ctx.tell(force=True)
 
         deadline = time.perf_counter() + s.time_limit
-        dtype = solving_precision(metric, s.precision, gen.device, s.subdivide.level)
+        dtype = solving_precision(metric, s.precision, gen.device, frame_rule=stops_on_frames(s.subdivide.level))
         with computing_in(metric, dtype):  # the levels shown on the way are measured in it, the final path is not
             result = subdivide_path(problem, nodes - 1, s.subdivide, progress=ctx, deadline=deadline,
                                     on_level=on_level)

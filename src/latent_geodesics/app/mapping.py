@@ -14,7 +14,7 @@ from ..distances import align, classical_mds, matrix, pair_list, same_points
 from ..generators import Generator
 from ..metrics import Metric, computing_in, solving_precision
 from ..paths import DEFAULT_CHUNK, PathProblem, baseline_path, path_stats
-from ..solvers import Progress, SubdivideConfig, subdivide_path
+from ..solvers import Progress, SubdivideConfig, stops_on_frames, subdivide_path
 
 
 def map_latents(generator: Generator, metric: Metric, z: Tensor, *, nodes: int = 5,
@@ -51,7 +51,7 @@ def map_latents(generator: Generator, metric: Metric, z: Tensor, *, nodes: int =
         if stage is not None:
             stage(f"map: geodesics of {len(todo)} pairs", subdivide.max_work(n))
         deadline = None if time_limit is None else time.perf_counter() + time_limit
-        dtype = solving_precision(metric, precision, za.device, subdivide.level)
+        dtype = solving_precision(metric, precision, za.device, frame_rule=stops_on_frames(subdivide.level))
         with computing_in(metric, dtype):
             result = subdivide_path(PathProblem(generator, metric, za, zb, chunk_size=chunk_size), n, subdivide,
                                     progress=progress, deadline=deadline)

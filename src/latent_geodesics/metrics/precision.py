@@ -53,12 +53,13 @@ def resolve_precision(name: str, device: torch.device | str, *, frame_rule: bool
     return _DTYPES[name]
 
 
-def solving_precision(metric: Metric, name: str, device: torch.device | str, level: object) -> torch.dtype:
-    """What a solve whose levels are ``level`` (a solver's level config) runs ``metric``'s networks in under
-    ``--precision name``: :func:`resolve_precision`, and float32 for a metric without a feature network."""
+def solving_precision(metric: Metric, name: str, device: torch.device | str, *, frame_rule: bool) -> torch.dtype:
+    """What a solve runs ``metric``'s networks in under ``--precision name``: :func:`resolve_precision`, and
+    float32 for a metric without a feature network. ``frame_rule``: the solver's levels stop on the frame rule
+    (:func:`~latent_geodesics.solvers.stops_on_frames`)."""
     if not has_networks(metric):
         return torch.float32
-    return resolve_precision(name, device, frame_rule=getattr(level, "ftol", None) is not None)
+    return resolve_precision(name, device, frame_rule=frame_rule)
 
 
 def precision_name(dtype: torch.dtype) -> str:

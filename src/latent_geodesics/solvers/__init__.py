@@ -9,7 +9,7 @@ from .gauss_newton import GaussNewtonConfig, gauss_newton_path
 from .optimize import LBFGS, OptimizeConfig, optimize_path
 from .retime import curve_steps, frames_at_fractions, frames_between_nodes, retime_path
 from .subdivide import (COARSE_FTOL, DEFAULT_FTOL, SubdivideConfig, refine_path, refine_work, solve_at_resolution,
-                        solve_midpoints, subdivide_path)
+                        solve_midpoints, stops_on_frames, subdivide_path)
 
 OPTIMIZERS = {
     "lbfgs-pair": "L-BFGS in coordinates preconditioned by the path Laplacian and the latent metric, with a line "
@@ -51,4 +51,4 @@ __all__ = ["COARSE_FTOL", "DEFAULT_FTOL", "DEFAULT_GTOL", "DEFAULT_RTOL", "Gauss
            "OPTIMIZERS", "OptimizeConfig", "Progress", "SOLVERS", "SolveResult", "SubdivideConfig", "curve_steps",
            "frames_at_fractions", "frames_between_nodes",
            "gauss_newton_path", "level_config", "optimize_path", "refine_path", "refine_work", "retime_path",
-           "solve_at_resolution", "solve_midpoints", "subdivide_path"]
+           "solve_at_resolution", "solve_midpoints", "stops_on_frames", "subdivide_path"]

@@ -263,12 +263,16 @@ def _with_steps(cfg: LevelConfig, max_steps: int) -> LevelConfig:
     return replace(cfg, max_steps=max_steps)
 
 
+def stops_on_frames(level: LevelConfig) -> bool:
+    """Whether a level stops on the frame rule (``ftol``, ``lbfgs-pair``) rather than on the energy rule."""
+    return isinstance(level, OptimizeConfig) and level.ftol is not None
+
+
 def _coarse(config: SubdivideConfig) -> LevelConfig:
     """A level before the last: the frame rule at ``coarse_ftol`` (when the level uses the frame rule and
     ``coarse_ftol`` is set), else the energy rule alone, at ``coarse_rtol``."""
     level = config.level
-    frames = isinstance(level, OptimizeConfig) and level.ftol is not None
-    if frames and config.coarse_ftol is not None:
+    if stops_on_frames(level) and config.coarse_ftol is not None:
         return replace(level, ftol=max(level.ftol, config.coarse_ftol))
     if config.coarse_rtol is None:
         return level
@@ -281,7 +285,7 @@ def _midpoint_level(config: SubdivideConfig) -> LevelConfig:
     """The midpoint solves of :func:`refine_path`: the frame rule at :data:`MIDPOINT_FTOL` (when the level uses
     the frame rule), else the coarse levels' rule; at most ``local_steps`` steps."""
     level = config.level
-    if isinstance(level, OptimizeConfig) and level.ftol is not None:
+    if stops_on_frames(level):
         return replace(level, ftol=max(level.ftol, MIDPOINT_FTOL), max_steps=config.local_steps)
     return _with_steps(_coarse(config), config.local_steps)
 
