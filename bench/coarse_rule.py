@@ -4,13 +4,12 @@ The ``speedup`` suite showed the default ending 3.5-5% above the reference energ
 README's "Solver directions" why: a coarse level stopped early sends the last level into a higher local minimum.
 Here each ``speedup`` pair is solved alone by the default and by the default with its coarse levels on the energy
 rule (relative change 1e-3 over 10 steps), one after the other in one run; both are held against the pair's
-reference energy from ``speedup.json`` (the lowest energy any run of that suite reached), or against the lower of the
-two polished (``--quick``, or no ``speedup.json`` beside this one).
+reference energy: the lowest any benchmark run has reached (:mod:`bench.references`, this run included; for a pair
+new to the table, or ``--quick``, the lower of the two polished first).
 """
 
 from __future__ import annotations
 
-import json
 import time
 
 import torch
@@ -19,21 +18,12 @@ from latent_geodesics.metrics import precision_name
 from latent_geodesics.solvers import SubdivideConfig
 
 from .common import Context, log, write_result
+from .references import References, pair_key
 from .speedup import _model, _reference, _solve, sizes
 
 SETTINGS = {"default": (SubdivideConfig(), torch.float32),
             "coarse energy rule": (SubdivideConfig(coarse_ftol=None), torch.float32)}
 """Name -> (subdivide settings, feature-network precision), the first the baseline of the verdict."""
-
-
-def _stored_references(ctx: Context) -> dict:
-    """``(model, seeds) -> reference energy`` from ``speedup.json`` next to this suite's output, if any."""
-    path = ctx.out / "speedup.json"
-    if ctx.quick or not path.exists():
-        return {}
-    doc = json.loads(path.read_text())
-    return {(name, tuple(p["seeds"])): p["reference_energy"] for name, r in doc["results"].items()
-            for p in r["pairs"]}
 
 
 def run(ctx: Context) -> None:
@@ -44,7 +34,7 @@ def run_compared(ctx: Context, suite: str, compared: dict[str, tuple[SubdivideCo
     """Each ``speedup`` pair solved alone by each of ``compared``, held against the pair's reference energy."""
     t0 = time.perf_counter()
     s = sizes(ctx)
-    stored = _stored_references(ctx)
+    refs = References(ctx)
     results = {}
     for name, size in s["models"].items():
         gen, metric = _model(name, ctx)
@@ -55,13 +45,16 @@ def run_compared(ctx: Context, suite: str, compared: dict[str, tuple[SubdivideCo
             log(f"{suite}: {name} pair {seeds}")
             runs = {key: _solve(gen, metric, z0, z1, size["frames"] - 1, cfg, ctx.device, dtype)
                     for key, (cfg, dtype) in compared.items()}
-            ref = stored.get((name, seeds))
-            source = "speedup"
-            if ref is None:
+            pair = pair_key(name, size["min_size"], size["frames"], seeds)
+            source = "references.json"
+            if refs.lowest(pair) is None:
                 best = min(runs.values(), key=lambda r: r["energy"][0])
-                ref = _reference(gen, metric, z0, z1, best["points"], size["reference_budget"])["energy"][0]
+                polished = _reference(gen, metric, z0, z1, best["points"], size["reference_budget"])
+                refs.offer(pair, polished["energy"][0], f"{suite} reference polish")
                 source = "polished here"
-            ref = min([ref] + [r["energy"][0] for r in runs.values()])
+            for label, r in runs.items():
+                refs.offer(pair, r["energy"][0], f"{suite} {label}")
+            ref = refs.lowest(pair)
             row = {"seeds": list(seeds), "reference_energy": ref, "reference_from": source}
             for key, r in runs.items():
                 row[key] = {**{k: v for k, v in r.items() if k != "points"}, "vs_reference": r["energy"][0] / ref}
@@ -70,8 +63,8 @@ def run_compared(ctx: Context, suite: str, compared: dict[str, tuple[SubdivideCo
             pairs.append(row)
         results[name] = {"frames": size["frames"], "pairs": pairs}
     notes = ["each pair solved alone by each setting, one after the other",
-             "reference: the pair's reference energy in speedup.json (or the lower result polished), and the lowest "
-             "energy either setting reached",
+         "reference: the lowest energy any benchmark run has reached for the pair (references.json, this run "
+             "included; a pair new to it: the lower result polished)",
              "evaluations: latents through generator + VGG-19 (tangent passes included); seconds: wall time; energies "
              "measured in float32 whatever the solve computed in"]
     settings = {**s, "compared": {k: {**cfg.to_dict(), "precision": precision_name(dtype)}

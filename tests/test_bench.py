@@ -123,3 +123,27 @@ def test_quick_precision_measures_both_in_float32(quick_run: Path) -> None:
                 run = pair[name]
                 assert run["vs_reference"] == run["energy"][0] / pair["reference_energy"] >= 1
                 assert run["evaluations"] > 0
+
+
+def test_references_keep_the_lowest_energy_across_runs(tmp_path: Path) -> None:
+    sys.path.insert(0, str(ROOT))
+    from bench.common import Context
+    from bench.references import FILE, References, pair_key
+
+    def ctx(quick: bool = False) -> Context:
+        import torch
+        return Context(device=torch.device("cpu"), quick=quick, out=tmp_path, command="test")
+
+    pair = pair_key("zoo:faces64", 64, 17, (1, 2))
+    assert pair == "zoo:faces64 vgg-eq@64px 17 frames seeds 1-2"
+    first = References(ctx())
+    assert first.lowest(pair) is None
+    assert first.offer(pair, 5.0e6, "speedup default") == 5.0e6
+    assert first.offer(pair, 5.5e6, "speedup previous") == 5.0e6  # a higher energy leaves the table as it is
+    second = References(ctx())  # a later run reads what the first wrote
+    assert second.lowest(pair) == 5.0e6 and second.table[pair]["by"] == "speedup default"
+    assert second.offer(pair, 4.9e6, "batch together") == 4.9e6
+    doc = json.loads((tmp_path / FILE).read_text())
+    assert doc["pairs"][pair]["energy"] == 4.9e6 and doc["pairs"][pair]["by"] == "batch together"
+    assert not list(tmp_path.glob("*.tmp"))
+    assert References(ctx(quick=True)).lowest(pair) is None  # toy runs never hold real pairs against it
