@@ -22,6 +22,9 @@ Suites (one module each, one JSON each under ``bench/results/<suite>.json``):
 - ``precision``: the ``speedup`` pairs by the default with VGG-19 in float32 and in bfloat16 (``--precision``).
 - ``batch``: 8 pairs as one batch against the same pairs one at a time: evaluations, energies, steps per pair.
 
+``speedup``, ``coarse_rule``, ``precision`` and ``batch`` hold each pair against the lowest energy any run has
+reached for it, kept in ``bench/results/references.json`` (:mod:`bench.references`).
+
 Every run then rewrites ``BENCHMARKS.md`` from all the JSON files present (see :mod:`bench.report`).
 ``--quick`` runs each suite at toy size on a tiny random generator (no weights, seconds) so that CI can
 check the code still runs; its numbers mean nothing.

@@ -475,11 +475,12 @@ def speedup(doc: dict) -> str:
     out = []
     precision = doc["settings"].get("default_precision")
     vgg = f"; the default's VGG-19 in {precision}" if precision else ""
-    head = ["pair (seeds)", "reference energy", "previous: vs ref.", "evals", "s", "default: vs ref.", "evals", "s",
-            "evals ratio", "time ratio"]
+    head = ["pair (seeds)", "reference energy", "reached by", "previous: vs ref.", "evals", "s", "default: vs ref.",
+            "evals", "s", "evals ratio", "time ratio"]
     verdicts = []
     for model, r in doc["results"].items():
-        rows = [[f"{p['seeds'][0]}, {p['seeds'][1]}", p["reference_energy"], p["previous"]["vs_reference"],
+        rows = [[f"{p['seeds'][0]}, {p['seeds'][1]}", p["reference_energy"], p.get("reference_by", "this run"),
+                 p["previous"]["vs_reference"],
                  p["previous"]["evaluations"], p["previous"]["seconds"], p["default"]["vs_reference"],
                  p["default"]["evaluations"], p["default"]["seconds"], p["evaluation_ratio"], p["time_ratio"]]
                 for p in r["pairs"]]
