@@ -16,7 +16,7 @@ import time
 import torch
 
 from latent_geodesics.generators import load_generator
-from latent_geodesics.metrics import build_metric, precision_name, resolve_precision
+from latent_geodesics.metrics import build_metric, precision_name, solving_precision
 from latent_geodesics.solvers import SubdivideConfig, stops_on_frames
 
 from .common import Context, Generator, TinyNet, load_metric, log, write_result
@@ -46,7 +46,7 @@ def run(ctx: Context) -> None:
     z0 = torch.cat([gen.sample_latents(1, seed=a) for a, _ in seeds])
     z1 = torch.cat([gen.sample_latents(1, seed=b) for _, b in seeds])
     refs = References(ctx)
-    dtype = resolve_precision("auto", ctx.device, frame_rule=stops_on_frames(SubdivideConfig().level))
+    dtype = solving_precision(metric, "auto", ctx.device, frame_rule=stops_on_frames(SubdivideConfig().level))
     singles = []
     for k, pair in enumerate(seeds):
         r = _solve(gen, metric, z0[k:k + 1], z1[k:k + 1], n, SubdivideConfig(), ctx.device, dtype)

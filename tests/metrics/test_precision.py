@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from latent_geodesics import jobs
 from latent_geodesics._check import UserError
 from latent_geodesics.metrics import (build_metric, computing_in, has_networks, native_bfloat16, precision_name,
-                                      resolve_precision)
+                                      resolve_precision, solving_precision)
+from latent_geodesics.metrics.precision import BFLOAT16_MIN_SIZE
 from latent_geodesics.paths import path_stats
 from latent_geodesics.solvers import level_config, stops_on_frames
 
@@ -43,6 +44,17 @@ def test_auto_is_bfloat16_only_where_native_and_on_the_frame_rule():
     assert not native_bfloat16("meta")
     with pytest.raises(UserError, match="unknown precision 'half'; choose one of: auto, float32, bfloat16"):
         resolve_precision("half", "cpu", frame_rule=True)
+
+
+def test_auto_keeps_float32_below_64_px(vgg_eq):
+    native = torch.bfloat16 if native_bfloat16("cpu") else torch.float32
+    assert vgg_eq.base.network.min_size == 32 < BFLOAT16_MIN_SIZE == 64
+    assert solving_precision(vgg_eq, "auto", "cpu", frame_rule=True) == torch.float32
+    assert solving_precision(vgg_eq, "bfloat16", "cpu", frame_rule=True) == torch.bfloat16  # asked for: given
+    at_64 = build_metric("vgg-eq", layers="conv1_2", min_size=64)
+    assert solving_precision(at_64, "auto", "cpu", frame_rule=True) == native
+    assert solving_precision(at_64, "auto", "cpu", frame_rule=False) == torch.float32
+    assert solving_precision(build_metric("pixel"), "bfloat16", "cpu", frame_rule=True) == torch.float32
 
 
 def test_native_bfloat16_is_what_the_cpu_flags_say():

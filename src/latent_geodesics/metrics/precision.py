@@ -22,6 +22,10 @@ PRECISIONS = ("auto", "float32", "bfloat16")
 frame rule (which measures how far frames move, robust to the noise), float32 otherwise."""
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+BFLOAT16_MIN_SIZE = 64
+"""``auto`` keeps float32 for a feature network whose ``min_size`` is below this (px). At 32 px bfloat16 step
+distances are 2-4x further off float32's than at 64 px, and 8 mnist28 pairs at 32 px ended 5-18% above the
+lowest energies known for them, where float32 ended within 1.4% (BENCHMARKS.md, ``batch``)."""
 
 
 def native_bfloat16(device: torch.device | str) -> bool:
@@ -55,9 +59,11 @@ def resolve_precision(name: str, device: torch.device | str, *, frame_rule: bool
 
 def solving_precision(metric: Metric, name: str, device: torch.device | str, *, frame_rule: bool) -> torch.dtype:
     """What a solve runs ``metric``'s networks in under ``--precision name``: :func:`resolve_precision`, and
-    float32 for a metric without a feature network. ``frame_rule``: the solver's levels stop on the frame rule
+    float32 for a metric without a feature network, or for ``auto`` where a network's ``min_size`` is below
+    :data:`BFLOAT16_MIN_SIZE`. ``frame_rule``: the solver's levels stop on the frame rule
     (:func:`~latent_geodesics.solvers.stops_on_frames`)."""
-    if not has_networks(metric):
+    nets = [m for m in metric.modules() if isinstance(m, FeatureNet)]
+    if not nets or (name == "auto" and min(net.min_size for net in nets) < BFLOAT16_MIN_SIZE):
         return torch.float32
     return resolve_precision(name, device, frame_rule=frame_rule)
 
