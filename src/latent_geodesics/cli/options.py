@@ -210,8 +210,9 @@ def solver_options(*, solvers=SOLVERS, full: bool = True):
         click.option("--precision", type=click.Choice(PRECISIONS), default=SolverSettings.precision,
                      show_default=True,
                      help="Arithmetic of the metric's feature network (VGG, LPIPS) while solving; lengths are "
-                          "reported in float32. auto: bfloat16 where the CPU (AVX512-BF16, AMX) or GPU has it "
-                          "and the frame rule stops the solver, float32 otherwise."),
+                          "reported in float32. auto: bfloat16 where the CPU (AVX512-BF16, AMX) or GPU has it"
+                          ", the frame rule stops the solver and the network works at min_size 64 px or more; "
+                          "float32 otherwise."),
     ]
     if full:
         from ..jobs import AUTO_NODES, REFINED_POINTS

@@ -18,14 +18,15 @@ from ..networks import FeatureNet
 from .base import Metric
 
 PRECISIONS = ("auto", "float32", "bfloat16")
-"""``--precision`` choices. ``auto``: bfloat16 where :func:`native_bfloat16` holds and the solver stops on the
-frame rule (which measures how far frames move, robust to the noise), float32 otherwise."""
+"""``--precision`` choices. ``auto``: bfloat16 where :func:`native_bfloat16` holds, the solver stops on the
+frame rule (which measures how far frames move, robust to the noise) and the network's ``min_size`` is at least
+:data:`BFLOAT16_MIN_SIZE`; float32 otherwise."""
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 BFLOAT16_MIN_SIZE = 64
 """``auto`` keeps float32 for a feature network whose ``min_size`` is below this (px). At 32 px bfloat16 step
-distances are 2-4x further off float32's than at 64 px, and 8 mnist28 pairs at 32 px ended 5-18% above the
-lowest energies known for them, where float32 ended within 1.4% (BENCHMARKS.md, ``batch``)."""
+distances are 2-5x further off float32's than at 64 px, and 8 mnist28 pairs at 32 px ended 5-18% above the
+lowest energies known for them, where float32 ended 7 of them within 1.4% (README, "Precision")."""
 
 
 def native_bfloat16(device: torch.device | str) -> bool:
