@@ -63,7 +63,7 @@ def run_compared(ctx: Context, suite: str, compared: dict[str, tuple[SubdivideCo
             pairs.append(row)
         results[name] = {"frames": size["frames"], "pairs": pairs}
     notes = ["each pair solved alone by each setting, one after the other",
-         "reference: the lowest energy any benchmark run has reached for the pair (references.json, this run "
+             "reference: the lowest energy any benchmark run has reached for the pair (references.json, this run "
              "included; a pair new to it: the lower result polished)",
              "evaluations: latents through generator + VGG-19 (tangent passes included); seconds: wall time; energies "
              "measured in float32 whatever the solve computed in"]
