@@ -94,10 +94,11 @@ def run(ctx: Context) -> None:
         gen, metric = _model(name, ctx)
         n = size["frames"] - 1
         pairs = []
-        z0s, z1s = [], []
+        z0s, z1s, keys = [], [], []
         for k in range(size["pairs"]):
             seeds = (2 * k + 1, 2 * k + 2)
             pair = pair_key(name, size["min_size"], size["frames"], seeds)
+            keys.append(pair)
             z0, z1 = gen.sample_latents(1, seed=seeds[0]), gen.sample_latents(1, seed=seeds[1])
             z0s.append(z0)
             z1s.append(z1)
@@ -120,11 +121,10 @@ def run(ctx: Context) -> None:
             pairs.append(row)
         batch = _solve(gen, metric, torch.cat(z0s), torch.cat(z1s), n, SubdivideConfig(), ctx.device, dtype)
         batch.pop("points")
-        for row, e in zip(pairs, batch["energy"]):
-            refs.offer(pair_key(name, size["min_size"], size["frames"], row["seeds"]), e, "speedup batch")
+        for pair, e in zip(keys, batch["energy"]):
+            refs.offer(pair, e, "speedup batch")
         # Against the table as it stands after the whole model, so that no ratio is taken against a stale reference.
-        for row in pairs:
-            pair = pair_key(name, size["min_size"], size["frames"], row["seeds"])
+        for pair, row in zip(keys, pairs):
             row["reference_energy"] = refs.lowest(pair)
             row["reference_by"] = refs.table[pair]["by"]
             for label in ("previous", "default"):

@@ -63,7 +63,7 @@ def solving_precision(metric: Metric, name: str, device: torch.device | str, *, 
     float32 for a metric without a feature network, or for ``auto`` where a network's ``min_size`` is below
     :data:`BFLOAT16_MIN_SIZE`. ``frame_rule``: the solver's levels stop on the frame rule
     (:func:`~latent_geodesics.solvers.stops_on_frames`)."""
-    nets = [m for m in metric.modules() if isinstance(m, FeatureNet)]
+    nets = _feature_nets(metric)
     if not nets or (name == "auto" and min(net.min_size for net in nets) < BFLOAT16_MIN_SIZE):
         return torch.float32
     return resolve_precision(name, device, frame_rule=frame_rule)
@@ -75,7 +75,11 @@ def precision_name(dtype: torch.dtype) -> str:
 
 def has_networks(metric: Metric) -> bool:
     """Whether ``--precision`` changes anything for ``metric`` (it has a feature network)."""
-    return any(isinstance(m, FeatureNet) for m in metric.modules())
+    return bool(_feature_nets(metric))
+
+
+def _feature_nets(metric: Metric) -> list[FeatureNet]:
+    return [m for m in metric.modules() if isinstance(m, FeatureNet)]
 
 
 @contextmanager
@@ -85,7 +89,7 @@ def computing_in(metric: Metric, dtype: torch.dtype) -> Iterator[Metric]:
     Features leave the networks in the metric's own dtype, so distances are differences at full precision of
     features rounded to ``dtype``. Pixel metrics and other layers (equalization, a discriminator) are unaffected.
     """
-    nets = [m for m in metric.modules() if isinstance(m, FeatureNet)]
+    nets = _feature_nets(metric)
     before = [net.compute_dtype for net in nets]
     low = None if dtype == torch.float32 else dtype
     for net in nets:
