@@ -22,12 +22,12 @@ from .vgg import VGGMetric
 EQ_SUFFIX = "-eq"
 
 METRICS: Mapping[str, tuple[Callable[..., Metric], str]] = MappingProxyType({
-    "pixel": (PixelMetric, "mean squared pixel difference"),
+    "pixel": (PixelMetric, "mean squared pixel difference; options: max_size"),
     "vgg": (VGGMetric, "VGG-19 features conv1_2..conv5_2 after ReLU, mean squared difference per layer, "
                        "summed (Laine 2018); options: weights=vgg19|vgg19-torchvision|PATH, layers, "
-                       "layer_weights, min_size"),
+                       "layer_weights, min_size, max_size"),
     "lpips": (LPIPSMetric, "LPIPS v0.1 (Zhang et al. 2018), its value taken as the squared distance; "
-                           "options: net=vgg|alex, min_size"),
+                           "options: net=vgg|alex, min_size, max_size"),
 })
 """The base metrics, in the order they are listed: ``name -> (factory(**options) -> Metric, help)``.
 Each also exists as ``NAME-eq``, wrapped in :class:`Equalized`. A fixed table: adding a metric means adding a row."""

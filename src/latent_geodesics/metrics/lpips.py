@@ -94,6 +94,8 @@ class LPIPSMetric(Metric):
         net: ``"vgg"`` (VGG-16, the default) or ``"alex"`` (AlexNet).
         min_size: images with a shorter side are upsampled (bilinear) to it; default 64, the size of
             the patches LPIPS was calibrated on.
+        max_size: images with a longer shorter side are downsampled (antialiased) to it (default
+            :data:`~latent_geodesics.networks.MAX_SIZE`; ``None`` or ``"none"``: no bound).
 
     Shape:
         - images: ``(B, C, H, W)`` in ``[-1, 1]``, ``C`` in ``{1, 3}``
@@ -102,12 +104,15 @@ class LPIPSMetric(Metric):
 
     name = "lpips"
 
-    def __init__(self, *, net: str = "vgg", min_size: int = networks.LPIPS_MIN_SIZE) -> None:
+    def __init__(self, *, net: str = "vgg", min_size: int = networks.LPIPS_MIN_SIZE,
+                 max_size: int | str | None = networks.MAX_SIZE) -> None:
         super().__init__()
         if net not in NETS:
             raise UserError(f"unknown LPIPS network {net!r}; choose one of: {', '.join(NETS)}")
         self.net = net
+        max_size = networks.check_max_size(max_size)
         self.network, heads = networks.lpips_backbone(net, min_size=min_size)
+        self.network.max_size = max_size
         self.heads = nn.ParameterList(nn.Parameter(h, requires_grad=False) for h in heads)
 
     def embed(self, images: Tensor) -> Features:

@@ -73,6 +73,8 @@ class VGGMetric(Metric):
         layer_weights: one non-negative weight per layer (default: all 1); a sequence or one
             comma-separated string.
         min_size: images with a shorter side are upsampled to it (default 128).
+        max_size: images with a longer shorter side are downsampled (antialiased) to it (default
+            :data:`~latent_geodesics.networks.MAX_SIZE`; ``None`` or ``"none"``: no bound).
 
     Shape:
         - images: ``(B, C, H, W)`` in ``[-1, 1]``, ``C`` in ``{1, 3}``
@@ -83,7 +85,7 @@ class VGGMetric(Metric):
 
     def __init__(self, *, weights: str | Path = "vgg19", layers: Sequence[str] = DEFAULT_LAYERS,
                  layer_weights: Sequence[float] | None = None,
-                 min_size: int = networks.VGG_MIN_SIZE) -> None:
+                 min_size: int = networks.VGG_MIN_SIZE, max_size: int | str | None = networks.MAX_SIZE) -> None:
         super().__init__()
         layers = _split(layers)
         if layer_weights is None:
@@ -96,7 +98,9 @@ class VGGMetric(Metric):
             raise UserError(f"layer_weights must be {len(layers)} finite non-negative numbers, one per layer "
                             f"of {layers}")
         self.layer_weights = layer_weights
+        max_size = networks.check_max_size(max_size)
         self.network = networks.vgg19(layers, weights=weights, min_size=min_size)
+        self.network.max_size = max_size
 
     @property
     def layers(self) -> tuple[str, ...]:
