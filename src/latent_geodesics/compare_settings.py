@@ -135,7 +135,7 @@ class CompareSettings:
     eval_metrics: tuple[str, ...] = ()
     realism: float = DEFAULT_LAMBDA
     realism_form: str = "conformal"
-    chunk_size: int = DEFAULT_CHUNK
+    chunk_size: int | None = DEFAULT_CHUNK
     fps: float = DEFAULT_FPS
     precision: str = "auto"
 

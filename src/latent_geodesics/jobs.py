@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from ._check import UserError, check_latents, check_output_dir, read_arrays
+from .budget import footprint, peak_memory
 from .generators import Generator
 from .limits import DEFAULT_FPS, DEFAULT_FRAMES
 from .metrics import PRECISIONS, Metric, computing_in, precision_name, solving_precision
@@ -45,6 +46,13 @@ INTERPOLATE_FILES = ("strip.png", "video.mp4", "path.npz", "report.json")
 """The files ``interpolate`` writes into its output folder (plus ``projection.png`` from pictures)."""
 PHOTO_HOLD = 6
 """Frames the video shows a projected photo for before the path starts and after it ends."""
+FINISH_PASSES = 3
+"""Forward passes per frame after the solver (:func:`finishing_seconds`): the float32 measurement, the frames'
+placement and their images."""
+WRITE_SECONDS_PER_MEGAPIXEL = 0.05
+"""Seconds to encode and write one frame of a megapixel (PNG strip and MP4 on a 2-core CPU: about 0.02-0.04)."""
+FINISH_MARGIN = 1.0
+"""Seconds added to :func:`finishing_seconds` for reading back and renaming the files."""
 
 
 def load_array(path: str | Path, *, what: str = "latent") -> Tensor:
@@ -81,7 +89,7 @@ class InterpolateSettings:
         subdivide: settings of the ``subdivide`` solver.
         init: starting path of ``optimize``.
         retime: resample the result by arc length (constant perceptual speed) under the metric.
-        chunk_size: points per generator + metric call.
+        chunk_size: points per generator + metric call (``None``: as many as fit the memory budget).
         fps: video frame rate.
         nodes: points (endpoints included) the optimising solvers solve for jointly. With fewer nodes than
             ``frames``, midpoints are solved between them (each between its two neighbours) while the path has at
@@ -101,7 +109,7 @@ class InterpolateSettings:
     subdivide: SubdivideConfig = field(default_factory=SubdivideConfig)
     init: str = "linear"
     retime: bool = False
-    chunk_size: int = DEFAULT_CHUNK
+    chunk_size: int | None = DEFAULT_CHUNK
     fps: float = DEFAULT_FPS
     nodes: int | None = None
     time_limit: float | None = None
@@ -165,14 +173,33 @@ class Solved:
     result: SolveResult | None
     precision: str = "float32"
     """What the feature networks computed in during the solve (``stats`` are float32 whatever it was)."""
+    notes: list[str] = field(default_factory=list)
+    """What the solver approximated or cut short to meet the time limit."""
+
+
+def finishing_seconds(generator: Generator, metric: Metric, n_paths: int, frames: int) -> float:
+    """An estimate of the seconds a run needs after its solver: measuring the result again in float32, placing
+    the frames, their images and writing the files (:data:`FINISH_PASSES` forward passes per frame, plus
+    :data:`WRITE_SECONDS_PER_MEGAPIXEL` per frame's megapixel and :data:`FINISH_MARGIN`)."""
+    fp = footprint(generator, metric)
+    megapixels = fp.image_shape[-1] * fp.image_shape[-2] / 1e6
+    return n_paths * frames * (FINISH_PASSES * fp.seconds_forward + WRITE_SECONDS_PER_MEGAPIXEL * megapixels) \
+        + FINISH_MARGIN
 
 
 def solve(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, settings: InterpolateSettings, *,
-          progress: Progress | None = None) -> Solved:
-    """Solve ``B`` paths between ``z0`` and ``z1`` (``(B, *latent_shape)`` each) as one batch."""
+          progress: Progress | None = None, deadline: float | None = None) -> Solved:
+    """Solve ``B`` paths between ``z0`` and ``z1`` (``(B, *latent_shape)`` each) as one batch.
+
+    ``deadline``: a ``time.perf_counter()`` value by which the whole run, writing included, should end (default:
+    ``settings.time_limit`` from now). The solver stops early enough to leave :func:`finishing_seconds` for what
+    follows it; its passes stop before the deadline, not only its steps (:class:`~latent_geodesics.paths.PathProblem`).
+    """
     n = settings.frames - 1
     nodes = settings.node_count()
     init = settings.solver if settings.solver in INITS else settings.init
+    if deadline is None and settings.time_limit is not None:
+        deadline = time.perf_counter() + settings.time_limit
     start = baseline_path(generator, init, z0, z1, n)
     start_stats = path_stats(generator, metric, start, chunk_size=settings.chunk_size)
     result = None
@@ -180,8 +207,12 @@ def solve(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, settings
     dtype = torch.float32
     if settings.solver in ("optimize", "subdivide"):
         dtype = solving_precision(metric, settings.precision, z0.device, frame_rule=stops_on_frames(settings.level()))
-        deadline = None if settings.time_limit is None else time.perf_counter() + settings.time_limit
         problem = PathProblem(generator, metric, z0, z1, chunk_size=settings.chunk_size)
+        if deadline is not None:
+            deadline -= finishing_seconds(generator, metric, z0.shape[0], settings.frames)
+            problem.deadline = deadline
+        if progress is not None:
+            problem.on_chunk = lambda text: progress.set_postfix_str(text, refresh=True)
         with computing_in(metric, dtype):
             if settings.solver == "optimize":
                 first = start if nodes == settings.frames else baseline_path(generator, init, z0, z1, nodes - 1)
@@ -198,7 +229,17 @@ def solve(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, settings
         return Solved(start, start_stats, start, start_stats, None)
     stats = result.stats if result is not None and points is result.points else \
         path_stats(generator, metric, points, chunk_size=settings.chunk_size)
-    return Solved(start, start_stats, points, stats, result, precision_name(dtype))
+    notes = sorted(problem.approximations) + (["time limit reached"] if problem.out_of_time() else [])
+    worse = stats.energy > start_stats.energy
+    if problem.out_of_time() and bool(worse.any()):
+        # cut short, a coarse level's points with unsolved midpoints can be a longer path than the start: keep the
+        # better of the two per path (both have the same frames, measured in float32)
+        points = torch.where(worse.view(-1, *[1] * (points.dim() - 1)), start, points)
+        d_sq = torch.where(worse.view(-1, 1), start_stats.d_sq, stats.d_sq)
+        stats = PathStats.of(d_sq)
+        notes.append(f"the start path was kept for {int(worse.sum())} of {worse.numel()} path(s): the solver, cut "
+                     "short by the time limit, had not yet found a shorter one")
+    return Solved(start, start_stats, points, stats, result, precision_name(dtype), notes)
 
 
 def place_frames(problem: PathProblem, result: SolveResult, frames: int, config: SubdivideConfig = SubdivideConfig(),
@@ -276,7 +317,7 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
                 progress: Progress | None = None, discriminator_name: str | None = None,
                 projection: "Projection | None" = None, metric_options: dict | None = None,
                 config: dict | None = None, video: "VideoSettings | None" = None,
-                envelope: np.ndarray | None = None) -> dict:
+                envelope: np.ndarray | None = None, started: float | None = None) -> dict:
     """Solve paths between ``z0`` and ``z1`` and write ``strip.png``, ``video.mp4``, ``path.npz``, ``report.json``.
 
     Args:
@@ -301,6 +342,8 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
             it, the ``settings.frames`` frames of each path go into ``video.mp4`` as before.
         envelope: with ``video.audio``, its envelope per frame as :func:`latent_geodesics.video.prepare` read it
             (so that the caller's early check does not decode the file twice); read here when not given.
+        started: the ``time.perf_counter()`` value the run's time limit counts from (default: now), so that
+            loading the model counts too.
 
     Returns:
         The report (also written to ``report.json``).
@@ -320,7 +363,8 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
                                files=INTERPOLATE_FILES + (("projection.png",) if projection is not None else ()))
     z0, z1 = check_endpoints(generator, z0, z1)
     t0 = time.perf_counter()
-    solved = solve(generator, metric, z0, z1, settings, progress=progress)
+    deadline = None if settings.time_limit is None else (t0 if started is None else started) + settings.time_limit
+    solved = solve(generator, metric, z0, z1, settings, progress=progress, deadline=deadline)
     check_finite(solved, z0, z1)
     start_stats, final_stats, result = solved.start_stats, solved.stats, solved.result
     points = join_legs(solved.points) if join else solved.points
@@ -357,6 +401,9 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
            if vp is not None else {}),
         "wall_time_s": round(wall, 4),
         "device": str(generator.device),
+        "cost": footprint(generator, metric).to_dict(settings.chunk_size),
+        "time_limit": None if deadline is None else {"limit_s": settings.time_limit, "notes": solved.notes},
+        "peak_memory_mb": round(peak_memory(generator.device) / 2**20),
     })
     with staged_outputs(out) as stage:
         if vp is not None:

@@ -8,7 +8,8 @@ and last points are the fixed endpoints. With ``d_i`` the metric distance betwee
 - energy ``E = N * sum_i d_i^2``; ``E >= L^2`` with equality at constant speed, so minimising ``E``
   gives the shortest path *and* constant speed.
 
-The generator and metric run in chunks of at most ``chunk_size`` points. The solvers use
+The generator and metric run in chunks of at most ``chunk_size`` points (``None``: as many as fit the memory
+budget, measured once per model and metric: :mod:`latent_geodesics.budget`). The solvers use
 :meth:`PathProblem.energy_backward`, which back-propagates chunk by chunk (each chunk's outside
 neighbours recomputed without gradients), so a step holds one chunk's features and graph whatever
 ``N`` and ``B``, with the same energy and gradient as one unchunked pass. ``distances_sq(grad=True)``
@@ -19,18 +20,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import time
+
 import torch
 import torch.autograd.forward_ad as fwad
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
 from ._check import UserError, check_latents, check_positive_int
+from .budget import chunk_for, footprint
 from .curves import linear_path, slerp_path
 from .generators import Generator
 from .metrics import Features, Metric, cat, select
 
-DEFAULT_CHUNK = 64
-"""Points per generator + metric call: small enough for 64x64 images and VGG on a laptop."""
+DEFAULT_CHUNK: int | None = None
+"""Points per generator + metric call: ``None`` sizes chunks to the memory budget (:func:`~latent_geodesics.budget.chunk_for`)."""
+
+
+class DeadlineReached(Exception):
+    """A solver's next chunk of work would end past its problem's deadline (:attr:`PathProblem.deadline`)."""
 
 
 INITS = {"linear": linear_path, "slerp": slerp_path}
@@ -48,7 +56,7 @@ def baseline_path(generator: Generator, method: str, z0: Tensor, z1: Tensor, n_s
     return torch.cat([z0.unsqueeze(1), generator.project(p[:, 1:-1]), z1.unsqueeze(1)], 1)
 
 
-def embed_latents(generator: Generator, metric: Metric, z: Tensor, *, chunk_size: int = DEFAULT_CHUNK,
+def embed_latents(generator: Generator, metric: Metric, z: Tensor, *, chunk_size: int | None = DEFAULT_CHUNK,
                   grad: bool = False) -> Features:
     """Generator then metric embedding, in chunks.
 
@@ -62,6 +70,7 @@ def embed_latents(generator: Generator, metric: Metric, z: Tensor, *, chunk_size
     def run(zc: Tensor) -> Features:
         return metric.embed(generator(zc))
 
+    chunk_size = chunk_for(generator, metric, chunk_size)
     if not grad:
         with torch.no_grad():
             return cat([run(zc) for zc in z.split(chunk_size)])
@@ -70,8 +79,9 @@ def embed_latents(generator: Generator, metric: Metric, z: Tensor, *, chunk_size
     return cat([checkpoint(run, zc, use_reentrant=False) for zc in z.split(chunk_size)])
 
 
-def images_of(generator: Generator, z: Tensor, *, chunk_size: int = DEFAULT_CHUNK) -> Tensor:
+def images_of(generator: Generator, z: Tensor, *, chunk_size: int | None = DEFAULT_CHUNK) -> Tensor:
     """Images of latents ``(M, *latent_shape)`` -> ``(M, C, H, W)``, without gradients, in chunks."""
+    chunk_size = chunk_for(generator, None, chunk_size)
     with torch.no_grad():
         return torch.cat([generator(zc) for zc in z.split(chunk_size)])
 
@@ -114,15 +124,28 @@ class PathProblem:
     Args:
         generator, metric: the model and the metric (both frozen; move them to one device first).
         z0, z1: endpoints ``(B, *latent_shape)``.
-        chunk_size: points per generator + metric call.
+        chunk_size: points per generator + metric call (``None``: as many as fit the memory budget).
+
+    Attributes:
+        deadline: a ``time.perf_counter()`` value (or ``None``): a pass with gradients or tangents whose chunk
+            would end past it, going by the seconds per point measured so far, raises :class:`DeadlineReached`
+            instead of starting (forward passes without gradients, which measure results, always run).
     """
 
     def __init__(self, generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, *,
-                 chunk_size: int = DEFAULT_CHUNK) -> None:
+                 chunk_size: int | None = DEFAULT_CHUNK) -> None:
         self.generator = generator
         self.metric = metric
-        self.chunk_size = check_positive_int(chunk_size, "chunk size")
         z0, z1 = check_pair(generator, z0, z1)
+        given = chunk_size
+        self.chunk_size = check_positive_int(chunk_for(generator, metric, chunk_size), "chunk size")
+        self.deadline: float | None = None
+        fp = footprint(generator, metric) if given is None else None
+        # seconds per point of a pass with gradients ("backward") or with tangents ("jvp"); refined as chunks run
+        self._seconds = {"backward": fp.seconds_backward if fp else 0.0,
+                         "jvp": 1.5 * fp.seconds_forward if fp else 0.0}
+        self.approximations: set[str] = set()  # what was approximated to meet the deadline (report notes)
+        self.on_chunk = None  # called with a short text as chunks of a long pass finish (a progress bar's postfix)
         self.z0 = z0.detach()
         self.z1 = z1.detach()
         self.n_points_evaluated = 0
@@ -137,6 +160,34 @@ class PathProblem:
     @property
     def n_pairs(self) -> int:
         return self.z0.shape[0]
+
+    def sibling(self, z0: Tensor, z1: Tensor) -> "PathProblem":
+        """Another problem on the same generator, metric and chunks, between ``z0`` and ``z1``: it shares this one's
+        deadline, its measured seconds per point and its list of approximations."""
+        other = PathProblem(self.generator, self.metric, z0, z1, chunk_size=self.chunk_size)
+        other.deadline, other._seconds, other.approximations = self.deadline, self._seconds, self.approximations
+        other.on_chunk = self.on_chunk
+        return other
+
+    def out_of_time(self) -> bool:
+        """Whether the deadline has passed."""
+        return self.deadline is not None and time.perf_counter() >= self.deadline
+
+    def seconds_per_point(self, kind: str = "backward") -> float:
+        """Seconds per point of a pass with gradients (``backward``) or tangents (``jvp``), as measured so far."""
+        return self._seconds[kind]
+
+    def _start_chunk(self, kind: str, n: int) -> float:
+        """Refuse a chunk of ``n`` points that would end past the deadline; the chunk's start time otherwise."""
+        now = time.perf_counter()
+        if self.deadline is not None and now + self._seconds[kind] * n > self.deadline:
+            raise DeadlineReached(f"{n} points of {kind} would end past the deadline")
+        return now
+
+    def _end_chunk(self, kind: str, n: int, started: float) -> None:
+        sec = (time.perf_counter() - started) / max(n, 1)
+        old = self._seconds[kind]
+        self._seconds[kind] = sec if old == 0 else 0.5 * (old + sec)
 
     def distances_sq(self, interior: Tensor, pairs: Tensor | None = None, *, grad: bool = True) -> Tensor:
         """Squared step distances of the paths whose interior points are given.
@@ -185,10 +236,12 @@ class PathProblem:
                 return energy_of(self.distances_sq(x, pairs, grad=False))
         total = p * n_inner
         if total <= self.chunk_size:  # one chunk: the plain pass
+            started = self._start_chunk("backward", total)
             energy = energy_of(self.distances_sq(x, pairs))
             if energy.requires_grad:
                 energy.sum().backward()
                 self.n_points_backward += total
+            self._end_chunk("backward", total, started)
             return energy.detach()
 
         pair_ids = torch.arange(p, device=x.device) if pairs is None else pairs.to(x.device)
@@ -200,6 +253,7 @@ class PathProblem:
 
         for a in range(0, total, self.chunk_size):
             b = min(a + self.chunk_size, total)
+            started = self._start_chunk("backward", b - a)
             g = torch.arange(a, b, device=x.device)
             path, pos = g // n_inner, g % n_inner + 1  # full positions 1..N-1 of the chunk's points
             # segments touching a chunk point, as path * N + s (segment s joins positions s and s+1)
@@ -233,6 +287,9 @@ class PathProblem:
             if d_sq.requires_grad:
                 (n * d_sq.sum()).backward()
                 self.n_points_backward += n_chunk
+            self._end_chunk("backward", n_chunk, started)
+            if self.on_chunk is not None:
+                self.on_chunk(f"{b} of {total} points")
         if x.requires_grad and xs.grad is not None:
             x.backward(xs.grad.view_as(x))
         return energy
@@ -282,6 +339,7 @@ class PathProblem:
         per_chunk = max(1, self.chunk_size // max(n_inner, 1))
         for a in range(0, p, per_chunk):
             b = min(a + per_chunk, p)
+            started = self._start_chunk("backward", 2 * (b - a) * n_inner)  # tangents and backward
             xs = x[a:b].detach().reshape(-1, *x.shape[2:]).requires_grad_(True)
             with torch.enable_grad():
                 primal, tangent = self._embed_with_tangents(xs, v[a:b].reshape(xs.shape))
@@ -296,6 +354,7 @@ class PathProblem:
             self.n_points_evaluated += m
             self.n_points_jvp += m
             self.n_points_backward += m
+            self._end_chunk("backward", 2 * m, started)
         return out
 
     def latent_metric(self, z: Tensor) -> Tensor:
@@ -314,18 +373,36 @@ class PathProblem:
         eye = torch.eye(dim, dtype=z.dtype, device=z.device)
         out = torch.empty(q, dim, dim, dtype=z.dtype, device=z.device)
         for k in range(q):
-            cols = []
-            for e in eye.split(self.chunk_size):
-                zs = z[k].detach().unsqueeze(0).expand(e.shape[0], *z.shape[1:]).contiguous()
-                with torch.no_grad():
-                    primal, tangent = self._embed_with_tangents(zs, e.view(zs.shape))
-                _, r = torch.func.jvp(lambda *fb: self.metric.residual(primal, fb), primal, tangent)
-                cols.append(r)  # (chunk, K): rows are J e_j
-                self.n_points_evaluated += zs.shape[0]
-                self.n_points_jvp += zs.shape[0]
-            jt = torch.cat(cols)  # (D, K) = J^T
+            jt = self._tangent_rows(z[k], eye, f"latent metric {k + 1}/{q}: ")  # (D, K) = J^T
             out[k] = jt @ jt.T
         return out
+
+    def latent_metric_trace(self, z: Tensor, directions: int, *, seed: int = 0) -> Tensor:
+        """An estimate of ``trace(G)`` at latents ``z`` ``(Q, *latent_shape)`` -> ``(Q,)`` from ``directions`` random
+        tangents (Hutchinson: ``E |J w|^2 = trace(J^T J)`` for ``w ~ N(0, I)``); ``directions`` passes per latent."""
+        dim = z[0].numel()
+        gen = torch.Generator(device="cpu").manual_seed(seed)
+        w = torch.randn(directions, dim, generator=gen, dtype=torch.float64).to(dtype=z.dtype, device=z.device)
+        return torch.stack([self._tangent_rows(z[k], w, "latent metric trace: ").square().sum(1).mean()
+                            for k in range(z.shape[0])])
+
+    def _tangent_rows(self, z: Tensor, directions: Tensor, label: str) -> Tensor:
+        """``J w`` of one latent ``z`` for each row ``w`` of ``directions`` ``(k, D)`` -> ``(k, K)``, in chunks."""
+        rows, done = [], 0
+        for e in directions.split(self.chunk_size):
+            started = self._start_chunk("jvp", e.shape[0])
+            zs = z.detach().unsqueeze(0).expand(e.shape[0], *z.shape).contiguous()
+            with torch.no_grad():
+                primal, tangent = self._embed_with_tangents(zs, e.view(zs.shape))
+            _, r = torch.func.jvp(lambda *fb: self.metric.residual(primal, fb), primal, tangent)
+            rows.append(r)
+            self.n_points_evaluated += zs.shape[0]
+            self.n_points_jvp += zs.shape[0]
+            self._end_chunk("jvp", e.shape[0], started)
+            done += e.shape[0]
+            if self.on_chunk is not None:
+                self.on_chunk(f"{label}{done} of {directions.shape[0]} directions")
+        return torch.cat(rows)
 
     def points(self, interior: Tensor, pairs: Tensor | None = None) -> Tensor:
         """Full paths ``(P, N+1, *latent_shape)`` from interior points ``(P, N-1, *latent_shape)``."""
@@ -355,7 +432,7 @@ class PathStats:
 
 
 def path_stats(generator: Generator, metric: Metric, points: Tensor, *,
-               chunk_size: int = DEFAULT_CHUNK) -> PathStats:
+               chunk_size: int | None = DEFAULT_CHUNK) -> PathStats:
     """Length, energy and step distances of paths ``(B, N+1, *latent_shape)``, without gradients."""
     b, n1 = points.shape[:2]
     feats = embed_latents(generator, metric, points.reshape(b * n1, *points.shape[2:]), chunk_size=chunk_size)

@@ -25,6 +25,7 @@ Example (seeded; real weights are fetched on first use)::
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import warnings
@@ -40,6 +41,7 @@ from ._check import UserError, check_positive_int, first_line, os_error
 from .generators import Generator
 from .generators.base import project_to_prior
 from .metrics import Metric, build_metric, cat
+from .budget import chunk_for
 from .paths import DEFAULT_CHUNK
 from .reporting import model_block, report_json
 from .solvers import Progress
@@ -189,12 +191,13 @@ class ProjectConfig:
     pixel_weight: float = 1.0
     shell: float | None = DEFAULT_SHELL
     seed: int = 0
-    chunk_size: int = DEFAULT_CHUNK
+    chunk_size: int | None = DEFAULT_CHUNK
 
     def __post_init__(self) -> None:
         check_positive_int(self.starts, "--starts")
         check_positive_int(self.steps, "--projection-steps", minimum=0)
-        check_positive_int(self.chunk_size, "chunk_size")
+        if self.chunk_size is not None:
+            check_positive_int(self.chunk_size, "chunk_size")
         for name in ("lr", "pixel_weight"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
@@ -298,6 +301,7 @@ def project_images(generator: Generator, targets: Tensor, config: ProjectConfig 
     p, s = targets.shape[0], config.starts
     if metric is None:
         metric = build_metric(config.perceptual, device=device, **dict(config.perceptual_options))
+    config = dataclasses.replace(config, chunk_size=chunk_for(generator, metric, config.chunk_size))
     shell = generator.shell if generator.constrained else config.shell
 
     def on_prior(z: Tensor) -> Tensor:

@@ -35,6 +35,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from .budget import chunk_for
 from ._check import StateWarning, UserError, atomic_path, check_positive_int, first_line
 from .generators import Generator
 from .generators.discriminator import check_discriminator  # noqa: F401 - still importable from here
@@ -123,7 +124,7 @@ def calibration_path(generator: Generator, *, samples: int, seed: int, offset_fr
 
 @torch.no_grad()
 def calibrate(generator: Generator, *, samples: int = 2000, seed: int = 0, offset_fraction: float = 0.1,
-              chunk_size: int = 256, use_cache: bool = True) -> Calibration:
+              chunk_size: int | None = None, use_cache: bool = True) -> Calibration:
     """Estimate the critic's range on generated samples; cached per model, discriminator and settings.
 
     Raises:
@@ -139,6 +140,7 @@ def calibrate(generator: Generator, *, samples: int = 2000, seed: int = 0, offse
         if cached is not None:
             return cached
     z = generator.sample_latents(samples, seed=seed)
+    chunk_size = chunk_for(generator, None, chunk_size)
     probe = generator(z[:8])
     per_image = depends_on_batch(generator.discriminator, probe)
     scores = torch.cat([critic(generator.discriminator, generator(zc), per_image=per_image)

@@ -223,7 +223,7 @@ class SolverSettings:
     nodes: int | None = None
     time_limit: float | None = None
     retime: bool = False
-    chunk_size: int = DEFAULT_CHUNK
+    chunk_size: int | None = DEFAULT_CHUNK
     precision: str = "auto"
 
     def __post_init__(self) -> None:
@@ -246,7 +246,8 @@ class SolverSettings:
             _whole(self.nodes, "--nodes", 2, MAX_FRAMES)
         if self.time_limit is not None:
             _number(self.time_limit, "--time-limit", open_lo=True)
-        _whole(self.chunk_size, "--chunk-size", 1, MAX_CHUNK)
+        if self.chunk_size is not None:
+            _whole(self.chunk_size, "--chunk-size", 1, MAX_CHUNK)
 
     def level(self):
         """The optimiser of ``optimize`` and of each ``subdivide`` level."""

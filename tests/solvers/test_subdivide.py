@@ -6,7 +6,7 @@ import torch
 from latent_geodesics.generators import Generator
 from latent_geodesics.metrics import build_metric
 from latent_geodesics.curves import interpolate_points, spline_points
-from latent_geodesics.paths import PathProblem, linear_path, path_stats
+from latent_geodesics.paths import DeadlineReached, PathProblem, linear_path, path_stats
 from latent_geodesics.jobs import place_frames
 from latent_geodesics.solvers import (OptimizeConfig, SolveResult, SubdivideConfig, frames_between_nodes, optimize_path,
                                       refine_path, refine_work, retime_path, subdivide_path)
@@ -190,8 +190,47 @@ def test_a_deadline_returns_a_path_of_the_asked_size_that_is_not_converged(conv_
     z0, z1 = torch.randn(2, 8, generator=g), torch.randn(2, 8, generator=g)
     res = subdivide_path(PathProblem(conv_gen, metric, z0, z1), 8, SubdivideConfig(), deadline=time.perf_counter())
     assert res.points.shape == (2, 9, 8) and not res.converged.any()
-    assert (res.steps <= 4 * 2).all()  # each of the 3 levels: its start and one trial step
-    assert torch.isfinite(res.grad_norm).all()  # the anytime result says how far from converged it is
+    # no pass with gradients fits before a deadline that has passed: no step, no gradient norm (reported as null)
+    assert (res.steps == 0).all() and torch.isnan(res.grad_norm).all()
+    torch.testing.assert_close(res.stats.energy, path_stats(conv_gen, metric, res.points).energy)
+
+
+def test_a_deadline_stops_a_pass_before_its_chunk_would_end_past_it(conv_gen):
+    # chunks of 2 points; the problem believes each point takes 10 s: nothing may start within 15 s of the deadline
+    metric = build_metric("pixel")
+    z0, z1 = torch.randn(1, 8), torch.randn(1, 8)
+    problem = PathProblem(conv_gen, metric, z0, z1, chunk_size=2)
+    problem._seconds["backward"] = 10.0
+    problem.deadline = time.perf_counter() + 15.0
+    x = linear_path(z0, z1, 8)[:, 1:-1].clone().requires_grad_(True)
+    with pytest.raises(DeadlineReached):
+        problem.energy_backward(x)
+    assert problem.n_points_backward == 0
+    problem.deadline = time.perf_counter() + 25.0  # the first chunk fits; it measures itself: the rest fit too
+    problem.energy_backward(x)
+    assert problem.n_points_backward == 7 and problem.seconds_per_point("backward") < 10.0
+
+
+def test_a_solver_stopped_by_the_deadline_mid_level_keeps_its_best_path(conv_gen):
+    metric = build_metric("pixel")
+    g = torch.Generator().manual_seed(3)
+    z0, z1 = torch.randn(1, 8, generator=g), torch.randn(1, 8, generator=g)
+    free = subdivide_path(PathProblem(conv_gen, metric, z0, z1), 8, SubdivideConfig())
+    problem = PathProblem(conv_gen, metric, z0, z1)
+    calls = {"n": 0}
+    real = problem.energy_backward
+
+    def counting(*args, **kw):  # the 12th evaluation finds the deadline passed
+        calls["n"] += 1
+        if calls["n"] == 12:
+            problem.deadline = time.perf_counter() - 1.0
+        return real(*args, **kw)
+
+    problem.energy_backward = counting
+    res = subdivide_path(problem, 8, SubdivideConfig())
+    assert res.points.shape == (1, 9, 8) and not res.converged.any() and int(res.steps) < int(free.steps)
+    line = path_stats(conv_gen, metric, linear_path(z0, z1, 8)).energy
+    assert float(res.stats.energy) < float(line)  # what was solved before the deadline is kept
 
 
 @pytest.mark.parametrize("variant", ["joint", "local"])

@@ -18,7 +18,7 @@ from ..solvers import Progress, SubdivideConfig, stops_on_frames, subdivide_path
 
 
 def map_latents(generator: Generator, metric: Metric, z: Tensor, *, nodes: int = 5,
-                subdivide: SubdivideConfig = SubdivideConfig(), chunk_size: int = DEFAULT_CHUNK,
+                subdivide: SubdivideConfig = SubdivideConfig(), chunk_size: int | None = DEFAULT_CHUNK,
                 time_limit: float | None = None, progress: Progress | None = None, stage=None,
                 precision: str = "auto") -> dict:
     """Geodesic and straight-line lengths between all pairs of ``z`` ``(K, *latent_shape)`` and 2-D maps of both.

@@ -75,7 +75,7 @@ class ExploreSettings:
     projection: ProjectConfig = field(default_factory=ProjectConfig)
     subdivide: SubdivideConfig = field(default_factory=SubdivideConfig)
     precision: str = "auto"
-    chunk_size: int = DEFAULT_CHUNK
+    chunk_size: int | None = DEFAULT_CHUNK
     fps: float = DEFAULT_FPS
 
 

@@ -63,7 +63,7 @@ def run_and_echo(settings: Settings, *, out: str, device: str, quiet: bool, vide
     bar = lambda total: progress_bar(total, f"{run.solver} ({metric})", quiet,  # noqa: E731
                                      budget=run.solver in ("optimize", "subdivide"))
     report = run_interpolate(settings, out, device=device, progress=bar, projector=projector(quiet), video=video,
-                             timeline=timeline)
+                             timeline=timeline, notify=None if quiet else lambda line: click.echo(line, err=True))
     start, res = report["start"], report["result"]
     join = report["waypoints"] is not None
     if not quiet:

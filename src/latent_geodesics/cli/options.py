@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from .._check import UserError
+from ..budget import set_memory_budget
 from ..limits import (MAX_CHUNK, MAX_FRAMES, MAX_LATENT_VALUES, MAX_PROJECTION_STEPS, MAX_SEED, MAX_STARTS,
                       MAX_STEPS)
 from ..metrics import PRECISIONS, metric_names
@@ -83,7 +84,21 @@ def model_option(*, default: str | None = ModelSettings.model, help: str = "zoo:
     return click.option("--model", default=default, show_default=default is not None, callback=_model_name, help=help)
 
 
+def _memory_budget(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--memory-budget``: set for every chunk of this command (before any model loads)."""
+    try:
+        set_memory_budget(value)
+    except UserError as e:
+        raise click.BadParameter(str(e)) from None
+    return value
+
+
 def device_option(f):
+    """``--device`` and ``--memory-budget``: where the work runs and how much of its memory the chunks may use."""
+    f = click.option("--memory-budget", default=None, metavar="SIZE", expose_value=False, callback=_memory_budget,
+                     help="Memory the chunks of latents sent through model and metric together may use, e.g. 6G "
+                          "or 512M (default: a quarter of the available memory on a CPU, 60% of the free memory "
+                          "on CUDA; also LG_MEMORY_BUDGET). Chunks are sized from one measured pass.")(f)
     return click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)(f)
 
 
@@ -232,7 +247,8 @@ def solver_options(*, solvers=SOLVERS, full: bool = True):
                          show_default=True, help="Starting path of the optimize solver."),
             click.option("--retime", is_flag=True, help="Resample the result so that perceptual speed is constant."),
             click.option("--chunk-size", type=click.IntRange(min=1, max=MAX_CHUNK), default=SolverSettings.chunk_size,
-                         show_default=True, help="Points per generator call (bounds memory)."),
+                         help="Points per generator + metric call (default: as many as fit --memory-budget, "
+                              "from one measured pass)."),
         ]
     return lambda f: _apply(f, opts)
 

@@ -16,6 +16,7 @@ from .._check import UserError, as_tensor, check_latents, check_positive_int
 from ..generators import Generator
 from ..judges import Judge, judge_path_stats
 from ..metrics import Features, Metric, cat, select
+from ..budget import chunk_for
 from ..paths import DEFAULT_CHUNK, INITS, baseline_path, energy_of, length_of
 from ..realism import Calibration
 from .functional import (brightness_contrast, critic_scores, max_over_mean_step, mid_path_change, mid_path_ratio,
@@ -188,7 +189,7 @@ def _lengths_vs_linear(generator: Generator, metrics: Mapping[str, Metric], sets
 
 
 def evaluate_paths(generator: Generator, metrics: Mapping[str, Metric], points: Tensor | Mapping[str, Tensor], *,
-                   chunk_size: int = DEFAULT_CHUNK, baselines: Sequence[str] = ("linear", "slerp"),
+                   chunk_size: int | None = DEFAULT_CHUNK, baselines: Sequence[str] = ("linear", "slerp"),
                    calibration: Calibration | None = None, judge: Judge | None = None) -> dict:
     """Measure paths and the baseline paths between the same endpoints with the same number of segments.
 
@@ -220,6 +221,8 @@ def evaluate_paths(generator: Generator, metrics: Mapping[str, Metric], points: 
         ``mid_contrast_ratio``; ``realism`` (``None`` without a discriminator, else ``critic`` ``(B, N+1)``,
         ``min``, ``mean``); ``judge`` (``None`` without a judge). Undefined values (a ratio over 0) are ``None``.
     """
+    if chunk_size is None:  # the smallest chunk that fits the memory budget for every metric
+        chunk_size = min(chunk_for(generator, m) for m in metrics.values()) if metrics else chunk_for(generator)
     chunk_size = check_positive_int(chunk_size, "chunk size")
     sets = _checked_sets(generator, points)
     if not metrics:

@@ -25,7 +25,7 @@ def _is_zoo_name(name: str) -> bool:
 
 
 def evaluate_file(path_npz: str | Path, *, model: str | None, metrics: Sequence[str], device: str = "cpu",
-                  latent_shape: tuple[int, ...] | None = None, chunk_size: int = DEFAULT_CHUNK,
+                  latent_shape: tuple[int, ...] | None = None, chunk_size: int | None = DEFAULT_CHUNK,
                   discriminator: str | None = None) -> dict:
     """Evaluate the paths of a ``path.npz`` (``interpolate``) or ``paths.npz`` (``compare``) against linear and slerp.
 

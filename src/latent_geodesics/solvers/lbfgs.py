@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ..paths import DeadlineReached
+
 ARMIJO = 1e-4
 """Sufficient decrease: accept a step ``t`` when ``f(y + t d) <= f(y) + ARMIJO * t * g^T d``."""
 MAX_BACKTRACKS = 12
@@ -134,7 +136,10 @@ def lbfgs_batch(fg: FG, y0: Tensor, *, max_evals: int, check: Check, history: in
             t[k] = 1.0
             gtd = (state.g[idx] * d[idx]).sum(1)
         trial = state.y[idx] + t[idx, None] * d[idx]
-        f_new, g_new = fg(trial, idx)
+        try:
+            f_new, g_new = fg(trial, idx)
+        except DeadlineReached:  # the evaluation would end past the problem's deadline: keep the last accepted
+            break
         state.evals[idx] += 1
         if on_eval is not None:
             on_eval(state, idx)

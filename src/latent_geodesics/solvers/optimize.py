@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from .._check import UserError
-from ..paths import PathProblem, PathStats
+from ..paths import DeadlineReached, PathProblem, PathStats
 from .base import NoProgress, Progress, SolveResult, relative_decrease
 from .lbfgs import lbfgs_batch
 from .structure import kron_apply, laplacian, latent_preconditioner, middle_metric, relative_gradient_norm
@@ -105,15 +105,22 @@ def optimize_path(problem: PathProblem, init: Tensor, config: OptimizeConfig = O
     progress = progress or NoProgress()
     t0 = time.perf_counter()
     evaluated0 = problem.n_points_evaluated
+    adopt_deadline(problem, deadline)
     gmat = latent_metric
-    if config.optimizer == "adam":
-        interior, steps, converged, trace, rel = _adam(problem, init, config, progress, deadline)
-    elif config.optimizer == "lbfgs-pair":
-        interior, steps, converged, trace, rel, gmat = _lbfgs_pair(problem, init, config, progress, latent_metric,
-                                                                   deadline)
-    else:
-        interior, steps, converged, trace, rel, gmat = _lbfgs(problem, init, config, progress, latent_metric,
-                                                              deadline)
+    try:
+        if config.optimizer == "adam":
+            interior, steps, converged, trace, rel = _adam(problem, init, config, progress, deadline)
+        elif config.optimizer == "lbfgs-pair":
+            interior, steps, converged, trace, rel, gmat = _lbfgs_pair(problem, init, config, progress,
+                                                                       latent_metric, deadline)
+        else:
+            interior, steps, converged, trace, rel, gmat = _lbfgs(problem, init, config, progress, latent_metric,
+                                                                  deadline)
+    except DeadlineReached:  # not even one evaluation fitted: the start, unsolved
+        b = init.shape[0]
+        interior, steps, converged, trace = init[:, 1:-1].detach(), torch.zeros(b, dtype=torch.long), \
+            torch.zeros(b, dtype=torch.bool), []
+        rel = torch.full((b,), float("inf"), dtype=init.dtype)
     interior = problem.generator.project(interior)
     stats, gnorm, gmat = final_stats(problem, interior, gmat)
     return SolveResult(points=problem.points(interior), stats=stats, steps=steps, converged=converged,
@@ -133,11 +140,21 @@ def final_stats(problem: PathProblem, interior: Tensor,
         stats = PathStats.of(problem.distances_sq(interior, grad=False))
     if interior.shape[1] == 0:
         return stats, torch.zeros_like(stats.energy), latent_metric
-    x = interior.detach().clone().requires_grad_(True)
-    energy = problem.energy_backward(x)
-    grad = x.grad if x.grad is not None else torch.zeros_like(x)
-    gmat = latent_metric if latent_metric is not None else middle_metric(problem, interior)
+    try:  # past the deadline the gradient norm is not measured (NaN: reported as null)
+        x = interior.detach().clone().requires_grad_(True)
+        energy = problem.energy_backward(x)
+        grad = x.grad if x.grad is not None else torch.zeros_like(x)
+        gmat = latent_metric if latent_metric is not None else middle_metric(problem, interior)
+    except DeadlineReached:
+        return stats, torch.full_like(stats.energy, float("nan")).cpu(), latent_metric
     return stats, relative_gradient_norm(grad, energy, gmat).cpu(), gmat
+
+
+def adopt_deadline(problem: PathProblem, deadline: float | None) -> None:
+    """Give ``problem`` the earlier of its own deadline and ``deadline``: its passes then stop before it
+    (:class:`~latent_geodesics.paths.DeadlineReached`), not only between steps."""
+    if deadline is not None:
+        problem.deadline = deadline if problem.deadline is None else min(problem.deadline, deadline)
 
 
 def _spacing(init: Tensor) -> Tensor:
@@ -169,7 +186,10 @@ def _adam(problem: PathProblem, init: Tensor, config: OptimizeConfig,
         idx = torch.tensor(active, device=init.device)
         x = torch.stack([params[i] for i in active])
         opt.zero_grad(set_to_none=True)
-        energy = problem.energy_backward(gen.project(x), idx)  # (A,), at the current points; grads in params
+        try:
+            energy = problem.energy_backward(gen.project(x), idx)  # (A,), at the current points; grads in params
+        except DeadlineReached:
+            break
         e = energy.detach().cpu()
         for k, i in enumerate(active):  # keep the best points seen: Adam's last iterate can be worse
             if e[k] < best_energy[i]:
@@ -239,7 +259,10 @@ def _lbfgs(problem: PathProblem, init: Tensor, config: OptimizeConfig, progress:
     converged = torch.zeros(b, dtype=torch.bool)
     while evals < config.max_steps:
         opt.param_groups[0]["max_iter"] = min(config.window, config.max_steps - evals)
-        loss = float(opt.step(closure).detach())
+        try:
+            loss = float(opt.step(closure).detach())
+        except DeadlineReached:
+            break
         trace.append(loss)
         progress.set_postfix_str(f"energy {loss:.4g}", refresh=False)
         energy = last["energy"].cpu()

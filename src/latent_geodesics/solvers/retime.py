@@ -20,7 +20,7 @@ DEFAULT_DENSITY = 8
 
 
 def retime_path(generator: Generator, metric: Metric, points: Tensor, n_frames: int, *,
-                density: int = DEFAULT_DENSITY, chunk_size: int = DEFAULT_CHUNK) -> Tensor:
+                density: int = DEFAULT_DENSITY, chunk_size: int | None = DEFAULT_CHUNK) -> Tensor:
     """Resample paths by arc length under ``metric``.
 
     The path is taken as piecewise linear between its points, densified ``density`` times, measured,
@@ -39,7 +39,7 @@ def retime_path(generator: Generator, metric: Metric, points: Tensor, n_frames: 
 
 
 def frames_between_nodes(generator: Generator, metric: Metric, nodes: Tensor, n_frames: int, *,
-                         density: int = 2, chunk_size: int = DEFAULT_CHUNK) -> Tensor:
+                         density: int = 2, chunk_size: int | None = DEFAULT_CHUNK) -> Tensor:
     """Frames of a video along a path solved at fewer nodes, at constant perceptual speed.
 
     The frames lie on the smooth curve through the nodes (:func:`~latent_geodesics.curves.spline_points`),
@@ -59,7 +59,7 @@ def frames_between_nodes(generator: Generator, metric: Metric, nodes: Tensor, n_
 
 
 def curve_steps(generator: Generator, metric: Metric, nodes: Tensor, m: int, *,
-                chunk_size: int = DEFAULT_CHUNK) -> Tensor:
+                chunk_size: int | None = DEFAULT_CHUNK) -> Tensor:
     """Measure the smooth curve through ``nodes`` (:func:`~latent_geodesics.curves.spline_points`) under ``metric``.
 
     Args:

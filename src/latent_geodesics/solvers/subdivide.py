@@ -30,7 +30,7 @@ from ..curves import interpolate_points, resample_uniform, spline_points
 from ..paths import PathProblem, PathStats
 from .base import NoProgress, Progress, SolveResult
 from .gauss_newton import GaussNewtonConfig, gauss_newton_path
-from .optimize import OptimizeConfig, lbfgs_overshoot, optimize_path
+from .optimize import OptimizeConfig, adopt_deadline, lbfgs_overshoot, optimize_path
 
 LevelConfig = OptimizeConfig | GaussNewtonConfig
 DEFAULT_FTOL = 0.07
@@ -212,6 +212,8 @@ def subdivide_path(problem: PathProblem, n_segments: int, config: SubdivideConfi
 
     last: list[SolveResult] = []
 
+    adopt_deadline(problem, deadline)
+
     def run(start: Tensor, cfg: LevelConfig) -> SolveResult:
         # The middle interior point is the path's t = 1/2 at every level: its latent metric, measured
         # once at the first level, serves the finer ones (the point moves little once it is placed).
@@ -230,6 +232,10 @@ def subdivide_path(problem: PathProblem, n_segments: int, config: SubdivideConfi
         points, steps, converged = res.points, steps + res.steps, res.converged
         while segments < n_segments:
             segments *= 2
+            if problem.out_of_time():  # past the deadline: the finer levels' midpoints, unsolved
+                points = midpoints(points, gen.project, config.insert)
+                converged = torch.zeros_like(converged)
+                continue
             if config.variant == "local":
                 points, local = solve_midpoints(problem, points, _with_steps(config.level, config.local_steps),
                                                 latent_metric=last[0].latent_metric, insert=config.insert,
@@ -246,8 +252,9 @@ def subdivide_path(problem: PathProblem, n_segments: int, config: SubdivideConfi
                 d_sq = problem.distances_sq(points[:, 1:-1], grad=False)
             points = gen.project(interpolate_points(points, resample_uniform(d_sq, n_segments + 1)))
             points[:, 0], points[:, -1] = problem.z0, problem.z1
-            res = run(points, config.level)
-            points, steps, converged = res.points, steps + res.steps, res.converged
+            if not problem.out_of_time():
+                res = run(points, config.level)
+                points, steps, converged = res.points, steps + res.steps, res.converged
     with torch.no_grad():
         stats = PathStats.of(problem.distances_sq(points[:, 1:-1], grad=False))
     final = last[0] if last else None
@@ -310,7 +317,7 @@ def solve_midpoints(problem: PathProblem, coarse: Tensor, level: LevelConfig, *,
     a = coarse[:, :-1].reshape(-1, *shape)  # (B*N, ...) left neighbours
     c = coarse[:, 1:].reshape(-1, *shape)  # right neighbours
     m = fine[:, 1::2].reshape(-1, *shape)  # current midpoints
-    local = PathProblem(problem.generator, problem.metric, a, c, chunk_size=problem.chunk_size)
+    local = problem.sibling(a, c)
     reuse = None if latent_metric is None else latent_metric.repeat_interleave(n1 - 1, 0)
     told = None if progress is None else _Scaled(progress, n1 - 1)  # each path's midpoints: n1 - 1 local paths
     res = solve_at_resolution(local, torch.stack([a, m, c], 1), level, progress=told, latent_metric=reuse,
@@ -338,7 +345,12 @@ def refine_path(problem: PathProblem, result: SolveResult, points: int, config: 
     """
     t0, pts, steps, evaluated0 = time.perf_counter(), result.points, result.steps.clone(), problem.n_points_evaluated
     level = _midpoint_level(config)
+    adopt_deadline(problem, deadline)
     while 2 * pts.shape[1] - 1 <= points:
+        if problem.out_of_time():  # past the deadline: midpoints on the chords, unsolved
+            pts = midpoints(pts, problem.generator.project, config.insert)
+            result = replace(result, converged=torch.zeros_like(result.converged))
+            continue
         pts, local = solve_midpoints(problem, pts, level, latent_metric=result.latent_metric, insert=config.insert,
                                      progress=progress, deadline=deadline)
         steps += local.steps.to(steps.device)

@@ -22,6 +22,7 @@ from ..generators import Generator
 from ..metrics import Metric
 from ..metrics.base import Features, cat, select
 from ..curves import resample_at
+from ..budget import chunk_for
 from ..paths import DEFAULT_CHUNK, images_of, path_stats
 from ..solvers import curve_steps, frames_at_fractions
 from .settings import VideoSettings
@@ -102,7 +103,7 @@ class VideoPath:
 
 
 def video_frames(generator: Generator, metric: Metric, nodes: Tensor, video: VideoSettings, *, loop: bool,
-                 envelope: np.ndarray | None = None, chunk_size: int = DEFAULT_CHUNK) -> VideoPath:
+                 envelope: np.ndarray | None = None, chunk_size: int | None = DEFAULT_CHUNK) -> VideoPath:
     """Place a video's frames along solved legs and measure them.
 
     Args:
@@ -116,6 +117,7 @@ def video_frames(generator: Generator, metric: Metric, nodes: Tensor, video: Vid
         The :class:`VideoPath`.
     """
     n_legs = nodes.shape[0]
+    chunk_size = chunk_for(generator, metric, chunk_size)
     curve_of = _RoundCurve if video.joins == "round" else _LegCurves
     if envelope is None:
         schedule = easing_schedule(video, n_legs, loop=loop)  # with a total: the legs' shares are not known yet

@@ -8,6 +8,7 @@ same settings.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import torch
 from torch import Tensor
 
 from .._check import UserError, check_output_dir
+from ..budget import footprint
 from ..generators import ZOO, Generator, load_generator
 from ..generators.base import condition_as_coordinates
 from ..jobs import INTERPOLATE_FILES, interpolate, load_array, load_latent_file, waypoint_legs
@@ -189,7 +191,7 @@ def output_files(settings: Settings) -> tuple[str, ...]:
 def run_interpolate(settings: Settings, out: str | Path, *, device: str | torch.device = "auto",
                     progress: Callable[[int], ContextManager[Progress]] | None = None,
                     projector: Projector | None = None, video: "VideoSettings | None" = None,
-                    timeline: "Timeline | None" = None) -> dict:
+                    timeline: "Timeline | None" = None, notify: Callable[[str], None] | None = None) -> dict:
     """Solve the path(s) ``settings`` describe and write ``strip.png``, ``video.mp4``, ``path.npz``,
     ``report.json`` (and ``projection.png`` from pictures) into ``out``: all or nothing.
 
@@ -201,10 +203,14 @@ def run_interpolate(settings: Settings, out: str | Path, *, device: str | torch.
             ``speed.png`` instead of ``video.mp4``.
         timeline: waypoints and loop from a timeline file (:func:`~latent_geodesics.video.read_timeline`), instead of
             ``settings.endpoints``; its video settings are ``video``.
+        notify: told one line before the heavy work: what a latent costs, the chunk and the memory budget
+            (:meth:`~latent_geodesics.budget.Footprint.describe`). ``settings.solver.time_limit`` counts from the
+            call, loading included.
 
     Returns:
         The report (also written to ``report.json``).
     """
+    started = time.perf_counter()
     if timeline is not None:
         if settings.endpoints.given() or settings.endpoints.loop:
             raise UserError("--timeline gives the waypoints and the loop; drop --seed, --z, --image, --z0/--z1 and "
@@ -231,6 +237,10 @@ def run_interpolate(settings: Settings, out: str | Path, *, device: str | torch.
     if video is not None:  # one path, every leg with time to move: before solving
         video_outputs.check_legs(video, ends.z0.shape[0], join=ends.join, loop=ends.loop, envelope=envelope)
     run = settings.interpolate_settings()
+    if notify is not None:
+        notify(f"cost: {footprint(ends.generator, metric).describe(run.chunk_size)}"
+               + (f"; time limit {run.time_limit:g} s" if run.time_limit is not None else
+                  "; no time limit (--time-limit caps it)"))
     config = settings.to_dict()
     if timeline is not None:
         config["timeline"] = timeline.to_dict()
@@ -239,4 +249,4 @@ def run_interpolate(settings: Settings, out: str | Path, *, device: str | torch.
                            join=ends.join, loop=ends.loop, progress=bar,
                            discriminator_name=settings.model.discriminator, projection=ends.projection,
                            metric_options=settings.metric.build_options(), config=config, video=video,
-                           envelope=envelope)
+                           envelope=envelope, started=started)
