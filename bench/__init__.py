@@ -21,6 +21,10 @@ Suites (one module each, one JSON each under ``bench/results/<suite>.json``):
   rule (``--coarse-ftol 0``), against the ``speedup`` references.
 - ``precision``: the ``speedup`` pairs by the default with VGG-19 in float32 and in bfloat16 (``--precision``).
 - ``batch``: 8 pairs as one batch against the same pairs one at a time: evaluations, energies, steps per pair.
+- ``metric_size``: what bounding the metric's image size (``max_size``) costs in quality (``zoo:eyes128`` solved at 64
+  and 128 px, measured at 128) and saves per latent evaluation, by image size (64-1024 px stand-ins).
+- ``real_size``: ``interpolate`` on 64-1024 px, 512-d stand-ins as typed, with and without ``--time-limit``: wall
+  time, peak memory, chunk, cost per latent.
 
 ``speedup``, ``coarse_rule``, ``precision`` and ``batch`` hold each pair against the lowest energy any run has
 reached for it, kept in ``bench/results/references.json`` (:mod:`bench.references`).
@@ -31,5 +35,5 @@ check the code still runs; its numbers mean nothing.
 """
 
 SUITES = ("laine", "laine_celeba64", "realism", "solvers", "landscape", "throughput", "scaling", "projection",
-          "first_run", "speedup", "coarse_rule", "precision", "batch")
+          "first_run", "speedup", "coarse_rule", "precision", "batch", "metric_size", "real_size")
 """Suite names in the order ``all`` runs them (and BENCHMARKS.md lists them)."""

@@ -541,6 +541,41 @@ def compared(doc: dict) -> str:
     return "\n".join(out)
 
 
+def metric_size(doc: dict) -> str:
+    q, c = doc["results"]["quality"], doc["results"]["cost"]
+    bounds = [k for k in q[0] if k.isdigit()] if q else []
+    rows = [[f"{r['seeds'][0]}-{r['seeds'][1]}"] + [x for b in bounds for x in (
+        r[b]["energy_full"], r[b]["evaluations"], r[b]["seconds"], "yes" if r[b]["converged"] else "no")]
+        + [r["linear_energy_full"], fmt(r["energy_ratio"], 4)] for r in q]
+    head = ["seeds"] + [x for b in bounds for x in (f"E at full size, solved at {b} px", "evaluations", "seconds",
+                                                     "converged")] + ["linear E", "energy ratio"]
+    out = ["Quality (the path solved at a bounded metric size, measured at full size):", "", table(head, rows), "",
+           "Cost per latent evaluation by image size:", "",
+           table(["image px", "metric max_size", "s fwd+bwd", "s with tangents", "MB per latent", "chunk"],
+                 [[r["image"], r["max_size"] or "none", r["seconds_backward"], r["seconds_jvp"], r["mb_per_latent"],
+                   r["chunk"]] for r in c])]
+    if q:
+        worst = max(r["energy_ratio"] for r in q)
+        out += ["", f"**Where we win and where we lose.** Solved at {bounds[0]} px and measured at 128 px, the eyes128 "
+                    f"geodesics' energies are {fmt(min(r['energy_ratio'] for r in q), 4)}-{fmt(worst, 4)} of those "
+                    f"solved at full size."]
+    return "\n".join(out)
+
+
+def real_size(doc: dict) -> str:
+    rows = []
+    for r in doc["results"]["rows"]:
+        cost = r.get("cost") or {}
+        rows.append([f"`{r['model']}`", r["time_limit_s"] or "none", r["wall_s"],
+                     ("yes" if r.get("within_limit") else "no") if r["time_limit_s"] else "-",
+                     r.get("peak_memory_mb", "-"), cost.get("chunk_size", "-"), cost.get("mb_per_latent", "-"),
+                     cost.get("seconds_per_latent", "-"), r.get("evaluations", "-"),
+                     {True: "yes", False: "no"}.get(r.get("converged"), "-"), fmt(r.get("length_vs_linear"), 3)
+                     if r.get("length_vs_linear") is not None else r.get("error", "-")])
+    return table(["model", "time limit s", "wall s", "within limit", "peak MB", "chunk", "MB per latent",
+                  "s per latent (fwd+bwd)", "evaluations", "converged", "length / linear"], rows)
+
+
 SECTIONS: dict[str, tuple[str, Callable[[dict], str]]] = {
     "laine": ("Laine's claims on zoo:faces64", laine),
     "laine_celeba64": ("Laine's claims on zoo:celeba64 (real photos)", laine),
@@ -555,6 +590,8 @@ SECTIONS: dict[str, tuple[str, Callable[[dict], str]]] = {
     "coarse_rule": ("Issue 19: where the levels before the last stop (frame rule or energy rule)", compared),
     "precision": ("Issue 19: VGG-19 in float32 or bfloat16 while solving (`--precision`)", compared),
     "batch": ("Issue 19: a batch of pairs against the same pairs one at a time", batch),
+    "metric_size": ("Issue 31: the metric's image size bound (`max_size`): quality and cost", metric_size),
+    "real_size": ("Issue 31: models of real size (64-1024 px, 512-d), interpolate as typed", real_size),
 }
 
 
