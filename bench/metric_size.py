@@ -20,28 +20,30 @@ from latent_geodesics.jobs import InterpolateSettings, solve
 from latent_geodesics.metrics import build_metric
 from latent_geodesics.paths import PathProblem, path_stats
 
-from .common import Context, log, write_result
+from .common import Context, load_model, log, write_result
 from .standins import ConvGenerator
 
 MODEL = "zoo:eyes128"
 
 
 def sizes(ctx: Context) -> dict:
-    if ctx.quick:
-        return {"pairs": [[1, 2]], "frames": 5, "bounds": [64, 128], "images": [64], "tangents": 4}
-    return {"pairs": [[1, 2], [3, 4], [5, 6]], "frames": 17, "bounds": [64, 128], "images": [64, 128, 256, 512, 1024],
-            "tangents": 16}
+    if ctx.quick:  # the tiny random generator, the pixel metric: seconds
+        return {"metric": "pixel-eq", "pairs": [[1, 2]], "frames": 5, "bounds": [4, 8], "images": [16],
+                "tangents": 4, "latents": [8, 16]}
+    return {"metric": "vgg-eq", "pairs": [[1, 2], [3, 4], [5, 6]], "frames": 17, "bounds": [64, 128],
+            "images": [64, 128, 256, 512, 1024], "tangents": 16, "latents": [64, 128, 256, 512]}
 
 
 def quality(ctx: Context, sz: dict) -> list[dict]:
-    gen = load_generator(MODEL, device=ctx.device)
-    full = build_metric("vgg-eq", device=ctx.device, min_size=64, max_size=None)
+    gen = load_model(ctx) if ctx.quick else load_generator(MODEL, device=ctx.device)
+    options = {} if ctx.quick else {"min_size": 64}
+    full = build_metric(sz["metric"], device=ctx.device, max_size=None, **options)
     rows = []
     for a, b in sz["pairs"]:
         z0, z1 = gen.sample_latents(1, seed=a), gen.sample_latents(1, seed=b)
         row = {"seeds": [a, b]}
         for bound in sz["bounds"]:
-            metric = build_metric("vgg-eq", device=ctx.device, min_size=64, max_size=bound)
+            metric = build_metric(sz["metric"], device=ctx.device, max_size=bound, **options)
             t = time.perf_counter()
             solved = solve(gen, metric, z0, z1, InterpolateSettings(frames=sz["frames"]))
             seconds = time.perf_counter() - t
@@ -60,29 +62,34 @@ def quality(ctx: Context, sz: dict) -> list[dict]:
 
 
 def cost(ctx: Context, sz: dict) -> list[dict]:
+    """Seconds per latent by image size (512-d) and by latent size (256 px), metric bounded or not."""
+    options = {} if ctx.quick else {"min_size": 64}
+    cases = [(size, 512, bound) for size in sz["images"] for bound in sz["bounds"] + ([None] if size <= 256 else [])
+             if bound is None or bound <= size]
+    mid = sz["images"][min(2, len(sz["images"]) - 1)]
+    cases += [(mid, d, sz["bounds"][-1]) for d in sz["latents"] if d != 512]
     rows = []
-    for size in sz["images"]:
-        gen = Generator(ConvGenerator(size), latent_shape=512).to(ctx.device)
-        for bound in sz["bounds"] + ([None] if size <= 256 else []):
-            if bound is not None and bound > size:
-                continue
-            metric = build_metric("vgg-eq", device=ctx.device, min_size=64, max_size=bound)
+    for size, latent, bound in cases:
+        gen = Generator(ConvGenerator(size, latent=latent), latent_shape=latent).to(ctx.device)
+        if True:
+            metric = build_metric(sz["metric"], device=ctx.device, max_size=bound, **options)
             fp = footprint(gen, metric)
             z = gen.sample_latents(2, seed=1)
             problem = PathProblem(gen, metric, z[:1], z[1:])
-            eye = torch.eye(512, device=ctx.device)[: sz["tangents"]]
+            eye = torch.eye(latent, device=ctx.device)[: sz["tangents"]]
             problem._tangent_rows(z[0], eye[:2], "")  # warm-up
             t = time.perf_counter()
             problem._tangent_rows(z[0], eye, "")
             jvp = (time.perf_counter() - t) / sz["tangents"]
-            x = torch.randn(1, 4, 512, device=ctx.device, requires_grad=True)
+            x = torch.randn(1, 4, latent, device=ctx.device, requires_grad=True)
             problem.energy_backward(x)  # warm-up
             t = time.perf_counter()
             problem.energy_backward(x)
             back = (time.perf_counter() - t) / 4
-            rows.append({"image": size, "max_size": bound, "seconds_backward": back, "seconds_jvp": jvp,
+            rows.append({"image": size, "latent": latent, "max_size": bound, "seconds_backward": back,
+                         "seconds_jvp": jvp, "latent_metric_seconds": latent * jvp,
                          "mb_per_latent": fp.bytes_per_latent / 2**20, "chunk": fp.chunk()})
-            log(f"metric_size: conv{size} max_size {bound}: {back:.3f} s fwd+bwd, {jvp:.3f} s jvp per latent, "
+            log(f"metric_size: conv{size} {latent}-d max_size {bound}: {back:.3f} s fwd+bwd, {jvp:.3f} s jvp, "
                 f"{fp.bytes_per_latent / 2**20:.0f} MB")
     return rows
 

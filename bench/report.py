@@ -551,9 +551,10 @@ def metric_size(doc: dict) -> str:
                                                      "converged")] + ["linear E", "energy ratio"]
     out = ["Quality (the path solved at a bounded metric size, measured at full size):", "", table(head, rows), "",
            "Cost per latent evaluation by image size:", "",
-           table(["image px", "metric max_size", "s fwd+bwd", "s with tangents", "MB per latent", "chunk"],
-                 [[r["image"], r["max_size"] or "none", r["seconds_backward"], r["seconds_jvp"], r["mb_per_latent"],
-                   r["chunk"]] for r in c])]
+           table(["image px", "latent", "metric max_size", "s fwd+bwd", "s with tangents",
+                  "latent metric s (D tangents)", "MB per latent", "chunk"],
+                 [[r["image"], r.get("latent", 512), r["max_size"] or "none", r["seconds_backward"], r["seconds_jvp"],
+                   r.get("latent_metric_seconds", "-"), r["mb_per_latent"], r["chunk"]] for r in c])]
     if q:
         worst = max(r["energy_ratio"] for r in q)
         out += ["", f"**Where we win and where we lose.** Solved at {bounds[0]} px and measured at 128 px, the eyes128 "

@@ -17,7 +17,8 @@ import torch
 
 from latent_geodesics.batch import Generators, JobSpec, LocalExecutor, resolve_jobs, run_jobs
 from latent_geodesics.settings import ModelSettings, Settings
-from latent_geodesics.paths import DEFAULT_CHUNK, PathProblem, linear_path
+from latent_geodesics.budget import chunk_for
+from latent_geodesics.paths import PathProblem, linear_path
 from latent_geodesics.solvers import OptimizeConfig, optimize_path
 
 from .common import REAL_MODEL, Context, load_metric, load_model, log, seeded_pairs, sync, write_result
@@ -67,8 +68,9 @@ def run(ctx: Context) -> None:
         log(f"  batched {batched_s / p:.2f} s/path, one at a time {single_s / p:.2f} s/path")
     settings = {"metric": METRIC, "frames": sz["frames"], "pairs": sz["pairs"], "repeats": sz["repeats"],
                 "solver": {"name": "optimize",
-                **cfg.to_dict()}, "chunk_size": DEFAULT_CHUNK}
-    notes = ["64 pairs only in a CUDA run", f"chunk size {DEFAULT_CHUNK}: batches above it are split into "
+                **cfg.to_dict()}, "chunk_size": chunk_for(gen, metric)}
+    notes = ["64 pairs only in a CUDA run", f"chunk size {settings['chunk_size']} (fit to the memory budget): batches "
+             "above it are split into "
              "chunks, each with its two neighbours recomputed without gradients", "seconds include building the PathProblem (endpoint features); each figure is the fastest of "
              f"{sz['repeats']} alternating repeats (batched, then one at a time)"]
     executors, ex_settings, ex_notes = executor_section(ctx, gen)

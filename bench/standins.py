@@ -38,7 +38,7 @@ class ConvGenerator(nn.Module):
         super().__init__()
         torch.manual_seed(seed)
         steps = int(math.log2(size)) - 2
-        if 4 * 2 ** steps != size:
+        if size < 8 or 4 * 2 ** steps != size:
             raise ValueError(f"size must be a power of two >= 8, got {size}")
         self.fc = nn.Linear(latent, 512 * 16)
         layers: list[nn.Module] = [nn.BatchNorm2d(512), nn.ReLU()]

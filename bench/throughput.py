@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from latent_geodesics.paths import DEFAULT_CHUNK, PathProblem, linear_path
+from latent_geodesics.paths import PathProblem, linear_path
 
 from .common import (REPO_ROOT, Context, load_metric, load_model, log, median, metric_note, seeded_pairs, timed,
                      write_result)
@@ -56,8 +56,8 @@ def throughput(metric_name: str, pairs: int, frames: int, repeats: int, ctx: Con
     lib = timed(library_step, ctx.device, repeats=repeats)
     bare = timed(bare_step, ctx.device, repeats=repeats)
     lib_rate, bare_rate = points / median(lib), points / median(bare)
-    return {"metric": metric_name, "pairs": pairs, "points_per_step": points, "chunk_size": DEFAULT_CHUNK,
-            "checkpointed": points > DEFAULT_CHUNK, "repeats": repeats,
+    return {"metric": metric_name, "pairs": pairs, "points_per_step": points, "chunk_size": problem.chunk_size,
+            "checkpointed": points > problem.chunk_size, "repeats": repeats,
             "library_seconds": lib, "bare_seconds": bare,
             "library_points_per_s": lib_rate, "bare_points_per_s": bare_rate,
             "library_over_bare": lib_rate / bare_rate}
@@ -91,7 +91,7 @@ def run(ctx: Context) -> None:
             rows.append(r)
             log(f"  step {r['step_mb']:.0f} MB")
     settings = {"frames": sz["frames"], "pairs": sz["pairs"], "repeats": sz["metrics"], "memory": mem,
-                "library_chunk_size": DEFAULT_CHUNK}
+                "library_chunk_size": rates[0]["chunk_size"] if rates else None}
     notes = [metric_note(ctx),
              "points = interior latents per step (endpoints' features are cached by PathProblem); times are "
              "medians of the repeats after one warm-up call",

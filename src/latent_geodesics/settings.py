@@ -29,6 +29,7 @@ from .jobs import InterpolateSettings
 from .limits import (DEFAULT_FPS, DEFAULT_FRAMES, MAX_CHUNK, MAX_FRAMES, MAX_PROJECTION_STEPS, MAX_SEED,
                      MAX_STARTS, MAX_STEPS)
 from .metrics import PRECISIONS, metric_names
+from .networks import MAX_SIZE
 from .paths import DEFAULT_CHUNK, INITS
 from .realism import FORMS
 from .rendering import MAX_FPS, MIN_FPS
@@ -44,9 +45,11 @@ VGG_MIN_SIZE = 64
 
 
 def metric_build_options(metric: str, options: Mapping[str, object]) -> dict:
-    """The options ``metric`` is built with: ``options``, and for the VGG metrics ``min_size`` :data:`VGG_MIN_SIZE`
-    unless they give one (every command's rule)."""
-    return {"min_size": VGG_MIN_SIZE, **options} if metric.startswith("vgg") else dict(options)
+    """The options ``metric`` is built with: ``options``, for the VGG metrics ``min_size`` :data:`VGG_MIN_SIZE` and for
+    every metric ``max_size`` :data:`~latent_geodesics.networks.MAX_SIZE` unless they give them (every command's rule;
+    recorded in reports)."""
+    sizes = {"min_size": VGG_MIN_SIZE} if metric.startswith("vgg") else {}
+    return {**sizes, "max_size": MAX_SIZE, **options}
 
 
 def _choice(value: object, name: str, choices) -> None:
