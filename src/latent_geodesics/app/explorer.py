@@ -402,8 +402,9 @@ class Explorer:
         ctx.publish("map", map=self.map)
         return self.map
 
-    def close(self) -> None:
-        self.worker.close()
+    def close(self, timeout: float = 30.0) -> None:
+        """Cancel the running job and wait up to ``timeout`` seconds for the worker to stop."""
+        self.worker.close(timeout)
 
 
 __all__ = ["EASING_SAMPLES", "Explorer", "Sample"]
