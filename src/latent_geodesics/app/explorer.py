@@ -38,8 +38,8 @@ from ..settings import metric_build_options
 from ..solvers import stops_on_frames, subdivide_path
 from ..video.easing import ease, easing_names
 from .mapping import map_latents
-from .requests import (FRAME_FILE, JOB_ID, SAMPLE_ID, SUFFIX, METHODS, NONFINITE, RUN_FILES, ExploreSettings,
-                       SolveRequest, check_file_name, map_metric, solve_request)
+from .requests import (DEFAULT_METRIC, FRAME_FILE, JOB_ID, SAMPLE_ID, SUFFIX, METHODS, NONFINITE, RUN_FILES,
+                       ExploreSettings, SolveRequest, check_file_name, map_metric, solve_request)
 from .worker import Busy, Events, Job, JobContext, Worker
 
 MAX_RUNS = 20
@@ -100,7 +100,7 @@ class Explorer:
         s = self.settings
         return {"model": self.model_name, "image_shape": list(self.image_shape),
                 "latent_shape": list(self.generator.latent_shape), "device": str(self.generator.device),
-                "metrics": metric_names(), "easings": easing_names(),
+                "metrics": metric_names(), "default_metric": DEFAULT_METRIC, "easings": easing_names(),
                 "easing_curves": {n: np.round(ease(n, np.linspace(0, 1, EASING_SAMPLES)), 6).tolist()
                                   for n in easing_names()},
                 "realism": self.generator.discriminator is not None, "default_realism": DEFAULT_LAMBDA,

@@ -336,7 +336,7 @@ async function init() {
   const info = state.info = await api("GET", "/api/info");
   $("model").textContent = `${info.model}: images ${info.image_shape.join("\u00d7")}, latent ` +
     `${info.latent_shape.join("\u00d7")}, on ${info.device}`;
-  for (const m of info.metrics) $("metric").add(new Option(m, m, m === "pixel", m === "pixel"));
+  for (const m of info.metrics) $("metric").add(new Option(m, m, m === info.default_metric, m === info.default_metric));
   for (const e of info.easings) $("easing").add(new Option(e, e));
   $("frames").max = info.limits.frames;
   $("realism-on").disabled = $("realism").disabled = !info.realism;
