@@ -98,6 +98,9 @@ def test_a_solve_streams_each_level_then_the_final_path_then_the_downloads(app):
     assert names == ["linear", "slerp", "geodesic-1", "geodesic-2", "geodesic-3", "geodesic"]
     assert [p["frames"] for p in paths] == [9, 9, 3, 5, 9, 9]
     assert [p.get("final") for p in paths] == [True, True, False, False, False, True]
+    assert {p["metric"] for p in paths} == {"pixel"}  # the speed plot's unit
+    writing = [e for e in events if e["kind"] == "progress" and "writing" in e["stage"]]
+    assert writing and writing[0]["stage"].startswith("final path shown")  # not "solving" once it is done
     assert any(e["kind"] == "progress" and e["total"] > 0 and e["done"] > 0 for e in events)
     final = paths[-1]
     assert final["length"] <= paths[0]["length"] * 1.001  # no longer than the straight line under its metric
@@ -579,6 +582,7 @@ def test_a_realism_weighted_solve_on_a_model_with_a_discriminator(tmp_path):
         job = _solve_here(explorer, realism=0.5)
         report = json.loads(explorer.run_file(job, "report.json").read_text())
         assert report["realism"] == {"lambda": 0.5, "form": "conformal"}
+        assert explorer.runs[job]["paths"]["geodesic"]["metric"] == "pixel + realism 0.5"  # the plot's unit
         assert report["model"]["name"] == "zoo:mnist28" and report["model"]["image_shape"] == [1, 28, 28]
     finally:
         explorer.close()

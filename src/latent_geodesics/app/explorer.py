@@ -276,9 +276,11 @@ class Explorer:
         if not bool(torch.isfinite(stats.d_sq).all()):
             raise UserError(NONFINITE)
         steps = stats.d_sq[0].clamp_min(0).sqrt()
+        req = run["request"]  # the metric names the speed plot's unit
+        measure = req["metric"] if req["realism"] is None else f"{req['metric']} + realism {req['realism']:g}"
         entry = {"name": name, "method": name.split("-")[0], "url": f"/api/runs/{run['id']}/{name}.png",
-                 "frames": int(frames.shape[0]), "width": int(frames.shape[2]), "height": int(frames.shape[1]),
-                 "steps": [float(v) for v in steps], "length": float(stats.length[0]),
+                 "metric": measure, "frames": int(frames.shape[0]), "width": int(frames.shape[2]),
+                 "height": int(frames.shape[1]), "steps": [float(v) for v in steps], "length": float(stats.length[0]),
                  "energy": float(stats.energy[0]), **more}
         with self._lock:  # the page may read the run while this adds to it
             run["paths"] = {**run["paths"], entry["method"]: entry}
@@ -331,7 +333,7 @@ class Explorer:
         run["precision"] = precision_name(dtype)
         paths["geodesic"] = points
         self._show(ctx, run, "geodesic", points, metric, final=True, nodes=nodes)
-        ctx.set_stage("writing the video")
+        ctx.set_stage("final path shown; writing the video, path.npz and report.json")
         run["files"] = self._write_run(Path(run["dir"]), run, req, paths, result, waypoints,
                                        time.perf_counter() - t0)
         run["summary"] = {m: {"length": run["paths"][m]["length"]} for m in METHODS}
