@@ -27,6 +27,7 @@ from latent_geodesics.app.requests import ExploreSettings  # noqa: E402
 from latent_geodesics.app.server import ExploreServer  # noqa: E402
 from latent_geodesics.generators import load_generator  # noqa: E402
 from latent_geodesics.project import ProjectConfig  # noqa: E402
+from latent_geodesics.settings import MetricSettings  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
                                 reason="needs /usr/bin/chromium (apt-get install chromium)")
@@ -126,6 +127,7 @@ def test_pick_solve_watch_levels_play_download_and_map(server, tmp_path):
                   "Array.from(document.querySelectorAll('.sample img')).every(i => i.complete && i.naturalWidth > 0)",
                   "the sample grid")
         assert page.js("$('solve').disabled")  # nothing picked yet
+        assert page.js("$('metric').value") == MetricSettings().metric == "vgg-eq"  # the commands' default
 
         # drop a photo on the page: it is checked, projected on the worker, and joins the samples
         photo = tmp_path / "digit.png"
@@ -134,15 +136,16 @@ def test_pick_solve_watch_levels_play_download_and_map(server, tmp_path):
         page.wait("document.querySelector(\".sample[data-id='p1'] img\")?.naturalWidth > 0", "the projected photo")
         assert page.js("$('error').hidden")
 
-        # pick two samples (the photo and a seed), a small size, and solve
+        # pick two samples (the photo and a seed) and solve with nothing else changed
         page.click(".sample[data-id='p1']")
         page.click(".sample[data-id='s5']")
         assert page.js("$('selection').textContent") == "digit.png \u2192 seed 5"
-        page.js("$('frames').value = 17")
+        assert page.js("$('frames').value") == "17"
         page.click("#solve")
 
         # the straight lines first, then the geodesic's coarse levels, then its final frames
-        page.wait("lg.shown.some(p => p.method === 'geodesic' && p.final)", "the final geodesic", timeout=120)
+        page.wait("lg.shown.some(p => p.method === 'geodesic' && p.final)", "the final geodesic", timeout=240)
+        assert server.explorer.runs[page.js("lg.run")]["request"]["metric"] == "vgg-eq"
         shown = page.js("lg.shown")
         geodesic = [p for p in shown if p["method"] == "geodesic"]
         assert {p["method"] for p in shown} == {"linear", "slerp", "geodesic"}
@@ -156,8 +159,14 @@ def test_pick_solve_watch_levels_play_download_and_map(server, tmp_path):
             assert _canvas_ink(page, method) == 28 * 28, method
         assert page.js("document.querySelectorAll('#speed polyline').length") == 3
 
-        # play: the scrubber runs to the end and the frames follow it
+        # once done, the texts say so (not the last level, not the last stage)
         page.wait("!$('downloads').hidden", "the downloads")
+        page.wait("$('status').textContent.endsWith('done (downloads below)')", "the status of a finished solve")
+        assert page.js("$('levels').textContent").startswith("done: lengths geodesic ")
+        speed = page.js("Array.from(document.querySelectorAll('#speed text')).map(t => t.textContent)")
+        assert "vgg-eq distance per step" in speed and not any("e+" in t or "e-" in t for t in speed), speed
+
+        # play: the scrubber runs to the end and the frames follow it
         page.click("#play")
         page.wait("lg.played > 5 && Number($('scrub').value) === 1000", "playback to the end", timeout=30)
 
@@ -178,6 +187,7 @@ def test_pick_solve_watch_levels_play_download_and_map(server, tmp_path):
         first_run = page.js("lg.run")
 
         # the map: classical MDS of the samples' geodesic lengths; clicking two points solves between them
+        page.js("$('metric').value = 'pixel'")  # quicker than vgg-eq for 36 pairs
         page.click("#map-button")
         page.wait("document.querySelectorAll('#map-geodesic circle').length === 9", "the map", timeout=120)
         assert page.js("document.querySelectorAll('#map-linear circle').length") == 9

@@ -98,6 +98,9 @@ def test_a_solve_streams_each_level_then_the_final_path_then_the_downloads(app):
     assert names == ["linear", "slerp", "geodesic-1", "geodesic-2", "geodesic-3", "geodesic"]
     assert [p["frames"] for p in paths] == [9, 9, 3, 5, 9, 9]
     assert [p.get("final") for p in paths] == [True, True, False, False, False, True]
+    assert {p["metric"] for p in paths} == {"pixel"}  # the speed plot's unit
+    writing = [e for e in events if e["kind"] == "progress" and "writing" in e["stage"]]
+    assert writing and writing[0]["stage"].startswith("final path shown")  # not "solving" once it is done
     assert any(e["kind"] == "progress" and e["total"] > 0 and e["done"] > 0 for e in events)
     final = paths[-1]
     assert final["length"] <= paths[0]["length"] * 1.001  # no longer than the straight line under its metric
@@ -155,6 +158,27 @@ def test_waypoints_make_one_path_of_legs_and_easing_retimes_the_video(app):
     report = json.loads(server.explorer.run_file(job, "report.json").read_text())
     assert report["settings"]["easing"] == "ease-in-out"
     assert [w["id"] for w in report["waypoints"]] == ["s0", "s3", "s5"]
+
+
+def test_the_first_solve_with_nothing_changed_is_under_the_cli_metric(app):
+    """The page starts on the metric every command defaults to (one definition: MetricSettings), and a solve
+    or map that names no metric is under it."""
+    from latent_geodesics.pathfile import PathFile
+    from latent_geodesics.settings import MetricSettings
+
+    server, client, _ = app
+    default = MetricSettings().metric
+    assert default == "vgg-eq"
+    status, info, _ = client.get("/api/info")
+    assert status == 200 and info["default_metric"] == default and default in info["metrics"]
+    status, reply, _ = client.post("/api/solve", {"waypoints": ["s1", "s2"], "frames": 3})
+    assert status == 202, reply
+    job = reply["job"]["id"]
+    assert client.wait_job(job)["state"] == "done"
+    report = json.loads(server.explorer.run_file(job, "report.json").read_text())
+    assert report["metric"] == "vgg-eq" and report["methods"]["geodesic"]["length"] > 0
+    assert PathFile.read(server.explorer.run_file(job, "path.npz")).metric == "vgg-eq"
+    assert server.explorer.map_request({})[1] == "vgg-eq"
 
 
 @pytest.mark.parametrize("body,expected", [
@@ -404,8 +428,39 @@ def test_foreign_origins_and_hosts_are_refused(app):
     _, client, _ = app
     status, reply, _ = client.post("/api/cancel", headers={"Origin": "http://evil.example"})
     assert status == 403 and "other sites" in reply["error"]
-    status, _, _ = client.get("/api/info", headers={"Host": "evil.example"})
-    assert status == 400  # DNS rebinding: only loopback names are served on 127.0.0.1
+    for host in ("evil.example", "evil.example:80", "127.0.0.1.evil.example", "[::2]", ""):
+        status, reply, headers = client.get("/api/info", headers={"Host": host})
+        # DNS rebinding: only loopback names are served on 127.0.0.1, refused with the JSON error of any request
+        assert status == 400 and headers["content-type"] == "application/json", (host, reply)
+        assert "answers to 127.0.0.1" in reply["error"] and "\n" not in reply["error"], reply
+    _still_serving(client)
+
+
+@pytest.mark.parametrize("origin", ["null", "http://evil.example", "http://127.0.0.1:1", "http://localhost:{port}",
+                                    "https://127.0.0.1:{port}", "file://", "http://[", "http://127.0.0.1:{port}.evil"])
+def test_a_post_from_a_page_not_this_servers_is_refused(app, origin):
+    _, client, _ = app
+    origin = origin.format(port=client.port)
+    before = [s["id"] for s in client.get("/api/info")[1]["samples"]]
+    status, reply, _ = client.post("/api/samples", {"seeds": [40, 41, 42]}, headers={"Origin": origin})
+    assert status == 403 and "other sites" in reply["error"] and "\n" not in reply["error"], reply
+    assert [s["id"] for s in client.get("/api/info")[1]["samples"]] == before  # the grid was not replaced
+
+
+def test_a_post_from_the_servers_own_page_or_no_page_is_served(app):
+    _, client, _ = app
+    own = f"http://127.0.0.1:{client.port}"  # what a browser sends from the page itself
+    status, reply, _ = client.post("/api/samples", {"seeds": list(range(6))}, headers={"Origin": own})
+    assert status == 200 and [s["id"] for s in reply["samples"] if not s["photo"]] == [f"s{i}" for i in range(6)], reply
+    status, reply, _ = client.post("/api/samples", {"seeds": list(range(6))})  # curl and scripts send none
+    assert status == 200, reply
+
+
+@pytest.mark.parametrize("body", [b"[" * 50_000, b'{"a":' * 12_000, b"[" * 30_000 + b"]" * 30_000])
+def test_a_deeply_nested_json_body_is_400(app, body):
+    _, client, _ = app
+    status, reply, _ = client.post("/api/solve", raw=body, headers={"Content-Type": "application/json"})
+    assert status == 400 and "nested too deeply" in reply["error"], reply
     _still_serving(client)
 
 
@@ -418,6 +473,24 @@ def test_events_resume_after_the_last_one_read(app):
     assert [e["text"] for e in seen if e["kind"] == "note"] == ["second"]
     status, reply, _ = client.get("/api/events?after=abc")
     assert status == 400
+
+
+def test_bad_event_numbers_are_400_and_take_no_stream_slot(app):
+    """'²' passes str.isdigit() but not int(): it once failed inside the stream and kept its slot for good."""
+    from latent_geodesics.app.server import MAX_STREAMS
+
+    server, client, _ = app
+    for _ in range(MAX_STREAMS + 1):
+        status, reply, _ = client.get("/api/events?after=%C2%B2")
+        assert status == 400 and "after must be an event number" in reply["error"], reply
+    for query, headers in [("?after=-1", {}), ("?after=1e3", {}), ("?after=" + "9" * 19, {}), ("?after=%EF%BC%91", {}),
+                           ("", {"Last-Event-ID": "\u00b2"}), ("", {"Last-Event-ID": "x"})]:
+        status, reply, _ = client.get(f"/api/events{query}", headers=headers)
+        assert status == 400 and "event number" in reply["error"] and "\n" not in reply["error"], (query, reply)
+    mark = server.explorer.events.last
+    server.explorer.events.publish("note", text="after the bad ones")
+    seen = client.events(mark, until=lambda e: e["kind"] == "note")  # a normal stream still opens
+    assert seen[-1]["text"] == "after the bad ones"
 
 
 def test_the_server_binds_loopback_unless_told(tmp_path):
@@ -509,6 +582,7 @@ def test_a_realism_weighted_solve_on_a_model_with_a_discriminator(tmp_path):
         job = _solve_here(explorer, realism=0.5)
         report = json.loads(explorer.run_file(job, "report.json").read_text())
         assert report["realism"] == {"lambda": 0.5, "form": "conformal"}
+        assert explorer.runs[job]["paths"]["geodesic"]["metric"] == "pixel + realism 0.5"  # the plot's unit
         assert report["model"]["name"] == "zoo:mnist28" and report["model"]["image_shape"] == [1, 28, 28]
     finally:
         explorer.close()
@@ -548,10 +622,28 @@ def test_the_explore_command_serves_until_interrupted(tmp_path):
             assert line, "explore exited early"
             found = re.search(r"open (http://127\.0\.0\.1:\d+/)", line)
             url = found.group(1) if found else None
-        status, info, _ = HTTP(url).get("/api/info")
+        client = HTTP(url)
+        status, info, _ = client.get("/api/info")
         assert status == 200 and [s["id"] for s in info["samples"]] == ["s3", "s4"]
+        # a client that leaves mid-upload: nothing to answer, nothing printed
+        upload = socket.create_connection((client.host, client.port))
+        upload.sendall(b"POST /api/upload?name=a.png HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n"
+                       + b"\x89PNG" * 100)
+        upload.shutdown(socket.SHUT_WR)
+        assert upload.recv(1000) == b""  # the server saw it go
+        upload.close()
+        # Ctrl-C with an event stream open and a solve running (the default, vgg-eq: long enough to be caught)
+        stream = socket.create_connection((client.host, client.port))
+        stream.sendall(b"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert stream.recv(1000).startswith(b"HTTP/1.1 200")
+        status, reply, _ = client.post("/api/solve", {"waypoints": ["s3", "s4"]})
+        assert status == 202, reply
+        client.wait_job(reply["job"]["id"], states=("running",))
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 0
+        stream.close()
+        err = proc.stderr.read()
+        assert "Traceback" not in err and "ERROR" not in err and err.strip().endswith("explore: stopped"), err
     finally:
         if proc.poll() is None:
             proc.kill()

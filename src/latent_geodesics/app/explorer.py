@@ -38,8 +38,8 @@ from ..settings import metric_build_options
 from ..solvers import stops_on_frames, subdivide_path
 from ..video.easing import ease, easing_names
 from .mapping import map_latents
-from .requests import (FRAME_FILE, JOB_ID, SAMPLE_ID, SUFFIX, METHODS, NONFINITE, RUN_FILES, ExploreSettings,
-                       SolveRequest, check_file_name, map_metric, solve_request)
+from .requests import (DEFAULT_METRIC, FRAME_FILE, JOB_ID, SAMPLE_ID, SUFFIX, METHODS, NONFINITE, RUN_FILES,
+                       ExploreSettings, SolveRequest, check_file_name, map_metric, solve_request)
 from .worker import Busy, Events, Job, JobContext, Worker
 
 MAX_RUNS = 20
@@ -100,7 +100,7 @@ class Explorer:
         s = self.settings
         return {"model": self.model_name, "image_shape": list(self.image_shape),
                 "latent_shape": list(self.generator.latent_shape), "device": str(self.generator.device),
-                "metrics": metric_names(), "easings": easing_names(),
+                "metrics": metric_names(), "default_metric": DEFAULT_METRIC, "easings": easing_names(),
                 "easing_curves": {n: np.round(ease(n, np.linspace(0, 1, EASING_SAMPLES)), 6).tolist()
                                   for n in easing_names()},
                 "realism": self.generator.discriminator is not None, "default_realism": DEFAULT_LAMBDA,
@@ -276,9 +276,11 @@ class Explorer:
         if not bool(torch.isfinite(stats.d_sq).all()):
             raise UserError(NONFINITE)
         steps = stats.d_sq[0].clamp_min(0).sqrt()
+        req = run["request"]  # the metric names the speed plot's unit
+        measure = req["metric"] if req["realism"] is None else f"{req['metric']} + realism {req['realism']:g}"
         entry = {"name": name, "method": name.split("-")[0], "url": f"/api/runs/{run['id']}/{name}.png",
-                 "frames": int(frames.shape[0]), "width": int(frames.shape[2]), "height": int(frames.shape[1]),
-                 "steps": [float(v) for v in steps], "length": float(stats.length[0]),
+                 "metric": measure, "frames": int(frames.shape[0]), "width": int(frames.shape[2]),
+                 "height": int(frames.shape[1]), "steps": [float(v) for v in steps], "length": float(stats.length[0]),
                  "energy": float(stats.energy[0]), **more}
         with self._lock:  # the page may read the run while this adds to it
             run["paths"] = {**run["paths"], entry["method"]: entry}
@@ -331,7 +333,7 @@ class Explorer:
         run["precision"] = precision_name(dtype)
         paths["geodesic"] = points
         self._show(ctx, run, "geodesic", points, metric, final=True, nodes=nodes)
-        ctx.set_stage("writing the video")
+        ctx.set_stage("final path shown; writing the video, path.npz and report.json")
         run["files"] = self._write_run(Path(run["dir"]), run, req, paths, result, waypoints,
                                        time.perf_counter() - t0)
         run["summary"] = {m: {"length": run["paths"][m]["length"]} for m in METHODS}
@@ -402,8 +404,9 @@ class Explorer:
         ctx.publish("map", map=self.map)
         return self.map
 
-    def close(self) -> None:
-        self.worker.close()
+    def close(self, timeout: float = 30.0) -> None:
+        """Cancel the running job and wait up to ``timeout`` seconds for the worker to stop."""
+        self.worker.close(timeout)
 
 
 __all__ = ["EASING_SAMPLES", "Explorer", "Sample"]

@@ -12,10 +12,13 @@ from ..limits import DEFAULT_FPS
 from ..metrics import metric_names
 from ..paths import DEFAULT_CHUNK
 from ..project import ProjectConfig
+from ..settings import MetricSettings
 from ..solvers import SubdivideConfig
 from ..video.easing import easing_names
 
 METHODS = ("linear", "slerp", "geodesic")
+DEFAULT_METRIC = MetricSettings().metric
+"""The metric of a solve or map that names none, and the page's first choice: the other commands' default."""
 RUN_FILES = ("video.mp4", "path.npz", "report.json")
 """A finished solve's downloads."""
 FRAME_FILE = re.compile(r"^(linear|slerp|geodesic(-[0-9]{1,2})?)\.png$")
@@ -106,7 +109,7 @@ def solve_request(body: object, settings: ExploreSettings, known: Collection[str
         raise UserError(f"unknown sample {unknown[0][:40]!r}; reload the page")
     if any(a == b for a, b in zip(ids, ids[1:])):
         raise UserError("two consecutive waypoints are the same sample; pick another")
-    metric = body.get("metric", "pixel")
+    metric = body.get("metric", DEFAULT_METRIC)
     if not isinstance(metric, str) or metric not in metric_names():
         raise UserError(f"unknown metric; choose one of: {', '.join(metric_names())}")
     realism = body.get("realism")
@@ -129,7 +132,7 @@ def map_metric(body: object, samples: int) -> str:
     """The metric the page asks the map to be solved under (it needs at least three samples)."""
     if not isinstance(body, dict):
         raise UserError("send a JSON object")
-    metric = body.get("metric", "pixel")
+    metric = body.get("metric", DEFAULT_METRIC)
     if not isinstance(metric, str) or metric not in metric_names():
         raise UserError(f"unknown metric; choose one of: {', '.join(metric_names())}")
     if samples < 3:

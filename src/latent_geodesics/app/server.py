@@ -22,6 +22,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable, Collection
 from importlib import resources
 from urllib.parse import urlsplit
 
@@ -29,10 +30,11 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
-from starlette.requests import Request
+from starlette.datastructures import Headers
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .._check import UserError
 from .explorer import Explorer
@@ -48,6 +50,10 @@ MAX_CONNECTIONS = 64
 HEARTBEAT_S = 15.0
 STATIC = {"app.js": "text/javascript", "app.css": "text/css", "index.html": "text/html"}
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+SHUTDOWN_WAIT_S = 2.0
+"""Longest Ctrl-C waits for a cancelled job to stop; one still running then ends with the process."""
+EVENT_NUMBER = 18
+"""Most digits of an event number (``after``, ``Last-Event-ID``)."""
 
 
 class HTTPError(Exception):
@@ -80,6 +86,57 @@ async def _json(request: Request) -> object:
         return json.loads(data or b"{}")
     except (ValueError, UnicodeDecodeError):
         raise HTTPError(400, "the request body is not JSON") from None
+    except RecursionError:
+        raise HTTPError(400, "the request body is JSON nested too deeply") from None
+
+
+def _event_number(text: str, what: str) -> int:
+    """``text`` as an event number: ASCII digits only (``str.isdigit`` also takes '²', which ``int`` refuses)."""
+    if not (text.isascii() and text.isdigit() and len(text) <= EVENT_NUMBER):
+        raise HTTPError(400, f"{what} must be an event number (digits 0-9, at most {EVENT_NUMBER})")
+    return int(text)
+
+
+def _hostname(netloc: str) -> str | None:
+    """The lower-case host name of ``host[:port]`` (IPv6 without brackets); ``None`` when unreadable."""
+    try:
+        return urlsplit("//" + netloc).hostname
+    except ValueError:
+        return None
+
+
+class _HostCheck:
+    """Requests whose Host header names another server get a 400 JSON error (DNS rebinding); ``names``
+    ``None``: any name."""
+
+    def __init__(self, app: ASGIApp, names: Collection[str] | None) -> None:
+        self.app, self.names = app, names
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.names is not None:
+            host = Headers(scope=scope).get("host", "")
+            if _hostname(host) not in self.names:
+                await _error(400, f"this server answers to {', '.join(sorted(self.names))} only; "
+                                  f"got Host {host[:60]!r}")(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class _EventStream(StreamingResponse):
+    """Server-sent events whose slot is given back however the stream ends (closed, failed, cancelled)."""
+
+    def __init__(self, content, release: Callable[[], None]) -> None:
+        super().__init__(content, media_type="text/event-stream",
+                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        self._release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except ClientDisconnect:
+            pass
+        finally:
+            self._release()
 
 
 def _static(name: str) -> Response:
@@ -89,9 +146,14 @@ def _static(name: str) -> Response:
     return Response(text, media_type=STATIC[name], headers={"Cache-Control": "no-cache"})
 
 
-def create_app(explorer: Explorer, *, allowed_hosts: tuple[str, ...] = LOOPBACK) -> Starlette:
-    """The ASGI app for ``explorer``; requests whose Host is not in ``allowed_hosts`` are refused (400)."""
+def create_app(explorer: Explorer, *, allowed_hosts: tuple[str, ...] = LOOPBACK,
+               stopping: Callable[[], bool] = lambda: False) -> Starlette:
+    """The ASGI app for ``explorer``; requests whose Host is not in ``allowed_hosts`` are refused (400).
+
+    ``stopping``: true once the server shuts down; event streams then end (no wait, no cancelled task).
+    """
     streams = {"open": 0}
+    names = None if "*" in allowed_hosts else frozenset(h.strip("[]").lower() for h in allowed_hosts)
 
     async def index(request: Request) -> Response:
         return _static("index.html")
@@ -168,42 +230,43 @@ def create_app(explorer: Explorer, *, allowed_hosts: tuple[str, ...] = LOOPBACK)
         return FileResponse(path, media_type="image/png")
 
     async def events(request: Request) -> Response:
-        start = request.query_params.get("after") or request.headers.get("last-event-id") or "0"
-        if not start.isdigit():
-            raise HTTPError(400, "after must be an event number")
+        after = request.query_params.get("after")
+        after = (_event_number(after, "after") if after else
+                 _event_number(request.headers.get("last-event-id") or "0", "the Last-Event-ID header"))
         if streams["open"] >= MAX_STREAMS:
             raise HTTPError(503, f"too many event streams open (at most {MAX_STREAMS}); close a tab")
-        streams["open"] += 1
 
         async def stream():
-            after, quiet = int(start), 0.0
-            try:
-                yield "retry: 1000\n\n"
-                while True:
-                    batch = explorer.events.since(after)
-                    for event in batch:
-                        after = event["seq"]
-                        yield f"id: {after}\ndata: {json.dumps(event)}\n\n"
-                    if batch:
-                        quiet = 0.0
-                        continue
-                    await asyncio.sleep(0.1)
-                    quiet += 0.1
-                    if quiet >= HEARTBEAT_S:
-                        quiet = 0.0
-                        yield ": still here\n\n"
-            finally:
-                streams["open"] -= 1
+            seen, quiet = after, 0.0
+            yield "retry: 1000\n\n"
+            while not stopping():
+                batch = explorer.events.since(seen)
+                for event in batch:
+                    seen = event["seq"]
+                    yield f"id: {seen}\ndata: {json.dumps(event)}\n\n"
+                if batch:
+                    quiet = 0.0
+                    continue
+                await asyncio.sleep(0.1)
+                quiet += 0.1
+                if quiet >= HEARTBEAT_S:
+                    quiet = 0.0
+                    yield ": still here\n\n"
 
-        return StreamingResponse(stream(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        def release() -> None:
+            streams["open"] -= 1
+
+        streams["open"] += 1  # given back by the response, whatever happens to it
+        return _EventStream(stream(), release)
 
     def guarded(handler):
         async def endpoint(request: Request) -> Response:
             try:
                 if request.method == "POST":
-                    _check_origin(request)
+                    _check_origin(request, names)
                 return await handler(request)
+            except ClientDisconnect:  # the client left mid-request: nobody to answer
+                return Response(status_code=400)
             except HTTPError as e:
                 return _error(e.status, str(e))
             except Busy as e:
@@ -234,16 +297,24 @@ def create_app(explorer: Explorer, *, allowed_hosts: tuple[str, ...] = LOOPBACK)
     async def server_error(request: Request, exc: Exception) -> Response:
         return _error(500, f"internal error ({type(exc).__name__}); the server goes on")
 
-    hosts = ["*"] if "*" in allowed_hosts else list(allowed_hosts)
-    return Starlette(routes=routes, middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=hosts)],
+    return Starlette(routes=routes, middleware=[Middleware(_HostCheck, names=names)],
                      exception_handlers={404: not_found, 405: not_found, Exception: server_error})
 
 
-def _check_origin(request: Request) -> None:
-    """A POST from a page of another site (its Origin is not this server) is refused: no cross-site solves."""
+def _check_origin(request: Request, names: Collection[str] | None) -> None:
+    """A POST from a page that is not this server's own is refused: another site's, a sandboxed one (Origin
+    ``null``), one on another port, or (``names`` not ``None``) one not named as this server (loopback)."""
     origin = request.headers.get("origin")
-    if origin is not None and origin != "null" and urlsplit(origin).netloc != request.headers.get("host"):
-        raise HTTPError(403, "requests from other sites are refused")
+    if origin is None:  # not sent by a browser's page (curl, a script)
+        return
+    try:
+        parts = urlsplit(origin)
+    except ValueError:
+        parts = urlsplit("")
+    if not (parts.scheme == "http" and parts.netloc == request.headers.get("host")
+            and (names is None or parts.hostname in names)):
+        raise HTTPError(403, f"requests from other sites are refused (Origin {origin[:60]!r}); "
+                             "use the page this server serves")
 
 
 def allowed_hosts_for(host: str) -> tuple[str, ...]:
@@ -279,7 +350,7 @@ class ExploreServer:
         self.explorer = explorer
         self.socket = sock if sock is not None else bind(host, port)
         self.host, self.port = host, self.socket.getsockname()[1]
-        app = create_app(explorer, allowed_hosts=allowed_hosts_for(host))
+        app = create_app(explorer, allowed_hosts=allowed_hosts_for(host), stopping=lambda: self.server.should_exit)
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
                                 limit_concurrency=MAX_CONNECTIONS, timeout_graceful_shutdown=2)
         self.server = uvicorn.Server(config)
@@ -295,7 +366,7 @@ class ExploreServer:
         try:
             self.server.run(sockets=[self.socket])
         finally:
-            self.explorer.close()
+            self.explorer.close(timeout=SHUTDOWN_WAIT_S)
 
     def start(self, timeout: float = 30.0) -> "ExploreServer":
         """Serve on a background thread; returns once the server accepts connections."""

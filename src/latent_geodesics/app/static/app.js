@@ -4,9 +4,25 @@
 
 const METHODS = ["linear", "slerp", "geodesic"];
 const COLOURS = { linear: "#888", slerp: "#2b8a3e", geodesic: "#0a66c2" };
+const PLOT = { W: 600, H: 180, L: 62, R: 110, T: 12, B: 26 }; // the speed plot's box and margins
 const $ = (id) => document.getElementById(id);
 const lg = window.lg = { shown: [], events: 0, played: 0, run: null, busy: false, map: null };
-const state = { info: null, samples: [], picked: [], paths: {}, chain: {}, t: 0, playing: false, mapPicks: [] };
+const state = { info: null, samples: [], picked: [], paths: {}, chain: {}, t: 0, playing: false, mapPicks: [],
+                finalShown: false, done: null, ended: null };
+
+function readable(v) {
+  // 280, 2,475, 0.012: no exponent for the lengths and distances people read
+  if (!Number.isFinite(v)) return String(v);
+  if (Math.abs(v) >= 1) return v.toLocaleString("en-US", { maximumFractionDigits: Math.abs(v) >= 100 ? 0 : 1 });
+  return v === 0 ? "0" : String(Number(v.toPrecision(2)));
+}
+
+function niceTop(v) {
+  // the smallest round number (1, 1.5, 2 ... 8 times a power of ten) at or above v: round tick values
+  const p = Math.pow(10, Math.floor(Math.log10(v)));
+  for (const m of [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (m * p >= v * (1 - 1e-9)) return m * p;
+  return 10 * p;
+}
 
 async function api(method, url, body) {
   const opts = { method, headers: {} };
@@ -108,6 +124,9 @@ function resetRun(id) {
   lg.run = id;
   state.paths = {};
   state.chain = {};
+  state.finalShown = false;
+  state.done = null;
+  state.ended = null;
   $("downloads").hidden = true;
   $("levels").textContent = "";
   for (const m of METHODS) {
@@ -134,13 +153,34 @@ function loadPath(path, seq) {
                     final: !!path.final, level: path.level || null, width: img.naturalWidth, at: Date.now() });
     const what = path.method !== "geodesic" ? `${path.frames} frames`
       : path.final ? `final, ${path.frames} frames` : `level ${path.level}: ${path.nodes} points (solving\u2026)`;
-    $("caption-" + path.method).textContent = `(${what}, length ${path.length.toPrecision(4)})`;
-    if (path.method === "geodesic" && !path.final) $("levels").textContent = `geodesic level ${path.level} shown`;
+    $("caption-" + path.method).textContent = `(${what}, length ${readable(path.length)})`;
+    if (path.method === "geodesic") {
+      state.finalShown = state.finalShown || !!path.final;
+      showLevels();
+    }
     $("play").disabled = false;
     $("scrub").disabled = false;
     drawFrames();
     drawSpeed();
   });
+}
+
+function showLevels() {
+  // what the geodesic's picture is now: a level while solving, the final path, then the finished run
+  const g = state.paths.geodesic;
+  let text = "";
+  if (state.done) {
+    const s = state.done;
+    text = `done: lengths geodesic ${readable(s.geodesic.length)}, linear ${readable(s.linear.length)}, ` +
+      `slerp ${readable(s.slerp.length)}`;
+  } else if (state.ended) {
+    text = g ? `${g.final ? "final geodesic" : "geodesic level " + g.level} shown; solve ${state.ended}` : "";
+  } else if (state.finalShown) {
+    text = "final geodesic shown; writing the downloads\u2026";
+  } else if (g) {
+    text = `geodesic level ${g.level} shown; solving on\u2026`;
+  }
+  $("levels").textContent = text;
 }
 
 function position() {
@@ -175,17 +215,24 @@ function svg(tag, attrs, text) {
 function drawSpeed() {
   const box = $("speed");
   box.textContent = "";
-  const W = 600, H = 180, L = 44, R = 110, T = 12, B = 26;
+  const { W, H, L, R, T, B } = PLOT;
   const shown = METHODS.filter((m) => state.paths[m]);
   if (!shown.length) return;
-  const top = Math.max(...shown.flatMap((m) => state.paths[m].steps), 1e-12) * 1.1;
+  const top = niceTop(Math.max(...shown.flatMap((m) => state.paths[m].steps), 1e-12) * 1.05);
   const x = (t) => L + t * (W - L - R);
   const y = (v) => H - B - (v / top) * (H - T - B);
   box.appendChild(svg("line", { x1: L, y1: H - B, x2: W - R, y2: H - B, stroke: "#999" }));
   box.appendChild(svg("line", { x1: L, y1: T, x2: L, y2: H - B, stroke: "#999" }));
   box.appendChild(svg("text", { x: L, y: H - 6 }, "position along the path \u2192"));
-  box.appendChild(svg("text", { x: 4, y: T + 8 }, top.toPrecision(2)));
-  box.appendChild(svg("text", { x: 4, y: H - B }, "0"));
+  for (const v of [0, top / 2, top]) {
+    box.appendChild(svg("line", { x1: L - 4, y1: y(v), x2: L, y2: y(v), stroke: "#999" }));
+    box.appendChild(svg("text", { x: L - 6, y: y(v) + 4, "text-anchor": "end", class: "tick" }, readable(v)));
+  }
+  // the unit: distance under the solve's metric, per step between frames
+  const metric = state.paths[shown[0]].metric;
+  const yl = (T + H - B) / 2;
+  box.appendChild(svg("text", { x: 11, y: yl, "text-anchor": "middle", transform: `rotate(-90 11 ${yl})`,
+                                class: "axis" }, metric ? `${metric} distance per step` : "distance per step"));
   shown.forEach((m, k) => {
     const steps = state.paths[m].steps;
     const pts = steps.map((v, i) => `${x((i + 0.5) / steps.length).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
@@ -200,8 +247,7 @@ function drawSpeed() {
 function moveCursor() {
   const c = $("speed-cursor");
   if (!c) return;
-  const W = 600, L = 44, R = 110;
-  const xx = L + position() * (W - L - R);
+  const xx = PLOT.L + position() * (PLOT.W - PLOT.L - PLOT.R);
   c.setAttribute("x1", xx);
   c.setAttribute("x2", xx);
 }
@@ -304,27 +350,38 @@ function onEvent(ev) {
     const running = ev.state === "queued" || ev.state === "running";
     setBusy(running);
     if (ev.id.startsWith("solve-") && ev.state === "queued") resetRun(ev.id);
-    $("status").textContent = `${ev.id}: ${ev.state}${ev.error ? " \u2014 " + ev.error : ""}`;
+    const what = ev.state === "done" && ev.id.startsWith("solve-") ? "done (downloads below)"
+      : ev.state;
+    $("status").textContent = `${ev.id}: ${what}${ev.error ? " \u2014 " + ev.error : ""}`;
     if (ev.state === "failed") showError(ev.error);
     if (!running) $("progress").value = ev.state === "done" ? 1 : 0;
+    if (ev.id === lg.run && (ev.state === "failed" || ev.state === "cancelled")) {
+      state.ended = ev.state;
+      showLevels();
+    }
   } else if (ev.kind === "progress") {
     $("status").textContent = `${ev.job}: ${ev.stage}${ev.note ? " (" + ev.note + ")" : ""}`;
-    $("progress").value = ev.total ? Math.min(1, ev.done / ev.total) : 0;
+    if (ev.total) $("progress").value = Math.min(1, ev.done / ev.total);
+    else $("progress").removeAttribute("value"); // a stage without a count: the bar says "working"
   } else if (ev.kind === "path") {
     if (ev.run !== lg.run) resetRun(ev.run);
     loadPath(ev.path, ev.seq);
   } else if (ev.kind === "done") {
-    $("dl-video").href = ev.files["video.mp4"];
-    $("dl-path").href = ev.files["path.npz"];
-    $("dl-report").href = ev.files["report.json"];
-    $("downloads").hidden = false;
-    $("levels").textContent = `done: geodesic ${ev.summary.geodesic.length.toPrecision(4)}, linear ` +
-      `${ev.summary.linear.length.toPrecision(4)}, slerp ${ev.summary.slerp.length.toPrecision(4)}`;
+    showDone(ev.files, ev.summary);
   } else if (ev.kind === "samples") {
     renderSamples(ev.samples);
   } else if (ev.kind === "map") {
     drawMap(ev.map);
   }
+}
+
+function showDone(files, summary) {
+  $("dl-video").href = files["video.mp4"];
+  $("dl-path").href = files["path.npz"];
+  $("dl-report").href = files["report.json"];
+  $("downloads").hidden = false;
+  state.done = summary;
+  showLevels();
 }
 
 function listen(after) {
@@ -336,7 +393,7 @@ async function init() {
   const info = state.info = await api("GET", "/api/info");
   $("model").textContent = `${info.model}: images ${info.image_shape.join("\u00d7")}, latent ` +
     `${info.latent_shape.join("\u00d7")}, on ${info.device}`;
-  for (const m of info.metrics) $("metric").add(new Option(m, m, m === "pixel", m === "pixel"));
+  for (const m of info.metrics) $("metric").add(new Option(m, m, m === info.default_metric, m === info.default_metric));
   for (const e of info.easings) $("easing").add(new Option(e, e));
   $("frames").max = info.limits.frames;
   $("realism-on").disabled = $("realism").disabled = !info.realism;
@@ -347,6 +404,8 @@ async function init() {
   if (info.job && info.job.run) {
     resetRun(info.job.id);
     for (const m of METHODS) if (info.job.run.paths[m]) loadPath(info.job.run.paths[m], info.events);
+    if (info.job.run.files && info.job.run.summary) showDone(info.job.run.files, info.job.run.summary);
+    else if (info.job.state === "failed" || info.job.state === "cancelled") state.ended = info.job.state;
   }
   listen(info.events);
 
