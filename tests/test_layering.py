@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1] / "src" / PACKAGE
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("", "_check", "limits"),           # the package root (its version), the boundary checks, the limits
+    ("budget",),                        # what a model costs: the memory budget and the chunks it allows
     ("pathfile",),                      # the .npz of a finished path (interpolate, JOBS lines, compare)
     ("curves",),                        # points along a discrete path (pure tensor functions)
     ("reporting",),                     # what every report shares: the report.json header, the text tables

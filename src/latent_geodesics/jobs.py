@@ -229,9 +229,10 @@ def solve(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, settings
         return Solved(start, start_stats, start, start_stats, None)
     stats = result.stats if result is not None and points is result.points else \
         path_stats(generator, metric, points, chunk_size=settings.chunk_size)
-    notes = sorted(problem.approximations) + (["time limit reached"] if problem.out_of_time() else [])
+    cut = result is not None and problem.out_of_time()
+    notes = sorted(problem.approximations) + (["time limit reached"] if cut else []) if result is not None else []
     worse = stats.energy > start_stats.energy
-    if problem.out_of_time() and bool(worse.any()):
+    if cut and bool(worse.any()):
         # cut short, a coarse level's points with unsolved midpoints can be a longer path than the start: keep the
         # better of the two per path (both have the same frames, measured in float32)
         points = torch.where(worse.view(-1, *[1] * (points.dim() - 1)), start, points)

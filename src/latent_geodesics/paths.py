@@ -265,8 +265,9 @@ class PathProblem:
             feats = run(xs[a:b])
             parts = [feats]
             if outside:
-                with torch.no_grad():
-                    parts.append(run(xs.detach()[outside]))
+                with torch.no_grad():  # one at a time where a chunk is one point: no call exceeds the chunk
+                    step = 1 if self.chunk_size == 1 else 2
+                    parts += [run(xs.detach()[outside[i:i + step]]) for i in range(0, len(outside), step)]
             start = select(self._start, pair_ids[touched])
             end = select(self._end, pair_ids[touched])
             bank = cat(parts + [start, end])
