@@ -18,6 +18,7 @@ Two families, each usable as a ``package.module:factory`` spec from the reposito
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -119,41 +120,6 @@ class StyleGenerator(nn.Module):
         return torch.tanh(rgb)
 
 
-def conv(size: int) -> ConvGenerator:
-    return ConvGenerator(size)
-
-
-def style(size: int) -> StyleGenerator:
-    return StyleGenerator(size)
-
-
-def conv64() -> ConvGenerator:
-    return ConvGenerator(64)
-
-
-def conv128() -> ConvGenerator:
-    return ConvGenerator(128)
-
-
-def conv256() -> ConvGenerator:
-    return ConvGenerator(256)
-
-
-def conv512() -> ConvGenerator:
-    return ConvGenerator(512)
-
-
-def conv1024() -> ConvGenerator:
-    return ConvGenerator(1024)
-
-
-def style256() -> StyleGenerator:
-    return StyleGenerator(256)
-
-
-def style512() -> StyleGenerator:
-    return StyleGenerator(512)
-
-
-def style1024() -> StyleGenerator:
-    return StyleGenerator(1024)
+# ``package.module:factory`` specs: each name builds its stand-in with no arguments
+conv64, conv128, conv256, conv512, conv1024 = (partial(ConvGenerator, size) for size in (64, 128, 256, 512, 1024))
+style256, style512, style1024 = (partial(StyleGenerator, size) for size in (256, 512, 1024))
