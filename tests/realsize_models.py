@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 BATCHES: list[int] = []
-SLEEP = 0.02
+SLEEP = 0.01
 
 
 class Big(nn.Module):

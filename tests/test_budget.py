@@ -79,10 +79,10 @@ def test_interpolate_on_a_1024px_model_records_cost_and_peak_memory(tmp_path, sm
 
 def test_a_slow_model_under_a_time_limit_ends_with_a_path_marked_not_converged(tmp_path):
     settings = Settings().with_fields({"model": "realsize_models:slow", "latent_shape": (8,), "seeds": (1, 2),
-                                       "metric": "pixel-eq", "frames": 17, "time_limit": 2.0})
+                                       "metric": "pixel-eq", "frames": 17, "time_limit": 4.0})
     report = run_interpolate(settings, tmp_path / "o", device="cpu")
-    assert report["time_limit"]["limit_s"] == 2.0 and "time limit reached" in report["time_limit"]["notes"]
-    assert report["result"]["converged"] == [False]
+    assert report["time_limit"]["notes"] == ["time limit reached"]  # it solved, and was cut short
+    assert report["result"]["converged"] == [False] and report["result"]["steps"][0] > 0
     with np.load(tmp_path / "o" / "path.npz") as path:
         assert any(path[k].shape[-2:] == (17, 8) for k in path.files)
     # the kept path is never longer than the straight line it started from

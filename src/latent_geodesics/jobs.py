@@ -46,9 +46,9 @@ INTERPOLATE_FILES = ("strip.png", "video.mp4", "path.npz", "report.json")
 """The files ``interpolate`` writes into its output folder (plus ``projection.png`` from pictures)."""
 PHOTO_HOLD = 6
 """Frames the video shows a projected photo for before the path starts and after it ends."""
-FINISH_PASSES = 3
-"""Forward passes per frame after the solver (:func:`finishing_seconds`): the float32 measurement, the frames'
-placement and their images."""
+FINISH_PASSES = 5
+"""Forward passes per frame after the solver's deadline (:func:`finishing_seconds`): the measurements of the last
+level and of the refined path, the float32 measurement, the frames' placement and their images."""
 WRITE_SECONDS_PER_MEGAPIXEL = 0.05
 """Seconds to encode and write one frame of a megapixel (PNG strip and MP4 on a 2-core CPU: about 0.02-0.04)."""
 FINISH_MARGIN = 1.0
@@ -205,6 +205,12 @@ def solve(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, settings
     result = None
     points = start
     dtype = torch.float32
+    if settings.solver in ("optimize", "subdivide") and deadline is not None and \
+            time.perf_counter() + finishing_seconds(generator, metric, z0.shape[0], settings.frames) \
+            + footprint(generator, metric).seconds_backward * z0.shape[0] * max(nodes - 2, 1) > deadline:
+        # not even one evaluation of the nodes fits before what must follow it: the start path, said so
+        return Solved(start, start_stats, start, start_stats, None,
+                      notes=["time limit reached: no time was left to solve; the start path is returned"])
     if settings.solver in ("optimize", "subdivide"):
         dtype = solving_precision(metric, settings.precision, z0.device, frame_rule=stops_on_frames(settings.level()))
         problem = PathProblem(generator, metric, z0, z1, chunk_size=settings.chunk_size)
@@ -376,6 +382,7 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
                               chunk_size=settings.chunk_size)
         points = vp.latents.unsqueeze(0)  # the video's frames, as one path
     b, n1 = points.shape[:2]
+    b_paths = int(z0.shape[0])
     images = vp.images if vp is not None else \
         images_of(generator, points.reshape(b * n1, *points.shape[2:]), chunk_size=settings.chunk_size)
     if not torch.isfinite(images).all():
@@ -396,7 +403,9 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
                   **_stats_dict(start_stats)},
         "result": {"method": settings.solver + ("+retime" if settings.retime else ""), **_stats_dict(final_stats),
                    "precision": solved.precision,
-                   **(result.summary() if result is not None else {})},
+                   **(result.summary() if result is not None else
+                      {"steps": [0] * b_paths, "converged": [False] * b_paths} if settings.solver in ("optimize", "subdivide")
+                      else {})},
         "projection": projection.to_dict() if projection is not None else None,
         **({"video": {"settings": video.to_dict(), **vp.to_dict(), "outputs": vid.output_info(vp, video)}}
            if vp is not None else {}),
