@@ -79,7 +79,8 @@ def test_interpolate_on_a_1024px_model_records_cost_and_peak_memory(tmp_path, sm
 
 def test_a_slow_model_under_a_time_limit_ends_with_a_path_marked_not_converged(tmp_path):
     settings = Settings().with_fields({"model": "realsize_models:slow", "latent_shape": (8,), "seeds": (1, 2),
-                                       "metric": "pixel-eq", "frames": 17, "time_limit": 4.0})
+                                       "metric": "pixel-eq", "frames": 17, "time_limit": 4.0,
+                                       "ftol": 1e-9})  # a stopping rule it cannot meet in seconds
     report = run_interpolate(settings, tmp_path / "o", device="cpu")
     assert report["time_limit"]["notes"] == ["time limit reached"]  # it solved, and was cut short
     assert report["result"]["converged"] == [False] and report["result"]["steps"][0] > 0
@@ -145,3 +146,18 @@ def test_a_bad_max_size_is_refused(bad):
         check_max_size(bad)
     with pytest.raises(UserError, match="max_size"):
         build_metric("pixel", max_size=bad)
+
+
+def test_the_latent_metric_is_sketched_to_fit_a_small_budget_and_stays_close(small_budget):
+    gen = Generator(realsize_models.Big(128), latent_shape=8)  # 49,152 pixel values per direction
+    metric = build_metric("pixel", max_size=None)
+    z = torch.randn(1, 8, generator=torch.Generator().manual_seed(5))
+    exact = PathProblem(gen, metric, z, z).latent_metric(z)
+    assert not PathProblem(gen, metric, z, z).approximations
+    set_memory_budget("1M")  # a quarter MiB for the Jacobian: 8 rows of 49,152 values (1.5 MB) do not fit
+    problem = PathProblem(gen, metric, z, z, chunk_size=4)
+    sketched = problem.latent_metric(z)
+    assert any("CountSketch" in a and "8192 of 49152" in a for a in problem.approximations)
+    scale = float(exact.diagonal(dim1=1, dim2=2).mean())
+    err = float((sketched - exact).abs().max()) / scale
+    assert 0 < err < 0.05  # about 1/sqrt(8192) of the scale

@@ -28,13 +28,19 @@ from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
 from ._check import UserError, check_latents, check_positive_int
-from .budget import chunk_for, footprint
+from .budget import chunk_for, footprint, memory_budget
 from .curves import linear_path, slerp_path
 from .generators import Generator
 from .metrics import Features, Metric, cat, select
 
 DEFAULT_CHUNK: int | None = None
 """Points per generator + metric call: ``None`` sizes chunks to the memory budget (:func:`~latent_geodesics.budget.chunk_for`)."""
+
+
+JACOBIAN_SHARE = 0.25
+"""Share of the memory budget that the Jacobian held to form the latent metric may take (:meth:`PathProblem.latent_metric`)."""
+SKETCH_MIN = 4096
+"""Fewest buckets of the CountSketch of that Jacobian's rows."""
 
 
 class DeadlineReached(Exception):
@@ -365,6 +371,12 @@ class PathProblem:
         difference metric, its weighted feature Jacobian): one forward pass with tangents per latent
         coordinate (``D`` points per latent, in chunks).
 
+        ``J^T`` (``D`` rows of ``K`` residual values) is held whole to form ``G``; where it would take more than
+        :data:`JACOBIAN_SHARE` of the memory budget (a 512-d latent and VGG at 128 px: ``K`` about 2 million, 4 GB),
+        its rows are first compressed to fit by a CountSketch (each residual value added, with a random sign, to
+        one of fewer buckets): inner products, hence ``G``, are kept in expectation, to about ``1/sqrt(buckets)``
+        of their scale (0.1% at a million buckets).
+
         Shape:
             - z: ``(Q, *latent_shape)``
             - output: ``(Q, D, D)``, ``D = prod(latent_shape)``
@@ -373,8 +385,9 @@ class PathProblem:
         dim = z[0].numel()
         eye = torch.eye(dim, dtype=z.dtype, device=z.device)
         out = torch.empty(q, dim, dim, dtype=z.dtype, device=z.device)
+        room = int(JACOBIAN_SHARE * memory_budget(z.device))
         for k in range(q):
-            jt = self._tangent_rows(z[k], eye, f"latent metric {k + 1}/{q}: ")  # (D, K) = J^T
+            jt = self._tangent_rows(z[k], eye, f"latent metric {k + 1}/{q}: ", max_bytes=room)  # (D, K') ~ J^T
             out[k] = jt @ jt.T
         return out
 
@@ -387,23 +400,36 @@ class PathProblem:
         return torch.stack([self._tangent_rows(z[k], w, "latent metric trace: ").square().sum(1).mean()
                             for k in range(z.shape[0])])
 
-    def _tangent_rows(self, z: Tensor, directions: Tensor, label: str) -> Tensor:
-        """``J w`` of one latent ``z`` for each row ``w`` of ``directions`` ``(k, D)`` -> ``(k, K)``, in chunks."""
-        rows, done = [], 0
+    def _tangent_rows(self, z: Tensor, directions: Tensor, label: str, *, max_bytes: int | None = None) -> Tensor:
+        """``J w`` of one latent ``z`` for each row ``w`` of ``directions`` ``(k, D)`` -> ``(k, K)``, in chunks; with
+        ``max_bytes``, rows CountSketched to ``(k, K')`` where ``(k, K)`` would not fit in it (see :meth:`latent_metric`)."""
+        out, done, bucket, sign = None, 0, None, None
         for e in directions.split(self.chunk_size):
             started = self._start_chunk("jvp", e.shape[0])
             zs = z.detach().unsqueeze(0).expand(e.shape[0], *z.shape).contiguous()
             with torch.no_grad():
                 primal, tangent = self._embed_with_tangents(zs, e.view(zs.shape))
             _, r = torch.func.jvp(lambda *fb: self.metric.residual(primal, fb), primal, tangent)
-            rows.append(r)
+            if out is None:  # the rows' width is known now: all of it, or a sketch that fits
+                width = r.shape[1]
+                if max_bytes is not None and directions.shape[0] * width * r.element_size() > max_bytes:
+                    width = max(SKETCH_MIN, max_bytes // (directions.shape[0] * r.element_size()))
+                    gen = torch.Generator(device="cpu").manual_seed(0)
+                    bucket = torch.randint(width, (r.shape[1],), generator=gen).to(r.device)
+                    sign = (torch.randint(2, (r.shape[1],), generator=gen) * 2 - 1).to(r.device, r.dtype)
+                    self.approximations.add(f"latent metric from a CountSketch of its Jacobian ({width} of "
+                                            f"{r.shape[1]} residual values per direction, to fit the memory budget)")
+                out = torch.empty(directions.shape[0], width, dtype=r.dtype, device=r.device)
+            if bucket is not None:
+                r = torch.zeros(r.shape[0], out.shape[1], dtype=r.dtype, device=r.device).index_add_(1, bucket, r * sign)
+            out[done:done + r.shape[0]] = r
             self.n_points_evaluated += zs.shape[0]
             self.n_points_jvp += zs.shape[0]
             self._end_chunk("jvp", e.shape[0], started)
             done += e.shape[0]
             if self.on_chunk is not None:
                 self.on_chunk(f"{label}{done} of {directions.shape[0]} directions")
-        return torch.cat(rows)
+        return out
 
     def points(self, interior: Tensor, pairs: Tensor | None = None) -> Tensor:
         """Full paths ``(P, N+1, *latent_shape)`` from interior points ``(P, N-1, *latent_shape)``."""
