@@ -13,12 +13,13 @@ import torch
 from torch import Tensor
 
 from ._check import UserError, check_latents, check_output_dir, read_arrays
-from .budget import footprint, peak_memory
+from .budget import chunk_for, footprint, peak_memory
 from .generators import Generator
 from .limits import DEFAULT_FPS, DEFAULT_FRAMES
 from .metrics import PRECISIONS, Metric, computing_in, precision_name, solving_precision
-from .paths import (DEFAULT_CHUNK, INITS, PathProblem, PathStats, baseline_path, check_endpoints, images_of,
-                    path_stats)
+from .metrics import cat
+from .paths import (DEFAULT_CHUNK, INITS, PathProblem, PathStats, baseline_path, check_endpoints,
+                    consecutive_distances_sq, images_of, path_stats)
 from .realism import RealismWeighted
 from .pathfile import PathFile
 from .rendering import staged_outputs, tile, to_uint8, write_json, write_png, write_video
@@ -175,6 +176,24 @@ class Solved:
     """What the feature networks computed in during the solve (``stats`` are float32 whatever it was)."""
     notes: list[str] = field(default_factory=list)
     """What the solver approximated or cut short to meet the time limit."""
+    start_images: Tensor | None = None
+    """The start path's images ``(B * (N+1), C, H, W)`` on the CPU, kept under a time limit: when the start path is
+    what is returned, its frames are not made again."""
+
+
+def stats_and_images(generator: Generator, metric: Metric, points: Tensor, *,
+                     chunk_size: int | None = None) -> tuple[PathStats, Tensor]:
+    """:func:`~latent_geodesics.paths.path_stats` of ``points`` ``(B, N+1, ...)``, and their images
+    ``(B * (N+1), C, H, W)`` on the CPU, from one pass."""
+    b, n1 = points.shape[:2]
+    z = points.reshape(b * n1, *points.shape[2:])
+    feats, images = [], []
+    with torch.no_grad():
+        for zc in z.split(chunk_for(generator, metric, chunk_size)):
+            x = generator(zc)
+            images.append(x.cpu())
+            feats.append(metric.embed(x))
+    return PathStats.of(consecutive_distances_sq(metric, cat(feats), n1)), torch.cat(images)
 
 
 def finishing_seconds(generator: Generator, metric: Metric, n_paths: int, frames: int) -> float:
@@ -201,7 +220,11 @@ def solve(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, settings
     if deadline is None and settings.time_limit is not None:
         deadline = time.perf_counter() + settings.time_limit
     start = baseline_path(generator, init, z0, z1, n)
-    start_stats = path_stats(generator, metric, start, chunk_size=settings.chunk_size)
+    start_images = None
+    if deadline is None:
+        start_stats = path_stats(generator, metric, start, chunk_size=settings.chunk_size)
+    else:  # a model slow for its limit may end with the start path: its frames are made once
+        start_stats, start_images = stats_and_images(generator, metric, start, chunk_size=settings.chunk_size)
     result = None
     points = start
     dtype = torch.float32
@@ -210,7 +233,8 @@ def solve(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, settings
             + footprint(generator, metric).seconds_backward * z0.shape[0] * max(nodes - 2, 1) > deadline:
         # not even one evaluation of the nodes fits before what must follow it: the start path, said so
         return Solved(start, start_stats, start, start_stats, None,
-                      notes=["time limit reached: no time was left to solve; the start path is returned"])
+                      notes=["time limit reached: no time was left to solve; the start path is returned"],
+                      start_images=start_images)
     if settings.solver in ("optimize", "subdivide"):
         dtype = solving_precision(metric, settings.precision, z0.device, frame_rule=stops_on_frames(settings.level()))
         problem = PathProblem(generator, metric, z0, z1, chunk_size=settings.chunk_size)
@@ -232,21 +256,21 @@ def solve(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, settings
     if settings.retime and nodes == settings.frames:
         points = retime_path(generator, metric, points, settings.frames, chunk_size=settings.chunk_size)
     if points is start:
-        return Solved(start, start_stats, start, start_stats, None)
+        return Solved(start, start_stats, start, start_stats, None, start_images=start_images)
     stats = result.stats if result is not None and points is result.points else \
         path_stats(generator, metric, points, chunk_size=settings.chunk_size)
     cut = result is not None and problem.out_of_time()
     notes = sorted(problem.approximations) + (["time limit reached"] if cut else []) if result is not None else []
     worse = stats.energy > start_stats.energy
-    if cut and bool(worse.any()):
-        # cut short, a coarse level's points with unsolved midpoints can be a longer path than the start: keep the
-        # better of the two per path (both have the same frames, measured in float32)
-        points = torch.where(worse.view(-1, *[1] * (points.dim() - 1)), start, points)
-        d_sq = torch.where(worse.view(-1, 1), start_stats.d_sq, stats.d_sq)
-        stats = PathStats.of(d_sq)
-        notes.append(f"the start path was kept for {int(worse.sum())} of {worse.numel()} path(s): the solver, cut "
-                     "short by the time limit, had not yet found a shorter one")
-    return Solved(start, start_stats, points, stats, result, precision_name(dtype), notes)
+    if result is not None and bool(worse.any()):
+        # a path cut short (a coarse level's points with unsolved midpoints), or one stuck in a poor local minimum,
+        # can be longer than the start: keep the better of the two per path (same frames, measured in float32)
+        points = start if bool(worse.all()) else torch.where(worse.view(-1, *[1] * (points.dim() - 1)), start, points)
+        stats = PathStats.of(torch.where(worse.view(-1, 1), start_stats.d_sq, stats.d_sq))
+        why = "cut short by the time limit, had not yet found" if cut else "ended in a local minimum, did not find"
+        notes.append(f"the start path was kept for {int(worse.sum())} of {worse.numel()} path(s): the solver, {why} "
+                     "a shorter one")
+    return Solved(start, start_stats, points, stats, result, precision_name(dtype), notes, start_images)
 
 
 def place_frames(problem: PathProblem, result: SolveResult, frames: int, config: SubdivideConfig = SubdivideConfig(),
@@ -383,8 +407,12 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
         points = vp.latents.unsqueeze(0)  # the video's frames, as one path
     b, n1 = points.shape[:2]
     b_paths = int(z0.shape[0])
-    images = vp.images if vp is not None else \
-        images_of(generator, points.reshape(b * n1, *points.shape[2:]), chunk_size=settings.chunk_size)
+    if vp is not None:
+        images = vp.images
+    elif solved.points is solved.start and solved.start_images is not None and not join:
+        images = solved.start_images  # made when the start path was measured
+    else:
+        images = images_of(generator, points.reshape(b * n1, *points.shape[2:]), chunk_size=settings.chunk_size)
     if not torch.isfinite(images).all():
         raise _nonfinite_error(z0, z1)
     frames = to_uint8(images)
@@ -402,7 +430,7 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
         "start": {"method": settings.init if settings.solver not in INITS else settings.solver,
                   **_stats_dict(start_stats)},
         "result": {"method": settings.solver + ("+retime" if settings.retime else ""), **_stats_dict(final_stats),
-                   "precision": solved.precision,
+                   "precision": solved.precision, "notes": solved.notes,
                    **(result.summary() if result is not None else
                       {"steps": [0] * b_paths, "converged": [False] * b_paths} if settings.solver in ("optimize", "subdivide")
                       else {})},

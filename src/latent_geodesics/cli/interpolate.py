@@ -72,6 +72,8 @@ def run_and_echo(settings: Settings, *, out: str, device: str, quiet: bool, vide
                        f"({start['method']}) -> {res['length'][b]:.4g} ({res['method']}); energy "
                        f"{start['energy'][b]:.4g} -> {res['energy'][b]:.4g}", err=True)
     warn_unconverged(res, "")
+    for note in res.get("notes", []):  # what was approximated, cut short, or kept instead of the solver's path
+        click.echo(f"note: {note}", err=True)
     images = settings.endpoints.images
     if video is not None:
         v = report["video"]
