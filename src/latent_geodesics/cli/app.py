@@ -52,10 +52,35 @@ def _machine_fault(e: BaseException) -> MachineError | None:
     return None
 
 
-class _Group(click.Group):
+class _Command(click.Command):
+    """A command that refuses a single-valued option given twice (click would keep the last one silently)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not ctx.resilient_parsing:
+            _refuse_repeats(self, ctx, args)
+        return super().parse_args(ctx, args)
+
+
+def _refuse_repeats(command: click.Command, ctx: click.Context, args: list[str]) -> None:
+    _, _, order = command.make_parser(ctx).parse_args(args=list(args))
+    seen: set[int] = set()
+    for param in order:
+        if not isinstance(param, click.Option) or param.multiple or param.count or param.is_eager:
+            continue
+        if id(param) in seen:
+            names = "/".join(param.opts + param.secondary_opts)
+            raise click.UsageError(f"{names} given twice; give it once (only options documented as repeatable, "
+                                   "like --seed, take several values)", ctx)
+        seen.add(id(param))
+
+
+class _Group(_Command, click.Group):
     """One line on stderr and no traceback: exit 2 for a :class:`UserError` or a bad option, exit 1 for a
     fault of the machine (:class:`MachineError`: disk full, permissions, out of memory), 130 on SIGINT and
     143 on SIGTERM (both roll back partly written outputs)."""
+
+    command_class = _Command
+    group_class = type
 
     def invoke(self, ctx: click.Context):
         in_main = threading.current_thread() is threading.main_thread()

@@ -362,9 +362,9 @@ def video_options(f):
         click.option("--envelope", type=click.Choice(list(ENVELOPES)), default=None,
                      help="What of the audio drives the motion: loudness (RMS) or onset (rises of loudness) "
                           "[default: loudness]."),
-        click.option("--format", "formats", default=None, metavar="LIST",
-                     help=f"Video formats, comma-separated: {', '.join(FORMATS)} (png: a folder of frames) "
-                          "[default: mp4]."),
+        click.option("--format", "formats", multiple=True, metavar="LIST",
+                     help=f"Video formats, comma-separated or repeated: {', '.join(FORMATS)} (png: a folder of "
+                          "frames) [default: mp4]."),
         click.option("--scale", type=click.IntRange(min=1, max=MAX_SCALE), default=None,
                      help="Upscale frames by this integer factor [default: the smallest to 256 px]."),
         click.option("--scale-filter", type=click.Choice(list(SCALE_FILTERS)), default=None,
@@ -385,7 +385,7 @@ def video_from(opts: dict):
     """
     from ..video import VideoSettings, parse_formats, read_timeline
 
-    given = {k: opts[k] for k in VIDEO_OPTIONS if opts.get(k) is not None}
+    given = {k: opts[k] for k in VIDEO_OPTIONS if opts.get(k) not in (None, ())}
     if not given:
         return None, None
     ctx = click.get_current_context()
@@ -394,7 +394,7 @@ def video_from(opts: dict):
         raise UserError("--frames counts the frames of a plain video; a video in seconds takes its frames from "
                         "--duration and --fps: drop --frames")
     if "formats" in given:
-        given["formats"] = parse_formats(given["formats"])
+        given["formats"] = parse_formats(",".join(given["formats"]))  # --format gif --format webm: both
     if "audio" in given:
         given["audio"] = str(given["audio"])
     fps_given = source("fps") not in (None, click.core.ParameterSource.DEFAULT)
