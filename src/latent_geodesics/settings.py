@@ -29,6 +29,7 @@ from .jobs import InterpolateSettings
 from .limits import (DEFAULT_FPS, DEFAULT_FRAMES, MAX_CHUNK, MAX_FRAMES, MAX_PROJECTION_STEPS, MAX_SEED,
                      MAX_STARTS, MAX_STEPS)
 from .metrics import PRECISIONS, metric_names
+from .networks import VGG_MIN_SIZE  # the one default min_size of the VGG metrics
 from .paths import DEFAULT_CHUNK, INITS
 from .realism import FORMS
 from .rendering import MAX_FPS, MIN_FPS
@@ -38,9 +39,6 @@ from .solvers import (COARSE_FTOL, DEFAULT_FTOL, DEFAULT_GTOL, DEFAULT_RTOL, OPT
 PRIORS = ("gaussian", "sphere")
 VARIANTS = ("joint", "local")
 PRECONDITIONERS = ("kronecker", "laplacian", "none")
-VGG_MIN_SIZE = 64
-"""``min_size`` of the VGG metrics unless an option gives one: a 64 px model's images as they are (the library's
-128 costs 4x the passes; BENCHMARKS.md, ``first_run``)."""
 
 
 def metric_build_options(metric: str, options: Mapping[str, object]) -> dict:
