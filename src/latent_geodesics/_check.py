@@ -48,6 +48,25 @@ def os_error(e: OSError, doing: str, hint: str = "") -> UserError:
     return cls(f"{doing}: {e.strerror or e}" + (f"; {hint}" if hint else ""))
 
 
+class DuplicateKey(ValueError):
+    """A JSON object gives a key twice (:func:`unique_keys`)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"key {key!r} is given twice")
+        self.key = key
+
+
+def unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """``json.loads(..., object_pairs_hook=unique_keys)``: an object, refusing a repeated key (JSON keeps the last
+    silently)."""
+    out: dict = {}
+    for key, value in pairs:
+        if key in out:
+            raise DuplicateKey(key)
+        out[key] = value
+    return out
+
+
 def first_line(e: BaseException) -> str:
     """The line of an exception's message that says what went wrong (TorchScript puts it last)."""
     lines = [line.strip() for line in str(e).strip().splitlines() if line.strip()]

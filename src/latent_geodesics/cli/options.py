@@ -36,7 +36,19 @@ class Finite(click.FloatRange):
         return super().convert(rv, param, ctx)
 
 
-FRAMES = click.IntRange(min=2, max=MAX_FRAMES)
+class _Whole(click.IntRange):
+    """A whole number in a range; one too long to be in it is refused as that (``int()`` would refuse more than 4300
+    digits with advice about ``sys.set_int_max_str_digits``), not echoed."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and len(value.strip().lstrip("+-")) > 40:
+            digits = value.strip().lstrip("+-")
+            shown = f"a number of {len(digits)} digits" if digits.isdigit() else repr(value.strip()[:37] + "...")
+            self.fail(f"{shown} is too large; give a whole number from {self.min} to {self.max}", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+FRAMES = _Whole(min=2, max=MAX_FRAMES)
 
 
 class _Nodes(click.ParamType):
@@ -51,9 +63,9 @@ class _Nodes(click.ParamType):
 
 
 NODES = _Nodes()
-PAIRS = click.IntRange(min=1, max=10_000)
-STEPS = click.IntRange(min=0, max=MAX_STEPS)
-SEED = click.IntRange(min=0, max=MAX_SEED)
+PAIRS = _Whole(min=1, max=10_000)
+STEPS = _Whole(min=0, max=MAX_STEPS)
+SEED = _Whole(min=0, max=MAX_SEED)
 FPS = Finite(min=MIN_FPS, max=MAX_FPS)  # what ffmpeg accepts, refused at parse time rather than after the solve
 OUT = click.Path(file_okay=False)  # a str: an empty --out is refused, not taken as the current folder
 IMAGE = click.Path(path_type=Path)
