@@ -18,11 +18,27 @@ class _Terminated(BaseException):
 
 _SIGNALLED: list[int] = []
 """Signals received during this command (a SIGTERM that lands inside an import may surface as another error)."""
+_DONE = threading.Event()
+"""Set once the command has said what it wrote (:func:`wrote`): its outputs are final, a signal no longer undoes
+them, and the exit code stays 0."""
 
 
 def _raise_terminated(signum, frame) -> None:
     _SIGNALLED.append(signum)
-    raise _Terminated()
+    if not _DONE.is_set():
+        raise _Terminated()
+
+
+def _interrupt(signum, frame) -> None:
+    if not _DONE.is_set():
+        raise KeyboardInterrupt()
+
+
+def wrote(text: str, *, err: bool = False) -> None:
+    """Print the ``wrote ...`` line of a command whose outputs are committed: from here on Ctrl-C and SIGTERM
+    leave the exit code 0, as the files are kept (130/143 mean rolled back)."""
+    click.echo(text, err=err)
+    _DONE.set()
 
 
 def _interrupted_by(e: BaseException) -> int | None:
@@ -82,9 +98,24 @@ class _Group(_Command, click.Group):
     command_class = _Command
     group_class = type
 
+    def main(self, args=None, *a, **kw):
+        if args is not None:  # in-process (tests, CliRunner): the caller's signal handlers come back
+            return super().main(args, *a, **kw)
+        try:  # the program itself
+            return super().main(args, *a, **kw)
+        except SystemExit as e:
+            if e.code in (0, None) and threading.current_thread() is threading.main_thread():
+                # done and committed: a signal while the interpreter shuts down must not read as rolled back
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+            raise
+
     def invoke(self, ctx: click.Context):
         in_main = threading.current_thread() is threading.main_thread()
+        if ctx.parent is None:
+            _DONE.clear()
         previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main else None
+        previous_int = signal.signal(signal.SIGINT, _interrupt) if in_main else None
         _SIGNALLED.clear()
         try:
             with warnings.catch_warnings():
@@ -122,6 +153,7 @@ class _Group(_Command, click.Group):
         finally:
             if in_main:
                 signal.signal(signal.SIGTERM, previous)
+                signal.signal(signal.SIGINT, previous_int)
 
 
 _showwarning = warnings.showwarning

@@ -10,7 +10,7 @@ from .._check import UserError
 from ..jobs import load_latent_file
 from ..limits import SHORT_FRAMES
 from ..metrics import build_metric
-from .app import main
+from .app import main, wrote
 from .options import (FILE, Finite, metric_options, model_options, out_option, projection_options, quiet_option,
                       realism_options, render_options, settings_from, solver_options)
 from .output import progress_bar, projector
@@ -187,7 +187,7 @@ def distances_cmd(points_file: Path, knn: int | None, mds: bool, **opts) -> None
                figure_caption="Classical MDS of the geodesic distances (left) and the straight-line ones (right), "
                               "aligned by rotation and scale; numbers are point indices.")
     plotted = str(state.get("files", {}).get("mds") or "")
-    click.echo(f"wrote {Path(out)}/distances.npz, distances.csv" + (", mds.png" if plotted.startswith("mds.png") else ""),
-               err=opts["quiet"])
+    wrote(f"wrote {Path(out)}/distances.npz, distances.csv" + (", mds.png" if plotted.startswith("mds.png") else ""),
+          err=opts["quiet"])
 
 

@@ -14,7 +14,7 @@ from ..limits import SHORT_FRAMES
 from ..realism import DEFAULT_LAMBDA
 from ..settings import ModelSettings, Settings, SolverSettings
 from ..workflows.interpolate import load_model, project_pictures
-from .app import main
+from .app import main, wrote
 from .options import (FRAMES, IMAGE, PAIRS, Finite, device_option, metric_options, model_options, out_option,
                       projection_options, quiet_option, realism_options, render_options, settings_from, solver_options)
 from .output import progress_bar, projector, warn_unconverged
@@ -97,9 +97,8 @@ def run_compare(base: Settings, settings: CompareSettings, *, pairs: int, seed: 
         click.echo(format_summary(report), err=True)
     for name, method in report["methods"].items():
         warn_unconverged(method.get("solver"), f"{name}: ")
-    click.echo(f"wrote {out}/report.html (with grid.png, plots.png, video.mp4, report.json, paths.npz"
-               f"{', projection.png' if images else ''}) "
-               f"in {report['wall_time_s']:.0f} s")
+    wrote(f"wrote {out}/report.html (with grid.png, plots.png, video.mp4, report.json, paths.npz"
+          f"{', projection.png' if images else ''}) in {report['wall_time_s']:.0f} s")
     return report
 
 

@@ -8,7 +8,7 @@ import click
 
 from .._check import UserError, check_output_dir, os_error
 from ..workflows.interpolate import load_model
-from .app import main
+from .app import main, wrote
 from .options import (FILE, IMAGE, device_option, discriminator_option, latent_shape_option, model_option,
                       model_options, out_option, parse_options, parse_shape, projection_options, quiet_option,
                       settings_from)
@@ -49,7 +49,7 @@ def project_cmd(images: tuple[Path, ...], device: str, out: str, quiet: bool, **
         report = project_job(gen, targets, out_dir, config, model_name=model, names=[str(p) for p in images],
                              progress=bar)
     echo_projection(report["projection"]["images"], quiet)
-    click.echo(f"wrote {out_dir}/projection.png, latents.npy, report.json")
+    wrote(f"wrote {out_dir}/projection.png, latents.npy, report.json")
 
 
 @main.command("evaluate")
@@ -99,4 +99,4 @@ def evaluate_cmd(path_file: Path, metrics: tuple[str, ...], metric_options: tupl
         except OSError as e:
             raise os_error(e, f"cannot create the folder of {json_out}") from e
         write_json(json_out, report)
-        click.echo(f"wrote {json_out}")
+        wrote(f"wrote {json_out}")
