@@ -48,6 +48,22 @@ def os_error(e: OSError, doing: str, hint: str = "") -> UserError:
     return cls(f"{doing}: {e.strerror or e}" + (f"; {hint}" if hint else ""))
 
 
+BOOLEAN_WORDS = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
+"""What a file may write for true or false (a CSV cell has no other way; JSON and TOML lines take the same)."""
+
+
+def as_bool(value: object) -> bool | None:
+    """``value`` as true or false (a boolean, 0 or 1, or a word of :data:`BOOLEAN_WORDS` in any case); ``None``
+    when it is none of them."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        return BOOLEAN_WORDS.get(value.strip().lower())
+    return None
+
+
 class DuplicateKey(ValueError):
     """A JSON object gives a key twice (:func:`unique_keys`)."""
 
@@ -163,14 +179,16 @@ def check_shell(shell: float | None) -> float | None:
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
     """``None`` or ``"auto"`` picks CUDA when available; an unavailable CUDA is a user error."""
+    if isinstance(device, str):
+        device = device.strip().lower()
     if device is None or str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as e:
-        raise UserError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from e
+        raise UserError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from e
     if dev.type not in ("cpu", "cuda"):
-        raise UserError(f"device {device!r} is not supported; use cpu, cuda or cuda:N")
+        raise UserError(f"device {device!r} is not supported; use auto, cpu, cuda or cuda:N")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"device {device!r} asked for but CUDA is not available here; use --device cpu")
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():

@@ -145,7 +145,7 @@ def test_toml_and_json_read_the_same(tmp_path):
     ({"waypoints": [{"seed": 1, "duration": 1, "easing": "wobble"}, {"seed": 2}]}, "unknown easing 'wobble'"),
     ({"waypoints": [{"seed": 1, "speed": 1}, {"seed": 2}], "duration": 1}, "unknown setting 'speed'"),
     ({"waypoints": [{"seed": 1}, {"seed": 2}], "duration": 1, "colour": "red"}, "unknown setting 'colour'"),
-    ({"waypoints": [{"seed": 1}, {"seed": 2}], "duration": 1, "loop": "yes"}, "loop in the timeline must be"),
+    ({"waypoints": [{"seed": 1}, {"seed": 2}], "duration": 1, "loop": "maybe"}, "loop in the timeline must be"),
     ([1, 2], "must be a table"),
 ])
 def test_bad_timelines(data, match):

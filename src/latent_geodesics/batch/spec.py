@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._check import DuplicateKey, UserError, first_line, os_error, unique_keys
+from .._check import DuplicateKey, UserError, as_bool, first_line, os_error, unique_keys
 from ..limits import MAX_SEED
 from ..settings import FIELDS, Settings
 
@@ -129,13 +129,10 @@ def _frame_rule(value: object) -> object:
 
 
 def _bool(value: object, key: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
-        return value.strip().lower() in ("true", "1", "yes")
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    raise _BadLine(f"{key} must be true or false, got {value!r}")
+    flag = as_bool(value)
+    if flag is None:
+        raise _BadLine(f"{key} must be true or false (or yes/no, 1/0), got {_shown(value)}")
+    return flag
 
 
 def _text(value: object, key: str) -> str:
@@ -196,7 +193,16 @@ def _parser(name: str) -> Callable[[object], object]:
         return _whole
     if "float" in hint:
         return _real
+    if name in _NAMED:
+        return lambda v: _text(v, name).lower()
     return lambda v: _text(v, name)
+
+
+VIDEO_KEYS = ("duration", "total", "hold", "easing", "joins", "timeline", "audio", "envelope", "formats", "format",
+              "scale", "scale_filter")
+"""``interpolate``'s video settings, which a JOBS line does not take."""
+_NAMED = {"metric", "solver", "variant", "optimizer", "precondition", "init", "precision", "prior", "realism_form"}
+"""Settings that are names from a list: any case, as on the command line."""
 
 
 PARSERS = {name: _parser(name) for name in FIELDS}
@@ -205,6 +211,11 @@ PARSERS = {name: _parser(name) for name in FIELDS}
 def _spec_from_fields(raw: Mapping[str, object], line: int) -> JobSpec:
     """Check one line's fields (a JSON object, or a CSV row without its empty cells)."""
     unknown = [k for k in raw if k not in LINE_KEYS]
+    video = [k for k in unknown if k in VIDEO_KEYS]
+    if video:
+        raise _BadLine(f"{video[0]!r} is a video setting; a JOBS line solves a path (paths/NAME.npz) and writes no "
+                       "video, so it takes no duration, total, hold, easing, joins, timeline, audio, envelope, "
+                       "formats, scale or scale_filter: make videos with `latent-geodesics interpolate`")
     if unknown:
         raise _BadLine(f"unknown key {unknown[0]!r}; use {', '.join(LINE_KEYS)}")
     ident = None

@@ -27,7 +27,7 @@ def _batch_options(f):
         solver_options(), projection_options,
         click.option("--batch-size", type=click.IntRange(min=1, max=4096), default=8, show_default=True,
                      help="Most lines solved together as one problem (lines whose settings agree, in file order)."),
-        click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+        click.option("--executor", type=click.Choice(["local", "ray"], case_sensitive=False), default="local", show_default=True,
                      help="local: this process; ray: Ray actors that load the model once (pip install "
                           "'latent-geodesics[ray]')."),
         click.option("--ray-address", default=None, metavar="auto|HOST:PORT",

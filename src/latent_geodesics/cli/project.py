@@ -10,7 +10,7 @@ from .._check import UserError, check_output_dir, os_error
 from ..workflows.interpolate import load_model
 from .app import main, wrote
 from .options import (FILE, IMAGE, device_option, discriminator_option, latent_shape_option, model_option,
-                      model_options, out_option, parse_options, parse_shape, projection_options, quiet_option,
+                      lower, model_options, out_option, parse_options, parse_shape, projection_options, quiet_option,
                       settings_from)
 from .output import echo_projection, progress_bar
 
@@ -54,7 +54,7 @@ def project_cmd(images: tuple[Path, ...], device: str, out: str, quiet: bool, **
 
 @main.command("evaluate")
 @click.argument("path_file", type=FILE)
-@click.option("--metric", "metrics", multiple=True,
+@click.option("--metric", "metrics", multiple=True, callback=lower,
               help="Metric to measure with (repeatable; default: the one the path was solved with).")
 @click.option("--metric-option", "metric_options", multiple=True, metavar="KEY=VALUE",
               help="Option for every --metric, e.g. min_size=128 (repeatable; default: the options the file records "

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from .._check import DuplicateKey, UserError, unique_keys
+from .._check import DuplicateKey, UserError, as_bool, unique_keys
 from ..limits import DEFAULT_FPS, MAX_FRAMES, MAX_SEED
 from ..rendering import MAX_FPS, MIN_FPS
 from .easing import EASINGS
@@ -63,6 +63,7 @@ class LegSpec:
         _known_keys(data, ("duration", "easing", "hold"), where)
         duration = _opt_number(data.get("duration"), f"duration of {where}")
         easing = _opt_str(data.get("easing"), f"easing of {where}")
+        easing = easing.strip().lower() if easing is not None else None
         hold = _opt_number(data.get("hold"), f"hold of {where}")
         _check_timing(duration, hold, easing, _Names(where))  # named as the file names them
         return cls(duration=duration, easing=easing, hold=hold)
@@ -215,6 +216,8 @@ class VideoSettings:
         for key in ("easing", "joins", "scale_filter", "audio", "envelope", "timeline"):
             if data.get(key) is not None:
                 kw[key] = _opt_str(data[key], f"{key} in {where}")
+                if key not in ("audio", "timeline"):
+                    kw[key] = kw[key].strip().lower()  # names in any case, as on the command line
         if data.get("scale") is not None:
             kw["scale"] = int(_number(data["scale"], f"scale in {where}", integer=True))
         if "formats" in data:
@@ -375,9 +378,9 @@ def parse_timeline(data: object, *, base: Path = Path("."), where: str = "the ti
     raw = data["waypoints"]
     if not isinstance(raw, list) or len(raw) < 2:
         raise UserError(f"waypoints in {where} must be a list of at least two tables, got {_short(raw)}")
-    loop = data.get("loop", False)
-    if not isinstance(loop, bool):
-        raise UserError(f"loop in {where} must be true or false, got {loop!r}")
+    loop = as_bool(data.get("loop", False))  # the same words as a JOBS line
+    if loop is None:
+        raise UserError(f"loop in {where} must be true or false (or yes/no, 1/0), got {_short(data['loop'])}")
     points, legs = [], []
     for i, item in enumerate(raw):
         at = f"waypoint {i + 1} of {where}"
