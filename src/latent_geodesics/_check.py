@@ -48,6 +48,15 @@ def os_error(e: OSError, doing: str, hint: str = "") -> UserError:
     return cls(f"{doing}: {e.strerror or e}" + (f"; {hint}" if hint else ""))
 
 
+def seconds_text(seconds: float) -> str:
+    """A duration for people: ``0.583 s``, ``42.5 s``, ``2 min 05 s``, ``1 h 00 min 00 s`` (never ``3.6e+03 s``)."""
+    if seconds < 59.5:
+        return f"{seconds:.3g} s"
+    minutes, s = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min {s:02d} s" if hours else f"{minutes} min {s:02d} s"
+
+
 BOOLEAN_WORDS = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
 """What a file may write for true or false (a CSV cell has no other way; JSON and TOML lines take the same)."""
 

@@ -166,7 +166,7 @@ def distances_cmd(points_file: Path, knn: int | None, mds: bool, **opts) -> None
     same_set = set(same)
     jobs = [make_job(defaults, points[i], points[j], name=f"d{i:05d}-{j:05d}", line=n + 1,
                      source={"points": [i, j]}) for n, (i, j) in enumerate(pairs) if (i, j) not in same_set]
-    if same and not opts["quiet"]:
+    if same:  # shown with -q too: these pairs were not solved
         click.echo(f"note: {len(same)} pair(s) of equal latents (first: points {same[0][0]} and {same[0][1]}) have "
                    "distance 0 and are not solved", err=True)
     opts["out"] = out

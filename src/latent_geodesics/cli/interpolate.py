@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from .._check import seconds_text
 from ..settings import Settings
 from ..workflows.interpolate import run_interpolate
 from .app import main, wrote
@@ -77,7 +78,7 @@ def run_and_echo(settings: Settings, *, out: str, device: str, quiet: bool, vide
         v = report["video"]
         wrote(f"wrote {Path(out)}/strip.png, {', '.join(v['outputs']['files'])}, path.npz, report.json"
               f"{', projection.png' if report['projection'] else ''} ({v['frames']} frames at {v['fps']:g} fps, "
-              f"{v['seconds']:.3g} s)")
+              f"{seconds_text(v['seconds'])})")
         return report
     wrote(f"wrote {Path(out)}/strip.png, video.mp4, path.npz, report.json{', projection.png' if images else ''}")
     return report
