@@ -27,3 +27,15 @@ def click_track(path: Path, *, seconds: float = 3.0, every: float = 0.5, decay: 
         m = t >= start
         x[m] += np.exp(-(t[m] - start) / decay) * np.sin(2 * np.pi * 440 * (t[m] - start))
     return write_wav(path, 0.5 * x / np.abs(x).max(), rate)
+
+
+def long_tone(path: Path, seconds: float, *, rate: int = 1000) -> Path:
+    """A 100 Hz tone of ``seconds`` as 8-bit PCM at ``rate`` Hz, made by the shipped ffmpeg (2 hours: 7 MB, ~0.2 s)."""
+    import subprocess
+
+    from latent_geodesics.video.encode import ffmpeg_exe
+
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-nostdin", "-f", "lavfi", "-i",
+                    f"sine=frequency=100:sample_rate={rate}:duration={seconds}", "-c:a", "pcm_u8", "-y", str(path)],
+                   check=True)
+    return path

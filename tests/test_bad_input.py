@@ -139,11 +139,12 @@ CASES = {
     # options
     "--fps nan": Case(S + " --fps nan", 2, "finite"),
     "--fps inf": Case(S + " --fps inf", 2, "finite"),
-    "--metric-option min_size=abc": Case(S + " --metric vgg --metric-option min_size=abc", 2, "min_size"),
+    "--metric-option min_size=abc": Case(S.replace("--metric pixel", "--metric vgg") + " --metric-option min_size=abc",
+                                         2, "min_size"),
     "--device mps": Case(S + " --device mps", 2, "not supported"),
     "--device xpu": Case(S + " --device xpu", 2, "not supported"),
     "--device meta": Case(S + " --device meta", 2, "not supported"),
-    "--frames 1e12": Case(I + " --seed 1 --seed 2 --frames 1000000000000", 2, "--frames"),
+    "--frames 1e12": Case(I.replace("--frames 3", "--frames 1000000000000") + " --seed 1 --seed 2", 2, "--frames"),
     "--seed 1e23": Case(I + " --seed 1 --seed 100000000000000000000000", 2, "--seed"),
     "unknown option": Case(S + " --colour red", 2, "--colour"),
     # models
@@ -357,10 +358,12 @@ OPTIONS = st.one_of(
 @given(options=st.lists(OPTIONS, min_size=1, max_size=3))
 def test_cli_random_option_values(model_file, tmp_path_factory, options):
     out = tmp_path_factory.mktemp("o")
-    args = ["interpolate", "--metric", "pixel", "--model", model_file, "--solver", "linear", "--frames", "3", "-q", "--seed", "1",
-            "--seed", "2", "--out", str(out)]
-    for name, value in options:
-        args += [name, value]
+    base = {"--metric": "pixel", "--model": model_file, "--solver": "linear", "--frames": "3"}
+    base.update({name: value for name, value in options if name in base})  # a single-valued option is given once
+    args = ["interpolate", *[x for kv in base.items() for x in kv], "-q", "--seed", "1", "--seed", "2", "--out", str(out)]
+    single = {name: value for name, value in options if name not in base and name not in ("--seed", "--metric-option")}
+    args += [x for kv in single.items() for x in kv]  # the last of each, given once (a repeat is refused)
+    args += [x for name, value in options if name in ("--seed", "--metric-option") for x in (name, value)]
     result = run(*args)
     if result.exit_code == 0:
         assert sorted(p.name for p in out.iterdir()) == ["path.npz", "report.json", "strip.png", "video.mp4"]

@@ -294,3 +294,23 @@ def test_batch_cli_bad_options_one_line(tmp_path):
     (tmp_path / "o2").mkdir()
     (tmp_path / "o2" / "paths").write_text("x")
     assert_user_error(run("batch", jobs, "--out", tmp_path / "o2"), "paths is a file")
+
+
+@pytest.mark.parametrize("text, fmt, words", [
+    ('{"seeds": [1, 2], "nodes": "abc"}', "jsonl", "--nodes must be a whole number from 2 to 10000, got 'abc'"),
+    ('{"seeds": [1, 2], "nodes": 99999999999999999999}', "jsonl", "--nodes must be a whole number from 2 to 10000"),
+    ('{"seeds": [1, 2], "time_limit": 0}', "jsonl", "--time-limit must be a finite number above 0, got 0"),
+    ('{"seeds": [1, 2], "time_limit": "soon"}', "jsonl", "--time-limit must be a finite number above 0"),
+    ('{"seeds": [1, 2], "ftol": -1}', "jsonl", "ftol must be 0 (the energy rule) or a finite number above 0"),
+    ('{"seeds": [1, 2], "chunk_size": 0}', "jsonl", "--chunk-size must be a whole number from 1 to 1048576"),
+    ('{"seeds": [1, 2], "latent_shape": [100000, 100000]}', "jsonl", "at most 16777216 are accepted"),
+    ('{"seeds": [1, 2], "seeds": [3, 4]}', "jsonl", "gives the key 'seeds' twice; give each key once"),
+    ("seeds\n1 " + "9" * 5000 + "\n", "csv", "seeds must be a whole number from 0 to 9223372036854775807, got a "
+                                           "number of 5000 digits"),
+    ("seeds,steps\n1 2," + "9" * 5000 + "\n", "csv", "--steps must be a whole number from 0 to 1000000000"),
+])
+def test_jobs_messages_state_the_real_ranges(text, fmt, words):
+    with pytest.raises(UserError) as e:
+        parse_jobs_text(text, fmt, name="jobs.x")
+    assert words in str(e.value) and "\n" not in str(e.value) and len(str(e.value)) < 300
+    assert "9223372036854775808" not in str(e.value)

@@ -267,3 +267,72 @@ def test_evaluate_file_errors(model_file, tmp_path, case, match):
     with pytest.raises(UserError, match=match) as info:
         evaluate_file(path, model=None if case in ("no_model", "not_zoo") else model_file, metrics=["pixel"])
     assert "\n" not in str(info.value)
+
+
+def _solved(tmp_path, *args):
+    from cli_helpers import run
+
+    out = tmp_path / "o"
+    r = run("interpolate", "--model", "zoo:mnist28", "--seed", 1, "--seed", 2, "--frames", 5, "--steps", 3,
+            *args, "--out", out, "-q")
+    assert r.exit_code == 0, r.output
+    return out, json.loads((out / "report.json").read_text())
+
+
+def _evaluated(path, *args):
+    from cli_helpers import run
+
+    r = run("evaluate", path, "--json", path.parent / "eval.json", *args)
+    assert r.exit_code == 0, r.output
+    return json.loads((path.parent / "eval.json").read_text())
+
+
+def test_evaluate_measures_with_the_options_the_path_was_solved_with(tmp_path):
+    from latent_geodesics import networks, settings
+    from latent_geodesics.pathfile import PathFile
+
+    assert settings.VGG_MIN_SIZE is networks.VGG_MIN_SIZE  # one default for min_size
+    out, report = _solved(tmp_path)  # the default metric, vgg-eq at the default min_size
+    assert report["metric"] == "vgg-eq" and PathFile.read(out / "path.npz").metric_options == {
+        "vgg-eq": {"min_size": networks.VGG_MIN_SIZE}}
+    ev = _evaluated(out / "path.npz")
+    length = ev["methods"]["path"]["metrics"]["vgg-eq"]["length"][0]
+    assert length == pytest.approx(report["result"]["length"][0], rel=5e-3)
+    # a file written before the options were recorded is measured at the same default
+    arrays = dict(np.load(out / "path.npz"))
+    del arrays["metric_options"]
+    np.savez(tmp_path / "old.npz", **arrays)
+    old = _evaluated(tmp_path / "old.npz")["methods"]["path"]["metrics"]["vgg-eq"]["length"][0]
+    assert old == pytest.approx(length, rel=1e-5)
+    # --metric-option overrides the file's options
+    told = _evaluated(out / "path.npz", "--metric-option", "min_size=128")
+    assert told["metric_options"] == {"vgg-eq": {"min_size": 128}}
+    assert abs(told["methods"]["path"]["metrics"]["vgg-eq"]["length"][0] / length - 1) > 0.01
+
+
+def test_evaluate_follows_options_other_than_the_default(tmp_path):
+    out, report = _solved(tmp_path, "--metric", "vgg", "--metric-option", "min_size=32")
+    ev = _evaluated(out / "path.npz")
+    assert ev["metric_options"] == {"vgg": {"min_size": 32}}
+    assert ev["methods"]["path"]["metrics"]["vgg"]["length"][0] == pytest.approx(report["result"]["length"][0],
+                                                                                 rel=5e-3)
+
+
+@pytest.mark.parametrize("value", ['[1, 2]', '{"vgg": 3}', 'not json', '{"vgg": {"min_size": {"a": 1}}}'])
+def test_bad_recorded_metric_options_are_one_line(model_file, tmp_path, value):
+    path = _write_path(tmp_path / "path.npz", model_file)
+    arrays = dict(np.load(path))
+    np.savez(path, **arrays, metric_options=np.array(value))
+    with pytest.raises(UserError, match="'metric_options' must be a JSON object") as info:
+        evaluate_file(path, model=model_file, metrics=["pixel"])
+    assert "\n" not in str(info.value)
+
+
+def test_metric_options_round_trip(tmp_path):
+    from latent_geodesics.pathfile import PathFile
+
+    pts = np.zeros((1, 3, 4), np.float32)
+    PathFile.single(pts, model="m", metric="vgg-eq+realism0.5", metric_options={"min_size": 32}).write(tmp_path / "a.npz")
+    assert PathFile.read(tmp_path / "a.npz").metric_options == {"vgg-eq": {"min_size": 32}}
+    PathFile.single(pts, model="m", metric="pixel").write(tmp_path / "b.npz")
+    assert PathFile.read(tmp_path / "b.npz").metric_options is None

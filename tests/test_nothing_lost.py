@@ -241,24 +241,24 @@ def test_knn_in_row_blocks_equals_the_full_matrix(monkeypatch):
 # Faults in the middle of a run: one line, the promised exit code
 # ---------------------------------------------------------------------------------------------------------------
 
-FFMPEG_DISK_FULL = ("[Errno 32] Broken pipe\n\nFFMPEG COMMAND:\n/x/ffmpeg -y -f rawvideo -vcodec rawvideo -s 256x256 "
-                    "-pix_fmt rgb24 -r 12.00 -i - -an -vcodec libx264 out.mp4\n\nFFMPEG STDERR OUTPUT:\n"
-                    "[libx264 @ 0x55] frame I:1\n[mp4 @ 0x56] Error writing trailer of out.mp4: No space left on "
-                    "device\nConversion failed!\n")
+FFMPEG_DISK_FULL = """\
+[vost#0:0/libx264 @ 0x55bf5c797000] Error submitting a packet to the muxer: No space left on device
+[out#0/mp4 @ 0x55bf5c7964c0] Error muxing a packet
+[out#0/mp4 @ 0x55bf5c7964c0] Task finished with error code: -28 (No space left on device)
+[out#0/mp4 @ 0x55bf5c7964c0] Terminating thread with return code -28 (No space left on device)
+[out#0/mp4 @ 0x55bf5c7964c0] Error writing trailer: No space left on device
+[out#0/mp4 @ 0x55bf5c7964c0] Error closing file: No space left on device
+"""
+"""What ffmpeg 7 printed when the disk filled up in the middle of an MP4 (a 300 kB tmpfs)."""
 
 
-class _FailingWriter:
-    def __init__(self, text):
-        self.text = text
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def append_data(self, frame):
-        raise OSError(self.text)
+def _fake_ffmpeg(folder: Path, log: str) -> str:
+    """An ffmpeg that reads a little of its input, prints ``log`` and fails, as the real one on a full disk."""
+    script = folder / "ffmpeg"
+    (folder / "log.txt").write_text(log)
+    script.write_text(f"#!/bin/sh\nhead -c 1000 >/dev/null\ncat '{folder / 'log.txt'}' >&2\nexit 228\n")
+    script.chmod(0o755)
+    return str(script)
 
 
 def _sigterm_inside_an_import(*args, **kwargs):
@@ -278,16 +278,15 @@ def _sigterm_inside_an_import(*args, **kwargs):
     ("SIGTERM inside a model module's import", 143, "terminated"),
 ])
 def test_fault_mid_run_gives_one_line(fault, code, word, tmp_path, monkeypatch):
-    import imageio.v2
-
-    from latent_geodesics import jobs
+    from latent_geodesics import jobs, rendering
     from latent_geodesics.workflows import interpolate as workflow
 
-    if fault == "ffmpeg: disk full":
-        monkeypatch.setattr(imageio.v2, "get_writer", lambda *a, **k: _FailingWriter(FFMPEG_DISK_FULL))
-    elif fault == "ffmpeg: another failure":
-        text = FFMPEG_DISK_FULL.replace("No space left on device", "Invalid data found")
-        monkeypatch.setattr(imageio.v2, "get_writer", lambda *a, **k: _FailingWriter(text))
+    if fault.startswith("ffmpeg"):
+        log = FFMPEG_DISK_FULL if fault == "ffmpeg: disk full" else \
+            FFMPEG_DISK_FULL.replace("No space left on device", "Invalid data found")
+        (tmp_path / "bin").mkdir()
+        exe = _fake_ffmpeg(tmp_path / "bin", log)
+        monkeypatch.setattr(rendering, "ffmpeg_exe", lambda: exe)
     elif fault == "MemoryError":
         def no_memory(*args, **kwargs):
             raise MemoryError()
@@ -304,9 +303,10 @@ def test_fault_mid_run_gives_one_line(fault, code, word, tmp_path, monkeypatch):
     out = tmp_path / "out"
     result = run(*shlex.split(I), "--out", out)
     assert_one_line(result, code, word)
-    assert "FFMPEG COMMAND" not in result.output and "Conversion failed" not in result.output
-    if fault == "ffmpeg: disk full":
-        assert "No space left on device" in result.stderr
+    assert "FFMPEG COMMAND" not in result.output and "0x55bf" not in result.output  # none of ffmpeg's own log
+    if fault == "ffmpeg: disk full":  # the fault, and the file where the user looks for it, not a staging path
+        assert f"cannot write the video video.mp4 in {out}: the disk is full (No space left on device)" in result.stderr
+        assert "Broken pipe" not in result.stderr and ".lg-staging" not in result.stderr
     assert not out.exists()  # rolled back
 
 

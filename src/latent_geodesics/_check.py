@@ -48,6 +48,50 @@ def os_error(e: OSError, doing: str, hint: str = "") -> UserError:
     return cls(f"{doing}: {e.strerror or e}" + (f"; {hint}" if hint else ""))
 
 
+def seconds_text(seconds: float) -> str:
+    """A duration for people: ``0.583 s``, ``42.5 s``, ``2 min 05 s``, ``1 h 00 min 00 s`` (never ``3.6e+03 s``)."""
+    if seconds < 59.5:
+        return f"{seconds:.3g} s"
+    minutes, s = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min {s:02d} s" if hours else f"{minutes} min {s:02d} s"
+
+
+BOOLEAN_WORDS = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
+"""What a file may write for true or false (a CSV cell has no other way; JSON and TOML lines take the same)."""
+
+
+def as_bool(value: object) -> bool | None:
+    """``value`` as true or false (a boolean, 0 or 1, or a word of :data:`BOOLEAN_WORDS` in any case); ``None``
+    when it is none of them."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        return BOOLEAN_WORDS.get(value.strip().lower())
+    return None
+
+
+class DuplicateKey(ValueError):
+    """A JSON object gives a key twice (:func:`unique_keys`)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"key {key!r} is given twice")
+        self.key = key
+
+
+def unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """``json.loads(..., object_pairs_hook=unique_keys)``: an object, refusing a repeated key (JSON keeps the last
+    silently)."""
+    out: dict = {}
+    for key, value in pairs:
+        if key in out:
+            raise DuplicateKey(key)
+        out[key] = value
+    return out
+
+
 def first_line(e: BaseException) -> str:
     """The line of an exception's message that says what went wrong (TorchScript puts it last)."""
     lines = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
@@ -144,14 +188,16 @@ def check_shell(shell: float | None) -> float | None:
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
     """``None`` or ``"auto"`` picks CUDA when available; an unavailable CUDA is a user error."""
+    if isinstance(device, str):
+        device = device.strip().lower()
     if device is None or str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as e:
-        raise UserError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from e
+        raise UserError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from e
     if dev.type not in ("cpu", "cuda"):
-        raise UserError(f"device {device!r} is not supported; use cpu, cuda or cuda:N")
+        raise UserError(f"device {device!r} is not supported; use auto, cpu, cuda or cuda:N")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"device {device!r} asked for but CUDA is not available here; use --device cpu")
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():

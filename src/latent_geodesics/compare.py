@@ -73,8 +73,8 @@ from torch import Tensor
 
 from ._check import check_output_dir
 from .compare_settings import (BASELINES, PIXEL_METRICS, REALISM_SUFFIX, CompareSettings, Kind, Method, build_metrics,
-                               check_methods, default_eval_metrics, pair_seeds, parse_methods, reference_metric,
-                               seeded_endpoints)
+                               check_methods, default_eval_metrics, metrics_options, pair_seeds, parse_methods,
+                               reference_metric, seeded_endpoints)
 from .evaluation import evaluate_paths
 from .generators import Generator
 from .judges import Judge, judge_for
@@ -344,7 +344,8 @@ def compare(generator: Generator, z0: Tensor, z1: Tensor, out_dir: str | Path, s
     report = json.loads(json.dumps(report))  # plain JSON types only (tuples -> lists), as it will be read back
     solved_under = {name: (r["solver"] or r)["metric"] for name, r in results.items()}
     paths_npz = PathFile.methods({name: s.points for name, s in solved.items()}, solved_under, reference=job.ref,
-                                 model=model_name, seeds=seeds, discriminator=discriminator_name)
+                                 model=model_name, seeds=seeds, discriminator=discriminator_name,
+                                 metric_options=metrics_options(job.metrics, settings.metric_options))
     _write_files(out, report, grid=grid, video=video, fps=settings.fps, paths_npz=paths_npz, projection=projection,
                  t_job=t_job)
     job.stages.finish(1)

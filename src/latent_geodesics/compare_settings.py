@@ -195,11 +195,12 @@ def build_metrics(names: Sequence[str], options: Mapping[str, object], device: t
     Raises:
         UserError: an unknown name, or an option a metric does not take.
     """
-    built = {}
-    for name in dict.fromkeys(names):
-        opts = {} if name in PIXEL_METRICS else metric_build_options(name, options)
-        built[name] = build_metric(name, device=device, **opts)
-    return built
+    return {name: build_metric(name, device=device, **opts) for name, opts in metrics_options(names, options).items()}
+
+
+def metrics_options(names: Sequence[str], options: Mapping[str, object]) -> dict[str, dict]:
+    """The build options of each metric :func:`build_metrics` builds, by name (recorded in ``paths.npz``)."""
+    return {name: {} if name in PIXEL_METRICS else metric_build_options(name, options) for name in dict.fromkeys(names)}
 
 
 def check_methods(generator: Generator, settings: CompareSettings) -> None:

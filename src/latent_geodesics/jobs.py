@@ -456,7 +456,7 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
         nodes = solved.points.detach().cpu().numpy() if vp is not None else None
         PathFile.single(points.detach().cpu().numpy(), model=model_name, metric=metric.name,
                         legs=int(z0.shape[0]) if join and vp is None else 1, discriminator=discriminator_name,
-                        nodes=nodes).write(stage / "path.npz")
+                        nodes=nodes, metric_options=metric_options).write(stage / "path.npz")
         write_json(stage / "report.json", report)
     return json.loads(json.dumps(report))
 

@@ -6,11 +6,14 @@ Arrays of a single-path file: ``points`` ``(B, N+1, *latent_shape)``; ``z0``, ``
 legs of equal length); ``discriminator`` (0-d str, when one was given); ``nodes`` ``(L, K, *latent_shape)`` (a video
 in seconds: ``points`` are its frames, ``nodes`` each leg as the solver left it). A ``compare`` file has ``methods``
 ``(M,)`` str and ``points_<k>`` per method instead of ``points``, ``metrics`` ``(M,)`` (what each method was
-solved under, ``""`` for none) and ``seeds`` ``(B, 2)`` when the pairs were seeded.
+solved under, ``""`` for none) and ``seeds`` ``(B, 2)`` when the pairs were seeded. ``metric_options`` (0-d str, JSON
+``{metric: {option: value}}``) holds the options each metric was built with, so ``evaluate`` measures as the solver
+did (files written before it was recorded: the defaults).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +41,8 @@ class PathFile:
         seeds: ``(B, 2)`` seeds of the endpoint pairs, when they were seeded.
         nodes: a video in seconds (:mod:`latent_geodesics.video`): each leg's solved points ``(L, K, *latent_shape)``,
             its nodes and the midpoints solved between them (its frames are the points, placed along them).
+        metric_options: ``{metric name: build options}`` of the metrics the paths were solved and measured with
+            (``None``: not recorded).
     """
 
     sets: dict[str, np.ndarray]
@@ -48,6 +53,7 @@ class PathFile:
     solved_under: dict[str, str | None] = field(default_factory=dict)
     seeds: np.ndarray | None = None
     nodes: np.ndarray | None = None
+    metric_options: dict[str, dict] | None = None
 
     @property
     def is_single(self) -> bool:
@@ -77,6 +83,8 @@ class PathFile:
             out["seeds"] = np.asarray(self.seeds, dtype=np.int64).reshape(-1, 2)
         if self.nodes is not None:
             out["nodes"] = self.nodes
+        if self.metric_options is not None:
+            out["metric_options"] = np.array(json.dumps(self.metric_options, sort_keys=True))
         return out
 
     def write(self, path: str | os.PathLike) -> Path:
@@ -93,19 +101,25 @@ class PathFile:
 
     @classmethod
     def single(cls, points: np.ndarray, *, model: str, metric: str, legs: int = 1,
-               discriminator: str | None = None, nodes: np.ndarray | None = None) -> "PathFile":
-        """The file of ``interpolate`` or a JOBS line: ``points`` ``(B, N+1, *latent_shape)``."""
-        return cls({SINGLE: points}, model=model, metric=metric, legs=legs, discriminator=discriminator, nodes=nodes)
+               discriminator: str | None = None, nodes: np.ndarray | None = None,
+               metric_options: Mapping[str, object] | None = None) -> "PathFile":
+        """The file of ``interpolate`` or a JOBS line: ``points`` ``(B, N+1, *latent_shape)``; ``metric_options``:
+        the options ``metric`` (its base metric, if realism-weighted) was built with."""
+        options = None if metric_options is None else {metric.split("+realism")[0]: dict(metric_options)}
+        return cls({SINGLE: points}, model=model, metric=metric, legs=legs, discriminator=discriminator, nodes=nodes,
+                   metric_options=options)
 
     @classmethod
     def methods(cls, paths: Mapping[str, np.ndarray], solved_under: Mapping[str, str | None], *, reference: str,
                 model: str, seeds: Sequence[tuple[int, int]] | None = None,
-                discriminator: str | None = None) -> "PathFile":
+                discriminator: str | None = None, metric_options: Mapping[str, Mapping] | None = None) -> "PathFile":
         """The file of ``compare``: every method's paths (each with its own frame count), measured by default
-        under the ``reference`` metric."""
+        under the ``reference`` metric; ``metric_options``: each metric's build options, by name."""
         seeded = seeds is not None and all(a is not None for pair in seeds for a in pair)
+        options = None if metric_options is None else {k: dict(v) for k, v in metric_options.items()}
         return cls(dict(paths), model=model, metric=reference, discriminator=discriminator,
-                   solved_under=dict(solved_under), seeds=np.array(seeds, dtype=np.int64) if seeded else None)
+                   solved_under=dict(solved_under), seeds=np.array(seeds, dtype=np.int64) if seeded else None,
+                   metric_options=options)
 
     @classmethod
     def read(cls, path: str | os.PathLike) -> "PathFile":
@@ -123,6 +137,7 @@ class PathFile:
             raise UserError(f"{path} is a single array, not an .npz archive; {WRITTEN_BY}")
         names = {key: str(arrays[key].item()) or None if key in arrays and arrays[key].ndim == 0 else None
                  for key in ("model", "metric", "discriminator")}
+        names["metric_options"] = _metric_options(arrays.get("metric_options"), path)
         if "methods" in arrays:
             methods = [str(m) for m in arrays["methods"].reshape(-1)]
             missing = [f"points_{i}" for i in range(len(methods)) if f"points_{i}" not in arrays]
@@ -155,6 +170,26 @@ def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
     return Path(path)
+
+
+def _metric_options(value: np.ndarray | None, path: Path) -> dict[str, dict] | None:
+    """A path file's ``metric_options``: JSON ``{metric: {option: value}}`` (``None``: not recorded)."""
+    if value is None:
+        return None
+    bad = UserError(f"{path}: 'metric_options' must be a JSON object {{metric: {{option: value}}}}; solve the path "
+                    "again, or give --metric-option to evaluate")
+    if value.ndim != 0 or value.dtype.kind != "U":
+        raise bad
+    try:
+        options = json.loads(str(value.item()))
+    except (ValueError, RecursionError):
+        raise bad from None
+    scalar = (str, int, float, bool)
+    if not isinstance(options, dict) or not all(
+            isinstance(v, dict) and all(isinstance(x, scalar) or (isinstance(x, list) and all(
+                isinstance(y, scalar) for y in x)) for x in v.values()) for v in options.values()):
+        raise bad
+    return options
 
 
 def _checked_points(points: np.ndarray, path: Path, key: str) -> np.ndarray:

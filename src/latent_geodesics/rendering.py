@@ -11,8 +11,9 @@ import json
 import math
 import os
 import shutil
+import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -33,23 +34,66 @@ _FFMPEG_FAULTS = (("No space left on device", errno.ENOSPC), ("Disk quota exceed
                   ("Input/output error", errno.EIO))
 
 
-def ffmpeg_error(e: OSError, path: str | os.PathLike) -> UserError:
-    """One line for a failure of ffmpeg (imageio puts the whole command and ffmpeg's output in its message):
-    the fault ffmpeg names (disk full, permission ...), else its last line; a fault of the machine, exit 1."""
-    text = str(e)
-    head, _, err = text.partition("FFMPEG STDERR OUTPUT:")
-    lines = [ln.strip() for ln in err.splitlines() if ln.strip()]
-    for words, code in _FFMPEG_FAULTS:
-        if words in text:
-            return MachineError(f"cannot write the video {path}: {os.strerror(code)}; free some space or choose "
-                                "another --out" if code in (errno.ENOSPC, errno.EDQUOT) else
-                                f"cannot write the video {path}: {os.strerror(code)}; choose another --out")
-    if e.errno is not None and e.errno != errno.EPIPE:
-        return os_error(e, f"cannot write the video {path}", "choose another --out")
+def ffmpeg_exe() -> str:
+    """The ffmpeg binary that imageio-ffmpeg ships."""
+    import imageio_ffmpeg  # imported here: it looks for the binary
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def shown_path(path: str | os.PathLike) -> str:
+    """``path`` as a message names it: a file in a hidden staging folder by its place in the output folder."""
+    path = Path(path)
+    if path.parent.name.startswith(STAGING_PREFIX):
+        return f"{path.name} in {path.parent.parent}"
+    return str(path)
+
+
+def pipe_to_ffmpeg(cmd: list[str], frames: Iterable[np.ndarray], path: str | os.PathLike) -> None:
+    """Run ffmpeg's ``cmd`` (raw frames on its stdin, writing ``path``) with its log captured, never shown.
+
+    Raises:
+        MachineError: ffmpeg failed: one line naming the fault (the disk is full, no permission ...) and the file
+            where the user will look for it, else ffmpeg's own reason.
+    """
+    where = shown_path(path)
+    try:
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    except OSError as e:
+        raise MachineError(f"cannot run ffmpeg to write the video {where}: {e.strerror or e}") from e
+    try:
+        try:
+            for frame in frames:
+                proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+        except BrokenPipeError:
+            pass  # ffmpeg stopped early: its log says why
+        finally:
+            try:
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+        err = proc.stderr.read().decode("utf-8", "replace")
+        code = proc.wait()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    if code != 0:
+        raise ffmpeg_failure(err, code, where)
+
+
+def ffmpeg_failure(log: str, code: int, where: str) -> MachineError:
+    """One line for ffmpeg's exit ``code`` and ``log``: the fault it names, else its own reason."""
+    for words, num in _FFMPEG_FAULTS:
+        if words in log:
+            what = "the disk is full" if num in (errno.ENOSPC, errno.EDQUOT) else os.strerror(num).lower()
+            fix = "free some space or choose another --out" if num in (errno.ENOSPC, errno.EDQUOT) else \
+                "choose another --out"
+            return MachineError(f"cannot write the video {where}: {what} ({words}); {fix}")
+    lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
     errors = [ln for ln in lines if "rror" in ln]  # ffmpeg's own reason, not its closing "Conversion failed!"
-    lines = errors or lines
-    why = lines[-1] if lines else (head.split("FFMPEG COMMAND:")[0].strip().splitlines() or ["no message"])[0]
-    return MachineError(f"ffmpeg could not write the video {path}: {why[:300]}")
+    why = (errors or lines or [f"exit {code}"])[-1].split("] ", 1)[-1]  # without ffmpeg's "[mp4 @ 0x55...] "
+    return MachineError(f"ffmpeg could not write the video {where}: {why[:300]}")
 
 
 def to_uint8(images: Tensor) -> np.ndarray:
@@ -96,8 +140,6 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, *, fps: float = DEF
 
     Frames are upscaled to at least :data:`VIDEO_MIN_SIDE` pixels and padded to even sizes (H.264 needs them).
     """
-    import imageio.v2 as imageio  # imported here: loading the ffmpeg plugin costs time at start-up
-
     frames = upscale(frames, VIDEO_MIN_SIDE)
     ph, pw = frames.shape[1] % 2, frames.shape[2] % 2
     if ph or pw:
@@ -105,16 +147,11 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, *, fps: float = DEF
     if not MIN_FPS <= fps <= MAX_FPS:
         raise UserError(f"the video's frame rate must be from {MIN_FPS:g} to {MAX_FPS:g} frames per second, got "
                         f"{fps:g}; choose another --fps")
+    _, h, w, _ = frames.shape
     with atomic_path(path, suffix=".mp4") as tmp:
-        try:
-            with imageio.get_writer(tmp, format="FFMPEG", fps=fps, codec="libx264", quality=8,
-                                    macro_block_size=1, pixelformat="yuv420p") as writer:
-                for frame in frames:
-                    writer.append_data(frame)
-        except OSError as e:
-            if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EIO):
-                raise os_error(e, f"cannot write the video {path}") from e
-            raise ffmpeg_error(e, path) from e
+        pipe_to_ffmpeg([ffmpeg_exe(), "-v", "error", "-nostdin", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s",
+                        f"{w}x{h}", "-framerate", repr(float(fps)), "-i", "-", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+                        "-crf", "18", "-movflags", "+faststart", "-f", "mp4", str(tmp)], frames, path)
     return Path(path)
 
 

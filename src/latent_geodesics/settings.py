@@ -26,10 +26,10 @@ from dataclasses import dataclass, field, fields, replace
 from ._check import UserError
 from .generators import DEFAULT_MODEL
 from .jobs import InterpolateSettings
-from .limits import (DEFAULT_FPS, DEFAULT_FRAMES, MAX_CHUNK, MAX_FRAMES, MAX_PROJECTION_STEPS, MAX_SEED,
-                     MAX_STARTS, MAX_STEPS)
+from .limits import (DEFAULT_FPS, DEFAULT_FRAMES, MAX_CHUNK, MAX_FRAMES, MAX_LATENT_VALUES, MAX_PROJECTION_STEPS,
+                     MAX_SEED, MAX_STARTS, MAX_STEPS)
 from .metrics import PRECISIONS, metric_names
-from .networks import MAX_SIZE
+from .networks import MAX_SIZE, VGG_MIN_SIZE  # the one default min_size of the VGG metrics
 from .paths import DEFAULT_CHUNK, INITS
 from .realism import FORMS
 from .rendering import MAX_FPS, MIN_FPS
@@ -39,9 +39,6 @@ from .solvers import (COARSE_FTOL, DEFAULT_FTOL, DEFAULT_GTOL, DEFAULT_RTOL, OPT
 PRIORS = ("gaussian", "sphere")
 VARIANTS = ("joint", "local")
 PRECONDITIONERS = ("kronecker", "laplacian", "none")
-VGG_MIN_SIZE = 64
-"""``min_size`` of the VGG metrics unless an option gives one: a 64 px model's images as they are (the library's
-128 costs 4x the passes; BENCHMARKS.md, ``first_run``)."""
 
 
 def metric_build_options(metric: str, options: Mapping[str, object]) -> dict:
@@ -105,6 +102,9 @@ class ModelSettings:
         if self.latent_shape is not None and (not self.latent_shape or any(
                 isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in self.latent_shape)):
             raise UserError(f"--latent-shape must be positive sizes like 128 or 4,8,8, got {self.latent_shape!r}")
+        if self.latent_shape is not None and math.prod(self.latent_shape) > MAX_LATENT_VALUES:
+            raise UserError(f"--latent-shape {self.latent_shape} makes latents of {math.prod(self.latent_shape)} "
+                            f"numbers; at most {MAX_LATENT_VALUES} are accepted")
         if self.classes and self.condition is not None:
             raise UserError("give --class or --condition, not both")
 

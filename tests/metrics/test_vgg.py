@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from latent_geodesics import networks
 from latent_geodesics._check import UserError
 from latent_geodesics.metrics import build_metric, select
 from latent_geodesics.metrics.vgg import VGGMetric, vgg_distance_sq
@@ -40,7 +41,7 @@ def test_default_configuration(vgg):
     assert isinstance(vgg, VGGMetric)
     assert vgg.layers == ("conv1_2", "conv2_2", "conv3_2", "conv4_2", "conv5_2")
     assert vgg.layer_weights == (1.0,) * 5
-    assert vgg.network.min_size == 128 and vgg.network.preprocessing.order == "BGR"
+    assert vgg.network.min_size == networks.VGG_MIN_SIZE == 64 and vgg.network.preprocessing.order == "BGR"
 
 
 def test_identity_symmetry_positivity_and_twin(vgg):
@@ -55,12 +56,12 @@ def test_identity_symmetry_positivity_and_twin(vgg):
 
 
 def test_grayscale_and_small_images(vgg):
-    """A 1-channel 16 px image is repeated to RGB and upsampled (bilinear) to 128 px first."""
+    """A 1-channel 16 px image is repeated to RGB and upsampled (bilinear) to 64 px first."""
     g, h = _images(1, 1, 16, 16, 2), _images(1, 1, 16, 16, 3)
-    up = lambda t: F.interpolate(t, size=(128, 128), mode="bilinear", align_corners=False)  # noqa: E731
+    up = lambda t: F.interpolate(t, size=(64, 64), mode="bilinear", align_corners=False)  # noqa: E731
     with torch.no_grad():
         fg = vgg.embed(g)
-        assert fg[0].shape == (1, 64, 128, 128)
+        assert fg[0].shape == (1, 64, 64, 64)
         d_gray = vgg.compare(fg, vgg.embed(h))
         d_rgb_big = vgg(up(g).expand(-1, 3, -1, -1), up(h).expand(-1, 3, -1, -1))
     torch.testing.assert_close(d_gray, d_rgb_big, rtol=1e-5, atol=0)

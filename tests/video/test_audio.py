@@ -1,5 +1,7 @@
 """Decoding sound with the shipped ffmpeg, and its envelope per video frame."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -33,3 +35,26 @@ def test_silent_and_unreadable_audio(tmp_path):
     assert "\n" not in str(e.value)
     with pytest.raises(UserError, match="no such file"):
         read_audio(tmp_path / "missing.wav")
+
+
+def test_audio_longer_than_the_longest_video_is_refused_unless_cut(tmp_path):
+    from cli_helpers import assert_user_error, run
+    from sounds import long_tone
+
+    from latent_geodesics.video.audio import MAX_AUDIO_S
+
+    long = long_tone(tmp_path / "two_hours.wav", 2 * MAX_AUDIO_S)
+    with pytest.raises(UserError, match=r"lasts longer than 3600 s, the longest video; give --duration"):
+        read_audio(long)
+    args = ("interpolate", "--model", "zoo:mnist28", "--metric", "pixel", "--solver", "linear", "--seed", 1,
+            "--seed", 2, "--audio", long, "-q")
+    assert_user_error(run(*args, "--out", tmp_path / "o"), "lasts longer than 3600 s")
+    assert not (tmp_path / "o").exists()
+    # --duration says which part is used: the video is that long
+    r = run(*args, "--duration", 1, "--fps", 10, "--format", "gif", "--out", tmp_path / "cut")
+    assert r.exit_code == 0, r.output
+    report = json.loads((tmp_path / "cut" / "report.json").read_text())
+    assert report["video"]["frames"] == 10
+    assert read_audio(long, seconds=2.5).shape[0] == pytest.approx(2.5 * SAMPLE_RATE, abs=2)
+    # a file of an hour or less is used whole
+    assert read_audio(long_tone(tmp_path / "short.wav", 3)).shape[0] == pytest.approx(3 * SAMPLE_RATE, abs=2)

@@ -169,6 +169,9 @@ def sounds(tmp_path):
     (tmp_path / "nodur.toml").write_text("[[waypoints]]\nseed = 1\n[[waypoints]]\nseed = 2\n")
     (tmp_path / "ok.toml").write_text("duration = 1\n[[waypoints]]\nseed = 1\n[[waypoints]]\nseed = 2\n")
     (tmp_path / "nokind.json").write_text(json.dumps({"duration": 1, "waypoints": [{"seed": 1}, {"hold": 1}]}))
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    (tmp_path / "deep.toml").write_text("a = " + "{b = " * 3000 + "1" + "}" * 3000)
+    (tmp_path / "bad.toml").write_text("[[waypoints]]\nseed = 1\nduration = -1\n[[waypoints]]\nseed = 2\n")
     return tmp_path
 
 
@@ -186,6 +189,12 @@ def sounds(tmp_path):
     (("--timeline", "{d}/nodur.toml"), "has no duration"),
     (("--timeline", "{d}/nokind.json"), "needs exactly one of seed, latent, image"),
     (("--timeline", "{d}/missing.toml"), "cannot read the timeline"),
+    (("--timeline", "{d}/deep.json"), "is nested too deeply to read"),
+    (("--timeline", "{d}/deep.toml"), "is nested too deeply to read"),
+    (("--timeline", "{d}/bad.toml"), "duration of waypoint 1 of the timeline {d}/bad.toml must be a positive"),
+    (("--timeline", "{d}/ok.toml", "--duration", -1), "--duration must be a positive"),
+    (("--seed", "9" * 5000, "--seed", 2), "a number of 5000 digits is too large; give a whole number from 0 to "
+                                          "9223372036854775807"),
     (("--timeline", "{d}/ok.toml", "--seed", 1), "--timeline gives the waypoints"),
     (("--seed", 1, "--seed", 2, "--duration", 1, "--frames", 9), "drop --frames"),
     (("--z0", "{d}/two.npy", "--z1", "{d}/two.npy", "--duration", 1), "a video follows one path"),
@@ -197,7 +206,7 @@ def test_bad_values_are_one_line_and_write_nothing(sounds, args, match):
     out = sounds / "out"
     result = run("interpolate", "--model", "zoo:mnist28", "--metric", "pixel", "--solver", "linear",
                  *[str(a).format(d=sounds) for a in args], "--out", out)
-    assert_user_error(result, match)
+    assert_user_error(result, match.format(d=sounds))
     assert not out.exists()
 
 

@@ -132,17 +132,35 @@ def test_toml_and_json_read_the_same(tmp_path):
     ({"waypoints": [{"seed": 1, "duration": 1}, {"seed": 2}], "loop": True}, "leg 2 of the timeline"),
     ({"waypoints": [{"seed": 1, "duration": 1}, {"seed": 2, "duration": 1}]}, "last of an open path"),
     ({"waypoints": [{"seed": -1, "duration": 1}, {"seed": 2}]}, "seed of waypoint 1"),
-    ({"waypoints": [{"seed": 1, "duration": -2}, {"seed": 2}]}, "--duration must be a positive"),
+    ({"waypoints": [{"seed": 1, "duration": -2}, {"seed": 2}]},
+     "duration of waypoint 1 of the timeline must be a positive number of seconds up to 3600, got -2; give e.g. "
+     "duration = 2"),
+    ({"waypoints": [{"seed": 1}, {"seed": 2, "hold": -1}]}, "hold of waypoint 2 of the timeline must be zero or"),
+    ({"waypoints": [{"seed": 1}, {"seed": 2}], "duration": -1}, "duration of the timeline must be a positive"),
+    ({"waypoints": [{"seed": 1}, {"seed": 2}], "duration": 1, "fps": 0}, "fps of the timeline must be from 0.01"),
+    ({"waypoints": [{"seed": 1}, {"seed": 2}], "total": 1e9}, "total of the timeline must be a positive"),
+    ({"waypoints": [{"seed": 1}, {"seed": 2}], "duration": 1, "scale": 0}, "scale of the timeline must be a whole"),
+    ({"waypoints": [{"seed": 1}, {"seed": 2}], "duration": 1, "formats": ["avi"]},
+     "unknown video format 'avi' in formats of the timeline"),
     ({"waypoints": [{"seed": 1, "duration": 1, "easing": "wobble"}, {"seed": 2}]}, "unknown easing 'wobble'"),
     ({"waypoints": [{"seed": 1, "speed": 1}, {"seed": 2}], "duration": 1}, "unknown setting 'speed'"),
     ({"waypoints": [{"seed": 1}, {"seed": 2}], "duration": 1, "colour": "red"}, "unknown setting 'colour'"),
-    ({"waypoints": [{"seed": 1}, {"seed": 2}], "duration": 1, "loop": "yes"}, "loop in the timeline must be"),
+    ({"waypoints": [{"seed": 1}, {"seed": 2}], "duration": 1, "loop": "maybe"}, "loop in the timeline must be"),
     ([1, 2], "must be a table"),
 ])
 def test_bad_timelines(data, match):
     with pytest.raises(UserError, match=match.replace("(", r"\(").replace(")", r"\)")) as e:
         parse_timeline(data)
     assert "\n" not in str(e.value)
+
+
+def test_command_line_values_beside_a_timeline_are_named_as_options(tmp_path):
+    (tmp_path / "t.toml").write_text("duration = 1\n[[waypoints]]\nseed = 1\n[[waypoints]]\nseed = 2\n")
+    with pytest.raises(UserError, match="^--duration must be a positive number of seconds up to 3600, got -1; give "
+                                        "e.g. --duration 2$"):
+        read_timeline(tmp_path / "t.toml", duration=-1.0)
+    with pytest.raises(UserError, match="^--fps must be from"):
+        read_timeline(tmp_path / "t.toml", fps=0.0)
 
 
 def test_unreadable_timeline_files(tmp_path):
@@ -177,3 +195,22 @@ def test_any_mapping_is_a_timeline_or_one_line(data):
         assert "\n" not in str(e) and str(e)
     else:
         assert len(t.waypoints) >= 2 and t.video.fps > 0
+
+
+@pytest.mark.parametrize("name, text, words", [
+    ("deep.json", "[" * 100_000 + "]" * 100_000, "is nested too deeply to read"),
+    ("deep.toml", "a = " + "[" * 100_000 + "]" * 100_000, "is nested too deeply to read"),
+    ("inline.toml", "a = " + "{b = " * 3000 + "1" + "}" * 3000, "is nested too deeply to read"),
+    ("dup.json", '{"duration": 1, "duration": 2, "waypoints": [{"seed": 1}, {"seed": 2}]}',
+     "gives the key 'duration' twice in one table; give each key once"),
+    ("dup2.json", '{"duration": 1, "waypoints": [{"seed": 1, "seed": 3}, {"seed": 2}]}', "gives the key 'seed' twice"),
+    ("big.json", '{"duration": 1, "waypoints": [{"seed": ' + "9" * 5000 + '}, {"seed": 2}]}',
+     "holds a number too long to read (more than 4300 digits); seeds are whole numbers from 0 to 9223372036854775807"),
+    ("big.toml", "duration = 1\n[[waypoints]]\nseed = " + "9" * 5000 + "\n[[waypoints]]\nseed = 2\n",
+     "holds a number too long to read"),
+])
+def test_unreadable_timelines_are_one_line(tmp_path, name, text, words):
+    (tmp_path / name).write_text(text)
+    with pytest.raises(UserError) as e:
+        read_timeline(tmp_path / name)
+    assert words in str(e.value) and "\n" not in str(e.value) and "sys.set_int_max_str_digits" not in str(e.value)

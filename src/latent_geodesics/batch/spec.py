@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._check import UserError, first_line, os_error
+from .._check import DuplicateKey, UserError, as_bool, first_line, os_error, unique_keys
 from ..limits import MAX_SEED
 from ..settings import FIELDS, Settings
 
@@ -67,40 +67,72 @@ class _BadLine(Exception):
 
 
 def _int(value: object, key: str, lo: int, hi: int) -> int:
+    bad = _BadLine(f"{key} must be a whole number from {lo} to {hi}, got {_shown(value)}")
     if isinstance(value, bool):
-        raise _BadLine(f"{key} must be a whole number from {lo} to {hi}, got {value!r}")
+        raise bad
     if isinstance(value, str):
+        if len(value.strip()) > 40:  # int() refuses more than 4300 digits with advice about sys
+            raise bad
         try:
             value = int(value.strip())
         except ValueError:
-            raise _BadLine(f"{key} must be a whole number from {lo} to {hi}, got {value!r}") from None
+            raise bad from None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if not isinstance(value, int) or not lo <= value <= hi:
-        raise _BadLine(f"{key} must be a whole number from {lo} to {hi}, got {value!r}")
+        raise bad
     return value
 
 
-def _float(value: object, key: str) -> float:
-    if isinstance(value, bool):
-        raise _BadLine(f"{key} must be a finite number >= 0, got {value!r}")
-    try:
-        x = float(value.strip() if isinstance(value, str) else value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise _BadLine(f"{key} must be a finite number >= 0, got {value!r}") from None
-    if not math.isfinite(x) or x < 0:
-        raise _BadLine(f"{key} must be a finite number >= 0, got {value!r}")
-    return x
+def _shown(value: object) -> str:
+    """``value`` for a message: a long number as its count of digits, other long values cut."""
+    text = value.strip() if isinstance(value, str) else value
+    if isinstance(text, str) and len(text) > 40:
+        digits = text.lstrip("+-")
+        return f"a number of {len(digits)} digits" if digits.isdigit() else repr(text[:37] + "...")
+    return repr(value)
+
+
+def _whole(value: object) -> object:
+    """A whole number where ``value`` is one (a JSON number, a CSV cell); anything else as it is, for the setting's
+    own check to refuse with its real range (:mod:`latent_geodesics.settings`)."""
+    if isinstance(value, str) and len(value.strip()) > 40:
+        return _shown(value)  # too long for any setting: refused by its check, shown short
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _real(value: object) -> object:
+    """A number where ``value`` is one; anything else as it is (see :func:`_whole`)."""
+    if isinstance(value, str) and len(value.strip()) > 40:
+        return _shown(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return value
+    return value
+
+
+def _frame_rule(value: object) -> object:
+    """``ftol``: 0 is the energy rule (``None``), like ``--ftol 0``."""
+    x = _real(value)
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) or x < 0:
+        raise _BadLine(f"ftol must be 0 (the energy rule) or a finite number above 0, got {value!r}")
+    return x or None
 
 
 def _bool(value: object, key: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
-        return value.strip().lower() in ("true", "1", "yes")
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    raise _BadLine(f"{key} must be true or false, got {value!r}")
+    flag = as_bool(value)
+    if flag is None:
+        raise _BadLine(f"{key} must be true or false (or yes/no, 1/0), got {_shown(value)}")
+    return flag
 
 
 def _text(value: object, key: str) -> str:
@@ -142,15 +174,15 @@ def _parser(name: str) -> Callable[[object], object]:
     section, attr = FIELDS[name]
     cls = typing.get_type_hints(Settings)[section]
     hint = str(typing.get_type_hints(cls)[attr])
-    big = 2**63
+    # numbers are only converted here: each setting's own check refuses a bad one, with its real range
     if name == "ftol":
-        return lambda v: _float(v, name) or None  # 0: the energy rule
+        return _frame_rule
     if name == "nodes":
-        return lambda v: None if isinstance(v, str) and v.strip().lower() == "auto" else _int(v, name, 0, big)
+        return lambda v: None if isinstance(v, str) and v.strip().lower() == "auto" else _whole(v)
     if name == "metric_options":
         return lambda v: _options(v, name)
     if "tuple[int" in hint and name == "latent_shape":
-        return lambda v: _list(v, name, lambda x: _int(x, name, 1, big))
+        return lambda v: _list(v, name, _whole)
     if "tuple[int" in hint:
         return lambda v: _list(v, name, lambda x: _int(x, name, 0, MAX_SEED))
     if "tuple[str" in hint:
@@ -158,10 +190,19 @@ def _parser(name: str) -> Callable[[object], object]:
     if "bool" in hint:
         return lambda v: _bool(v, name)
     if "int" in hint:
-        return lambda v: _int(v, name, 0, big)
+        return _whole
     if "float" in hint:
-        return lambda v: _float(v, name)
+        return _real
+    if name in _NAMED:
+        return lambda v: _text(v, name).lower()
     return lambda v: _text(v, name)
+
+
+VIDEO_KEYS = ("duration", "total", "hold", "easing", "joins", "timeline", "audio", "envelope", "formats", "format",
+              "scale", "scale_filter")
+"""``interpolate``'s video settings, which a JOBS line does not take."""
+_NAMED = {"metric", "solver", "variant", "optimizer", "precondition", "init", "precision", "prior", "realism_form"}
+"""Settings that are names from a list: any case, as on the command line."""
 
 
 PARSERS = {name: _parser(name) for name in FIELDS}
@@ -170,6 +211,11 @@ PARSERS = {name: _parser(name) for name in FIELDS}
 def _spec_from_fields(raw: Mapping[str, object], line: int) -> JobSpec:
     """Check one line's fields (a JSON object, or a CSV row without its empty cells)."""
     unknown = [k for k in raw if k not in LINE_KEYS]
+    video = [k for k in unknown if k in VIDEO_KEYS]
+    if video:
+        raise _BadLine(f"{video[0]!r} is a video setting; a JOBS line solves a path (paths/NAME.npz) and writes no "
+                       "video, so it takes no duration, total, hold, easing, joins, timeline, audio, envelope, "
+                       "formats, scale or scale_filter: make videos with `latent-geodesics interpolate`")
     if unknown:
         raise _BadLine(f"unknown key {unknown[0]!r}; use {', '.join(LINE_KEYS)}")
     ident = None
@@ -210,7 +256,9 @@ def _jsonl_lines(text: str) -> Iterator[tuple[int, Callable[[], Mapping]]]:
 
         def fields(raw=raw) -> Mapping:
             try:
-                obj = json.loads(raw)
+                obj = json.loads(raw, object_pairs_hook=unique_keys)
+            except DuplicateKey as e:
+                raise _BadLine(f"gives the key {e.key!r} twice; give each key once") from None
             except json.JSONDecodeError as e:
                 raise _BadLine(f"not valid JSON ({e.msg} at column {e.colno}); write one object per line like "
                                '{"seeds": [1, 2]}') from None

@@ -18,11 +18,27 @@ class _Terminated(BaseException):
 
 _SIGNALLED: list[int] = []
 """Signals received during this command (a SIGTERM that lands inside an import may surface as another error)."""
+_DONE = threading.Event()
+"""Set once the command has said what it wrote (:func:`wrote`): its outputs are final, a signal no longer undoes
+them, and the exit code stays 0."""
 
 
 def _raise_terminated(signum, frame) -> None:
     _SIGNALLED.append(signum)
-    raise _Terminated()
+    if not _DONE.is_set():
+        raise _Terminated()
+
+
+def _interrupt(signum, frame) -> None:
+    if not _DONE.is_set():
+        raise KeyboardInterrupt()
+
+
+def wrote(text: str, *, err: bool = False) -> None:
+    """Print the ``wrote ...`` line of a command whose outputs are committed: from here on Ctrl-C and SIGTERM
+    leave the exit code 0, as the files are kept (130/143 mean rolled back)."""
+    click.echo(text, err=err)
+    _DONE.set()
 
 
 def _interrupted_by(e: BaseException) -> int | None:
@@ -52,14 +68,54 @@ def _machine_fault(e: BaseException) -> MachineError | None:
     return None
 
 
-class _Group(click.Group):
+class _Command(click.Command):
+    """A command that refuses a single-valued option given twice (click would keep the last one silently)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not ctx.resilient_parsing:
+            _refuse_repeats(self, ctx, args)
+        return super().parse_args(ctx, args)
+
+
+def _refuse_repeats(command: click.Command, ctx: click.Context, args: list[str]) -> None:
+    _, _, order = command.make_parser(ctx).parse_args(args=list(args))
+    seen: set[int] = set()
+    for param in order:
+        if not isinstance(param, click.Option) or param.multiple or param.count or param.is_eager:
+            continue
+        if id(param) in seen:
+            names = "/".join(param.opts + param.secondary_opts)
+            raise click.UsageError(f"{names} given twice; give it once (only options documented as repeatable, "
+                                   "like --seed, take several values)", ctx)
+        seen.add(id(param))
+
+
+class _Group(_Command, click.Group):
     """One line on stderr and no traceback: exit 2 for a :class:`UserError` or a bad option, exit 1 for a
     fault of the machine (:class:`MachineError`: disk full, permissions, out of memory), 130 on SIGINT and
     143 on SIGTERM (both roll back partly written outputs)."""
 
+    command_class = _Command
+    group_class = type
+
+    def main(self, args=None, *a, **kw):
+        if args is not None:  # in-process (tests, CliRunner): the caller's signal handlers come back
+            return super().main(args, *a, **kw)
+        try:  # the program itself
+            return super().main(args, *a, **kw)
+        except SystemExit as e:
+            if e.code in (0, None) and threading.current_thread() is threading.main_thread():
+                # done and committed: a signal while the interpreter shuts down must not read as rolled back
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+            raise
+
     def invoke(self, ctx: click.Context):
         in_main = threading.current_thread() is threading.main_thread()
+        if ctx.parent is None:
+            _DONE.clear()
         previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main else None
+        previous_int = signal.signal(signal.SIGINT, _interrupt) if in_main else None
         _SIGNALLED.clear()
         try:
             with warnings.catch_warnings():
@@ -97,6 +153,7 @@ class _Group(click.Group):
         finally:
             if in_main:
                 signal.signal(signal.SIGTERM, previous)
+                signal.signal(signal.SIGINT, previous_int)
 
 
 _showwarning = warnings.showwarning

@@ -10,7 +10,7 @@ from .._check import UserError
 from ..jobs import load_latent_file
 from ..limits import SHORT_FRAMES
 from ..metrics import build_metric
-from .app import main
+from .app import main, wrote
 from .options import (FILE, Finite, metric_options, model_options, out_option, projection_options, quiet_option,
                       realism_options, render_options, settings_from, solver_options)
 from .output import progress_bar, projector
@@ -27,7 +27,7 @@ def _batch_options(f):
         solver_options(), projection_options,
         click.option("--batch-size", type=click.IntRange(min=1, max=4096), default=8, show_default=True,
                      help="Most lines solved together as one problem (lines whose settings agree, in file order)."),
-        click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+        click.option("--executor", type=click.Choice(["local", "ray"], case_sensitive=False), default="local", show_default=True,
                      help="local: this process; ray: Ray actors that load the model once (pip install "
                           "'latent-geodesics[ray]')."),
         click.option("--ray-address", default=None, metavar="auto|HOST:PORT",
@@ -166,7 +166,7 @@ def distances_cmd(points_file: Path, knn: int | None, mds: bool, **opts) -> None
     same_set = set(same)
     jobs = [make_job(defaults, points[i], points[j], name=f"d{i:05d}-{j:05d}", line=n + 1,
                      source={"points": [i, j]}) for n, (i, j) in enumerate(pairs) if (i, j) not in same_set]
-    if same and not opts["quiet"]:
+    if same:  # shown with -q too: these pairs were not solved
         click.echo(f"note: {len(same)} pair(s) of equal latents (first: points {same[0][0]} and {same[0][1]}) have "
                    "distance 0 and are not solved", err=True)
     opts["out"] = out
@@ -187,7 +187,7 @@ def distances_cmd(points_file: Path, knn: int | None, mds: bool, **opts) -> None
                figure_caption="Classical MDS of the geodesic distances (left) and the straight-line ones (right), "
                               "aligned by rotation and scale; numbers are point indices.")
     plotted = str(state.get("files", {}).get("mds") or "")
-    click.echo(f"wrote {Path(out)}/distances.npz, distances.csv" + (", mds.png" if plotted.startswith("mds.png") else ""),
-               err=opts["quiet"])
+    wrote(f"wrote {Path(out)}/distances.npz, distances.csv" + (", mds.png" if plotted.startswith("mds.png") else ""),
+          err=opts["quiet"])
 
 

@@ -14,14 +14,14 @@ from ..limits import SHORT_FRAMES
 from ..realism import DEFAULT_LAMBDA
 from ..settings import ModelSettings, Settings, SolverSettings
 from ..workflows.interpolate import load_model, project_pictures
-from .app import main
-from .options import (FRAMES, IMAGE, PAIRS, Finite, device_option, metric_options, model_options, out_option,
-                      projection_options, quiet_option, realism_options, render_options, settings_from, solver_options)
+from .app import main, wrote
+from .options import (FRAMES, IMAGE, PAIRS, Finite, device_option, lower, metric_options, model_options,
+                      out_option, projection_options, quiet_option, realism_options, render_options, settings_from, solver_options)
 from .output import progress_bar, projector, warn_unconverged
 
 @main.command("compare")
 @model_options
-@click.option("--methods", default="linear,slerp,pixel,vgg-eq", show_default=True,
+@click.option("--methods", default="linear,slerp,pixel,vgg-eq", show_default=True, callback=lower,
               help="Comma-separated: linear, slerp, retime (linear re-timed under the reference metric), or a "
                    "metric name for its geodesic, optionally NAME+realism (models with a discriminator).")
 @click.option("--pairs", type=PAIRS, default=4, show_default=True, help="Endpoint pairs (of seeds).")
@@ -97,9 +97,8 @@ def run_compare(base: Settings, settings: CompareSettings, *, pairs: int, seed: 
         click.echo(format_summary(report), err=True)
     for name, method in report["methods"].items():
         warn_unconverged(method.get("solver"), f"{name}: ")
-    click.echo(f"wrote {out}/report.html (with grid.png, plots.png, video.mp4, report.json, paths.npz"
-               f"{', projection.png' if images else ''}) "
-               f"in {report['wall_time_s']:.0f} s")
+    wrote(f"wrote {out}/report.html (with grid.png, plots.png, video.mp4, report.json, paths.npz"
+          f"{', projection.png' if images else ''}) in {report['wall_time_s']:.0f} s")
     return report
 
 

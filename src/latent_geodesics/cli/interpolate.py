@@ -6,9 +6,10 @@ from pathlib import Path
 
 import click
 
+from .._check import seconds_text
 from ..settings import Settings
 from ..workflows.interpolate import run_interpolate
-from .app import main
+from .app import main, wrote
 from .options import (endpoint_options, metric_options, model_options, out_option, quiet_option, realism_options,
                       render_options, settings_from, solver_options, video_from, video_options)
 from .output import progress_bar, projector, warn_unconverged
@@ -77,9 +78,9 @@ def run_and_echo(settings: Settings, *, out: str, device: str, quiet: bool, vide
     images = settings.endpoints.images
     if video is not None:
         v = report["video"]
-        click.echo(f"wrote {Path(out)}/strip.png, {', '.join(v['outputs']['files'])}, path.npz, report.json"
-                   f"{', projection.png' if report['projection'] else ''} ({v['frames']} frames at {v['fps']:g} fps, "
-                   f"{v['seconds']:.3g} s)")
+        wrote(f"wrote {Path(out)}/strip.png, {', '.join(v['outputs']['files'])}, path.npz, report.json"
+              f"{', projection.png' if report['projection'] else ''} ({v['frames']} frames at {v['fps']:g} fps, "
+              f"{seconds_text(v['seconds'])})")
         return report
-    click.echo(f"wrote {Path(out)}/strip.png, video.mp4, path.npz, report.json{', projection.png' if images else ''}")
+    wrote(f"wrote {Path(out)}/strip.png, video.mp4, path.npz, report.json{', projection.png' if images else ''}")
     return report

@@ -37,7 +37,19 @@ class Finite(click.FloatRange):
         return super().convert(rv, param, ctx)
 
 
-FRAMES = click.IntRange(min=2, max=MAX_FRAMES)
+class _Whole(click.IntRange):
+    """A whole number in a range; one too long to be in it is refused as that (``int()`` would refuse more than 4300
+    digits with advice about ``sys.set_int_max_str_digits``), not echoed."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and len(value.strip().lstrip("+-")) > 40:
+            digits = value.strip().lstrip("+-")
+            shown = f"a number of {len(digits)} digits" if digits.isdigit() else repr(value.strip()[:37] + "...")
+            self.fail(f"{shown} is too large; give a whole number from {self.min} to {self.max}", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+FRAMES = _Whole(min=2, max=MAX_FRAMES)
 
 
 class _Nodes(click.ParamType):
@@ -52,9 +64,9 @@ class _Nodes(click.ParamType):
 
 
 NODES = _Nodes()
-PAIRS = click.IntRange(min=1, max=10_000)
-STEPS = click.IntRange(min=0, max=MAX_STEPS)
-SEED = click.IntRange(min=0, max=MAX_SEED)
+PAIRS = _Whole(min=1, max=10_000)
+STEPS = _Whole(min=0, max=MAX_STEPS)
+SEED = _Whole(min=0, max=MAX_SEED)
 FPS = Finite(min=MIN_FPS, max=MAX_FPS)  # what ffmpeg accepts, refused at parse time rather than after the solve
 OUT = click.Path(file_okay=False)  # a str: an empty --out is refused, not taken as the current folder
 IMAGE = click.Path(path_type=Path)
@@ -84,6 +96,13 @@ def model_option(*, default: str | None = ModelSettings.model, help: str = "zoo:
     return click.option("--model", default=default, show_default=default is not None, callback=_model_name, help=help)
 
 
+def lower(ctx: click.Context, param: click.Parameter, value):
+    """A name the user may type in any case (``--device AUTO``, ``--easing EASE-IN-OUT``), as the choices are."""
+    if isinstance(value, tuple):
+        return tuple(v.strip().lower() for v in value)
+    return value.strip().lower() if isinstance(value, str) else value
+
+
 def _memory_budget(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """``--memory-budget``: set for every chunk of this command (before any model loads)."""
     try:
@@ -99,7 +118,7 @@ def device_option(f):
                      help="Memory the chunks of latents sent through model and metric together may use, e.g. 6G "
                           "or 512M (default: a quarter of the available memory on a CPU, 60% of the free memory "
                           "on CUDA; also LG_MEMORY_BUDGET). Chunks are sized from one measured pass.")(f)
-    return click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)(f)
+    return click.option("--device", default="auto", show_default=True, callback=lower, help=DEVICE_HELP)(f)
 
 
 def quiet_option(help: str = "No progress bar."):
@@ -123,7 +142,7 @@ def model_options(f):
     --discriminator``."""
     return _apply(f, [
         model_option(), device_option, latent_shape_option,
-        click.option("--prior", type=click.Choice(PRIORS), default=None,
+        click.option("--prior", type=click.Choice(PRIORS, case_sensitive=False), default=None,
                      help="Latent prior (default: the model's, else gaussian)."),
         click.option("--shell", type=Finite(min=0, min_open=True), default=None,
                      help="Keep gaussian latents within this many std of the typical-set radius."),
@@ -170,7 +189,7 @@ def endpoint_options(f):
 
 def metric_options(*, default: str | None = MetricSettings.metric):
     """``--metric`` (unless ``default`` is None: the command has none) and ``--metric-option``."""
-    opts = [] if default is None else [click.option("--metric", default=default, show_default=True,
+    opts = [] if default is None else [click.option("--metric", default=default, show_default=True, callback=lower,
                                                     help=f"One of: {', '.join(metric_names())}.")]
     opts.append(click.option("--metric-option", "metric_options", multiple=True, metavar="KEY=VALUE",
                              help=f"Metric setting, e.g. min_size=128 or layers=conv1_2,conv2_2 (repeatable; VGG "
@@ -183,7 +202,7 @@ def realism_options(*, default: float | None = MetricSettings.realism):
         click.option("--realism", type=Finite(min=0), default=default, show_default=default is not None,
                      metavar="LAMBDA", help="Weight the metric by the discriminator's realism with this strength "
                                             "(models with one; 0.5 is a good start)."),
-        click.option("--realism-form", type=click.Choice(FORMS), default=MetricSettings.realism_form,
+        click.option("--realism-form", type=click.Choice(FORMS, case_sensitive=False), default=MetricSettings.realism_form,
                      show_default=True, help="Conformal length factor, or Petzka et al.'s (lambda/a + d)^2."),
     ])
 
@@ -192,17 +211,17 @@ def solver_options(*, solvers=SOLVERS, full: bool = True):
     """Solver, optimiser, preconditioning and stopping rule; with ``full``, also nodes, time limit, step size,
     initial path, re-timing and chunk size (``interpolate`` and ``batch``)."""
     opts = [
-        click.option("--solver", type=click.Choice(list(solvers)), default=SolverSettings.solver, show_default=True,
+        click.option("--solver", type=click.Choice(list(solvers), case_sensitive=False), default=SolverSettings.solver, show_default=True,
                      help="How paths are found (linear and slerp: the straight baselines)."),
-        click.option("--variant", type=click.Choice(VARIANTS), default=SolverSettings.variant, show_default=True,
+        click.option("--variant", type=click.Choice(VARIANTS, case_sensitive=False), default=SolverSettings.variant, show_default=True,
                      help="Subdivision variant: re-optimise all points per level, or solve new midpoints locally "
                           "first."),
-        click.option("--optimizer", type=click.Choice(list(OPTIMIZERS)), default=SolverSettings.optimizer,
+        click.option("--optimizer", type=click.Choice(list(OPTIMIZERS), case_sensitive=False), default=SolverSettings.optimizer,
                      show_default=True,
                      help="lbfgs-pair: L-BFGS with a line search and a stop per path (a batch costs what its paths "
                           "cost alone); lbfgs: torch's, one line search for the batch; gauss-newton: "
                           "Levenberg-Marquardt; adam: each path stops on its own."),
-        click.option("--precondition", type=click.Choice(PRECONDITIONERS), default=SolverSettings.precondition,
+        click.option("--precondition", type=click.Choice(PRECONDITIONERS, case_sensitive=False), default=SolverSettings.precondition,
                      show_default=True, help="Coordinates the optimiser works in: path Laplacian times the "
                                              "generator's latent metric, the Laplacian alone, or raw latents."),
         click.option("--steps", type=STEPS, default=None,
@@ -222,7 +241,7 @@ def solver_options(*, solvers=SOLVERS, full: bool = True):
                      help="subdivide: the frame rule of the levels before the last (at least --ftol); 0: they stop "
                           "on the energy rule at 1e-3 instead, deeper: on faces64 and mnist28 1.4-2.2% above a "
                           "long reference's energy instead of 2.4-4.5%, for 0.7-1.4x the evaluations."),
-        click.option("--precision", type=click.Choice(PRECISIONS), default=SolverSettings.precision,
+        click.option("--precision", type=click.Choice(PRECISIONS, case_sensitive=False), default=SolverSettings.precision,
                      show_default=True,
                      help="Arithmetic of the metric's feature network (VGG, LPIPS) while solving; lengths are "
                           "reported in float32. auto: bfloat16 where the CPU (AVX512-BF16, AMX) or GPU has it"
@@ -243,7 +262,7 @@ def solver_options(*, solvers=SOLVERS, full: bool = True):
                               "converged)."),
             click.option("--lr", type=Finite(min=0, min_open=True), default=None,
                          help="Step size (Adam: relative to the path's point spacing; default 0.05)."),
-            click.option("--init", type=click.Choice(["linear", "slerp"]), default=SolverSettings.init,
+            click.option("--init", type=click.Choice(["linear", "slerp"], case_sensitive=False), default=SolverSettings.init,
                          show_default=True, help="Starting path of the optimize solver."),
             click.option("--retime", is_flag=True, help="Resample the result so that perceptual speed is constant."),
             click.option("--chunk-size", type=click.IntRange(min=1, max=MAX_CHUNK), default=SolverSettings.chunk_size,
@@ -361,10 +380,10 @@ def video_options(f):
                           "to their perceptual lengths (the same mean speed on each)."),
         click.option("--hold", type=SECONDS, default=None, metavar="SECONDS",
                      help="Seconds the video rests on each waypoint [default: 0]."),
-        click.option("--easing", default=None, metavar="NAME",
+        click.option("--easing", default=None, metavar="NAME", callback=lower,
                      help=f"How each leg's time maps to the fraction of its perceptual length covered: "
                           f"{', '.join(easing_names())} [default: linear]."),
-        click.option("--joins", type=click.Choice(list(JOINS)), default=None,
+        click.option("--joins", type=click.Choice(list(JOINS), case_sensitive=False), default=None,
                      help="smooth: bring the speed to zero through each waypoint where the easing would not, so "
                           "that perceptual velocity is continuous; sharp: the easing as it is; round: one smooth "
                           "curve through all legs, its direction continuous through the waypoints (no stop) "
@@ -375,15 +394,15 @@ def video_options(f):
         click.option("--audio", type=click.Path(path_type=Path), default=None, metavar="FILE",
                      help="A sound file (wav, mp3, flac ...): each frame's perceptual step follows its envelope, and "
                           "the MP4/WebM carry it."),
-        click.option("--envelope", type=click.Choice(list(ENVELOPES)), default=None,
+        click.option("--envelope", type=click.Choice(list(ENVELOPES), case_sensitive=False), default=None,
                      help="What of the audio drives the motion: loudness (RMS) or onset (rises of loudness) "
                           "[default: loudness]."),
-        click.option("--format", "formats", default=None, metavar="LIST",
-                     help=f"Video formats, comma-separated: {', '.join(FORMATS)} (png: a folder of frames) "
-                          "[default: mp4]."),
+        click.option("--format", "formats", multiple=True, metavar="LIST",
+                     help=f"Video formats, comma-separated or repeated: {', '.join(FORMATS)} (png: a folder of "
+                          "frames) [default: mp4]."),
         click.option("--scale", type=click.IntRange(min=1, max=MAX_SCALE), default=None,
                      help="Upscale frames by this integer factor [default: the smallest to 256 px]."),
-        click.option("--scale-filter", type=click.Choice(list(SCALE_FILTERS)), default=None,
+        click.option("--scale-filter", type=click.Choice(list(SCALE_FILTERS), case_sensitive=False), default=None,
                      help="Upscaling filter [default: nearest]."),
     ])
 
@@ -401,7 +420,7 @@ def video_from(opts: dict):
     """
     from ..video import VideoSettings, parse_formats, read_timeline
 
-    given = {k: opts[k] for k in VIDEO_OPTIONS if opts.get(k) is not None}
+    given = {k: opts[k] for k in VIDEO_OPTIONS if opts.get(k) not in (None, ())}
     if not given:
         return None, None
     ctx = click.get_current_context()
@@ -410,7 +429,7 @@ def video_from(opts: dict):
         raise UserError("--frames counts the frames of a plain video; a video in seconds takes its frames from "
                         "--duration and --fps: drop --frames")
     if "formats" in given:
-        given["formats"] = parse_formats(given["formats"])
+        given["formats"] = parse_formats(",".join(given["formats"]))  # --format gif --format webm: both
     if "audio" in given:
         given["audio"] = str(given["audio"])
     fps_given = source("fps") not in (None, click.core.ParameterSource.DEFAULT)

@@ -8,9 +8,10 @@ import click
 
 from .._check import UserError, check_output_dir, os_error
 from ..workflows.interpolate import load_model
-from .app import main
-from .options import (FILE, IMAGE, device_option, discriminator_option, latent_shape_option, model_options,
-                      model_option, out_option, parse_shape, projection_options, quiet_option, settings_from)
+from .app import main, wrote
+from .options import (FILE, IMAGE, device_option, discriminator_option, latent_shape_option, model_option,
+                      lower, model_options, out_option, parse_options, parse_shape, projection_options, quiet_option,
+                      settings_from)
 from .output import echo_projection, progress_bar
 
 
@@ -48,21 +49,24 @@ def project_cmd(images: tuple[Path, ...], device: str, out: str, quiet: bool, **
         report = project_job(gen, targets, out_dir, config, model_name=model, names=[str(p) for p in images],
                              progress=bar)
     echo_projection(report["projection"]["images"], quiet)
-    click.echo(f"wrote {out_dir}/projection.png, latents.npy, report.json")
+    wrote(f"wrote {out_dir}/projection.png, latents.npy, report.json")
 
 
 @main.command("evaluate")
 @click.argument("path_file", type=FILE)
-@click.option("--metric", "metrics", multiple=True,
+@click.option("--metric", "metrics", multiple=True, callback=lower,
               help="Metric to measure with (repeatable; default: the one the path was solved with).")
+@click.option("--metric-option", "metric_options", multiple=True, metavar="KEY=VALUE",
+              help="Option for every --metric, e.g. min_size=128 (repeatable; default: the options the file records "
+                   "for its metric, which the path was solved and reported with, else each metric's defaults).")
 @model_option(default=None, help="Model that made the path (default: the zoo model recorded in the file; any other "
                                  "must be given).")
 @device_option
 @latent_shape_option
 @discriminator_option
 @click.option("--json", "json_out", type=FILE, default=None, help="Also write every number to this JSON file.")
-def evaluate_cmd(path_file: Path, metrics: tuple[str, ...], model: str | None, device: str,
-                 latent_shape: str | None, discriminator: str | None, json_out: Path | None) -> None:
+def evaluate_cmd(path_file: Path, metrics: tuple[str, ...], metric_options: tuple[str, ...], model: str | None,
+                 device: str, latent_shape: str | None, discriminator: str | None, json_out: Path | None) -> None:
     """Measure a path.npz (interpolate) or paths.npz (compare: every method, by name) against linear and slerp.
 
     \b
@@ -75,6 +79,7 @@ def evaluate_cmd(path_file: Path, metrics: tuple[str, ...], model: str | None, d
     Examples:
       latent-geodesics evaluate out/path.npz --metric vgg-eq --metric pixel --json out/eval.json
       latent-geodesics evaluate cmp/paths.npz --metric lpips
+      latent-geodesics evaluate out/path.npz --metric vgg-eq --metric-option min_size=128
     """
     from ..evaluation import evaluate_file, format_table
     from ..rendering import write_json
@@ -82,7 +87,8 @@ def evaluate_cmd(path_file: Path, metrics: tuple[str, ...], model: str | None, d
     if json_out is not None:
         check_output_dir(json_out.parent, files=(json_out.name,), option="--json")
     report = evaluate_file(path_file, model=model, metrics=list(metrics), device=device,
-                           latent_shape=parse_shape(latent_shape), discriminator=discriminator)
+                           latent_shape=parse_shape(latent_shape), discriminator=discriminator,
+                           metric_options=parse_options(metric_options) if metric_options else None)
     if report["file_discriminator"] is not None and discriminator is None:
         click.echo(f"note: the paths were solved with discriminator {report['file_discriminator']}; pass "
                    "--discriminator to score realism with it", err=True)
@@ -93,4 +99,4 @@ def evaluate_cmd(path_file: Path, metrics: tuple[str, ...], model: str | None, d
         except OSError as e:
             raise os_error(e, f"cannot create the folder of {json_out}") from e
         write_json(json_out, report)
-        click.echo(f"wrote {json_out}")
+        wrote(f"wrote {json_out}")

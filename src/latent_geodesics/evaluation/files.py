@@ -5,7 +5,7 @@ The file names its model, but only a zoo model is loaded from that name: a data 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,7 @@ def _is_zoo_name(name: str) -> bool:
 
 def evaluate_file(path_npz: str | Path, *, model: str | None, metrics: Sequence[str], device: str = "cpu",
                   latent_shape: tuple[int, ...] | None = None, chunk_size: int | None = DEFAULT_CHUNK,
-                  discriminator: str | None = None) -> dict:
+                  discriminator: str | None = None, metric_options: Mapping[str, object] | None = None) -> dict:
     """Evaluate the paths of a ``path.npz`` (``interpolate``) or ``paths.npz`` (``compare``) against linear and slerp.
 
     Args:
@@ -44,10 +44,12 @@ def evaluate_file(path_npz: str | Path, *, model: str | None, metrics: Sequence[
         discriminator: scores realism instead of the model's own (what
             :func:`~latent_geodesics.generators.load_discriminator` accepts). The file's ``discriminator``
             entry is never loaded by itself: a data file does not choose code to run.
+        metric_options: build options for every metric (``--metric-option``); ``None`` measures each metric with
+            the options the file records for it (what the paths were solved and reported with), else the defaults.
 
     Returns:
-        ``{"file", "model", "discriminator", "file_discriminator", "judge", "pairs", "frames", "metrics",
-        "methods"}`` (``discriminator``: the one given, or ``None``; ``file_discriminator``: the file's entry, or
+        ``{"file", "model", "discriminator", "file_discriminator", "judge", "metric_options", "pairs", "frames",
+        "metrics", "methods"}`` (``metric_options``: the options each metric was built with, by name; the rest are defaults) (``discriminator``: the one given, or ``None``; ``file_discriminator``: the file's entry, or
         ``None``; ``judge``: the zoo model's independent judge, :meth:`~latent_geodesics.judges.Judge.info`, or
         ``None``); see :func:`evaluate_paths`.
 
@@ -81,11 +83,15 @@ def evaluate_file(path_npz: str | Path, *, model: str | None, metrics: Sequence[
             raise UserError(f"{path}: {what} has shape {points.shape} but model {model_name} expects "
                             f"(pairs, frames >= 2, {', '.join(map(str, shape))}); "
                             "pass the model the path was made with")
-    built = {name: build_metric(name, device=dev) for name in dict.fromkeys(metric_names)}
+    recorded = file.metric_options or {}
+    options = {name: dict(metric_options) if metric_options is not None else dict(recorded.get(name, {}))
+               for name in dict.fromkeys(metric_names)}
+    built = {name: build_metric(name, device=dev, **opts) for name, opts in options.items()}
     tensors = {label: torch.from_numpy(np.asarray(p, dtype=np.float32)).to(dev) for label, p in sets.items()}
     calibration = calibrate(generator) if generator.discriminator is not None else None
     judge = judge_for(generator)
     report = evaluate_paths(generator, built, tensors, chunk_size=chunk_size, calibration=calibration, judge=judge)
     return {"file": str(path), "model": model_name, "discriminator": discriminator,
             "file_discriminator": names["discriminator"], "judge": judge.info() if judge is not None else None,
+            "metric_options": options,
             **report}

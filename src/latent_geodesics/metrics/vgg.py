@@ -72,7 +72,7 @@ class VGGMetric(Metric):
             comma-separated string.
         layer_weights: one non-negative weight per layer (default: all 1); a sequence or one
             comma-separated string.
-        min_size: images with a shorter side are upsampled to it (default 128).
+        min_size: images with a shorter side are upsampled to it (default ``networks.VGG_MIN_SIZE``, 64).
         max_size: images with a longer shorter side are downsampled (antialiased) to it (default
             :data:`~latent_geodesics.networks.MAX_SIZE`; ``None`` or ``"none"``: no bound).
 

@@ -11,13 +11,11 @@ and std), so that its input is always our image convention: ``(B, C, H, W)`` in 
 ``C`` in ``{1, 3}`` (grayscale is repeated to 3 channels).
 
 Minimum size. Images whose shorter side is below ``min_size`` are first upsampled (bilinear, aspect
-ratio kept) so that the shorter side equals it. The default for VGG is :data:`VGG_MIN_SIZE` = 128:
-VGG's deepest layer we use, conv5_2, comes after 4 poolings (a 16x reduction) and has a receptive
-field of 188 px. At 64 px it would be a 4x4 map in which every position touches the zero-padded
-border, and its units would see objects far smaller than the ~100-200 px ones VGG was trained on; at
-128 px it is an 8x8 map with an interior, at a quarter of the cost of the 224 px that Petzka et al.
-resize to (cost grows with the area; upsampling a 32-64 px generator output further adds no
-information). Pass ``min_size=224`` to match Petzka et al. For AlexNet and the VGG-16 of LPIPS the
+ratio kept) so that the shorter side equals it. The default for VGG is :data:`VGG_MIN_SIZE` = 64, the one
+default of every command and of the library: a 64 px model's images as they are. VGG's deepest layer we use,
+conv5_2, has a receptive field of 188 px, so ``min_size=128`` (an 8x8 map at conv5_2 with an interior) is
+closer to what VGG was trained on at 4x the cost (BENCHMARKS.md, ``first_run``); pass ``min_size=224`` to
+match Petzka et al. For AlexNet and the VGG-16 of LPIPS the
 default is :data:`LPIPS_MIN_SIZE` = 64, the size of the patches the LPIPS heads were fitted on.
 Images at or above the minimum are used at their own size.
 
@@ -40,8 +38,8 @@ from torch import Tensor, nn
 from .._check import UserError
 from ..weights.netfile import Preprocessing
 
-VGG_MIN_SIZE = 128
-"""Default minimum image side for VGG-19 (see the module docstring for why)."""
+VGG_MIN_SIZE = 64
+"""Default minimum image side for VGG-19, the only one (commands, JOBS lines, ``evaluate`` and the library)."""
 LPIPS_MIN_SIZE = 64
 """Default minimum image side for AlexNet and VGG-16 (LPIPS backbones): the LPIPS patch size."""
 MAX_SIZE = 128

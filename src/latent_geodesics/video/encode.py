@@ -7,7 +7,6 @@ Every file is written into the job's staging folder (:func:`~latent_geodesics.re
 
 from __future__ import annotations
 
-import errno
 import math
 import subprocess
 from collections.abc import Iterator
@@ -16,17 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .._check import MachineError
-from ..rendering import VIDEO_MIN_SIDE
-
-_FAULTS = (("No space left on device", errno.ENOSPC), ("Disk quota exceeded", errno.EDQUOT),
-           ("Permission denied", errno.EACCES), ("Read-only file system", errno.EROFS))
-
-
-def ffmpeg_exe() -> str:
-    import imageio_ffmpeg  # imported here: it looks for the binary
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
+from ..rendering import VIDEO_MIN_SIDE, ffmpeg_exe, pipe_to_ffmpeg  # noqa: F401 - ffmpeg_exe: for audio, probe
 
 
 def scale_factor(height: int, width: int, scale: int | None) -> int:
@@ -97,33 +86,12 @@ def write_ffmpeg(path: Path, frames: "Upscaled | np.ndarray", fps: float, fmt: s
         cmd += ["-i", str(audio), "-map", "0:v:0", "-map", "1:a:0", *audio_args, "-af", "apad",
                 "-t", repr(t / fps)]
     cmd += [*video_args, "-f", fmt, str(path)]
-    try:
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    except OSError as e:
-        raise MachineError(f"cannot run ffmpeg to write {path.name}: {e.strerror or e}") from e
-    try:
-        try:
-            for frame in frames:
-                if (h, w) != (fh, fw):
-                    frame = np.pad(frame, ((0, h - fh), (0, w - fw), (0, 0)), mode="edge")
-                proc.stdin.write(np.ascontiguousarray(frame).tobytes())
-        except BrokenPipeError:
-            pass  # ffmpeg stopped early: its message says why
-        finally:
-            proc.stdin.close()
-        err = proc.stderr.read().decode("utf-8", "replace")
-        code = proc.wait()
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    if code != 0:
-        for words, num in _FAULTS:
-            if words in err:
-                raise MachineError(f"cannot write the video {path.name}: {words}; free some space or choose "
-                                   "another --out")
-        lines = [ln.strip() for ln in err.splitlines() if ln.strip()]
-        raise MachineError(f"ffmpeg could not write {path.name}: {(lines[-1] if lines else f'exit {code}')[:300]}")
+
+    def padded() -> Iterator[np.ndarray]:
+        for frame in frames:
+            yield frame if (h, w) == (fh, fw) else np.pad(frame, ((0, h - fh), (0, w - fw), (0, 0)), mode="edge")
+
+    pipe_to_ffmpeg(cmd, padded(), path)
     return path
 
 

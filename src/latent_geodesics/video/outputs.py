@@ -57,7 +57,7 @@ def prepare(video: VideoSettings, n_legs: int, *, loop: bool) -> np.ndarray | No
     if video.audio is None:
         easing_schedule(video, n_legs, loop=loop)
         return None
-    samples = read_audio(video.audio)
+    samples = read_audio(video.audio, seconds=video.duration)  # without --duration: the whole file, or refused
     seconds = video.duration if video.duration is not None else audio_seconds(samples)
     n_frames = max(int(round(seconds * video.fps)), 2)
     check_frame_count(n_frames)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from .._check import UserError
+from .._check import DuplicateKey, UserError, as_bool, unique_keys
 from ..limits import DEFAULT_FPS, MAX_FRAMES, MAX_SEED
 from ..rendering import MAX_FPS, MIN_FPS
 from .easing import EASINGS
@@ -53,7 +53,7 @@ class LegSpec:
     hold: float | None = None
 
     def __post_init__(self) -> None:
-        _check_timing(self.duration, self.hold, self.easing)
+        _check_timing(self.duration, self.hold, self.easing, OPTIONS)
 
     def to_dict(self) -> dict:
         return {"duration": self.duration, "easing": self.easing, "hold": self.hold}
@@ -61,9 +61,30 @@ class LegSpec:
     @classmethod
     def from_dict(cls, data: Mapping, *, where: str = "a leg") -> "LegSpec":
         _known_keys(data, ("duration", "easing", "hold"), where)
-        return cls(duration=_opt_number(data.get("duration"), f"duration of {where}"),
-                   easing=_opt_str(data.get("easing"), f"easing of {where}"),
-                   hold=_opt_number(data.get("hold"), f"hold of {where}"))
+        duration = _opt_number(data.get("duration"), f"duration of {where}")
+        easing = _opt_str(data.get("easing"), f"easing of {where}")
+        easing = easing.strip().lower() if easing is not None else None
+        hold = _opt_number(data.get("hold"), f"hold of {where}")
+        _check_timing(duration, hold, easing, _Names(where))  # named as the file names them
+        return cls(duration=duration, easing=easing, hold=hold)
+
+
+class _Names:
+    """How a message names a setting: the option (``--duration``), or the key in a file (``duration of waypoint 2
+    of the timeline t.toml``), with an example of a good value written the same way."""
+
+    def __init__(self, where: str | None = None) -> None:
+        self.where = where
+
+    def __call__(self, key: str) -> str:
+        option = {"formats": "format", "scale_filter": "scale-filter"}.get(key, key)
+        return f"--{option}" if self.where is None else f"{key} of {self.where}"
+
+    def eg(self, key: str, value: str) -> str:
+        return f"{self(key)} {value}" if self.where is None else f"{key} = {value}"
+
+
+OPTIONS = _Names()
 
 
 def _opt_number(value: object, name: str) -> float | None:
@@ -89,14 +110,15 @@ def _known_keys(data: Mapping, known, where: str) -> None:
         raise UserError(f"unknown setting {unknown[0]!r} in {where}; known: {', '.join(known)}")
 
 
-def _check_timing(duration: float | None, hold: float | None, easing: str | None) -> None:
+def _check_timing(duration: float | None, hold: float | None, easing: str | None, name: _Names) -> None:
     if duration is not None and not (math.isfinite(duration) and 0 < duration <= MAX_SECONDS):
-        raise UserError(f"--duration must be a positive number of seconds up to {MAX_SECONDS:g}, got {duration:g}; "
-                        "give e.g. --duration 2")
+        raise UserError(f"{name('duration')} must be a positive number of seconds up to {MAX_SECONDS:g}, got "
+                        f"{duration:g}; give e.g. {name.eg('duration', '2')}")
     if hold is not None and not (math.isfinite(hold) and 0 <= hold <= MAX_SECONDS):
-        raise UserError(f"--hold must be zero or a positive number of seconds, got {hold:g}; give e.g. --hold 0.5")
+        raise UserError(f"{name('hold')} must be zero or a positive number of seconds up to {MAX_SECONDS:g}, got "
+                        f"{hold:g}; give e.g. {name.eg('hold', '0.5')}")
     if easing is not None and easing not in EASINGS:
-        raise UserError(f"unknown easing {easing!r}; choose one of: {', '.join(EASINGS)}")
+        raise UserError(f"unknown easing {easing!r} in {name('easing')}; choose one of: {', '.join(EASINGS)}")
 
 
 def check_frame_count(n_frames: float) -> None:
@@ -150,40 +172,7 @@ class VideoSettings:
     timeline: str | None = None
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.fps) and MIN_FPS <= self.fps <= MAX_FPS):
-            raise UserError(f"--fps must be from {MIN_FPS:g} to {MAX_FPS:g} frames per second, got {self.fps:g}; "
-                            "give e.g. --fps 30")
-        _check_timing(self.duration, self.hold, self.easing)
-        if self.total is not None:
-            if not (math.isfinite(self.total) and 0 < self.total <= MAX_SECONDS):
-                raise UserError(f"--total must be a positive number of seconds up to {MAX_SECONDS:g}, got "
-                                f"{self.total:g}; give e.g. --total 6")
-            if self.duration is not None or any(leg.duration is not None for leg in self.legs):
-                raise UserError("give --duration (seconds per leg) or --total (the whole video), not both")
-        if self.joins not in JOINS:
-            raise UserError(f"unknown join {self.joins!r}; choose one of: {', '.join(JOINS)}")
-        if not self.formats:
-            raise UserError(f"give at least one --format: {', '.join(FORMATS)}")
-        for f in self.formats:
-            if f not in FORMATS:
-                raise UserError(f"unknown video format {f!r}; choose from: {', '.join(FORMATS)} (several with commas)")
-        if len(set(self.formats)) != len(self.formats):
-            raise UserError(f"--format names a format twice: {','.join(self.formats)}; give each once")
-        if self.scale is not None and not (isinstance(self.scale, int) and 1 <= self.scale <= MAX_SCALE):
-            raise UserError(f"--scale must be a whole number from 1 to {MAX_SCALE}, got {self.scale!r}")
-        if self.scale_filter not in SCALE_FILTERS:
-            raise UserError(f"unknown scale filter {self.scale_filter!r}; choose one of: {', '.join(SCALE_FILTERS)}")
-        if self.envelope not in ENVELOPES:
-            raise UserError(f"unknown audio envelope {self.envelope!r}; choose one of: {', '.join(ENVELOPES)}")
-        if self.audio is not None:
-            if self.hold or self.easing != "linear" or any(leg != LegSpec() for leg in self.legs):
-                raise UserError("--audio sets the speed of every frame: drop --easing, --hold and per-leg timings")
-            if self.total is not None:
-                raise UserError("with --audio, --duration is the whole video's length; drop --total")
-            if self.duration is not None and self.duration * self.fps < 2:
-                raise UserError(f"--duration {self.duration:g} at --fps {self.fps:g} makes fewer than 2 frames; "
-                                "give a longer --duration")
-        check_frame_count(self.total_seconds(max(len(self.legs), 1)) * self.fps)
+        _check_video(self, OPTIONS)
 
     def leg(self, i: int) -> tuple[float, str, float]:
         """Duration, easing and hold of leg ``i`` (its overrides, else the defaults)."""
@@ -210,7 +199,14 @@ class VideoSettings:
 
     @classmethod
     def from_dict(cls, data: Mapping, *, where: str = "the video settings") -> "VideoSettings":
-        """Build from a mapping (``to_dict``'s output, a timeline, a JOBS line): unknown keys are an error."""
+        """Build from a mapping (``to_dict``'s output, a timeline, a JOBS line): unknown keys are an error; a bad
+        value is named as ``where`` names it (``duration of the timeline t.toml``), not as an option."""
+        kw = cls._values(data, where)
+        _check_video(_Draft(**{**{f.name: f.default for f in fields(cls)}, **kw}), _Names(where))
+        return cls(**kw)
+
+    @classmethod
+    def _values(cls, data: Mapping, where: str) -> dict:
         names = [f.name for f in fields(cls)]
         _known_keys(data, names, where)
         kw: dict = {}
@@ -220,6 +216,8 @@ class VideoSettings:
         for key in ("easing", "joins", "scale_filter", "audio", "envelope", "timeline"):
             if data.get(key) is not None:
                 kw[key] = _opt_str(data[key], f"{key} in {where}")
+                if key not in ("audio", "timeline"):
+                    kw[key] = kw[key].strip().lower()  # names in any case, as on the command line
         if data.get("scale") is not None:
             kw["scale"] = int(_number(data["scale"], f"scale in {where}", integer=True))
         if "formats" in data:
@@ -229,7 +227,63 @@ class VideoSettings:
             if not isinstance(legs, (list, tuple)):
                 raise UserError(f"legs in {where} must be a list of tables, got {legs!r}")
             kw["legs"] = tuple(LegSpec.from_dict(leg, where=f"leg {i + 1} of {where}") for i, leg in enumerate(legs))
-        return cls(**kw)
+        return kw
+
+
+class _Draft:
+    """The fields of a :class:`VideoSettings` before it is built (for :func:`_check_video`)."""
+
+    def __init__(self, **kw) -> None:
+        self.__dict__.update(kw)
+
+    def total_seconds(self, n_legs: int) -> float:
+        return VideoSettings.total_seconds(self, n_legs)  # type: ignore[arg-type]
+
+    def leg(self, i: int):
+        return VideoSettings.leg(self, i)  # type: ignore[arg-type]
+
+
+def _check_video(v: "VideoSettings | _Draft", name: _Names) -> None:
+    """Every check of :class:`VideoSettings`, its settings named by ``name`` (options, or a file's keys)."""
+    if not (math.isfinite(v.fps) and MIN_FPS <= v.fps <= MAX_FPS):
+        raise UserError(f"{name('fps')} must be from {MIN_FPS:g} to {MAX_FPS:g} frames per second, got {v.fps:g}; "
+                        f"give e.g. {name.eg('fps', '30')}")
+    _check_timing(v.duration, v.hold, v.easing, name)
+    if v.total is not None:
+        if not (math.isfinite(v.total) and 0 < v.total <= MAX_SECONDS):
+            raise UserError(f"{name('total')} must be a positive number of seconds up to {MAX_SECONDS:g}, got "
+                            f"{v.total:g}; give e.g. {name.eg('total', '6')}")
+        if v.duration is not None or any(leg.duration is not None for leg in v.legs):
+            raise UserError(f"give {name('duration')} (seconds per leg) or {name('total')} (the whole video), not "
+                            "both")
+    if v.joins not in JOINS:
+        raise UserError(f"unknown join {v.joins!r} in {name('joins')}; choose one of: {', '.join(JOINS)}")
+    if not v.formats:
+        raise UserError(f"give at least one {name('formats')}: {', '.join(FORMATS)}")
+    for f in v.formats:
+        if f not in FORMATS:
+            raise UserError(f"unknown video format {f!r} in {name('formats')}; choose from: {', '.join(FORMATS)} "
+                            "(several with commas)")
+    if len(set(v.formats)) != len(v.formats):
+        raise UserError(f"{name('formats')} names a format twice: {','.join(v.formats)}; give each once")
+    if v.scale is not None and not (isinstance(v.scale, int) and 1 <= v.scale <= MAX_SCALE):
+        raise UserError(f"{name('scale')} must be a whole number from 1 to {MAX_SCALE}, got {v.scale!r}")
+    if v.scale_filter not in SCALE_FILTERS:
+        raise UserError(f"unknown scale filter {v.scale_filter!r} in {name('scale_filter')}; choose one of: "
+                        f"{', '.join(SCALE_FILTERS)}")
+    if v.envelope not in ENVELOPES:
+        raise UserError(f"unknown audio envelope {v.envelope!r} in {name('envelope')}; choose one of: "
+                        f"{', '.join(ENVELOPES)}")
+    if v.audio is not None:
+        if v.hold or v.easing != "linear" or any(leg != LegSpec() for leg in v.legs):
+            raise UserError(f"{name('audio')} sets the speed of every frame: drop {name('easing')}, {name('hold')} and "
+                            "per-leg timings")
+        if v.total is not None:
+            raise UserError(f"with {name('audio')}, duration is the whole video's length; drop {name('total')}")
+        if v.duration is not None and v.duration * v.fps < 2:
+            raise UserError(f"{name('duration')} {v.duration:g} at fps {v.fps:g} makes fewer than 2 frames; "
+                            "give a longer duration")
+    check_frame_count(v.total_seconds(max(len(v.legs), 1)) * v.fps)
 
 
 def parse_formats(value: object, *, where: str = "--format") -> tuple[str, ...]:
@@ -296,10 +350,18 @@ def read_timeline(path: str | Path, **overrides) -> Timeline:
     except (OSError, UnicodeDecodeError) as e:
         raise UserError(f"cannot read the timeline {path}: {getattr(e, 'strerror', None) or e}; give a JSON or "
                         "TOML file") from e
+    kind = "TOML" if path.suffix.lower() == ".toml" else "JSON"
     try:
-        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+        data = tomllib.loads(text) if kind == "TOML" else json.loads(text, object_pairs_hook=unique_keys)
+    except DuplicateKey as e:  # JSON keeps the last silently (TOML refuses it itself)
+        raise UserError(f"the timeline {path} gives the key {e.key!r} twice in one table; give each key once") from None
+    except RecursionError:
+        raise UserError(f"the timeline {path} is nested too deeply to read (tables or lists inside each other); "
+                        "a timeline is a table of settings with a list of waypoint tables") from None
     except (ValueError, tomllib.TOMLDecodeError) as e:
-        kind = "TOML" if path.suffix.lower() == ".toml" else "JSON"
+        if "int_max_str_digits" in str(e) or "integer string conversion" in str(e):
+            raise UserError(f"the timeline {path} holds a number too long to read (more than 4300 digits); seeds are "
+                            f"whole numbers from 0 to {MAX_SEED}") from None
         raise UserError(f"the timeline {path} is not valid {kind}: {' '.join(str(e).split())}") from e
     return parse_timeline(data, base=path.parent, where=f"the timeline {path}", timeline=str(path), **overrides)
 
@@ -316,9 +378,9 @@ def parse_timeline(data: object, *, base: Path = Path("."), where: str = "the ti
     raw = data["waypoints"]
     if not isinstance(raw, list) or len(raw) < 2:
         raise UserError(f"waypoints in {where} must be a list of at least two tables, got {_short(raw)}")
-    loop = data.get("loop", False)
-    if not isinstance(loop, bool):
-        raise UserError(f"loop in {where} must be true or false, got {loop!r}")
+    loop = as_bool(data.get("loop", False))  # the same words as a JOBS line
+    if loop is None:
+        raise UserError(f"loop in {where} must be true or false (or yes/no, 1/0), got {_short(data['loop'])}")
     points, legs = [], []
     for i, item in enumerate(raw):
         at = f"waypoint {i + 1} of {where}"
@@ -345,7 +407,10 @@ def parse_timeline(data: object, *, base: Path = Path("."), where: str = "the ti
     top = {k: v for k, v in data.items() if k not in ("waypoints", "loop")}
     if top.get("audio") is not None and isinstance(top["audio"], str):
         top["audio"] = str(base / top["audio"])
-    top.update({k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if given:  # the command line's own values, named as options
+        _check_video(_Draft(**{**{f.name: f.default for f in fields(VideoSettings)}, **given}), OPTIONS)
+    top.update(given)
     video = VideoSettings.from_dict({**top, "legs": [leg.to_dict() for leg in legs]}, where=where)
     n_legs = len(points) if loop else len(points) - 1
     if video.audio is None and video.total is None:

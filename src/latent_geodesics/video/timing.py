@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._check import UserError
+from .._check import UserError, seconds_text
 from .easing import cumulative, speed_profile
 from .settings import VideoSettings, check_frame_count
 
@@ -124,7 +124,7 @@ def _leg_frames(video: VideoSettings, plan: list, end_hold: float, loop: bool,
     tail = 0 if loop else 1 + _frames(end_hold, fps)
     moves = _frames(video.total, fps) - sum(holds) - tail
     if moves < len(plan):
-        raise UserError(f"--total {video.total:g} s at {video.fps:g} fps leaves {max(moves, 0)} frame(s) to move in "
+        raise UserError(f"--total {seconds_text(video.total)} at {video.fps:g} fps leaves {max(moves, 0)} frame(s) to move in "
                         f"for {len(plan)} leg(s) after the holds; give a longer --total or shorter --hold")
     w = np.ones(len(plan)) if lengths is None else np.maximum(np.asarray(lengths, dtype=np.float64), 0)
     w = w / w.sum() if w.sum() > 0 else np.full(len(plan), 1 / len(plan))
@@ -159,8 +159,9 @@ def easing_schedule(video: VideoSettings, n_legs: int, *, loop: bool, lengths: n
                                                                                   lengths))):
         duration = n / fps if video.total is not None else duration
         if n - h < 1:
-            raise UserError(f"leg {i + 1} has {n} frame(s) ({duration:g} s at {fps:g} fps) and a hold of {h}: no "
-                            "frame is left to move in; give a longer --duration, a higher --fps or a shorter --hold")
+            raise UserError(f"leg {i + 1} has {n} frame(s) ({seconds_text(duration)} at {fps:g} fps) and a hold of "
+                            f"{seconds_text(hold)} ({h} frame(s)): no frame is left to move in; give a longer "
+                            "--duration, a higher --fps or a shorter --hold")
         next_hold = plan[i + 1][2] if i + 1 < n_legs else (plan[0][2] if loop else end_hold)
         turn_in, turn_out = i > 0 or loop, i < n_legs - 1 or loop
         v = speed_profile(easing, np.array([0.0, 1.0]))
