@@ -29,7 +29,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "bench" / "results"
 REAL_MODEL = "zoo:faces64"
 VGG_MIN_SIZE = 64
-"""``min_size`` of the VGG-19 metric in every real run: 64 px (the library default is 128) to fit a CPU budget."""
+"""``min_size`` of the VGG-19 metric in every real run: 64 px (the library's default since issue 32; it was 128) to fit
+a CPU budget."""
 THREADS = 2
 """Default CPU threads for torch (the benchmark machine has 2 cores; ``--threads`` overrides it)."""
 
@@ -173,8 +174,8 @@ def load_metric(name: str, ctx: Context) -> Metric:
 def metric_note(ctx: Context) -> str:
     if ctx.quick:
         return "quick: vgg-eq is VGG-19 conv1_1+conv2_1 with random weights at 8 px (code path only)"
-    return (f"vgg-eq: original ImageNet VGG-19, conv1_2..conv5_2, min_size={VGG_MIN_SIZE} (library default 128) "
-            "to fit the CPU budget")
+    return (f"vgg-eq: original ImageNet VGG-19, conv1_2..conv5_2, min_size={VGG_MIN_SIZE} (the "
+            "library default) to fit the CPU budget")
 
 
 def seeded_pairs(generator: Generator, n_pairs: int) -> tuple[Tensor, Tensor, list[list[int]]]:

@@ -66,7 +66,10 @@ def test_every_line_equals_its_interpolate_run(tmp_path):
     for name, (_, args) in LINES.items():
         out = tmp_path / name
         args = [str(a).format(dir=tmp_path) for a in args]
-        solo = run("interpolate", "--model", "zoo:faces64", *FAST, *args, "--out", out, "-q")  # the line's last
+        given = set(args) & {"--model", *FAST[::2]}
+        defaults = [x for k, v in zip(["--model", *FAST[::2]], ["zoo:faces64", *FAST[1::2]]) if k not in given
+                    for x in (k, v)]
+        solo = run("interpolate", *defaults, *args, "--out", out, "-q")  # the line's own values, the command's others
         assert solo.exit_code == 0, (name, solo.output)
         with np.load(out / "path.npz") as mine, np.load(tmp_path / "batch" / "paths" / f"{name}.npz") as line:
             assert line["points"].shape == mine["points"].shape, name
