@@ -294,7 +294,7 @@ def test_evaluate_measures_with_the_options_the_path_was_solved_with(tmp_path):
     assert settings.VGG_MIN_SIZE is networks.VGG_MIN_SIZE  # one default for min_size
     out, report = _solved(tmp_path)  # the default metric, vgg-eq at the default min_size
     assert report["metric"] == "vgg-eq" and PathFile.read(out / "path.npz").metric_options == {
-        "vgg-eq": {"min_size": networks.VGG_MIN_SIZE}}
+        "vgg-eq": {"min_size": networks.VGG_MIN_SIZE, "max_size": networks.MAX_SIZE}}
     ev = _evaluated(out / "path.npz")
     length = ev["methods"]["path"]["metrics"]["vgg-eq"]["length"][0]
     assert length == pytest.approx(report["result"]["length"][0], rel=5e-3)
@@ -306,14 +306,16 @@ def test_evaluate_measures_with_the_options_the_path_was_solved_with(tmp_path):
     assert old == pytest.approx(length, rel=1e-5)
     # --metric-option overrides the file's options
     told = _evaluated(out / "path.npz", "--metric-option", "min_size=128")
-    assert told["metric_options"] == {"vgg-eq": {"min_size": 128}}
+    assert told["metric_options"]["vgg-eq"]["min_size"] == 128
     assert abs(told["methods"]["path"]["metrics"]["vgg-eq"]["length"][0] / length - 1) > 0.01
 
 
 def test_evaluate_follows_options_other_than_the_default(tmp_path):
+    from latent_geodesics.networks import MAX_SIZE
+
     out, report = _solved(tmp_path, "--metric", "vgg", "--metric-option", "min_size=32")
     ev = _evaluated(out / "path.npz")
-    assert ev["metric_options"] == {"vgg": {"min_size": 32}}
+    assert ev["metric_options"] == {"vgg": {"min_size": 32, "max_size": MAX_SIZE}}
     assert ev["methods"]["path"]["metrics"]["vgg"]["length"][0] == pytest.approx(report["result"]["length"][0],
                                                                                  rel=5e-3)
 
