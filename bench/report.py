@@ -567,14 +567,17 @@ def real_size(doc: dict) -> str:
     rows = []
     for r in doc["results"]["rows"]:
         cost = r.get("cost") or {}
-        rows.append([f"`{r['model']}`", r["time_limit_s"] or "none", r["wall_s"],
+        rows.append([f"`{r['model']}`" + (" `--precision float32`" if "--precision float32" in r["command"] else ""),
+                     r["time_limit_s"] or "none", r["wall_s"],
                      ("yes" if r.get("within_limit") else "no") if r["time_limit_s"] else "-",
                      r.get("peak_memory_mb", "-"), cost.get("chunk_size", "-"), cost.get("mb_per_latent", "-"),
                      cost.get("seconds_per_latent", "-"), r.get("evaluations", "-"),
                      {True: "yes", False: "no"}.get(r.get("converged"), "-"), fmt(r.get("length_vs_linear"), 3)
-                     if r.get("length_vs_linear") is not None else r.get("error", "-")])
+                     if r.get("length_vs_linear") is not None else r.get("error", "-"),
+                     r.get("precision") or "-", "; ".join(r.get("notes", [])) or "-"])
     return table(["model", "time limit s", "wall s", "within limit", "peak MB", "chunk", "MB per latent",
-                  "s per latent (fwd+bwd)", "evaluations", "converged", "length / linear"], rows)
+                  "s per latent (fwd+bwd)", "evaluations", "converged", "length / linear", "VGG precision",
+                  "notes"], rows)
 
 
 SECTIONS: dict[str, tuple[str, Callable[[dict], str]]] = {

@@ -16,8 +16,7 @@ from ._check import UserError, check_latents, check_output_dir, read_arrays
 from .budget import chunk_for, footprint, peak_memory
 from .generators import Generator
 from .limits import DEFAULT_FPS, DEFAULT_FRAMES
-from .metrics import PRECISIONS, Metric, computing_in, precision_name, solving_precision
-from .metrics import cat
+from .metrics import PRECISIONS, Metric, cat, computing_in, precision_name, solving_precision
 from .paths import (DEFAULT_CHUNK, INITS, PathProblem, PathStats, baseline_path, check_endpoints,
                     consecutive_distances_sq, images_of, path_stats)
 from .realism import RealismWeighted
@@ -47,6 +46,8 @@ INTERPOLATE_FILES = ("strip.png", "video.mp4", "path.npz", "report.json")
 """The files ``interpolate`` writes into its output folder (plus ``projection.png`` from pictures)."""
 PHOTO_HOLD = 6
 """Frames the video shows a projected photo for before the path starts and after it ends."""
+SOLVING = ("optimize", "subdivide")
+"""The solvers that optimise (the others draw a line or an arc)."""
 FINISH_PASSES = 5
 """Forward passes per frame after the solver's deadline (:func:`finishing_seconds`): the measurements of the last
 level and of the refined path, the float32 measurement, the frames' placement and their images."""
@@ -139,7 +140,7 @@ class InterpolateSettings:
 
     def node_count(self) -> int:
         """Points the solver optimises (endpoints included): ``frames`` for ``linear`` and ``slerp``."""
-        if self.solver not in ("optimize", "subdivide"):
+        if self.solver not in SOLVING:
             return self.frames
         return min(self.frames, AUTO_NODES if self.nodes is None else self.nodes)
 
@@ -228,14 +229,14 @@ def solve(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, settings
     result = None
     points = start
     dtype = torch.float32
-    if settings.solver in ("optimize", "subdivide") and deadline is not None and \
+    if settings.solver in SOLVING and deadline is not None and \
             time.perf_counter() + finishing_seconds(generator, metric, z0.shape[0], settings.frames) \
             + footprint(generator, metric).seconds_backward * z0.shape[0] * max(nodes - 2, 1) > deadline:
         # not even one evaluation of the nodes fits before what must follow it: the start path, said so
         return Solved(start, start_stats, start, start_stats, None,
                       notes=["time limit reached: no time was left to solve; the start path is returned"],
                       start_images=start_images)
-    if settings.solver in ("optimize", "subdivide"):
+    if settings.solver in SOLVING:
         dtype = solving_precision(metric, settings.precision, z0.device, frame_rule=stops_on_frames(settings.level()))
         problem = PathProblem(generator, metric, z0, z1, chunk_size=settings.chunk_size)
         if deadline is not None:
@@ -261,6 +262,8 @@ def solve(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, settings
         path_stats(generator, metric, points, chunk_size=settings.chunk_size)
     cut = result is not None and problem.out_of_time()
     notes = sorted(problem.approximations) + (["time limit reached"] if cut else []) if result is not None else []
+    if cut:  # the nodes may have met their rule, but the time ran out before the path was finished
+        result = replace(result, converged=torch.zeros_like(result.converged))
     worse = stats.energy > start_stats.energy
     if result is not None and bool(worse.any()):
         # a path cut short (a coarse level's points with unsolved midpoints), or one stuck in a poor local minimum,
@@ -406,7 +409,7 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
                               chunk_size=settings.chunk_size)
         points = vp.latents.unsqueeze(0)  # the video's frames, as one path
     b, n1 = points.shape[:2]
-    b_paths = int(z0.shape[0])
+    unsolved = {"steps": [0] * int(z0.shape[0]), "converged": [False] * int(z0.shape[0])}  # no time to solve
     if vp is not None:
         images = vp.images
     elif solved.points is solved.start and solved.start_images is not None and not join:
@@ -431,9 +434,7 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
                   **_stats_dict(start_stats)},
         "result": {"method": settings.solver + ("+retime" if settings.retime else ""), **_stats_dict(final_stats),
                    "precision": solved.precision, "notes": solved.notes,
-                   **(result.summary() if result is not None else
-                      {"steps": [0] * b_paths, "converged": [False] * b_paths} if settings.solver in ("optimize", "subdivide")
-                      else {})},
+                   **(result.summary() if result is not None else unsolved if settings.solver in SOLVING else {})},
         "projection": projection.to_dict() if projection is not None else None,
         **({"video": {"settings": video.to_dict(), **vp.to_dict(), "outputs": vid.output_info(vp, video)}}
            if vp is not None else {}),
