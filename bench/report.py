@@ -567,7 +567,8 @@ def real_size(doc: dict) -> str:
     rows = []
     for r in doc["results"]["rows"]:
         cost = r.get("cost") or {}
-        rows.append([f"`{r['model']}`" + (" `--precision float32`" if "--precision float32" in r["command"] else ""),
+        rows.append([f"`{r['model']}`" + (" `--precision bfloat16`" if "--precision bfloat16" in r["command"] else
+                                           " `--precision float32`" if "--precision float32" in r["command"] else ""),
                      r["time_limit_s"] or "none", r["wall_s"],
                      ("yes" if r.get("within_limit") else "no") if r["time_limit_s"] else "-",
                      r.get("peak_memory_mb", "-"), cost.get("chunk_size", "-"), cost.get("mb_per_latent", "-"),

@@ -237,7 +237,8 @@ def solve(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, settings
                       notes=["time limit reached: no time was left to solve; the start path is returned"],
                       start_images=start_images)
     if settings.solver in SOLVING:
-        dtype = solving_precision(metric, settings.precision, z0.device, frame_rule=stops_on_frames(settings.level()))
+        dtype = solving_precision(metric, settings.precision, z0.device, frame_rule=stops_on_frames(settings.level()),
+                                  image_size=min(footprint(generator, metric).image_shape[-2:]))
         problem = PathProblem(generator, metric, z0, z1, chunk_size=settings.chunk_size)
         if deadline is not None:
             deadline -= finishing_seconds(generator, metric, z0.shape[0], settings.frames)

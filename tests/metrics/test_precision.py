@@ -125,3 +125,18 @@ def test_the_explorer_map_solves_in_bfloat16_and_measures_in_float32(conv_gen, v
     g, s = np.array(low["geodesic_lengths"]), np.array(low["linear_lengths"])
     assert (g <= s * 1.001).all() and (g[np.triu_indices(3, 1)] > 0).all()
     np.testing.assert_allclose(g, np.array(exact["geodesic_lengths"]), rtol=0.05)
+
+
+def test_auto_keeps_float32_where_the_images_are_downsampled_for_the_network():
+    from latent_geodesics.metrics import solving_precision
+    from latent_geodesics.metrics.precision import native_bfloat16
+    from latent_geodesics.networks import FeatureNet, TORCHVISION
+
+    metric = build_metric("pixel")
+    metric.network = FeatureNet("vgg19", ("conv1_2",), preprocessing=TORCHVISION, min_size=64)
+    metric.network.max_size = 128
+    if not native_bfloat16("cpu"):
+        pytest.skip("auto is float32 on a CPU without native bfloat16 anyway")
+    assert solving_precision(metric, "auto", "cpu", frame_rule=True, image_size=128) == torch.bfloat16
+    assert solving_precision(metric, "auto", "cpu", frame_rule=True, image_size=256) == torch.float32
+    assert solving_precision(metric, "bfloat16", "cpu", frame_rule=True, image_size=256) == torch.bfloat16

@@ -58,13 +58,19 @@ def resolve_precision(name: str, device: torch.device | str, *, frame_rule: bool
     return _DTYPES[name]
 
 
-def solving_precision(metric: Metric, name: str, device: torch.device | str, *, frame_rule: bool) -> torch.dtype:
+def solving_precision(metric: Metric, name: str, device: torch.device | str, *, frame_rule: bool,
+                      image_size: int | None = None) -> torch.dtype:
     """What a solve runs ``metric``'s networks in under ``--precision name``: :func:`resolve_precision`, and
     float32 for a metric without a feature network, or for ``auto`` where a network's ``min_size`` is below
-    :data:`BFLOAT16_MIN_SIZE`. ``frame_rule``: the solver's levels stop on the frame rule
-    (:func:`~latent_geodesics.solvers.stops_on_frames`)."""
+    :data:`BFLOAT16_MIN_SIZE`, or where the images (shorter side ``image_size``, when given) are downsampled for a
+    network (its ``max_size``): on the 256-1024 px stand-ins every bfloat16 solve ended longer than the straight
+    line in float32, while the same 256 px solve in float32 reached 0.807x of it (BENCHMARKS.md, ``real_size``).
+    ``frame_rule``: the solver's levels stop on the frame rule (:func:`~latent_geodesics.solvers.stops_on_frames`)."""
     nets = _feature_nets(metric)
     if not nets or (name == "auto" and min(net.min_size for net in nets) < BFLOAT16_MIN_SIZE):
+        return torch.float32
+    if name == "auto" and image_size is not None and any(
+            net.max_size is not None and image_size > max(net.max_size, net.min_size) for net in nets):
         return torch.float32
     return resolve_precision(name, device, frame_rule=frame_rule)
 
