@@ -229,20 +229,18 @@ def solve(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, settings
     result = None
     points = start
     dtype = torch.float32
-    if settings.solver in SOLVING and deadline is not None and \
-            time.perf_counter() + finishing_seconds(generator, metric, z0.shape[0], settings.frames) \
-            + footprint(generator, metric).seconds_backward * z0.shape[0] * max(nodes - 2, 1) > deadline:
-        # not even one evaluation of the nodes fits before what must follow it: the start path, said so
-        return Solved(start, start_stats, start, start_stats, None,
-                      notes=["time limit reached: no time was left to solve; the start path is returned"],
-                      start_images=start_images)
+    if settings.solver in SOLVING and deadline is not None:
+        deadline -= finishing_seconds(generator, metric, z0.shape[0], settings.frames)  # the solver's own deadline
+        if time.perf_counter() + footprint(generator, metric).seconds_backward * z0.shape[0] * max(nodes - 2, 1) \
+                > deadline:  # not even one evaluation of the nodes fits before what must follow it: say so
+            return Solved(start, start_stats, start, start_stats, None,
+                          notes=["time limit reached: no time was left to solve; the start path is returned"],
+                          start_images=start_images)
     if settings.solver in SOLVING:
         dtype = solving_precision(metric, settings.precision, z0.device, frame_rule=stops_on_frames(settings.level()),
                                   image_size=min(footprint(generator, metric).image_shape[-2:]))
         problem = PathProblem(generator, metric, z0, z1, chunk_size=settings.chunk_size)
-        if deadline is not None:
-            deadline -= finishing_seconds(generator, metric, z0.shape[0], settings.frames)
-            problem.deadline = deadline
+        problem.deadline = deadline
         if progress is not None:
             problem.on_chunk = lambda text: progress.set_postfix_str(text, refresh=True)
         with computing_in(metric, dtype):
