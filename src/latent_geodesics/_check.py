@@ -149,8 +149,13 @@ def as_tensor(x: object, *, what: str) -> torch.Tensor:
     raise UserError(f"{what}: expected a tensor or array, got {type(x).__name__}")
 
 
-def check_images(x: torch.Tensor, *, batch: int, what: str, tol: float = 1e-3) -> None:
-    """Check a generator's output: ``(batch, C, H, W)``, C in {1, 3}, finite, within ``[-1, 1]``."""
+OVERSHOOT = 0.5
+"""How far past ``[-1, 1]`` a generator's pixels may reach: StyleGAN-class models are not clamped (their tools
+clamp when saving, as :func:`latent_geodesics.rendering.to_uint8` does); ``[0, 255]`` and the like are refused."""
+
+
+def check_images(x: torch.Tensor, *, batch: int, what: str, tol: float = OVERSHOOT) -> None:
+    """Check a generator's output: ``(batch, C, H, W)``, C in {1, 3}, finite, within ``[-1, 1]`` up to ``tol``."""
     if not torch.is_tensor(x):
         raise UserError(f"{what} returned {type(x).__name__}, not a tensor; it must return images (B, C, H, W)")
     if x.dim() != 4 or x.shape[0] != batch or x.shape[1] not in (1, 3):
@@ -163,8 +168,8 @@ def check_images(x: torch.Tensor, *, batch: int, what: str, tol: float = 1e-3) -
     lo, hi = float(x.min()), float(x.max())
     if lo < -1 - tol or hi > 1 + tol:
         raise UserError(
-            f"{what} returned pixel values in [{lo:.3g}, {hi:.3g}]; images must lie in [-1, 1] "
-            "(end the generator with tanh, or rescale its output)"
+            f"{what} returned pixel values in [{lo:.3g}, {hi:.3g}]; images must lie in [-1, 1] (up to "
+            f"{tol:.0%} past it is accepted and clamped when written): end the generator with tanh, or rescale its output"
         )
 
 

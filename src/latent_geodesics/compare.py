@@ -345,7 +345,8 @@ def compare(generator: Generator, z0: Tensor, z1: Tensor, out_dir: str | Path, s
     solved_under = {name: (r["solver"] or r)["metric"] for name, r in results.items()}
     paths_npz = PathFile.methods({name: s.points for name, s in solved.items()}, solved_under, reference=job.ref,
                                  model=model_name, seeds=seeds, discriminator=discriminator_name,
-                                 metric_options=metrics_options(job.metrics, settings.metric_options))
+                                 metric_options=metrics_options(job.metrics, settings.metric_options),
+                                 style=generator.style_info())
     _write_files(out, report, grid=grid, video=video, fps=settings.fps, paths_npz=paths_npz, projection=projection,
                  t_job=t_job)
     job.stages.finish(1)

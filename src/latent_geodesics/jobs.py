@@ -76,8 +76,15 @@ def load_array(path: str | Path, *, what: str = "latent") -> Tensor:
 
 
 def load_latent_file(path: str | Path, generator: Generator) -> Tensor:
-    """Read latents from ``.npy`` (one code or a batch) or ``.npz`` (its first array): ``(B, *latent_shape)``."""
-    return check_latents(load_array(path), generator.latent_shape, what=str(path))
+    """Read latents from ``.npy`` (one code or a batch) or ``.npz`` (its first array): ``(B, *latent_shape)``.
+
+    On a StyleGAN-class model they are Z codes ``(z_dim,)``, mapped into the path's space, as seeds are; in W+ a
+    file of W+ points ``(num_ws, w_dim)`` is taken as it is (no Z code has that shape)."""
+    array = load_array(path)
+    z_shape = getattr(generator, "z_shape", None)
+    if z_shape is not None and (generator.space != "w+" or tuple(array.shape[-2:]) != generator.latent_shape):
+        return generator.from_z(check_latents(array, z_shape, what=str(path)))
+    return check_latents(array, generator.latent_shape, what=str(path))
 
 
 @dataclass
@@ -456,7 +463,8 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
         nodes = solved.points.detach().cpu().numpy() if vp is not None else None
         PathFile.single(points.detach().cpu().numpy(), model=model_name, metric=metric.name,
                         legs=int(z0.shape[0]) if join and vp is None else 1, discriminator=discriminator_name,
-                        nodes=nodes, metric_options=metric_options).write(stage / "path.npz")
+                        nodes=nodes, metric_options=metric_options,
+                        style=generator.style_info()).write(stage / "path.npz")
         write_json(stage / "report.json", report)
     return json.loads(json.dumps(report))
 

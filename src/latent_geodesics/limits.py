@@ -35,3 +35,6 @@ SHORT_FRAMES = 17
 
 DEFAULT_FPS = 12.0
 """Frame rate of the videos unless asked otherwise."""
+
+SPACES: tuple[str, ...] = ("z", "w", "w+")
+"""Where a path on a StyleGAN-class model lives (:mod:`latent_geodesics.generators.stylegan`)."""

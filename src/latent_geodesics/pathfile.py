@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ._check import UserError, atomic_path, read_arrays
+from .limits import SPACES
 
 WRITTEN_BY = "give the path.npz that `latent-geodesics interpolate` wrote or the paths.npz of `compare`"
 SINGLE = "path"
@@ -43,6 +44,9 @@ class PathFile:
             its nodes and the midpoints solved between them (its frames are the points, placed along them).
         metric_options: ``{metric name: build options}`` of the metrics the paths were solved and measured with
             (``None``: not recorded).
+        style: a StyleGAN-class model's ``{"space", "truncation", "truncation_cutoff", "class"}`` (the points are in
+            that space), written as the 0-d arrays ``space``, ``truncation`` and, when set, ``truncation_cutoff`` and
+            ``class``; ``None`` for other models.
     """
 
     sets: dict[str, np.ndarray]
@@ -54,6 +58,7 @@ class PathFile:
     seeds: np.ndarray | None = None
     nodes: np.ndarray | None = None
     metric_options: dict[str, dict] | None = None
+    style: dict | None = None
 
     @property
     def is_single(self) -> bool:
@@ -85,6 +90,12 @@ class PathFile:
             out["nodes"] = self.nodes
         if self.metric_options is not None:
             out["metric_options"] = np.array(json.dumps(self.metric_options, sort_keys=True))
+        if self.style is not None:
+            out["space"] = np.array(self.style["space"])
+            out["truncation"] = np.array(float(self.style["truncation"]))
+            for key in ("truncation_cutoff", "class"):
+                if self.style.get(key) is not None:
+                    out[key] = np.array(int(self.style[key]))
         return out
 
     def write(self, path: str | os.PathLike) -> Path:
@@ -102,24 +113,25 @@ class PathFile:
     @classmethod
     def single(cls, points: np.ndarray, *, model: str, metric: str, legs: int = 1,
                discriminator: str | None = None, nodes: np.ndarray | None = None,
-               metric_options: Mapping[str, object] | None = None) -> "PathFile":
+               metric_options: Mapping[str, object] | None = None, style: dict | None = None) -> "PathFile":
         """The file of ``interpolate`` or a JOBS line: ``points`` ``(B, N+1, *latent_shape)``; ``metric_options``:
-        the options ``metric`` (its base metric, if realism-weighted) was built with."""
+        the options ``metric`` (its base metric, if realism-weighted) was built with; ``style``: see the class."""
         options = None if metric_options is None else {metric.split("+realism")[0]: dict(metric_options)}
         return cls({SINGLE: points}, model=model, metric=metric, legs=legs, discriminator=discriminator, nodes=nodes,
-                   metric_options=options)
+                   metric_options=options, style=style)
 
     @classmethod
     def methods(cls, paths: Mapping[str, np.ndarray], solved_under: Mapping[str, str | None], *, reference: str,
                 model: str, seeds: Sequence[tuple[int, int]] | None = None,
-                discriminator: str | None = None, metric_options: Mapping[str, Mapping] | None = None) -> "PathFile":
+                discriminator: str | None = None, metric_options: Mapping[str, Mapping] | None = None,
+                style: dict | None = None) -> "PathFile":
         """The file of ``compare``: every method's paths (each with its own frame count), measured by default
         under the ``reference`` metric; ``metric_options``: each metric's build options, by name."""
         seeded = seeds is not None and all(a is not None for pair in seeds for a in pair)
         options = None if metric_options is None else {k: dict(v) for k, v in metric_options.items()}
         return cls(dict(paths), model=model, metric=reference, discriminator=discriminator,
                    solved_under=dict(solved_under), seeds=np.array(seeds, dtype=np.int64) if seeded else None,
-                   metric_options=options)
+                   metric_options=options, style=style)
 
     @classmethod
     def read(cls, path: str | os.PathLike) -> "PathFile":
@@ -138,6 +150,7 @@ class PathFile:
         names = {key: str(arrays[key].item()) or None if key in arrays and arrays[key].ndim == 0 else None
                  for key in ("model", "metric", "discriminator")}
         names["metric_options"] = _metric_options(arrays.get("metric_options"), path)
+        names["style"] = _style(arrays, path)
         if "methods" in arrays:
             methods = [str(m) for m in arrays["methods"].reshape(-1)]
             missing = [f"points_{i}" for i in range(len(methods)) if f"points_{i}" not in arrays]
@@ -170,6 +183,30 @@ def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
     return Path(path)
+
+
+def _style(arrays: Mapping[str, np.ndarray], path: Path) -> dict | None:
+    """A path file's StyleGAN space (``space``, ``truncation``, ``truncation_cutoff``, ``class``), checked."""
+    if "space" not in arrays:
+        return None
+    def scalar(key: str, kind: type) -> object:
+        value = arrays.get(key)
+        if value is None:
+            return None
+        ok = value.ndim == 0 and (np.issubdtype(value.dtype, np.number) and np.isfinite(value)
+                                  if kind is not str else value.dtype.kind == "U")
+        if not ok or (kind is int and not float(value).is_integer()):
+            raise UserError(f"{path}: {key!r} must be a single {kind.__name__}, got {value!r}; solve the path again")
+        return kind(value.item())
+
+    style = {"space": scalar("space", str), "truncation": scalar("truncation", float),
+             "truncation_cutoff": scalar("truncation_cutoff", int), "class": scalar("class", int)}
+    if style["space"] not in SPACES:
+        raise UserError(f"{path}: 'space' must be one of {', '.join(SPACES)}, got {style['space']!r}; solve the path "
+                        "again")
+    if style["truncation"] is None:
+        style["truncation"] = 1.0
+    return style
 
 
 def _metric_options(value: np.ndarray | None, path: Path) -> dict[str, dict] | None:

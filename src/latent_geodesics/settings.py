@@ -27,7 +27,7 @@ from ._check import UserError
 from .generators import DEFAULT_MODEL
 from .jobs import InterpolateSettings
 from .limits import (DEFAULT_FPS, DEFAULT_FRAMES, MAX_CHUNK, MAX_FRAMES, MAX_LATENT_VALUES, MAX_PROJECTION_STEPS,
-                     MAX_SEED, MAX_STARTS, MAX_STEPS)
+                     MAX_SEED, MAX_STARTS, MAX_STEPS, SPACES)
 from .metrics import PRECISIONS, metric_names
 from .networks import MAX_SIZE, VGG_MIN_SIZE  # the one default min_size of the VGG metrics
 from .paths import DEFAULT_CHUNK, INITS
@@ -80,7 +80,10 @@ class ModelSettings:
         discriminator: a realism critic replacing the model's own (a ``.pt`` file or ``module:factory``).
         condition: a ``.npy`` file given to a conditional model with every latent.
         classes: class names of a conditional zoo model: one for the whole path, or one per waypoint (a
-            path that changes class too).
+            path that changes class too); for a conditional StyleGAN-class model, class numbers ``0 .. c_dim - 1``.
+        space: where paths live on a StyleGAN-class model: ``z``, ``w`` or ``w+`` (``None``: ``w``).
+        truncation: ``psi`` of a StyleGAN-class model (``None``: 1, none); ``w_avg + psi (w - w_avg)``.
+        truncation_cutoff: truncate only the first this many layers (``None``: all).
     """
 
     model: str = f"zoo:{DEFAULT_MODEL}"
@@ -90,6 +93,9 @@ class ModelSettings:
     discriminator: str | None = None
     condition: str | None = None
     classes: tuple[str, ...] = ()
+    space: str | None = None
+    truncation: float | None = None
+    truncation_cutoff: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model.strip():
@@ -107,11 +113,23 @@ class ModelSettings:
                             f"numbers; at most {MAX_LATENT_VALUES} are accepted")
         if self.classes and self.condition is not None:
             raise UserError("give --class or --condition, not both")
+        if self.space is not None:
+            _choice(self.space, "--space", SPACES)
+        if self.truncation is not None:
+            _number(self.truncation, "--truncation", lo=-1, hi=2)
+        if self.truncation_cutoff is not None:
+            _whole(self.truncation_cutoff, "--truncation-cutoff", 1, 10**4)
+
+    def style_options(self) -> dict:
+        """What :func:`~latent_geodesics.generators.load_generator` takes for a StyleGAN-class model (the class
+        separately, as it may change along a path)."""
+        return {"space": self.space, "truncation": self.truncation, "truncation_cutoff": self.truncation_cutoff}
 
     def to_dict(self) -> dict:
         return {"model": self.model, "latent_shape": list(self.latent_shape) if self.latent_shape else None,
                 "prior": self.prior, "shell": self.shell, "discriminator": self.discriminator,
-                "condition": self.condition, "classes": list(self.classes)}
+                "condition": self.condition, "classes": list(self.classes), "space": self.space,
+                "truncation": self.truncation, "truncation_cutoff": self.truncation_cutoff}
 
 
 @dataclass(frozen=True)

@@ -361,7 +361,7 @@ class Explorer:
         video, video_info = side_by_side_frames(columns)
         write_video(out / "video.mp4", video, fps=self.settings.fps)
         PathFile.single(join_legs(paths["geodesic"].detach()).cpu().numpy(), model=self.model_name, metric=req.metric,
-                        legs=int(paths["geodesic"].shape[0])).write(out / "path.npz")
+                        legs=int(paths["geodesic"].shape[0]), style=gen.style_info()).write(out / "path.npz")
         report = report_json("explore", {
             "model": model_block(self.model_name, gen, self.image_shape),
             "metric": req.metric,

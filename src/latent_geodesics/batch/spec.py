@@ -201,7 +201,8 @@ def _parser(name: str) -> Callable[[object], object]:
 VIDEO_KEYS = ("duration", "total", "hold", "easing", "joins", "timeline", "audio", "envelope", "formats", "format",
               "scale", "scale_filter")
 """``interpolate``'s video settings, which a JOBS line does not take."""
-_NAMED = {"metric", "solver", "variant", "optimizer", "precondition", "init", "precision", "prior", "realism_form"}
+_NAMED = {"metric", "solver", "variant", "optimizer", "precondition", "init", "precision", "prior", "realism_form",
+          "space"}
 """Settings that are names from a list: any case, as on the command line."""
 
 
@@ -225,6 +226,10 @@ def _spec_from_fields(raw: Mapping[str, object], line: int) -> JobSpec:
             raise _BadLine(f"id must be 1 to 100 letters, digits, '.', '_' or '-' (not starting with '.'), "
                            f"got {raw['id']!r}")
     values = {k: PARSERS[k](v) for k, v in raw.items() if k in FIELDS}
+    for key in ("model", "discriminator"):
+        if isinstance(values.get(key), str) and values[key].lower().endswith((".pkl", ".pickle")):
+            raise _BadLine(f"{key} {values[key]!r} is a pickle, and loading one runs its code: a JOBS line never "
+                           f"names one; give it to the command instead (latent-geodesics batch --{key} FILE.pkl)")
     if "seed0" in raw or "seed1" in raw:
         if "seeds" in raw:
             raise _BadLine("give seeds as [a, b] or as seed0 and seed1, not both")

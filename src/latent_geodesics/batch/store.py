@@ -133,7 +133,8 @@ class ResultStore:
             path = self.file_of(job.name)
             PathFile.single(points, model=model.model, metric=job.settings.metric.metric,
                             legs=job.legs if job.join else 1, discriminator=model.discriminator,
-                            metric_options=job.settings.metric.build_options()).write(path)
+                            metric_options=job.settings.metric.build_options(),
+                            style=result.get("style")).write(path)
             rec.update(status="done", file=f"{PATHS_DIR}/{path.name}", sha256=sha256_of(path),
                        stats={k: result[k] for k in ("start_length", "start_energy", "length", "energy", "step_cv",
                                                      "step_distances")},

@@ -113,7 +113,7 @@ class BatchSolver:
             steps = d[legs].reshape(1, -1)
             out.append({
                 "key": job.key, "name": job.name, "ok": True, "error": None,
-                "points": points.detach().cpu().numpy().astype(np.float32),
+                "points": points.detach().cpu().numpy().astype(np.float32), "style": gen.style_info(),
                 "start_length": float(solved.start_stats.length[legs].sum()),
                 "start_energy": float(solved.start_stats.energy[legs].sum()),
                 "length": float(solved.stats.length[legs].sum()), "energy": float(solved.stats.energy[legs].sum()),

@@ -16,7 +16,7 @@ import click
 from .._check import UserError
 from ..budget import set_memory_budget
 from ..limits import (MAX_CHUNK, MAX_FRAMES, MAX_LATENT_VALUES, MAX_PROJECTION_STEPS, MAX_SEED, MAX_STARTS,
-                      MAX_STEPS)
+                      MAX_STEPS, SPACES)
 from ..metrics import PRECISIONS, metric_names
 from ..realism import FORMS
 from ..rendering import MAX_FPS, MIN_FPS
@@ -72,8 +72,9 @@ OUT = click.Path(file_okay=False)  # a str: an empty --out is refused, not taken
 IMAGE = click.Path(path_type=Path)
 FILE = click.Path(dir_okay=False, path_type=Path)
 DEVICE_HELP = "auto (CUDA when available), cpu, cuda or cuda:N."
-DISCRIMINATOR_HELP = ("Discriminator for realism, replacing the model's own: a TorchScript .pt file or "
-                      "package.module:factory; images (B, C, H, W) in [-1, 1] in, one score per image out.")
+DISCRIMINATOR_HELP = ("Discriminator for realism, replacing the model's own: a TorchScript .pt file, "
+                      "package.module:factory (images (B, C, H, W) in [-1, 1] in, one score per image out), or a "
+                      "StyleGAN .pkl (its D).")
 
 
 def _apply(f, options):
@@ -91,8 +92,9 @@ def _model_name(ctx: click.Context, param: click.Parameter, value: str | None) -
     return value
 
 
-def model_option(*, default: str | None = ModelSettings.model, help: str = "zoo:NAME, a TorchScript .pt file, or "
-                 "package.module:factory."):
+def model_option(*, default: str | None = ModelSettings.model, help: str = "zoo:NAME, a TorchScript .pt file, "
+                 "package.module:factory, or a StyleGAN .pkl (NVIDIA's pickle: its code on PYTHONPATH; loading a "
+                 "pickle runs its code)."):
     return click.option("--model", default=default, show_default=default is not None, callback=_model_name, help=help)
 
 
@@ -151,8 +153,23 @@ def model_options(f):
         click.option("--class", "classes", multiple=True, metavar="NAME",
                      help="Conditional zoo models: the class by name, e.g. --class hazel for zoo:eyes128 "
                           "(`latent-geodesics models` lists them); instead of --condition. interpolate: one per "
-                          "--seed/--z waypoint for a path that changes class too."),
+                          "--seed/--z waypoint for a path that changes class too. Conditional StyleGAN-class "
+                          "models: the class number."),
         discriminator_option,
+        style_options,
+    ])
+
+
+def style_options(f):
+    """``--space --truncation --truncation-cutoff``: StyleGAN-class models (a mapping network)."""
+    return _apply(f, [
+        click.option("--space", type=click.Choice(SPACES, case_sensitive=False), default=None, callback=lower,
+                     help="StyleGAN-class models: where the path lives: z, w (one w for all layers) or w+ (a w per "
+                          "layer) [default: w]. Seeds and --z/--z0/--z1 latents go through the mapping."),
+        click.option("--truncation", type=Finite(min=-1, max=2), default=None, metavar="PSI",
+                     help="StyleGAN-class models: w_avg + PSI (w - w_avg) [default: 1, none]."),
+        click.option("--truncation-cutoff", type=click.IntRange(min=1), default=None, metavar="LAYERS",
+                     help="StyleGAN-class models: truncate only the first LAYERS layers (--space z or w+)."),
     ])
 
 

@@ -75,7 +75,10 @@ def evaluate_file(path_npz: str | Path, *, model: str | None, metrics: Sequence[
     if not metric_names:
         raise UserError(f"{path} does not say which metric made it; pass --metric")
     dev = resolve_device(device)
-    generator = load_generator(model_name, device=dev, latent_shape=latent_shape, discriminator=discriminator)
+    style = file.style or {}  # a StyleGAN-class model's paths are read back in the space they were solved in
+    generator = load_generator(model_name, device=dev, latent_shape=latent_shape, discriminator=discriminator,
+                               space=style.get("space"), truncation=style.get("truncation"),
+                               truncation_cutoff=style.get("truncation_cutoff"), class_index=style.get("class"))
     shape = generator.latent_shape
     for label, points in sets.items():
         if points.ndim != 2 + len(shape) or tuple(points.shape[2:]) != shape or points.shape[1] < 2:
@@ -91,7 +94,7 @@ def evaluate_file(path_npz: str | Path, *, model: str | None, metrics: Sequence[
     calibration = calibrate(generator) if generator.discriminator is not None else None
     judge = judge_for(generator)
     report = evaluate_paths(generator, built, tensors, chunk_size=chunk_size, calibration=calibration, judge=judge)
-    return {"file": str(path), "model": model_name, "discriminator": discriminator,
+    return {"file": str(path), "model": model_name, "style": file.style, "discriminator": discriminator,
             "file_discriminator": names["discriminator"], "judge": judge.info() if judge is not None else None,
             "metric_options": options,
             **report}

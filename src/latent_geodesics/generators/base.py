@@ -117,6 +117,10 @@ class Generator(nn.Module):
         # depend on the other images of its batch.
         return super().train(False)
 
+    def style_info(self) -> dict | None:
+        """A StyleGAN-class model's space and truncation (recorded with its paths); ``None`` for other models."""
+        return None
+
     @property
     def constrained(self) -> bool:
         """Whether :meth:`project` changes points (sphere prior, or a gaussian shell)."""
@@ -149,7 +153,8 @@ class Generator(nn.Module):
     def probe(self, *, what: str | None = None) -> tuple[int, int, int]:
         """Run two latents through the generator and check what comes back; returns ``(C, H, W)``.
 
-        With a discriminator, it must score those two images with one finite number each, the same
+        Two identical calls must give the same images (a path's energy is a function of its points). With a
+        discriminator, it must score those two images with one finite number each, the same
         whether they are scored together or alone (:func:`.discriminator.check_discriminator`).
         """
         what = what or f"generator {self.name}"
@@ -164,6 +169,13 @@ class Generator(nn.Module):
             raise UserError(f"{what} failed on latents of shape {tuple(z.shape)}: {first_line(e)}; "
                             f"check {check} and the model") from e
         check_images(x, batch=2, what=what)
+        again = self(z)
+        if not torch.equal(again, x):
+            diff = float((again - x).abs().max())
+            if diff > 1e-5 * max(1.0, float(x.abs().max())):
+                raise UserError(f"{what} gives different images for the same latents (pixels differ by up to "
+                                f"{diff:.3g}): a path's length must depend on its points only; make it deterministic "
+                                "(e.g. StyleGAN's synthesis with noise_mode='const', dropout off, no sampling inside)")
         if self.discriminator is not None:
             check_discriminator(self.discriminator, x, what=f"the discriminator of {what}")
         return tuple(x.shape[1:])  # type: ignore[return-value]

@@ -1,8 +1,10 @@
 """Turn what the user names into a checked :class:`Generator` (and, optionally, its discriminator).
 
 Accepted: a :class:`Generator`; an ``nn.Module`` or callable; a TorchScript file (``*.pt``/``*.pth``);
-a ``package.module:factory`` spec whose factory returns either of the former; ``zoo:NAME``.
-A discriminator is given the same ways (a module or callable, a TorchScript file, or a factory spec).
+a ``package.module:factory`` spec whose factory returns either of the former; ``zoo:NAME``; a StyleGAN-class
+network (NVIDIA's interface) as a pickle (``*.pkl``), a module or a factory's result
+(:mod:`~latent_geodesics.generators.stylegan`). A discriminator is given the same ways (a module or callable, a
+TorchScript file, a factory spec, or a pickle's ``D``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch
 
 from .._check import UserError, check_shell, first_line, resolve_device
 from .base import Generator, Prior
+from .stylegan import is_pickle_name, is_style_network, load_pickle, style_generator
 from .zoo import load_zoo
 
 
@@ -101,7 +104,11 @@ def load_discriminator(spec: object, *, device: str | torch.device | None = "cpu
         UserError: unknown name, unreadable file, or a factory that does not return a module or callable.
     """
     dev = resolve_device(device)
-    if isinstance(spec, (str, Path)) and _is_file_spec(str(spec)):
+    if is_pickle_name(spec):
+        disc = load_pickle(spec, part="discriminator")
+        if not callable(disc):
+            raise UserError(f"the 'D' of {spec} is a {type(disc).__name__}, not a network")
+    elif isinstance(spec, (str, Path)) and _is_file_spec(str(spec)):
         disc = load_torchscript(spec, device=dev, what="discriminator")
     elif isinstance(spec, str) and ":" in spec:
         disc = _call_factory(spec, "discriminator", "discriminator module")
@@ -109,7 +116,8 @@ def load_discriminator(spec: object, *, device: str | torch.device | None = "cpu
             raise UserError(f"discriminator {spec!r} returned a {type(disc).__name__}, not a module or callable "
                             "mapping images (B, C, H, W) to scores (B,)")
     elif isinstance(spec, (str, Path)):
-        raise UserError(f"unknown discriminator {str(spec)!r}; give a TorchScript .pt file or package.module:factory")
+        raise UserError(f"unknown discriminator {str(spec)!r}; give a TorchScript .pt file, a StyleGAN .pkl or "
+                        "package.module:factory")
     elif callable(spec):
         disc = spec
     else:
@@ -120,7 +128,9 @@ def load_discriminator(spec: object, *, device: str | torch.device | None = "cpu
 def load_generator(model: object, *, device: str | torch.device | None = "cpu",
                    latent_shape: tuple[int, ...] | None = None, prior: Prior | None = None,
                    discriminator: str | Path | Callable | None = None, shell: float | None = None,
-                   condition: torch.Tensor | None = None, check: bool = True) -> Generator:
+                   condition: torch.Tensor | None = None, check: bool = True, space: str | None = None,
+                   truncation: float | None = None, truncation_cutoff: int | None = None,
+                   class_index: int | None = None) -> Generator:
     """Load and check a generator.
 
     Args:
@@ -134,8 +144,12 @@ def load_generator(model: object, *, device: str | torch.device | None = "cpu",
         shell: keep gaussian latents near the typical-set radius (see :class:`Generator`).
         condition: a fixed extra input (e.g. a one-hot class label) passed to the model with every
             latent, as ``net(z, condition.expand(B, ...))``.
-        check: probe the generator on two latents and check the images' shape and range, and the
-            discriminator's scores of those images (one finite score per image, independent of the batch).
+        check: probe the generator on two latents and check the images' shape and range, that two identical
+            calls give the same images, and the discriminator's scores of those images (one finite score per
+            image, independent of the batch).
+        space, truncation, truncation_cutoff, class_index: for a StyleGAN-class network only (refused for
+            others): where paths live (``z``, ``w``, ``w+``; default ``w``), ``psi`` and its layer cutoff, and the
+            class of a conditional one (:func:`~latent_geodesics.generators.stylegan.style_generator`).
 
     Raises:
         UserError: unknown name, unreadable file, a model whose output is not images in ``[-1, 1]``, or a
@@ -146,6 +160,27 @@ def load_generator(model: object, *, device: str | torch.device | None = "cpu",
     if discriminator is not None:
         discriminator = load_discriminator(discriminator, device=dev)
     what = f"model {model!r}" if isinstance(model, str) else "model"
+    style = {"space": space, "truncation": truncation, "truncation_cutoff": truncation_cutoff,
+             "class_index": class_index}
+    if is_pickle_name(model) or is_style_network(model):
+        net = load_pickle(model) if is_pickle_name(model) else model
+        name = Path(model).name if is_pickle_name(model) else type(model).__name__
+        if latent_shape is not None or prior is not None or shell is not None or condition is not None:
+            raise UserError(f"{what} is a StyleGAN-class network: its latent shape, prior and label come from it; "
+                            "leave out --latent-shape, --prior, --shell and --condition (--class K for a label)")
+        if isinstance(net, torch.nn.Module):
+            net = net.to(dev)
+        gen = style_generator(net, **style, discriminator=discriminator, name=name).to(dev)
+        if check:
+            gen.probe(what=what)
+        return gen
+    if class_index is not None:
+        raise UserError(f"--class names a class of a conditional zoo model, or the class number of a StyleGAN-class "
+                        f"model; for {what} give the model's input with --condition FILE.npy")
+    if any(v is not None for v in style.values()):
+        given = [f"--{k.replace('_', '-')}" for k, v in style.items() if v is not None]
+        raise UserError(f"{', '.join(given)} {'apply' if len(given) > 1 else 'applies'} to StyleGAN-class models "
+                        f"(a mapping network and w); {what} is not one")
     if isinstance(model, str) and model.startswith("zoo:"):
         gen = load_zoo(model[4:], dev)
     elif isinstance(model, str) and _is_file_spec(model):
@@ -154,8 +189,8 @@ def load_generator(model: object, *, device: str | torch.device | None = "cpu",
                         name=Path(model).name)
     elif isinstance(model, str) and ":" in model:
         obj = _call_factory(model)
-        return load_generator(obj, device=dev, latent_shape=latent_shape, prior=prior,
-                              discriminator=discriminator, shell=shell, condition=condition, check=check)
+        return load_generator(obj, device=dev, latent_shape=latent_shape, prior=prior, discriminator=discriminator,
+                              shell=shell, condition=condition, check=check, **style)
     elif isinstance(model, str):
         raise UserError(f"unknown model {model!r}; give zoo:NAME, a TorchScript .pt file, "
                         "or package.module:factory")

@@ -33,9 +33,11 @@ def host() -> dict[str, str]:
 
 
 def model_block(name: str, generator: _Model, image_shape: Sequence[int], **more: object) -> dict:
-    """The ``model`` entry: ``{name, latent_shape, prior, image_shape [C, H, W], **more}``."""
+    """The ``model`` entry: ``{name, latent_shape, prior, image_shape [C, H, W], **more}``, and for a StyleGAN-class
+    model its ``space``, ``truncation``, ``truncation_cutoff`` and ``class``."""
+    style = generator.style_info() if hasattr(generator, "style_info") else None
     return {"name": name, "latent_shape": list(generator.latent_shape), "prior": generator.prior,
-            "image_shape": [int(s) for s in image_shape], **more}
+            "image_shape": [int(s) for s in image_shape], **(style or {}), **more}
 
 
 def report_json(command: str, body: Mapping[str, object], *, schema: int | None = None,

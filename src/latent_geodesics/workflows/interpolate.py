@@ -40,8 +40,10 @@ Projector = Callable[[Generator, Tensor, dict, list[str]], "Projection"]
 def conditions(model: ModelSettings) -> Tensor | None:
     """The model's fixed extra input: ``--condition FILE`` or the one-hot of ``--class`` (``(K,)``), or the
     one-hots of several classes stacked ``(classes, K)`` (one per waypoint); ``None`` for neither."""
+    if model.classes and not model.model.startswith("zoo:"):
+        return None  # a StyleGAN-class model's class number (see load_model)
     if model.classes:
-        entry = ZOO.get(model.model[4:]) if model.model.startswith("zoo:") else None
+        entry = ZOO.get(model.model[4:])
         if entry is None:
             raise UserError(f"--class names a class of a conditional zoo model; for {model.model} give the "
                             "model's input with --condition FILE.npy")
@@ -59,7 +61,22 @@ def load_model(model: ModelSettings, *, device: str | torch.device = "auto") -> 
     cond = conditions(model)
     return load_generator(model.model, device=device, latent_shape=model.latent_shape, prior=model.prior,
                           shell=model.shell, condition=cond[0] if cond is not None and cond.dim() == 2 else cond,
-                          discriminator=model.discriminator)
+                          discriminator=model.discriminator, class_index=class_number(model),
+                          **model.style_options())
+
+
+def class_number(model: ModelSettings) -> int | None:
+    """``--class K`` of a model outside the zoo: the class number of a conditional StyleGAN-class model."""
+    if not model.classes or model.model.startswith("zoo:"):
+        return None
+    if len(model.classes) > 1:
+        raise UserError(f"a path between classes takes a conditional zoo model; for {model.model} give one --class")
+    text = model.classes[0].strip()
+    if not text.isdigit() or not text.isascii():
+        raise UserError(f"--class names a class of a conditional zoo model, or the class number (0, 1, ...) of a "
+                        f"StyleGAN-class model; for {model.model} give a number, or the model's input with "
+                        "--condition FILE.npy")
+    return int(text)
 
 
 def solving_generator(generator: Generator, model: ModelSettings) -> Generator:
