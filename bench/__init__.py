@@ -25,6 +25,8 @@ Suites (one module each, one JSON each under ``bench/results/<suite>.json``):
   and 128 px, measured at 128) and saves per latent evaluation, by image size (64-1024 px stand-ins).
 - ``real_size``: ``interpolate`` on 64-1024 px, 512-d stand-ins as typed, with and without ``--time-limit``: wall
   time, peak memory, chunk, cost per latent.
+- ``stylegan``: a 256 px, 512-d StyleGAN2-class stand-in pickled as NVIDIA's: paths in Z, W and W+ (length against
+  the straight line, LPIPS energy on PPL's scale, time, peak memory, how far W paths leave the mapping's region).
 
 ``speedup``, ``coarse_rule``, ``precision`` and ``batch`` hold each pair against the lowest energy any run has
 reached for it, kept in ``bench/results/references.json`` (:mod:`bench.references`).
@@ -35,5 +37,5 @@ check the code still runs; its numbers mean nothing.
 """
 
 SUITES = ("laine", "laine_celeba64", "realism", "solvers", "landscape", "throughput", "scaling", "projection",
-          "first_run", "speedup", "coarse_rule", "precision", "batch", "metric_size", "real_size")
+          "first_run", "speedup", "coarse_rule", "precision", "batch", "metric_size", "real_size", "stylegan")
 """Suite names in the order ``all`` runs them (and BENCHMARKS.md lists them)."""

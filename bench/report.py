@@ -581,6 +581,21 @@ def real_size(doc: dict) -> str:
                   "notes"], rows)
 
 
+def stylegan(doc: dict) -> str:
+    rows = []
+    for r in doc["results"]["rows"]:
+        e = r.get("ppl_energy") or {}
+        cut = (1 - e["path"] / e["linear"]) if e.get("linear") else None
+        rows.append([r["space"], f"{r['pair'][0]}-{r['pair'][1]}", "x".join(map(str, r.get("latent_shape", []))),
+                     r["wall_s"], r.get("peak_memory_mb", "-"), {True: "yes", False: "no"}.get(r.get("converged"), "-"),
+                     fmt(r.get("length_vs_linear"), 3) if r.get("length_vs_linear") is not None else r.get("error", "-"),
+                     fmt(r.get("length")), fmt(e.get("path")), fmt(e.get("linear")), fmt(e.get("slerp")),
+                     f"{cut:.0%}" if cut is not None else "-", fmt(r.get("w_excursion")),
+                     "; ".join(r.get("notes", [])) or "-"])
+    return table(["space", "seeds", "latent", "wall s", "peak MB", "converged", "length / linear", "vgg-eq length",
+                  "PPL-scale energy: path", "linear", "slerp", "cut vs linear", "W excursion", "notes"], rows)
+
+
 SECTIONS: dict[str, tuple[str, Callable[[dict], str]]] = {
     "laine": ("Laine's claims on zoo:faces64", laine),
     "laine_celeba64": ("Laine's claims on zoo:celeba64 (real photos)", laine),
@@ -597,6 +612,7 @@ SECTIONS: dict[str, tuple[str, Callable[[dict], str]]] = {
     "batch": ("Issue 19: a batch of pairs against the same pairs one at a time", batch),
     "metric_size": ("Issue 31: the metric's image size bound (`max_size`): quality and cost", metric_size),
     "real_size": ("Issue 31: models of real size (64-1024 px, 512-d), interpolate as typed", real_size),
+    "stylegan": ("Issue 36: a StyleGAN2-class 256 px stand-in in Z, W and W+", stylegan),
 }
 
 

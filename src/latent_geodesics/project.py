@@ -303,9 +303,10 @@ def project_images(generator: Generator, targets: Tensor, config: ProjectConfig 
         metric = build_metric(config.perceptual, device=device, **dict(config.perceptual_options))
     config = dataclasses.replace(config, chunk_size=chunk_for(generator, metric, config.chunk_size))
     shell = generator.shell if generator.constrained else config.shell
+    mapped = getattr(generator, "space", "z") != "z"  # W and W+ have no gaussian prior to be kept on
 
     def on_prior(z: Tensor) -> Tensor:
-        return project_to_prior(z, generator.latent_shape, generator.prior, shell)
+        return z if mapped else project_to_prior(z, generator.latent_shape, generator.prior, shell)
 
     z = on_prior(start_latents(generator, p, s, seed=config.seed).to(device)).requires_grad_(True)
     rows = targets.repeat_interleave(s, 0)                                         # (P*S, C, H, W)
@@ -354,12 +355,16 @@ def start_latents(generator: Generator, pictures: int, starts: int, *, seed: int
     """Starting latents ``(pictures * starts, *latent_shape)`` drawn from the prior, picture by picture.
 
     Picture ``i`` has its own RNG (seeded from ``seed`` and ``i``) and draws its starts one at a time, so its
-    starts do not depend on the other pictures of the batch, and ``k`` starts are the first ``k`` of more.
+    starts do not depend on the other pictures of the batch, and ``k`` starts are the first ``k`` of more. On a
+    StyleGAN-class model the draws are Z codes mapped into its space (W has no gaussian prior).
     """
+    z_shape = getattr(generator, "z_shape", None)
     rows = []
     for i in range(pictures):
         rng = torch.Generator().manual_seed((int(seed) * 1_000_003 + i) % 2**63)
-        rows += [torch.randn(1, *generator.latent_shape, generator=rng) for _ in range(starts)]
+        rows += [torch.randn(1, *(z_shape or generator.latent_shape), generator=rng) for _ in range(starts)]
+    if z_shape is not None:
+        return generator.from_z(torch.cat(rows)).cpu()
     return generator.endpoint(torch.cat(rows))
 
 
