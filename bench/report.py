@@ -592,8 +592,15 @@ def stylegan(doc: dict) -> str:
                      fmt(r.get("length")), fmt(e.get("path")), fmt(e.get("linear")), fmt(e.get("slerp")),
                      f"{cut:.0%}" if cut is not None else "-", fmt(r.get("w_excursion")),
                      "; ".join(r.get("notes", [])) or "-"])
-    return table(["space", "seeds", "latent", "wall s", "peak MB", "converged", "length / linear", "vgg-eq length",
+    text = table(["space", "seeds", "latent", "wall s", "peak MB", "converged", "length / linear", "vgg-eq length",
                   "PPL-scale energy: path", "linear", "slerp", "cut vs linear", "W excursion", "notes"], rows)
+    c = doc["results"].get("clamp")
+    if c:
+        d = c["raw_over_clamped_length_minus_1"]
+        text += (f"\n\nClamped or raw images for the metric ({c['pairs']} linear W paths, {c['frames']} frames): "
+                 f"{c['pixels_outside']:.2%} of pixels lie outside [-1, 1]; the raw images' vgg-eq length differs from "
+                 f"the clamped ones' by {d['median']:+.2%} (median), at most {d['max_abs']:.2%}.")
+    return text
 
 
 SECTIONS: dict[str, tuple[str, Callable[[dict], str]]] = {

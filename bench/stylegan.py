@@ -61,6 +61,30 @@ def w_excursion(pkl: Path, points: np.ndarray, space: str, samples: int = 4000) 
     return float((inner - avg).norm(dim=1).max()) / p99
 
 
+def clamp_effect(pkl: Path, pairs: int, frames: int, device: str) -> dict:
+    """Whether the metric should see clamped or raw images: linear W paths between seeded pairs, their vgg-eq step
+    distances on raw synthesis output against the same images clamped to [-1, 1] (what is written and watched)."""
+    from latent_geodesics.generators import load_generator
+    from latent_geodesics.metrics import build_metric
+    from latent_geodesics.settings import metric_build_options
+
+    gen = load_generator(str(pkl), space="w", device=device)
+    metric = build_metric("vgg-eq", device=device, **metric_build_options("vgg-eq", {}))
+    t = torch.linspace(0, 1, frames, device=gen.device)[:, None]
+    rel, outside = [], []
+    with torch.no_grad():
+        for i in range(pairs):
+            a, b = gen.sample_latents(1, seed=2 * i + 1), gen.sample_latents(1, seed=2 * i + 2)
+            w = a + t * (b - a)
+            raw = gen.style.synthesis(w.unsqueeze(1).expand(-1, gen.style.num_ws, -1), noise_mode="const")
+            clamped = raw.clamp(-1, 1)
+            outside.append(float((raw.abs() > 1).float().mean()))
+            d_raw, d_clamped = (metric(x[:-1], x[1:]).sqrt().sum() for x in (raw, clamped))
+            rel.append(float(d_raw / d_clamped - 1))
+    return {"pairs": pairs, "frames": frames, "pixels_outside": float(np.mean(outside)),
+            "raw_over_clamped_length_minus_1": {"median": float(np.median(rel)), "max_abs": float(np.max(np.abs(rel)))}}
+
+
 def one(ctx: Context, pkl: Path, space: str, pair: tuple[int, int], spec: dict, tmp: Path) -> dict:
     out = tmp / f"{space}-{pair[0]}-{pair[1]}"
     args = ["interpolate", "--model", str(pkl), "--space", space, "--seed", str(pair[0]), "--seed", str(pair[1]),
@@ -101,6 +125,8 @@ def run(ctx: Context) -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         pkl = make_pickle(Path(tmp) / "net.pkl", **spec["net"])
+        clamp = clamp_effect(pkl, 2 if ctx.quick else 8, spec["frames"], "cuda" if ctx.is_cuda else "cpu")
+        log(f"stylegan: clamped vs raw: {clamp}")
         for pair in spec["pairs"]:
             for space in spec["spaces"]:
                 row = one(ctx, pkl, space, pair, spec, Path(tmp))
@@ -116,5 +142,7 @@ def run(ctx: Context) -> None:
              "its straight line and slerp between the same points (PPL's scale: LPIPS / eps^2 integrated over t)",
              "w_excursion: the farthest interior point from w_avg / the 99th percentile of 4000 mapped samples' "
              "distances (W and W+)"]
-    write_result(ctx, "stylegan", settings=spec, results={"rows": rows}, notes=notes,
+    notes.append("clamp: linear W paths between seeded pairs (vgg-eq, max_size 128): the length on raw synthesis "
+                 "output over the length on the same images clamped to [-1, 1], and the share of pixels outside")
+    write_result(ctx, "stylegan", settings=spec, results={"rows": rows, "clamp": clamp}, notes=notes,
                  wall_time=time.perf_counter() - t0)
