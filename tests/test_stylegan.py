@@ -178,3 +178,21 @@ def test_z_files_are_mapped_into_the_space(net_pkl, tmp_path):
     plus = load_generator(str(net_pkl), space="w+")
     np.save(tmp_path / "wplus.npy", plus.sample_latents(1, seed=4).numpy())
     torch.testing.assert_close(load_latent_file(tmp_path / "wplus.npy", plus), plus.sample_latents(1, seed=4))
+
+
+@pytest.mark.parametrize("space", ["w", "z"])
+def test_a_path_between_classes_starts_and_ends_at_each_class_image(tmp_path, space):
+    cond = make_pickle(tmp_path / "cond.pkl", z_dim=16, w_dim=16, c_dim=3, img_resolution=8, channels=8)
+    out = tmp_path / "o"
+    r = run("interpolate", "--model", cond, "--space", space, "--class", 0, "--class", 2, "--seed", 1, "--seed", 2,
+            "--frames", 5, "--metric", "pixel", "--out", out, "-q")
+    assert r.exit_code == 0, r.output
+    g = _nets(cond)["G_ema"]
+    want = torch.cat([g(_z(s, 16), torch.eye(3)[[k]], noise_mode="const") for s, k in ((1, 0), (2, 2))]).clamp(-1, 1)
+    points = torch.from_numpy(PathFile.read(out / "path.npz").points[0, [0, -1]])
+    if space == "z":  # the class one-hot rides along as coordinates
+        torch.testing.assert_close(points[:, 16:], torch.eye(3)[[0, 2]])
+        got = torch.cat([g(points[i:i + 1, :16], points[i:i + 1, 16:], noise_mode="const") for i in (0, 1)])
+    else:
+        got = g.synthesis(points[:, None].expand(-1, g.num_ws, -1), noise_mode="const")
+    torch.testing.assert_close(got.clamp(-1, 1), want, atol=1e-5, rtol=0)

@@ -182,12 +182,14 @@ class StyleGenerator(Generator):
         return z
 
     @torch.no_grad()
-    def from_z(self, z: Tensor) -> Tensor:
-        """Z latents ``(B, z_dim)`` as points of this space ``(B, *latent_shape)`` (mapped, truncated)."""
+    def from_z(self, z: Tensor, *, class_index: int | None = None) -> Tensor:
+        """Z latents ``(B, z_dim)`` as points of this space ``(B, *latent_shape)`` (mapped, truncated), with the
+        model's class or, for a path between classes in W or W+, ``class_index``."""
         z = z.to(self.device, torch.float32)
         if self.space == "z":
             return z
-        c = self.condition.expand(z.shape[0], -1)
+        label = self.condition if class_index is None else one_hot(class_index, self.condition.numel()).to(z)
+        c = label.expand(z.shape[0], -1)
         cutoff = self.truncation_cutoff if self.space == "w+" else None
         ws = self.style.mapping(z, c, truncation_psi=self.truncation, truncation_cutoff=cutoff)
         return ws[:, 0] if self.space == "w" else ws
@@ -195,11 +197,14 @@ class StyleGenerator(Generator):
     def sample_latents(self, n: int, *, seed: int, device: torch.device | str | None = None) -> Tensor:
         """``n`` points of this space from ``seed``: ``z = RandomState(seed).randn(n, z_dim)`` (the ``z`` NVIDIA's
         ``gen_images.py --seeds`` draws for one image), mapped into the space."""
+        return self.from_z(self.z_of_seed(seed, n)).to(device or self.device)
+
+    def z_of_seed(self, seed: int, n: int = 1) -> Tensor:
+        """``RandomState(seed).randn(n, z_dim)`` as float32 ``(n, z_dim)``, on the CPU."""
         if not 0 <= int(seed) <= MAX_SEED:
             raise UserError(f"seeds of a StyleGAN-class model are drawn as NVIDIA's tools draw them and must be "
                             f"from 0 to {MAX_SEED}, got {seed}")
-        z = torch.from_numpy(np.random.RandomState(int(seed)).randn(n, *self.z_shape)).float()
-        return self.from_z(z).to(device or self.device)
+        return torch.from_numpy(np.random.RandomState(int(seed)).randn(n, *self.z_shape)).float()
 
     def style_info(self) -> dict:
         """What report.json and path.npz record: ``space``, ``truncation``, ``truncation_cutoff``, ``class``."""

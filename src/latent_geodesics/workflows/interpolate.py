@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, ContextManager
 import torch
 from torch import Tensor
 
-from .._check import UserError, check_output_dir
+from .._check import UserError, check_latents, check_output_dir
 from ..budget import footprint
 from ..generators import ZOO, Generator, load_generator
 from ..generators.base import condition_as_coordinates
+from ..generators.stylegan import one_hot
 from ..jobs import INTERPOLATE_FILES, interpolate, load_array, load_latent_file, waypoint_legs
 from ..metrics import Metric, build_metric
 from ..realism import realism_metric
@@ -61,28 +62,32 @@ def load_model(model: ModelSettings, *, device: str | torch.device = "auto") -> 
     cond = conditions(model)
     return load_generator(model.model, device=device, latent_shape=model.latent_shape, prior=model.prior,
                           shell=model.shell, condition=cond[0] if cond is not None and cond.dim() == 2 else cond,
-                          discriminator=model.discriminator, class_index=class_number(model),
+                          discriminator=model.discriminator, class_index=(class_numbers(model) or [None])[0],
                           **model.style_options())
 
 
-def class_number(model: ModelSettings) -> int | None:
-    """``--class K`` of a model outside the zoo: the class number of a conditional StyleGAN-class model."""
-    if not model.classes or model.model.startswith("zoo:"):
-        return None
-    if len(model.classes) > 1:
-        raise UserError(f"a path between classes takes a conditional zoo model; for {model.model} give one --class")
-    text = model.classes[0].strip()
-    if not text.isdigit() or not text.isascii():
-        raise UserError(f"--class names a class of a conditional zoo model, or the class number (0, 1, ...) of a "
-                        f"StyleGAN-class model; for {model.model} give a number, or the model's input with "
-                        "--condition FILE.npy")
-    return int(text)
+def class_numbers(model: ModelSettings) -> list[int]:
+    """``--class K`` of a model outside the zoo: the class numbers of a conditional StyleGAN-class model."""
+    if model.model.startswith("zoo:"):
+        return []
+    for text in model.classes:
+        if not text.strip().isdigit() or not text.strip().isascii():
+            raise UserError(f"--class names a class of a conditional zoo model, or the class number (0, 1, ...) of a "
+                            f"StyleGAN-class model; for {model.model} give a number, or the model's input with "
+                            "--condition FILE.npy")
+    return [int(text) for text in model.classes]
 
 
 def solving_generator(generator: Generator, model: ModelSettings) -> Generator:
     """The generator paths are solved on: with several classes (a path between classes), the one whose latent
     carries the class too (:func:`~latent_geodesics.generators.base.condition_as_coordinates`)."""
-    return condition_as_coordinates(generator) if len(model.classes) > 1 else generator
+    if len(model.classes) < 2 or getattr(generator, "space", "z") != "z":
+        return generator  # in W and W+ the class is in the mapped points (style_waypoints)
+    if getattr(generator, "z_shape", None) is not None:
+        k = generator.condition.numel()  # a StyleGAN-class model in Z: its mapping takes the class from the latent
+        generator = Generator(generator.net, latent_shape=generator.latent_shape, condition=torch.zeros(k),
+                              name=generator.name).to(generator.device)
+    return condition_as_coordinates(generator)
 
 
 @dataclass
@@ -133,6 +138,8 @@ def path_endpoints(generator: Generator, settings: Settings, *, projector: Proje
         z0, z1 = waypoint_legs(projected.latents, loop=ends.loop)
         return Endpoints(generator, z0, z1, join=len(ends.images) > 2 or ends.loop, loop=ends.loop,
                          projection=projected)
+    if classes and getattr(generator, "z_shape", None) is not None:
+        return style_waypoints(generator, settings)
     waypoints = torch.cat([generator.sample_latents(1, seed=s) for s in ends.seeds]
                           or [load_latent_file(f, generator) for f in ends.z_files])
     if waypoints.shape[0] < 2:
@@ -147,6 +154,24 @@ def path_endpoints(generator: Generator, settings: Settings, *, projector: Proje
     z0, z1 = waypoint_legs(waypoints, loop=ends.loop)
     return Endpoints(solving_generator(generator, settings.model), z0, z1, join=waypoints.shape[0] > 2 or ends.loop,
                      loop=ends.loop)
+
+
+def style_waypoints(generator: Generator, settings: Settings) -> Endpoints:
+    """A path between classes of a conditional StyleGAN-class model: each waypoint's Z code mapped with its own
+    class (W, W+), or in Z with its class one-hot as coordinates the path moves too."""
+    ends, numbers = settings.endpoints, class_numbers(settings.model)
+    zs = [generator.z_of_seed(s) for s in ends.seeds] or \
+        [check_latents(load_array(f), generator.z_shape, what=str(f)) for f in ends.z_files]
+    if len(zs) != len(numbers) or any(z.shape[0] != 1 for z in zs):
+        raise UserError(f"{len(numbers)} --class values need as many waypoints, one class each; the --z files hold "
+                        f"{sum(z.shape[0] for z in zs)}")
+    if generator.space == "z":
+        onehots = torch.stack([one_hot(k, generator.condition.numel()) for k in numbers])
+        waypoints = torch.cat([torch.cat(zs), onehots], 1).to(generator.device)
+    else:
+        waypoints = torch.cat([generator.from_z(z, class_index=k) for z, k in zip(zs, numbers)])
+    z0, z1 = waypoint_legs(waypoints, loop=False)
+    return Endpoints(solving_generator(generator, settings.model), z0, z1, join=waypoints.shape[0] > 2, loop=False)
 
 
 def timeline_endpoints(generator: Generator, settings: Settings, timeline: "Timeline", *,
