@@ -94,10 +94,14 @@ class Calibration:
 def _discriminator_digest(generator: Generator) -> str:
     """A short hash of the discriminator: the calibration cache key.
 
-    Covers the generator's name, the discriminator's weights and, for a TorchScript module, its code (stable
-    across loads of the same file); for a plain callable, its qualified name.
+    Covers the generator's name (and a StyleGAN-class model's space, truncation and class, which change the samples
+    and the label D is given), the discriminator's weights and, for a TorchScript module, its code (stable across
+    loads of the same file); for a plain callable, its qualified name.
     """
     h = hashlib.sha256(generator.name.encode())
+    style = generator.style_info()
+    if style is not None:
+        h.update(repr(sorted(style.items())).encode())
     disc = generator.discriminator
     if isinstance(disc, nn.Module):
         for key, t in sorted(disc.state_dict().items()):
