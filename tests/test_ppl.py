@@ -3,12 +3,15 @@ against a sample-by-sample implementation written from the paper, and how it sca
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
+
+from cli_helpers import assert_one_line, run
 
 from bench.stylenet import MappingNetwork, StyleNet
 from latent_geodesics._check import UserError
@@ -172,3 +175,25 @@ def test_crop_and_downsampling_as_nvidia():
 def test_bad_input_is_one_line(gen_z, kwargs, message):
     with pytest.raises(UserError, match=message):
         perceptual_path_length(gen_z, **kwargs)
+
+
+def test_cli_writes_the_json(tmp_path):
+    out = tmp_path / "sub" / "ppl.json"
+    result = run("ppl", "--model", "zoo:mnist28", "--samples", "40", "--seed", "2", "--json", str(out), "--quiet")
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["ppl"] > 0 and report["ci95"][0] < report["ppl"] < report["ci95"][1]
+    assert {k: report[k] for k in ("samples", "epsilon", "sampling", "space", "crop", "model")} == {
+        "samples": 40, "epsilon": 1e-4, "sampling": "full", "space": "z", "crop": False, "model": "zoo:mnist28"}
+    assert report["similarity"]["net"] == "vgg" and "256" in report["similarity"]["resize"]
+    assert "PPL (Z, sampling full)" in result.output
+
+
+@pytest.mark.parametrize("args, word", [
+    (("--samples", "1"), "--samples"),
+    (("--epsilon", "0"), "--epsilon"),
+    (("--epsilon", "nan"), "--epsilon"),
+    (("--sampling", "middle"), "--sampling"),
+])
+def test_cli_bad_input_is_one_line(args, word):
+    assert_one_line(run("ppl", "--model", "zoo:mnist28", *args), 2, word)
