@@ -197,3 +197,25 @@ def test_cli_writes_the_json(tmp_path):
 ])
 def test_cli_bad_input_is_one_line(args, word):
     assert_one_line(run("ppl", "--model", "zoo:mnist28", *args), 2, word)
+
+
+def test_ppl_energy_of_the_interpolation_paths_is_their_full_sampling_ppl(gen_w):
+    """evaluate's ppl_energy of the lerp paths in W (64 steps) between pairs = the mean of PPL's samples over
+    those pairs and t (all samples: PPL's percentile cut is a statement about a population, not a pair)."""
+    from latent_geodesics.evaluation import evaluate_paths
+
+    z = gen_w.sample_latents(12, seed=9)
+    a, b = z[:6], z[6:]
+    t = torch.linspace(0, 1, 65)
+    points = a[:, None] + t[None, :, None] * (b - a)[:, None]             # (6, 65, DIM)
+    metric = ppl_metric()
+    report = evaluate_paths(gen_w, {"pixel": build_metric("pixel")}, points, baselines=(), ppl_metric=metric)
+    energy = report["methods"]["path"]["ppl_energy_mean"]
+    assert "\0ppl" not in report["methods"]["path"]["metrics"]
+    reps = 40
+    sampled = perceptual_path_length(gen_w, pairs=(a.repeat(reps, 1), b.repeat(reps, 1)), metric=metric, seed=1)
+    v = sampled.values
+    se = v.std(ddof=1) / math.sqrt(v.size)
+    print(f"ppl_energy of lerp paths {energy:.4g}, full-sampling PPL of the pairs {v.mean():.4g} +- {1.96 * se:.3g}")
+    assert energy > 0.01
+    assert abs(energy - v.mean()) < 3 * se + 0.02 * energy
