@@ -104,7 +104,8 @@ def test_compare_cli_writes_every_file(model_file, tmp_path):
         assert np.asarray(ev["metrics"]["pixel-eq"]["step_distances"]).shape == (2, 4)
         assert set(m["summary"]) == {"length", "length_vs_linear", "step_cv", "mid_brightness_change",
                                      "realism_p_min", "realism_p_mean", "judge_confidence_min", "judge_off_class",
-                                     "length_vs_linear_by_metric"}
+                                     "length_vs_linear_by_metric", "ppl_energy_mean"}
+        assert m["summary"]["ppl_energy_mean"] > 0 and len(ev["ppl_energy"]) == 2  # LPIPS energy on PPL's scale
         assert m["summary"]["judge_confidence_min"] is None and ev["judge"] is None  # this model has no judge
         assert (m["solver"] is None) == (name in ("linear", "slerp", "retime"))
     assert report["methods"]["linear"]["summary"]["length_vs_linear"] == pytest.approx(1.0)

@@ -32,6 +32,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("datasets", "realism"),            # real images; the discriminator-weighted metric
     ("judges",),                        # classifiers trained on the real images
     ("paths",),                         # a path of latents, its images and energy
+    ("ppl",),                           # perceptual path length and its similarity (evaluation reports it)
     ("solvers",),                       # path solvers
     ("evaluation",),                    # numbers about a finished path
     ("rendering",),                     # pictures, videos and files of a finished path

@@ -76,6 +76,7 @@ from .compare_settings import (BASELINES, PIXEL_METRICS, REALISM_SUFFIX, Compare
                                check_methods, default_eval_metrics, metrics_options, pair_seeds, parse_methods,
                                reference_metric, seeded_endpoints)
 from .evaluation import evaluate_paths
+from .ppl import ppl_metric
 from .generators import Generator
 from .judges import Judge, judge_for
 from .jobs import check_finite, solve
@@ -141,6 +142,7 @@ class _Job:
     judge: Judge | None  # the zoo model's independent classifier, if it has one
     stages: _Stages
     progress: Progress | None
+    ppl: Metric | None = None  # PPL's similarity: each path's LPIPS energy on PPL's scale
 
 
 @dataclass
@@ -168,7 +170,8 @@ def _start(generator: Generator, settings: CompareSettings, calibration: Calibra
     if generator.discriminator is not None and calibration is None:
         stages.start("calibrating the discriminator")
         calibration = calibrate(generator)
-    return _Job(generator, settings, metrics, eval_metrics, ref, calibration, judge, stages, progress)
+    return _Job(generator, settings, metrics, eval_metrics, ref, calibration, judge, stages, progress,
+                ppl_metric(device=generator.device))
 
 
 def _solve_method(job: _Job, method: Method, label: str, z0: Tensor, z1: Tensor) -> _Solved:
@@ -190,7 +193,7 @@ def _solve_method(job: _Job, method: Method, label: str, z0: Tensor, z1: Tensor)
     t1 = time.perf_counter()
     points = solved.points.detach()
     evaluation = evaluate_paths(generator, job.eval_metrics, points, chunk_size=settings.chunk_size, baselines=(),
-                                calibration=job.calibration, judge=job.judge)["methods"]["path"]
+                                calibration=job.calibration, judge=job.judge, ppl_metric=job.ppl)["methods"]["path"]
     images = images_of(generator, points.reshape(b * n1, *points.shape[2:]), chunk_size=settings.chunk_size)
     eval_time = time.perf_counter() - t1
     frames = to_uint8(images).reshape(b, n1, *images.shape[2:], 3)  # (B, N+1, H, W, 3)
@@ -244,6 +247,7 @@ def _summary(evaluation: dict, linear_length: Mapping[str, list], ref: str) -> d
         "realism_p_mean": median_or_none(realism.get("p_mean")),
         "judge_confidence_min": median_or_none(judged.get("confidence_min")),
         "judge_off_class": median_or_none(judged.get("off_class")),
+        "ppl_energy_mean": evaluation.get("ppl_energy_mean"),
         "length_vs_linear_by_metric": {name: median_or_none(evaluation["metrics"][name]["length_vs_linear"])
                                        for name in linear_length},
     }

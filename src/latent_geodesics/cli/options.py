@@ -67,6 +67,8 @@ NODES = _Nodes()
 PAIRS = _Whole(min=1, max=10_000)
 STEPS = _Whole(min=0, max=MAX_STEPS)
 SEED = _Whole(min=0, max=MAX_SEED)
+SAMPLES = _Whole(min=2, max=10_000_000)
+"""``ppl --samples``: at least two, for a mean and its confidence interval."""
 FPS = Finite(min=MIN_FPS, max=MAX_FPS)  # what ffmpeg accepts, refused at parse time rather than after the solve
 OUT = click.Path(file_okay=False)  # a str: an empty --out is refused, not taken as the current folder
 IMAGE = click.Path(path_type=Path)

@@ -22,6 +22,7 @@ from ..realism import Calibration
 from .functional import (brightness_contrast, critic_scores, max_over_mean_step, mid_path_change, mid_path_ratio,
                          step_cv)
 
+_PPL = "\0ppl"  # PPL's similarity among the measured metrics: a name no metric has
 PATH_METHOD = "path"
 """Key of the evaluated paths in a report's ``methods``; the baselines use their own names."""
 
@@ -190,7 +191,8 @@ def _lengths_vs_linear(generator: Generator, metrics: Mapping[str, Metric], sets
 
 def evaluate_paths(generator: Generator, metrics: Mapping[str, Metric], points: Tensor | Mapping[str, Tensor], *,
                    chunk_size: int | None = DEFAULT_CHUNK, baselines: Sequence[str] = ("linear", "slerp"),
-                   calibration: Calibration | None = None, judge: Judge | None = None) -> dict:
+                   calibration: Calibration | None = None, judge: Judge | None = None,
+                   ppl_metric: Metric | None = None) -> dict:
     """Measure paths and the baseline paths between the same endpoints with the same number of segments.
 
     Args:
@@ -211,6 +213,10 @@ def evaluate_paths(generator: Generator, metrics: Mapping[str, Metric], points: 
             with it each set also holds ``judge``: ``confidence`` and ``classes`` ``(B, N+1)``, and per pair
             ``confidence_min``, ``confidence_mean`` and ``off_class`` (fraction of interior frames whose
             class is neither endpoint's).
+        ppl_metric: PPL's similarity (:func:`latent_geodesics.ppl.ppl_metric`); with it each set also holds
+            ``ppl_energy`` (per pair, the LPIPS energy ``N * sum_i LPIPS(x_i, x_{i+1})``, on PPL's scale: for
+            the interpolation of PPL itself its mean is the full-sampling PPL of those pairs) and
+            ``ppl_energy_mean``.
 
     Returns:
         JSON-ready ``{"pairs": B, "frames": N+1, "metrics": [names], "methods": {"path": M, "linear": M, ...}}``
@@ -235,8 +241,12 @@ def evaluate_paths(generator: Generator, metrics: Mapping[str, Metric], points: 
     for method in baselines:
         sets.setdefault(method, baseline_path(generator, method, first[:, 0], first[:, -1], first.shape[1] - 1))
     per_image = calibration.per_image if calibration is not None else False
-    raw = {method: _measure(generator, metrics, p, chunk_size, per_image, judge) for method, p in sets.items()}
+    measured = dict(metrics) if ppl_metric is None else {**metrics, _PPL: ppl_metric}
+    raw = {method: _measure(generator, measured, p, chunk_size, per_image, judge) for method, p in sets.items()}
+    ppl = {method: energy_of(r["d_sq"].pop(_PPL)) for method, r in raw.items()} if ppl_metric is not None else {}
     methods = {method: _summarise(r, calibration) for method, r in raw.items()}
+    for method, e in ppl.items():
+        methods[method].update(ppl_energy=_floats(e), ppl_energy_mean=_floats(e.mean()))
     if "linear" in sets:
         for method, rel in _lengths_vs_linear(generator, metrics, sets, raw, chunk_size, per_image).items():
             for name, r in rel.items():

@@ -18,6 +18,7 @@ from ..metrics import build_metric
 from ..pathfile import PathFile
 from ..paths import DEFAULT_CHUNK
 from ..realism import calibrate
+from ..ppl import ppl_metric
 from .evaluate import PATH_METHOD, evaluate_paths
 
 def _is_zoo_name(name: str) -> bool:
@@ -93,7 +94,8 @@ def evaluate_file(path_npz: str | Path, *, model: str | None, metrics: Sequence[
     tensors = {label: torch.from_numpy(np.asarray(p, dtype=np.float32)).to(dev) for label, p in sets.items()}
     calibration = calibrate(generator) if generator.discriminator is not None else None
     judge = judge_for(generator)
-    report = evaluate_paths(generator, built, tensors, chunk_size=chunk_size, calibration=calibration, judge=judge)
+    report = evaluate_paths(generator, built, tensors, chunk_size=chunk_size, calibration=calibration, judge=judge,
+                            ppl_metric=ppl_metric(device=generator.device))
     return {"file": str(path), "model": model_name, "style": file.style, "discriminator": discriminator,
             "file_discriminator": names["discriminator"], "judge": judge.info() if judge is not None else None,
             "metric_options": options,

@@ -96,4 +96,10 @@ def format_summary(report: Mapping) -> str:
         cells = [name, s["length"], s["length_vs_linear"], s["step_cv"], s["mid_brightness_change"]]
         judged = [s["judge_confidence_min"], s["judge_off_class"]] if has_judge else []
         lines.append(row(cells + ([s["realism_p_min"]] if has_p else []) + judged + [m["wall_time_s"]]))
+    ppl = {name: m["summary"].get("ppl_energy_mean") for name, m in report["methods"].items()}
+    if any(v is not None for v in ppl.values()):
+        line = ppl.get("linear")
+        lines.append("PPL-scale energy (LPIPS-VGG, N sum LPIPS, mean over pairs): " + ", ".join(
+            f"{name} {v:.4g}" + (f" ({100 * (v / line - 1):+.0f}% vs linear)" if line and name != "linear" else "")
+            for name, v in ppl.items() if v is not None))
     return "\n".join(lines)
