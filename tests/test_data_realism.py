@@ -196,3 +196,17 @@ def test_evaluate_json_on_a_fashion32_interpolation(tmp_path):
         d = ev["methods"][method]["data_realism"]
         assert len(d["min"]) == len(d["mean"]) == 1 and 0 < d["min"][0] <= d["mean"][0]
         assert ev["methods"][method]["frechet"] > 0
+
+
+def test_a_damaged_reference_cache_is_not_used(tmp_path):
+    from latent_geodesics.data_realism import _read_cached
+
+    (tmp_path / "bad.pt").write_bytes(b"not a torch file")
+    assert _read_cached(tmp_path / "bad.pt", 10) is None
+    assert _read_cached(tmp_path / "missing.pt", 10) is None
+    feats = torch.randn(10, 4)
+    s = real_stats(feats)
+    torch.save({"features": feats, "radii": s.radii, "mean": s.mean, "cov_sqrt": s.cov_sqrt,
+                "cov_trace": s.cov_trace}, tmp_path / "ok.pt")
+    assert _read_cached(tmp_path / "ok.pt", 10) is not None
+    assert _read_cached(tmp_path / "ok.pt", 11) is None  # another reference size

@@ -52,7 +52,7 @@ K = 3
 """Neighbours for the real pictures' radii (the paper's ``k``)."""
 INPUT_SIZE = 128
 """Side the pictures are upsampled to before AlexNet (at 64 px its deepest layer is 3x3; at 128, 7x7)."""
-_FORMAT = 1
+_FORMAT = 2
 """Version of the cached reference file's layout and feature definition; part of its name."""
 
 
@@ -268,32 +268,44 @@ def _cache_key(ref: Reference, weights_sha: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _read_cached(path, count: int) -> RealStats | None:
+    """The :class:`RealStats` in a cache file, or ``None`` if it is missing, damaged or not of ``count`` pictures."""
+    if not path.is_file():
+        return None
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        stats = RealStats(blob["features"], blob["radii"], blob["mean"], blob["cov_sqrt"], float(blob["cov_trace"]))
+    except Exception:  # noqa: BLE001 - a damaged cache file is computed again
+        return None
+    d = stats.features.shape[-1]
+    ok = (stats.features.shape == (count, d) and stats.radii.shape == (count,) and stats.mean.shape == (d,)
+          and stats.cov_sqrt.shape == (d, d)
+          and all(bool(torch.isfinite(t).all()) for t in (stats.features, stats.radii, stats.cov_sqrt)))
+    return stats if ok else None
+
+
 @functools.lru_cache(maxsize=4)
 def _reference_stats(model: str, weights_sha: str) -> RealStats:
-    """The reference's :class:`RealStats` on the CPU: from the disk cache, or computed and cached (atomically)."""
+    """The reference's :class:`RealStats` on the CPU: from the disk cache, or computed and cached (atomically).
+
+    The cache holds the derived statistics too: the square root of a 1152 x 1152 covariance takes seconds.
+    """
     ref = REFERENCES[model]
     path = cache_dir() / "data-realism" / f"{model.replace(':', '-')}-{_cache_key(ref, weights_sha)}.pt"
-    feats = None
-    if path.is_file():
-        try:
-            feats = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception:  # noqa: BLE001 - a damaged cache file is computed again
-            feats = None
-        if not (torch.is_tensor(feats) and feats.ndim == 2 and feats.shape[0] == ref.count
-                and bool(torch.isfinite(feats).all())):
-            feats = None
-    if feats is None:
-        images = ref.load()
-        net = AlexFeatures()
-        feats = torch.cat([net(x) for x in images.split(100)])
-        writable_cache()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(path) as tmp:
-                torch.save(feats, tmp)
-        except OSError as e:
-            raise os_error(e, f"cannot write {path}") from e
-    return real_stats(feats)
+    stats = _read_cached(path, ref.count)
+    if stats is not None:
+        return stats
+    net = AlexFeatures()
+    stats = real_stats(torch.cat([net(x) for x in ref.load().split(100)]))
+    writable_cache()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            torch.save({"features": stats.features, "radii": stats.radii, "mean": stats.mean,
+                        "cov_sqrt": stats.cov_sqrt, "cov_trace": stats.cov_trace}, tmp)
+    except OSError as e:
+        raise os_error(e, f"cannot write {path}") from e
+    return stats
 
 
 def data_realism_for(generator) -> DataRealism | None:
