@@ -210,3 +210,21 @@ def test_a_damaged_reference_cache_is_not_used(tmp_path):
                 "cov_trace": s.cov_trace}, tmp_path / "ok.pt")
     assert _read_cached(tmp_path / "ok.pt", 10) is not None
     assert _read_cached(tmp_path / "ok.pt", 11) is None  # another reference size
+
+
+def test_compare_reports_data_realism_per_method(tmp_path):
+    from cli_helpers import run
+
+    _need_alexnet()
+    _need_fashion()
+    out = tmp_path / "c"
+    r = run("compare", "--model", "zoo:fashion32", "--methods", "linear,slerp", "--pairs", 1, "--frames", 4,
+            "--eval-metrics", "pixel", "-q", "--out", out)
+    assert r.exit_code == 0, r.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["data_realism"]["features"] == "alexnet"
+    for method in ("linear", "slerp"):
+        ev, s = report["methods"][method]["evaluation"], report["methods"][method]["summary"]
+        assert s["data_realism_min"] == pytest.approx(ev["data_realism"]["min"][0])
+        assert s["frechet"] == ev["frechet"] > 0
+    assert "Fréchet to real" in (out / "report.html").read_text()
