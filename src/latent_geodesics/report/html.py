@@ -78,6 +78,7 @@ def write_html(path: str | os.PathLike, report: Mapping, *, grid: str = "grid.pn
     model = report["model"]
     has_realism = any(m["summary"].get("realism_p_min") is not None for m in report["methods"].values())
     has_judge = any(m["summary"].get("judge_confidence_min") is not None for m in report["methods"].values())
+    has_data = any(m["summary"].get("data_realism_min") is not None for m in report["methods"].values())
     pairs = report["pairs"]
     n_pairs = len(pairs)
 
@@ -90,6 +91,8 @@ def write_html(path: str | os.PathLike, report: Mapping, *, grid: str = "grid.pn
         if has_judge:
             cells += [f"<td>{number(s.get('judge_confidence_min'), 3)}</td>",
                       f"<td>{number(s.get('judge_off_class'), 3)}</td>"]
+        if has_data:
+            cells += [f"<td>{number(s.get(key), 3)}</td>" for key in ("data_realism_min", "data_realism_mean", "frechet")]
         cells.append(f"<td>{number(m['wall_time_s'], 3)}</td>")
         return "<tr>" + "".join(cells) + "</tr>"
 
@@ -98,6 +101,8 @@ def write_html(path: str | os.PathLike, report: Mapping, *, grid: str = "grid.pn
         head += ["realism p min", "realism p mean"]
     if has_judge:  # the independent classifier (latent_geodesics.judges)
         head += ["judge min confidence", "judge off-class frames"]
+    if has_data:  # real pictures in AlexNet features (latent_geodesics.data_realism)
+        head += ["real-picture realism min", "real-picture realism mean", "Fréchet to real"]
     head.append("time (s)")
     table = ("<table><thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"
              + "".join(row(name, m) for name, m in report["methods"].items()) + "</tbody></table>")

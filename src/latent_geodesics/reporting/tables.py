@@ -35,9 +35,12 @@ def format_table(report: Mapping) -> str:
     realism_cols = [("p min", 8, ">"), ("< rand p5", 10, ">")] if has_p else [("realism min", 12, ">")]
     has_judge = any(m.get("judge") for m in methods.values())
     judge_cols = [("judge min", 9, ">"), ("off-class", 9, ">")] if has_judge else []
+    has_data = any(m.get("data_realism") for m in methods.values())
+    data_cols = [("real min", 8, ">"), ("real mean", 9, ">"), ("Frechet", 8, ">")] if has_data else []
     width = max([8] + [len(name) for name in methods])
     cols = [("method", width, "<"), ("metric", 12, "<"), ("length", 11, ">"), ("vs linear", 10, ">"),
-            ("step CV", 9, ">"), ("mid bright", 11, ">")] + (realism_cols if has_realism else []) + judge_cols
+            ("step CV", 9, ">"), ("mid bright", 11, ">")] + (realism_cols if has_realism else []) + judge_cols \
+        + data_cols
 
     def row(cells: list) -> str:
         parts = []
@@ -60,6 +63,8 @@ def format_table(report: Mapping) -> str:
             [median_or_none(r.get("min"))]
         j = m.get("judge") or {}
         judged = [median_or_none(j.get("confidence_min")), median_or_none(j.get("off_class"))] if has_judge else []
+        d = m.get("data_realism") or {}
+        judged += [median_or_none(d.get("min")), median_or_none(d.get("mean")), m.get("frechet")] if has_data else []
         for name, s in m["metrics"].items():
             cells = [method, name, median_or_none(s["length"]), median_or_none(s.get("length_vs_linear")),
                      median_or_none(s["step_cv"]), median_or_none(m["mid_brightness_change"])]
@@ -71,6 +76,17 @@ def format_table(report: Mapping) -> str:
         lines.append(f"judge min: lowest confidence (max softmax) of the independent classifier "
                      f"{judge.get('name', '')} along the path; off-class: fraction of interior frames whose "
                      "class is neither endpoint's")
+    if has_data:
+        info = report.get("data_realism") or {}
+        floor = next((m["data_realism"].get("frechet_real_floor") for m in methods.values() if m.get("data_realism")),
+                     None)
+        lines.append(f"real min/mean: realism score (Kynkaanniemi et al. 2019; 1 = as typical as real pictures) of "
+                     f"the interior frames in {info.get('features', '?')} features against "
+                     f"{info.get('reference_images', '?')} real pictures; Frechet: of all interior frames to them "
+                     f"(as many real pictures: {'-' if floor is None else f'{floor:.4g}'})")
+        if info.get("shares_network_with_metric"):
+            lines.append(f"note: {', '.join(info['shares_network_with_metric'])} uses AlexNet too: the real-picture "
+                         "judge is not independent of that metric")
     return "\n".join(lines) + "\n"
 
 
@@ -78,10 +94,12 @@ def format_summary(report: Mapping) -> str:
     """A plain-text table of a ``compare`` report: one row per method, medians over the pairs."""
     has_p = any(m["summary"]["realism_p_min"] is not None for m in report["methods"].values())
     has_judge = any(m["summary"].get("judge_confidence_min") is not None for m in report["methods"].values())
+    has_data = any(m["summary"].get("data_realism_min") is not None for m in report["methods"].values())
     ref = report["reference_metric"]
     cols = [("method", 16, "<"), (f"length {ref}"[:14], 14, ">"), ("vs linear", 9, ">"), ("step CV", 8, ">"),
             ("mid bright", 10, ">")] + ([("p min", 7, ">")] if has_p else []) + \
-        ([("judge min", 9, ">"), ("off-class", 9, ">")] if has_judge else []) + [("time s", 8, ">")]
+        ([("judge min", 9, ">"), ("off-class", 9, ">")] if has_judge else []) + \
+        ([("real min", 8, ">"), ("real mean", 9, ">"), ("Frechet", 8, ">")] if has_data else []) + [("time s", 8, ">")]
 
     def row(cells: Sequence) -> str:
         parts = []
@@ -95,6 +113,7 @@ def format_summary(report: Mapping) -> str:
         s = m["summary"]
         cells = [name, s["length"], s["length_vs_linear"], s["step_cv"], s["mid_brightness_change"]]
         judged = [s["judge_confidence_min"], s["judge_off_class"]] if has_judge else []
+        judged += [s.get("data_realism_min"), s.get("data_realism_mean"), s.get("frechet")] if has_data else []
         lines.append(row(cells + ([s["realism_p_min"]] if has_p else []) + judged + [m["wall_time_s"]]))
     ppl = {name: m["summary"].get("ppl_energy_mean") for name, m in report["methods"].items()}
     if any(v is not None for v in ppl.values()):
