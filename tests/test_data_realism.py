@@ -17,9 +17,9 @@ def _need_alexnet():
     from latent_geodesics.weights import weight_path
 
     try:
-        weight_path("alexnet", fetch=False)
+        weight_path("alexnet")
     except UserError as e:
-        pytest.skip(f"AlexNet weights not cached: {e}")
+        pytest.skip(f"AlexNet weights cannot be fetched: {e}")
 
 
 def _need_fashion():
@@ -118,9 +118,9 @@ def test_held_out_real_pictures_score_near_one_and_noise_far_below(model, held):
         images = fashion_mnist_test(400, start=5000)
     else:
         try:
-            mnist_archive(fetch=False)
+            mnist_archive()
         except UserError as e:
-            pytest.skip(f"MNIST not cached: {e}")
+            pytest.skip(f"MNIST cannot be fetched: {e}")
         images = read_mnist("test", limit=400)[0]
     judge = data_realism_for(load_generator(model))
     assert judge.info()["features"] == "alexnet" and judge.info()["reference_images"] == 2000
@@ -132,9 +132,9 @@ def test_celeba_photos_held_out_score_near_one_and_noise_far_below():
 
     _need_alexnet()
     try:
-        celeba_archive(fetch=False)
+        celeba_archive()
     except UserError as e:
-        pytest.skip(f"CelebA photos not cached: {e}")
+        pytest.skip(f"CelebA photos cannot be fetched: {e}")
     faces = celeba_images(500)
     assert faces.shape == (500, 3, 64, 64) and -1 <= float(faces.min()) < float(faces.max()) <= 1
     net = AlexFeatures()
