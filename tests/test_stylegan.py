@@ -196,3 +196,16 @@ def test_a_path_between_classes_starts_and_ends_at_each_class_image(tmp_path, sp
     else:
         got = g.synthesis(points[:, None].expand(-1, g.num_ws, -1), noise_mode="const")
     torch.testing.assert_close(got.clamp(-1, 1), want, atol=1e-5, rtol=0)
+
+
+def test_ppl_of_a_pickle_in_w_lerps_mapped_points(net_pkl, tmp_path):
+    from latent_geodesics.ppl import perceptual_path_length
+
+    out = tmp_path / "ppl.json"
+    r = run("ppl", "--model", net_pkl, "--space", "w", "--samples", 8, "--json", out, "-q")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(out.read_text())
+    assert doc["space"] == "w" and doc["ppl"] > 0 and doc["ci95"][0] <= doc["ppl"] <= doc["ci95"][1]
+    gen = load_generator(str(net_pkl), space="w")
+    assert perceptual_path_length(gen, samples=8).value == pytest.approx(doc["ppl"], rel=1e-5)
+    assert gen.sample_latents(1, seed=2**40).shape == (1, 32)  # 64-bit seeds draw too (PPL derives its own)

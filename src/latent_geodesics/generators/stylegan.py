@@ -33,8 +33,8 @@ DEFAULT_SPACE = "w"
 """Where paths live on a style network unless ``--space`` says otherwise (see the README's "StyleGAN models")."""
 STYLE_ATTRIBUTES = ("mapping", "synthesis", "z_dim", "w_dim", "num_ws", "c_dim")
 PICKLE_SUFFIXES = (".pkl", ".pickle")
-MAX_SEED = 2**32 - 1
-"""Seeds draw ``z`` as NVIDIA's tools do (``numpy.random.RandomState(seed).randn(z_dim)``), which takes 32 bits."""
+NVIDIA_SEEDS = 2**32
+"""Seeds below this draw ``z`` as NVIDIA's tools do (``numpy.random.RandomState(seed).randn(z_dim)``, 32 bits)."""
 
 
 def is_style_network(obj: object) -> bool:
@@ -200,11 +200,13 @@ class StyleGenerator(Generator):
         return self.from_z(self.z_of_seed(seed, n)).to(device or self.device)
 
     def z_of_seed(self, seed: int, n: int = 1) -> Tensor:
-        """``RandomState(seed).randn(n, z_dim)`` as float32 ``(n, z_dim)``, on the CPU."""
-        if not 0 <= int(seed) <= MAX_SEED:
-            raise UserError(f"seeds of a StyleGAN-class model are drawn as NVIDIA's tools draw them and must be "
-                            f"from 0 to {MAX_SEED}, got {seed}")
-        return torch.from_numpy(np.random.RandomState(int(seed)).randn(n, *self.z_shape)).float()
+        """``RandomState(seed).randn(n, z_dim)`` as float32 ``(n, z_dim)``, on the CPU (a seed of 32 bits or more
+        seeds the RandomState with its two 32-bit words)."""
+        seed = int(seed)
+        if not 0 <= seed < 2**64:
+            raise UserError(f"seed must be an integer in [0, 2**64), got {seed}")
+        state = seed if seed < NVIDIA_SEEDS else [seed % NVIDIA_SEEDS, seed // NVIDIA_SEEDS]
+        return torch.from_numpy(np.random.RandomState(state).randn(n, *self.z_shape)).float()
 
     def style_info(self) -> dict:
         """What report.json and path.npz record: ``space``, ``truncation``, ``truncation_cutoff``, ``class``."""
