@@ -145,4 +145,5 @@ def run(ctx: Context) -> None:
     notes.append("clamp: linear W paths between seeded pairs (vgg-eq, max_size 128): the length on raw synthesis "
                  "output over the length on the same images clamped to [-1, 1], and the share of pixels outside")
     write_result(ctx, "stylegan", settings=spec, results={"rows": rows, "clamp": clamp}, notes=notes,
+                 model="bench.stylenet StyleNet 256 px (net.pkl)",
                  wall_time=time.perf_counter() - t0)
