@@ -209,3 +209,21 @@ def test_ppl_of_a_pickle_in_w_lerps_mapped_points(net_pkl, tmp_path):
     gen = load_generator(str(net_pkl), space="w")
     assert perceptual_path_length(gen, samples=8).value == pytest.approx(doc["ppl"], rel=1e-5)
     assert gen.sample_latents(1, seed=2**40).shape == (1, 32)  # 64-bit seeds draw too (PPL derives its own)
+
+
+def test_compare_and_batch_take_a_pickle_typed_on_the_command_line(net_pkl, tmp_path):
+    r = run("compare", "--model", net_pkl, "--space", "w+", "--pairs", 1, "--methods", "linear,pixel", "--frames", 3,
+            "--eval-metrics", "pixel", "--out", tmp_path / "c", "-q")
+    assert r.exit_code == 0, r.output
+    file = PathFile.read(tmp_path / "c" / "paths.npz")
+    assert file.style["space"] == "w+" and file.sets["linear"].shape[2:] == (_nets(net_pkl)["G_ema"].num_ws, 32)
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text(json.dumps({"seeds": [1, 2]}) + "\n")
+    r = run("batch", jobs, "--model", net_pkl, "--space", "w", "--metric", "pixel", "--frames", 3,
+            "--out", tmp_path / "b", "-q")
+    assert r.exit_code == 0, r.output
+    (path,) = (tmp_path / "b" / "paths").glob("*.npz")
+    line = PathFile.read(path)
+    assert line.style["space"] == "w"
+    gen = load_generator(str(net_pkl), space="w")
+    torch.testing.assert_close(torch.from_numpy(line.points[0, 0]), gen.sample_latents(1, seed=1)[0])
