@@ -7,6 +7,8 @@ import sys
 
 import click
 
+from .._check import os_error
+
 def progress_bar(total: int, desc: str, quiet: bool, *, budget: bool = False, unit: str = "step"):
     """A progress bar on stderr. ``budget``: the total is an upper bound (solvers stop when they converge), so the
     bar says how much of the budget is spent and at most how long the rest would take."""
@@ -49,3 +51,16 @@ def echo_projection(items: list[dict], quiet: bool) -> None:
         for item in items:
             click.echo(f"{item['name']}: reconstruction LPIPS {item['lpips']:.3f}, PSNR {item['psnr_db']:.1f} dB",
                        err=True)
+
+
+def write_json_option(path, report: dict) -> None:
+    """``--json FILE``: its folder made, the report written atomically, then the ``wrote`` line."""
+    from ..rendering import write_json
+    from .app import wrote
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise os_error(e, f"cannot create the folder of {path}") from e
+    write_json(path, report)
+    wrote(f"wrote {path}")

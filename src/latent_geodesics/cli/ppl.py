@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from .._check import UserError, check_output_dir, os_error
+from .._check import UserError, check_output_dir
 from ..ppl import SAMPLINGS, perceptual_path_length
-from .app import main, wrote
+from .app import main
 from .options import FILE, SAMPLES, SEED, Finite, lower, model_options, quiet_option, settings_from
-from .output import progress_bar
+from .output import progress_bar, write_json_option
 
 
 @main.command("ppl")
@@ -39,7 +39,6 @@ def ppl_cmd(device: str, sampling: str, epsilon: float, samples: int, crop: bool
       latent-geodesics ppl --model zoo:mnist28 --samples 2000
       latent-geodesics ppl --model zoo:celeba64 --sampling end --crop --samples 10000 --json ppl.json
     """
-    from ..rendering import write_json
     from ..workflows.interpolate import load_model
 
     if json_out is not None:
@@ -56,9 +55,4 @@ def ppl_cmd(device: str, sampling: str, epsilon: float, samples: int, crop: bool
                f"{result.value:.4g}, 95% CI {result.ci95[0]:.4g} to {result.ci95[1]:.4g} "
                f"({result.kept} of {result.samples} samples kept)")
     if json_out is not None:
-        try:
-            json_out.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise os_error(e, f"cannot create the folder of {json_out}") from e
-        write_json(json_out, report)
-        wrote(f"wrote {json_out}")
+        write_json_option(json_out, report)

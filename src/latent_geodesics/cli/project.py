@@ -6,13 +6,13 @@ from pathlib import Path
 
 import click
 
-from .._check import UserError, check_output_dir, os_error
+from .._check import UserError, check_output_dir
 from ..workflows.interpolate import load_model
 from .app import main, wrote
 from .options import (FILE, IMAGE, device_option, discriminator_option, latent_shape_option, model_option,
                       lower, model_options, out_option, parse_options, parse_shape, projection_options, quiet_option,
                       settings_from)
-from .output import echo_projection, progress_bar
+from .output import echo_projection, progress_bar, write_json_option
 
 
 @main.command("project")
@@ -82,7 +82,6 @@ def evaluate_cmd(path_file: Path, metrics: tuple[str, ...], metric_options: tupl
       latent-geodesics evaluate out/path.npz --metric vgg-eq --metric-option min_size=128
     """
     from ..evaluation import evaluate_file, format_table
-    from ..rendering import write_json
 
     if json_out is not None:
         check_output_dir(json_out.parent, files=(json_out.name,), option="--json")
@@ -94,9 +93,4 @@ def evaluate_cmd(path_file: Path, metrics: tuple[str, ...], metric_options: tupl
                    "--discriminator to score realism with it", err=True)
     click.echo(format_table(report))
     if json_out is not None:
-        try:
-            json_out.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise os_error(e, f"cannot create the folder of {json_out}") from e
-        write_json(json_out, report)
-        wrote(f"wrote {json_out}")
+        write_json_option(json_out, report)
