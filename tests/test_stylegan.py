@@ -227,3 +227,16 @@ def test_compare_and_batch_take_a_pickle_typed_on_the_command_line(net_pkl, tmp_
     assert line.style["space"] == "w"
     gen = load_generator(str(net_pkl), space="w")
     torch.testing.assert_close(torch.from_numpy(line.points[0, 0]), gen.sample_latents(1, seed=1)[0])
+
+
+def test_truncation_without_a_tracked_w_avg_uses_the_mean_of_mapped_samples():
+    net = StyleNet(z_dim=16, w_dim=16, img_resolution=8, channels=8, w_avg_samples=20000)
+    tracked = net.mapping.w_avg.clone()
+    with torch.no_grad():
+        spread = float((net.mapping(torch.randn(2000, 16), None)[:, 0] - tracked).norm(dim=1).mean())
+    with_avg = load_generator(net, space="w", truncation=0.5).sample_latents(1, seed=3)
+    del net.mapping.w_avg  # a network with the interface but no tracked mean
+    without = load_generator(net, space="w", truncation=0.5).sample_latents(1, seed=3)
+    # both are w_avg + 0.5 (w - w_avg): they differ by half the difference of the two means, a sampling error
+    assert float((without - with_avg).norm()) < 0.05 * spread
+    assert not torch.equal(without, load_generator(net, space="w").sample_latents(1, seed=3))  # truncated at all

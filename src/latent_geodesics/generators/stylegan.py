@@ -18,6 +18,7 @@ named on the command line or in Python, never on a name read from a data file.
 from __future__ import annotations
 
 import pickle
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -105,13 +106,23 @@ class _Synthesis(nn.Module):
     """``points (B, *latent_shape), c (B, c_dim) -> images``: the points of a space made into ws, then synthesis
     with constant noise; images are clamped to ``[-1, 1]`` as the user sees them (the README says why)."""
 
-    def __init__(self, net: nn.Module, space: str, psi: float, cutoff: int | None) -> None:
+    def __init__(self, net: nn.Module, space: str, psi: float, cutoff: int | None, w_avg: Tensor) -> None:
         super().__init__()
         self.net, self.space, self.psi, self.cutoff = net, space, psi, cutoff
+        self.register_buffer("w_avg", w_avg, persistent=False)
+
+    def mapped(self, z: Tensor, c: Tensor, cutoff: int | None) -> Tensor:
+        """``ws (B, num_ws, w_dim)``: the mapping without truncation, then ``w_avg + psi (w - w_avg)`` on the first
+        ``cutoff`` layers (all if ``None``), as NVIDIA's mapping truncates, with the model's ``w_avg`` or ours."""
+        ws = self.net.mapping(z, c, truncation_psi=1, truncation_cutoff=None)
+        if self.psi == 1:
+            return ws
+        k = ws.shape[1] if cutoff is None else cutoff
+        return torch.cat([self.w_avg.lerp(ws[:, :k], self.psi), ws[:, k:]], dim=1)
 
     def ws(self, points: Tensor, c: Tensor) -> Tensor:
         if self.space == "z":
-            return self.net.mapping(points, c, truncation_psi=self.psi, truncation_cutoff=self.cutoff)
+            return self.mapped(points, c, self.cutoff)
         if self.space == "w":
             return points.unsqueeze(1).expand(-1, int(self.net.num_ws), -1)
         return points
@@ -158,7 +169,8 @@ class StyleGenerator(Generator):
         shape = {"z": (z_dim,), "w": (w_dim,), "w+": (num_ws, w_dim)}[space]
         critic = _Critic(discriminator, c) if isinstance(discriminator, nn.Module) and _takes_label(discriminator) \
             else discriminator
-        super().__init__(_Synthesis(net, space, float(truncation), truncation_cutoff), latent_shape=shape,
+        w_avg = _w_avg(net, c) if truncation != 1 else torch.zeros(w_dim)
+        super().__init__(_Synthesis(net, space, float(truncation), truncation_cutoff, w_avg), latent_shape=shape,
                          prior="gaussian", discriminator=critic, condition=c, name=name)
         self.space, self.truncation, self.truncation_cutoff = space, float(truncation), truncation_cutoff
         self.class_index = class_index
@@ -190,8 +202,7 @@ class StyleGenerator(Generator):
             return z
         label = self.condition if class_index is None else one_hot(class_index, self.condition.numel()).to(z)
         c = label.expand(z.shape[0], -1)
-        cutoff = self.truncation_cutoff if self.space == "w+" else None
-        ws = self.style.mapping(z, c, truncation_psi=self.truncation, truncation_cutoff=cutoff)
+        ws = self.net.mapped(z, c, self.truncation_cutoff if self.space == "w+" else None)
         return ws[:, 0] if self.space == "w" else ws
 
     def sample_latents(self, n: int, *, seed: int, device: torch.device | str | None = None) -> Tensor:
@@ -212,6 +223,32 @@ class StyleGenerator(Generator):
         """What report.json and path.npz record: ``space``, ``truncation``, ``truncation_cutoff``, ``class``."""
         return {"space": self.space, "truncation": self.truncation, "truncation_cutoff": self.truncation_cutoff,
                 "class": self.class_index}
+
+
+W_AVG_SAMPLES = 10_000
+"""Mapped samples averaged for ``w_avg`` where a model has none (NVIDIA's projector uses 10,000)."""
+_W_AVG_CACHE: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()
+
+
+@torch.no_grad()
+def _w_avg(net: nn.Module, c: Tensor) -> Tensor:
+    """The model's ``mapping.w_avg``, or the mean of mapped samples (seeded, with the model's label), computed once
+    per network and label."""
+    tracked = getattr(getattr(net, "mapping", None), "w_avg", None)
+    if isinstance(tracked, Tensor):
+        return tracked.detach().float().clone()
+    cache = _W_AVG_CACHE.setdefault(net, {})
+    key = tuple(c.tolist())
+    if key not in cache:
+        device = next((t.device for t in net.parameters()), torch.device("cpu"))
+        rng = torch.Generator().manual_seed(0)
+        total = torch.zeros(int(net.w_dim), dtype=torch.float64)
+        for lo in range(0, W_AVG_SAMPLES, 1000):
+            z = torch.randn(1000, int(net.z_dim), generator=rng).to(device)
+            ws = net.mapping(z, c.to(device).expand(1000, -1), truncation_psi=1, truncation_cutoff=None)
+            total += ws[:, 0].double().sum(0).cpu()
+        cache[key] = (total / W_AVG_SAMPLES).float()
+    return cache[key].clone()
 
 
 def _takes_label(module: nn.Module) -> bool:
