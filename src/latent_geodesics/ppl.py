@@ -36,9 +36,9 @@ from torch import Tensor
 from ._check import UserError
 from .budget import chunk_for
 from .generators import Generator
+from .limits import SPACES
 from .metrics import Features, Metric, build_metric
 
-SPACES = ("z", "w", "w+")
 SAMPLINGS = ("full", "end")
 PPL_SIZE = 256
 """Images above this resolution are area-downsampled by the whole factor ``resolution // PPL_SIZE`` (NVIDIA's)."""

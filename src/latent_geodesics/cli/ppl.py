@@ -38,6 +38,7 @@ def ppl_cmd(device: str, sampling: str, epsilon: float, samples: int, crop: bool
     Examples:
       latent-geodesics ppl --model zoo:mnist28 --samples 2000
       latent-geodesics ppl --model zoo:celeba64 --sampling end --crop --samples 10000 --json ppl.json
+      latent-geodesics ppl --model ffhq.pkl --space w --crop --samples 50000 --json ppl.json
     """
     from ..workflows.interpolate import load_model
 
