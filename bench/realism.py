@@ -4,7 +4,10 @@
 The weighting optimises the model's own discriminator, so its realism ``p`` is not an independent
 verdict. Each model also has an *independent judge* (:mod:`latent_geodesics.judges`): a classifier trained
 on the real training images only. Per path it gives the lowest confidence (max softmax) along the path
-and the fraction of interior frames whose class is neither endpoint's (off-class frames).
+and the fraction of interior frames whose class is neither endpoint's (off-class frames). And a *data realism
+judge* (:mod:`latent_geodesics.data_realism`): each frame's k-NN realism score in AlexNet features against real
+pictures, per path its lowest and mean score over the interior frames, and per method the Fréchet distance of its
+interior frames (pairs pooled) to the real pictures.
 
 Methods, same seeded pairs and frame count per model: the straight line, the plain geodesic, the conformal
 form at several strengths and the published form at several strengths. The published form's ``lambda`` is
@@ -20,6 +23,7 @@ import time
 import torch
 from torch import nn
 
+from latent_geodesics.data_realism import DataRealism, data_realism_for, real_stats
 from latent_geodesics.evaluation import baseline_path, evaluate_paths
 from latent_geodesics.generators import Generator, load_generator
 from latent_geodesics.judges import JudgeNet, judge_for
@@ -34,7 +38,7 @@ MODELS = ("zoo:mnist28", "zoo:fashion32")
 BASE_METRIC = "vgg-eq"
 VGG_MIN_SIZE = 32
 """vgg-eq at 32 px (the images' own size for fashion32, a small upsampling for mnist28): fits the CPU budget."""
-PAIRS, FRAMES = 4, 9
+PAIRS, FRAMES = 8, 9
 CONFORMAL = (0.5, 1.0, 2.0)
 """Strengths of the conformal form (unitless)."""
 PUBLISHED = (0.2, 1.0)
@@ -63,6 +67,32 @@ class _QuickJudge(nn.Module):
 
     def info(self) -> dict:
         return {"name": "random (quick)", "test_accuracy": None}
+
+
+class _QuickFeatures(nn.Module):
+    """Quick-mode stand-in for AlexNet's features: a fixed random convolution, spatially averaged."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(3, 16, 3).requires_grad_(False)
+
+    def forward(self, images):
+        x = images if images.shape[1] == 3 else images.expand(-1, 3, -1, -1)
+        return self.conv(x).relu().mean((2, 3))
+
+
+class _QuickDataRealism(DataRealism):
+    def info(self) -> dict:
+        return {**super().info(), "features": "random conv (quick)", "layers": [], "input_size": None}
+
+
+def _quick_data_realism(gen: Generator) -> DataRealism:
+    """Quick-mode stand-in data realism judge: random features, 64 seeded samples of the model as "real" pictures."""
+    feats = _QuickFeatures().to(gen.device)
+    with torch.no_grad():
+        real = feats(gen(gen.sample_latents(64, seed=0, device=gen.device)))
+    return _QuickDataRealism(feats, real_stats(real.cpu()), "64 samples of the tiny random model (quick)")
 
 
 def _med(values) -> float | None:
@@ -103,16 +133,19 @@ def run_model(ctx: Context, model: str) -> dict:
                       "converged": [bool(c) for c in res.converged]}
         log(f"  {res.n_points_evaluated} evaluations, {res.wall_time:.1f} s")
     judge = _QuickJudge().to(ctx.device) if ctx.quick else judge_for(gen)  # the solvers never see it
+    data = _quick_data_realism(gen) if ctx.quick else data_realism_for(gen)  # nor this one
     methods = {}
     with torch.no_grad():
         for name, points in paths.items():
             ev = evaluate_paths(gen, {BASE_METRIC: base}, points, baselines=(), calibration=cal,
-                                judge=judge)["methods"]["path"]
-            methods[name] = {"length": ev["metrics"][BASE_METRIC]["length"], "realism": ev["realism"],
-                             "judge": ev["judge"], "cost": cost[name]}
+                                judge=judge, data_realism=data)["methods"]["path"]
+            methods[name] = {"length": ev["metrics"][BASE_METRIC]["length"],
+                             "step_cv": ev["metrics"][BASE_METRIC]["step_cv"], "realism": ev["realism"],
+                             "judge": ev["judge"], "data_realism": ev["data_realism"], "frechet": ev["frechet"],
+                             "cost": cost[name]}
     lin = methods["linear"]["length"]
     for name, m in methods.items():
-        r, j = m["realism"], m["judge"]
+        r, j, dr = m["realism"], m["judge"], m["data_realism"]
         m["form"] = name.split("-")[0] if name.startswith(("published", "conformal")) else None
         m["lambda"] = lambdas.get(name)
         m["summary"] = {
@@ -122,12 +155,16 @@ def run_model(ctx: Context, model: str) -> dict:
             "judge_confidence_min_median": _med(j["confidence_min"]),
             "judge_confidence_mean_median": _med(j["confidence_mean"]),
             "judge_off_class": statistics.mean(j["off_class"]),
+            "step_cv_median": _med(m["step_cv"]),
+            "data_realism_min_median": _med(dr["min"]), "data_realism_mean_median": _med(dr["mean"]),
+            "frechet": m["frechet"], "frechet_real_floor": dr["frechet_real_floor"],
         }
     settings = {"pairs": sz["pairs"], "seeds": seeds, "frames": sz["frames"],
                 "base_metric": f"{BASE_METRIC} (min_size={VGG_MIN_SIZE})" if not ctx.quick
                 else f"{BASE_METRIC} (random, quick)",
                 "solver": {"name": "subdivide", **sz["solver"].to_dict()}, "calibration": cal.to_dict(),
-                "lambda": lambdas, "median_linear_step": step, "judge": judge.info()}
+                "lambda": lambdas, "median_linear_step": step, "judge": judge.info(),
+                "data_realism": data.info()}
     return {"settings": settings, "methods": methods}
 
 
@@ -144,6 +181,10 @@ def run(ctx: Context) -> None:
              "judge: a small CNN classifier trained on the model's real training images only "
              "(scripts/train_judges.py); judge min = lowest max-softmax along a path (median over pairs); "
              "off-class = fraction of interior frames whose class is neither endpoint's (pairs pooled)",
+             "data realism (latent_geodesics.data_realism): Kynkaanniemi et al.'s k-NN realism score of each frame "
+             "in AlexNet features against real pictures of the model's domain; min/mean over a path's interior "
+             "frames (medians over pairs); frechet: Frechet distance of a method's interior frames, pairs pooled, "
+             "to the real pictures, frechet_real_floor: that of as many real pictures",
              "published-c: the published form with lambda = c x the median straight-line step of that model"]
     write_result(ctx, "realism", settings=settings, results={"models": results}, notes=notes,
                  wall_time=time.perf_counter() - t_suite,

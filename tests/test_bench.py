@@ -88,6 +88,10 @@ def test_quick_results_have_the_headline_fields(quick_run: Path) -> None:
         for m in r["methods"].values():
             assert {"judge_confidence_min_median", "judge_off_class", "p_min_median"} <= set(m["summary"])
             assert 0.1 <= m["summary"]["judge_confidence_min_median"] <= 1  # 10 classes: max softmax >= 1/10
+            assert {"step_cv_median", "data_realism_min_median", "data_realism_mean_median", "frechet",
+                    "frechet_real_floor"} <= set(m["summary"])
+            assert m["summary"]["data_realism_min_median"] >= 0 and m["summary"]["frechet"] >= 0
+    assert "data realism min (median)" in (quick_run / "BENCHMARKS.md").read_text()
     scaling = json.loads((quick_run / "scaling.json").read_text())["results"]
     assert all(r["batched_evaluations"] == r["one_at_a_time_evaluations"] for r in scaling["rows"])
     local = [r for r in scaling["executors"] if r["executor"] == "local"]  # quick runs skip the Ray rows
