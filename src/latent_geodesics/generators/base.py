@@ -26,6 +26,13 @@ reductions may run in another order (4e-5 seen on a 256 px StyleGAN2-class netwo
 differ by tenths."""
 
 
+def check_seed(seed: int) -> int:
+    """``seed`` as an int in ``[0, 2**64)``, the seeds every generator draws from."""
+    if not 0 <= int(seed) < 2**64:
+        raise UserError(f"seed must be an integer in [0, 2**64), got {seed}")
+    return int(seed)
+
+
 def _frozen(module: Callable) -> Callable:
     """A frozen copy of ``module``: eval mode, no parameter gradients, the caller's object untouched."""
     if not isinstance(module, nn.Module):
@@ -147,9 +154,7 @@ class Generator(nn.Module):
 
         Drawn on the CPU so that a seed gives the same codes on every device.
         """
-        if not 0 <= int(seed) < 2**64:
-            raise UserError(f"seed must be an integer in [0, 2**64), got {seed}")
-        rng = torch.Generator().manual_seed(int(seed))
+        rng = torch.Generator().manual_seed(check_seed(seed))
         z = torch.randn(n, *self.latent_shape, generator=rng)
         return self.endpoint(z).to(device or self.device)
 

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from .._check import UserError, first_line
 from ..limits import SPACES
-from .base import Generator
+from .base import Generator, check_seed
 
 DEFAULT_SPACE = "w"
 """Where paths live on a style network unless ``--space`` says otherwise (see the README's "StyleGAN models")."""
@@ -180,9 +180,6 @@ class StyleGenerator(Generator):
     def style(self) -> nn.Module:
         return self.net.net
 
-    def forward(self, z: Tensor) -> Tensor:
-        return self.net(z, self.condition.expand(z.shape[0], -1))
-
     @property
     def constrained(self) -> bool:
         return False
@@ -213,9 +210,7 @@ class StyleGenerator(Generator):
     def z_of_seed(self, seed: int, n: int = 1) -> Tensor:
         """``RandomState(seed).randn(n, z_dim)`` as float32 ``(n, z_dim)``, on the CPU (a seed of 32 bits or more
         seeds the RandomState with its two 32-bit words)."""
-        seed = int(seed)
-        if not 0 <= seed < 2**64:
-            raise UserError(f"seed must be an integer in [0, 2**64), got {seed}")
+        seed = check_seed(seed)
         state = seed if seed < NVIDIA_SEEDS else [seed % NVIDIA_SEEDS, seed // NVIDIA_SEEDS]
         return torch.from_numpy(np.random.RandomState(state).randn(n, *self.z_shape)).float()
 
