@@ -256,8 +256,9 @@ def evaluate_paths(generator: Generator, metrics: Mapping[str, Metric], points: 
         ``min``, ``mean``); ``judge`` (``None`` without a judge); ``data_realism`` and ``frechet`` (``None``
         without ``data_realism``). Undefined values (a ratio over 0) are ``None``.
     """
-    if chunk_size is None:  # the smallest chunk that fits the memory budget for every metric
-        chunk_size = min(chunk_for(generator, m) for m in metrics.values()) if metrics else chunk_for(generator)
+    measured = dict(metrics) if ppl_metric is None else {**metrics, _PPL: ppl_metric}
+    if chunk_size is None:  # the smallest chunk that fits the memory budget for every metric measured, PPL's too
+        chunk_size = min(chunk_for(generator, m) for m in measured.values()) if measured else chunk_for(generator)
     chunk_size = check_positive_int(chunk_size, "chunk size")
     sets = _checked_sets(generator, points)
     if not metrics:
@@ -270,7 +271,6 @@ def evaluate_paths(generator: Generator, metrics: Mapping[str, Metric], points: 
     for method in baselines:
         sets.setdefault(method, baseline_path(generator, method, first[:, 0], first[:, -1], first.shape[1] - 1))
     per_image = calibration.per_image if calibration is not None else False
-    measured = dict(metrics) if ppl_metric is None else {**metrics, _PPL: ppl_metric}
     raw = {method: _measure(generator, measured, p, chunk_size, per_image, judge, data_realism)
            for method, p in sets.items()}
     ppl = {method: energy_of(r["d_sq"].pop(_PPL)) for method, r in raw.items()} if ppl_metric is not None else {}
