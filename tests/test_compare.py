@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 from torch import nn
 
-from latent_geodesics import compare as compare_module
+from latent_geodesics.workflows import compare as compare_module
 from latent_geodesics._check import MachineError, UserError
-from latent_geodesics.compare import (VIDEO_HOLD, CompareSettings, compare, pair_seeds, parse_methods,
+from latent_geodesics.workflows.compare import (VIDEO_HOLD, CompareSettings, compare, pair_seeds, parse_methods,
                                       reference_metric, seeded_endpoints)
 from latent_geodesics.generators import Generator
 from latent_geodesics.solvers import OptimizeConfig, SubdivideConfig

@@ -18,7 +18,8 @@ PACKAGE = "latent_geodesics"
 ROOT = Path(__file__).resolve().parents[1] / "src" / PACKAGE
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("", "_check", "limits"),           # the package root (its version), the boundary checks, the limits
+    ("_version",),                      # the version, in one place
+    ("", "_check", "limits"),           # the package root, the boundary checks, the limits
     ("budget",),                        # what a model costs: the memory budget and the chunks it allows
     ("pathfile",),                      # the .npz of a finished path (interpolate, JOBS lines, compare)
     ("curves",),                        # points along a discrete path (pure tensor functions)
@@ -49,19 +50,24 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("jobs",),                          # solving and writing one interpolation, given the built objects
     ("settings",),                      # the settings tree every command and JOBS line builds
     ("compare_settings",),              # compare's methods, settings and endpoint pairs
-    ("compare",),                       # several methods on the same endpoints
-    ("workflows",),                     # settings in, files out: what the CLI, the API and JOBS lines run
+    ("workflows",),                     # settings in, files out: what the CLI, the API and JOBS lines run (compare too)
     ("batch",),                         # many lines of a JOBS file: spec, plan, solve, store, driver, summary
     ("ray_executor",),                  # batches on a Ray cluster
     ("executors",),                     # an executor by name
     ("app",),                           # the explore page: server, worker, static page (cli imports it lazily)
     ("cli",),                           # the command line
+    ("api",),                           # the Python API: one call per path, results that show themselves
 )
 """Modules, by name below ``latent_geodesics`` ("" is the package itself), from the bottom layer up.
 
 A name covers its submodules unless a longer name in the table covers them (``weights.files`` is lower than
 ``weights``). A module may import what is in a lower layer, and the modules under its own table name
 (``generators.load`` may import ``generators.base``; the circle test keeps those in order)."""
+
+
+LAZY_EXPORTS: dict[str, set[str]] = {"": {"api"}}
+"""Imports that run after every module has loaded, never while one loads: the package root's ``__getattr__``
+(PEP 562) imports ``api`` when ``latent_geodesics.geodesic`` is first asked for. They are left out of the graph."""
 
 
 def _modules() -> dict[str, Path]:
@@ -134,7 +140,8 @@ def _graph() -> dict[str, dict[str, int]]:
     for name, path in MODULES.items():
         edges: dict[str, int] = {}
         for target, line in imports_of(name, path.read_text()):
-            edges.setdefault(target, line)
+            if target not in LAZY_EXPORTS.get(name, ()):
+                edges.setdefault(target, line)
         graph[name] = edges
     return graph
 

@@ -22,7 +22,7 @@ import pytest
 import torch
 from torch import nn
 
-from latent_geodesics.compare import CompareSettings, compare, pair_seeds, seeded_endpoints
+from latent_geodesics.workflows.compare import CompareSettings, compare, pair_seeds, seeded_endpoints
 from latent_geodesics.generators import Generator
 from latent_geodesics.solvers import OptimizeConfig, SubdivideConfig
 

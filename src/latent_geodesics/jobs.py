@@ -389,11 +389,11 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
         The report (also written to ``report.json``).
     """
     if video is not None:
-        from . import video as vid
+        from .video import check_legs, output_info, outputs, strip_frames, video_files, video_frames, write_files
 
-        files = vid.video_files(video) + (("projection.png",) if projection is not None else ())
-        out = check_output_dir(out_dir, files=files, longest_name=vid.outputs.LONGEST_NAME)
-        envelope = vid.check_legs(video, z0.shape[0], join=join, loop=loop, envelope=envelope)
+        files = video_files(video) + (("projection.png",) if projection is not None else ())
+        out = check_output_dir(out_dir, files=files, longest_name=outputs.LONGEST_NAME)
+        envelope = check_legs(video, z0.shape[0], join=join, loop=loop, envelope=envelope)
         # solve the nodes and one round of midpoints between them (at most REFINED_POINTS): the video places its
         # frames on the curve through those
         n = settings.node_count()
@@ -411,7 +411,7 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
     wall = time.perf_counter() - t0
     vp = None
     if video is not None:
-        vp = vid.video_frames(generator, metric, solved.points, video, loop=loop, envelope=envelope,
+        vp = video_frames(generator, metric, solved.points, video, loop=loop, envelope=envelope,
                               chunk_size=settings.chunk_size)
         points = vp.latents.unsqueeze(0)  # the video's frames, as one path
     b, n1 = points.shape[:2]
@@ -442,7 +442,7 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
                    "precision": solved.precision, "notes": solved.notes,
                    **(result.summary() if result is not None else unsolved if settings.solver in SOLVING else {})},
         "projection": projection.to_dict() if projection is not None else None,
-        **({"video": {"settings": video.to_dict(), **vp.to_dict(), "outputs": vid.output_info(vp, video)}}
+        **({"video": {"settings": video.to_dict(), **vp.to_dict(), "outputs": output_info(vp, video)}}
            if vp is not None else {}),
         "wall_time_s": round(wall, 4),
         "device": str(generator.device),
@@ -452,8 +452,8 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
     })
     with staged_outputs(out) as stage:
         if vp is not None:
-            vid.write_files(stage, vp, video, metric_name=metric.name)
-            write_png(stage / "strip.png", tile(vid.strip_frames(frames[0])))
+            write_files(stage, vp, video, metric_name=metric.name)
+            write_png(stage / "strip.png", tile(strip_frames(frames[0])))
             if projection is not None:
                 from .project import write_projection_files
 

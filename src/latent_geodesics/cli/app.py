@@ -8,7 +8,7 @@ import warnings
 
 import click
 
-from .. import __version__
+from .._version import __version__
 from .._check import MachineError, StateWarning, UserError, first_line, os_error
 
 

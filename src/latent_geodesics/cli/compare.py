@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from .._check import UserError, check_output_dir
-from ..compare import (COMPARE_FILES, CompareSettings, check_methods, compare, format_summary, pair_seeds,
+from ..workflows.compare import (COMPARE_FILES, CompareSettings, check_methods, compare, format_summary, pair_seeds,
                        seeded_endpoints)
 from ..generators import DEFAULT_MODEL
 from ..limits import SHORT_FRAMES

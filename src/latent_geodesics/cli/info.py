@@ -41,10 +41,10 @@ def weights_group() -> None:
 @weights_group.command("list")
 def weights_list() -> None:
     """Show every weight file, whether it is cached, and where."""
-    from .. import weights
+    from ..weights import all_names, status
 
-    for name in weights.all_names():
-        present, path, note = weights.status(name)
+    for name in all_names():
+        present, path, note = status(name)
         click.echo(f"{name}\t{'cached' if present else 'missing'}\t{path}\t{note}")
 
 
@@ -53,15 +53,15 @@ def weights_list() -> None:
 @quiet_option()
 def weights_fetch(names: tuple[str, ...], quiet: bool) -> None:
     """Fetch (and check) the named weight files, or all of them."""
-    from .. import weights
+    from ..weights import all_names, ensure
 
-    todo = list(names) or weights.all_names()
-    unknown = [n for n in todo if n not in weights.all_names()]
+    todo = list(names) or all_names()
+    unknown = [n for n in todo if n not in all_names()]
     if unknown:
-        raise UserError(f"unknown weight file {unknown[0]!r}; known: {', '.join(weights.all_names())}")
+        raise UserError(f"unknown weight file {unknown[0]!r}; known: {', '.join(all_names())}")
     with progress_bar(len(todo), "weights", quiet) as bar:
         for name in todo:
             bar.set_postfix_str(name)
-            path = weights.ensure(name)
+            path = ensure(name)
             bar.update(1)
             bar.write(f"{name}\tok\t{path}", file=sys.stdout)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import weights
+from ..weights import shipped_path, weight_path
 from .._check import UserError, first_line
 from .base import Generator
 from .dcgan import ConditionalDCGAN, DCGANGenerator
@@ -72,7 +72,7 @@ def _load_state(path, key: str | None = None) -> dict:
 
 
 def _build_faces64(device: torch.device) -> Generator:
-    path = weights.weight_path("faces64-dcgan")
+    path = weight_path("faces64-dcgan")
     net = DCGANGenerator(z_dim=100, width=64, channels=3, upsamplings=4)
     net.load_state_dict(_load_state(path, "netG_state_dict"))
     return Generator(net, latent_shape=(100,), prior="gaussian", name="zoo:faces64").to(device)
@@ -100,7 +100,7 @@ def _load_into(net: torch.nn.Module, state: dict, path) -> None:
 
 
 def _build_celeba64(device: torch.device) -> Generator:
-    path = weights.weight_path("celeba64-dcgan")
+    path = weight_path("celeba64-dcgan")
     net = DCGANGenerator(z_dim=100, width=64, channels=3, upsamplings=4)
     _load_into(net, _celeba64_keys(_load_state(path)), path)
     return Generator(net, latent_shape=(100,), prior="gaussian", name="zoo:celeba64").to(device)
@@ -121,7 +121,7 @@ def _eyes128_keys(state: dict) -> dict:
 
 
 def _build_eyes128(device: torch.device) -> Generator:
-    path = weights.weight_path("eyes128-cdcgan")
+    path = weight_path("eyes128-cdcgan")
     net = ConditionalDCGAN(DCGANGenerator(z_dim=100 + len(EYE_CLASSES), width=64, channels=3, upsamplings=5),
                            z_dim=100)
     _load_into(net.net, _eyes128_keys(_load_state(path)), path)
@@ -139,13 +139,13 @@ def _shipped_dcgan(path, name: str, device: torch.device) -> Generator:
 
 
 def _build_fashion32(device: torch.device) -> Generator:
-    path = weights.shipped_path("fashion32", retrain="scripts/train_fashion32.py")
+    path = shipped_path("fashion32", retrain="scripts/train_fashion32.py")
     return _shipped_dcgan(path, "fashion32", device)
 
 
 def _build_mnist28(device: torch.device) -> Generator:
     # the same networks as fashion32, built for 28x28 from the file's config; the file is sha256-checked
-    return _shipped_dcgan(weights.shipped_path("mnist28", retrain="scripts/train_mnist28.py"), "mnist28", device)
+    return _shipped_dcgan(shipped_path("mnist28", retrain="scripts/train_mnist28.py"), "mnist28", device)
 
 
 ZOO: dict[str, ZooModel] = {model.name: model for model in (

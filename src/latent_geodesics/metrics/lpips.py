@@ -29,7 +29,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from .. import networks
+from ..networks import FeatureNet, LPIPS_MIN_SIZE, MAX_SIZE, check_max_size, lpips_backbone
 from .._check import UserError
 from .base import Features, Metric
 
@@ -68,7 +68,7 @@ def lpips_from_features(fa: Features, fb: Features, heads: Sequence[Tensor]) -> 
     return total
 
 
-def lpips_distance_sq(x: Tensor, y: Tensor, network: networks.FeatureNet, heads: Sequence[Tensor]) -> Tensor:
+def lpips_distance_sq(x: Tensor, y: Tensor, network: FeatureNet, heads: Sequence[Tensor]) -> Tensor:
     """LPIPS between two batches of images, with an already built backbone and heads.
 
     Args:
@@ -104,14 +104,14 @@ class LPIPSMetric(Metric):
 
     name = "lpips"
 
-    def __init__(self, *, net: str = "vgg", min_size: int = networks.LPIPS_MIN_SIZE,
-                 max_size: int | str | None = networks.MAX_SIZE) -> None:
+    def __init__(self, *, net: str = "vgg", min_size: int = LPIPS_MIN_SIZE,
+                 max_size: int | str | None = MAX_SIZE) -> None:
         super().__init__()
         if net not in NETS:
             raise UserError(f"unknown LPIPS network {net!r}; choose one of: {', '.join(NETS)}")
         self.net = net
-        max_size = networks.check_max_size(max_size)
-        self.network, heads = networks.lpips_backbone(net, min_size=min_size)
+        max_size = check_max_size(max_size)
+        self.network, heads = lpips_backbone(net, min_size=min_size)
         self.network.max_size = max_size
         self.heads = nn.ParameterList(nn.Parameter(h, requires_grad=False) for h in heads)
 

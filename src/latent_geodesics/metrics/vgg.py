@@ -16,11 +16,11 @@ from pathlib import Path
 
 from torch import Tensor
 
-from .. import networks
+from ..networks import FeatureNet, MAX_SIZE, VGG19_LAYERS, VGG_MIN_SIZE, check_max_size, vgg19
 from .._check import UserError
 from .base import Features, Metric, mean_sq, weighted_diff
 
-DEFAULT_LAYERS = networks.VGG19_LAYERS
+DEFAULT_LAYERS = VGG19_LAYERS
 
 
 def feature_distance_sq(fa: Features, fb: Features, layer_weights: Sequence[float]) -> Tensor:
@@ -38,7 +38,7 @@ def feature_distance_sq(fa: Features, fb: Features, layer_weights: Sequence[floa
     return total
 
 
-def vgg_distance_sq(x: Tensor, y: Tensor, network: networks.FeatureNet, *,
+def vgg_distance_sq(x: Tensor, y: Tensor, network: FeatureNet, *,
                     layer_weights: Sequence[float] | None = None) -> Tensor:
     """Squared VGG feature distance between two batches of images, with an already built network.
 
@@ -53,7 +53,7 @@ def vgg_distance_sq(x: Tensor, y: Tensor, network: networks.FeatureNet, *,
     Example:
         >>> import torch
         >>> from latent_geodesics import networks
-        >>> net = networks.vgg19(("conv1_2",), min_size=16)
+        >>> net = vgg19(("conv1_2",), min_size=16)
         >>> x = torch.zeros(1, 3, 16, 16)
         >>> vgg_distance_sq(x, x, net)
         tensor([0.])
@@ -85,7 +85,7 @@ class VGGMetric(Metric):
 
     def __init__(self, *, weights: str | Path = "vgg19", layers: Sequence[str] = DEFAULT_LAYERS,
                  layer_weights: Sequence[float] | None = None,
-                 min_size: int = networks.VGG_MIN_SIZE, max_size: int | str | None = networks.MAX_SIZE) -> None:
+                 min_size: int = VGG_MIN_SIZE, max_size: int | str | None = MAX_SIZE) -> None:
         super().__init__()
         layers = _split(layers)
         if layer_weights is None:
@@ -98,8 +98,8 @@ class VGGMetric(Metric):
             raise UserError(f"layer_weights must be {len(layers)} finite non-negative numbers, one per layer "
                             f"of {layers}")
         self.layer_weights = layer_weights
-        max_size = networks.check_max_size(max_size)
-        self.network = networks.vgg19(layers, weights=weights, min_size=min_size)
+        max_size = check_max_size(max_size)
+        self.network = vgg19(layers, weights=weights, min_size=min_size)
         self.network.max_size = max_size
 
     @property

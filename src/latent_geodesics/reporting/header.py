@@ -12,7 +12,7 @@ from typing import Protocol
 
 import torch
 
-from .. import __version__
+from .._version import __version__
 
 
 class _Model(Protocol):

@@ -2,7 +2,7 @@
 
 - :func:`format_table`: ``evaluate`` (:func:`latent_geodesics.evaluation.evaluate_paths` and
   :func:`~latent_geodesics.evaluation.evaluate_file`), one row per method and metric;
-- :func:`format_summary`: ``compare`` (:func:`latent_geodesics.compare.compare`), one row per method.
+- :func:`format_summary`: ``compare`` (:func:`latent_geodesics.workflows.compare.compare`), one row per method.
 """
 
 from __future__ import annotations

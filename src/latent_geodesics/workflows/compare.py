@@ -76,26 +76,26 @@ from typing import TYPE_CHECKING
 import numpy as np
 from torch import Tensor
 
-from ._check import check_output_dir
-from .compare_settings import (BASELINES, PIXEL_METRICS, REALISM_SUFFIX, CompareSettings, Kind, Method, build_metrics,
+from .._check import check_output_dir
+from ..compare_settings import (BASELINES, PIXEL_METRICS, REALISM_SUFFIX, CompareSettings, Kind, Method, build_metrics,
                                check_methods, default_eval_metrics, metrics_options, pair_seeds, parse_methods,
                                reference_metric, seeded_endpoints)
-from .evaluation import evaluate_paths
-from .ppl import ppl_metric
-from .generators import Generator
-from .data_realism import DataRealism, data_realism_for
-from .judges import Judge, judge_for
-from .jobs import check_finite, solve
-from .metrics import Metric
-from .paths import baseline_path, check_endpoints, images_of
-from .realism import Calibration, calibrate, realism_metric
-from .pathfile import PathFile
-from .rendering import staged_outputs, to_uint8, write_json, write_png, write_video
-from .reporting import format_summary, median_or_none, model_block, report_json
-from .solvers import Progress
+from ..evaluation import evaluate_paths
+from ..ppl import ppl_metric
+from ..generators import Generator
+from ..data_realism import DataRealism, data_realism_for
+from ..judges import Judge, judge_for
+from ..jobs import check_finite, solve
+from ..metrics import Metric
+from ..paths import baseline_path, check_endpoints, images_of
+from ..realism import Calibration, calibrate, realism_metric
+from ..pathfile import PathFile
+from ..rendering import staged_outputs, to_uint8, write_json, write_png, write_video
+from ..reporting import format_summary, median_or_none, model_block, report_json
+from ..solvers import Progress
 
 if TYPE_CHECKING:
-    from .project import Projection
+    from ..project import Projection
 
 __all__ = ["BASELINES", "COMPARE_FILES", "PIXEL_METRICS", "REALISM_SUFFIX", "SCHEMA_VERSION", "VIDEO_HOLD",
            "CompareSettings", "Kind", "Method", "build_metrics", "check_methods", "compare", "default_eval_metrics",
@@ -273,12 +273,12 @@ def _pair_titles(seeds_list: Sequence[tuple[int | None, int | None]]) -> list[st
 def _write_files(out: Path, report: dict, *, grid: np.ndarray, video: np.ndarray, fps: float,
                  paths_npz: PathFile, projection: "Projection | None", t_job: float) -> None:
     """Write every file into ``out``, all or nothing; ``report["wall_time_s"]`` is set just before the report."""
-    from .report import write_html, write_plots
+    from ..report import write_html, write_plots
 
     with staged_outputs(out) as stage:
         write_png(stage / "grid.png", grid)
         if projection is not None:
-            from .project import write_projection_files
+            from ..project import write_projection_files
 
             write_projection_files(stage, projection)
         write_video(stage / "video.mp4", video, fps=fps)
@@ -317,7 +317,7 @@ def compare(generator: Generator, z0: Tensor, z1: Tensor, out_dir: str | Path, s
         UserError: a ``+realism`` method on a model without a discriminator, an unknown metric or metric
             option, bad endpoints, or an unwritable ``out_dir``.
     """
-    from .report import labelled_grid, plot_series, side_by_side_frames
+    from ..report import labelled_grid, plot_series, side_by_side_frames
 
     t_job = time.perf_counter()
     out = check_output_dir(out_dir, files=COMPARE_FILES + (("projection.png",) if projection is not None else ()))
