@@ -183,3 +183,12 @@ def test_a_stylegan_pickle_in_w(tmp_path):
     assert from_file.generator.space == "w" and from_file.latents.shape == (5, 16)
     torch.testing.assert_close(from_file.latents, in_memory.latents)
     assert PathFile.read(from_file.save(tmp_path / "p.npz")).style["space"] == "w"
+
+
+def test_evaluate_measures_under_the_solved_metric_without_its_weighting():
+    p = lg.geodesic("zoo:mnist28", 1, 2, metric="pixel-eq", frames=3, realism=0.5, steps=2, progress=False)
+    assert p.metric.name == "pixel-eq+realism0.5"
+    ev = p.evaluate()
+    assert ev["metrics"] == ["pixel-eq"]
+    assert ev["methods"]["path"]["metrics"]["pixel-eq"]["length"][0] == pytest.approx(p.measure("pixel-eq").length,
+                                                                                    rel=1e-5)

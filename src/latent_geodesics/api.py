@@ -33,6 +33,7 @@ from .generators import Generator, load_generator
 from .jobs import check_finite, load_latent_file, solve
 from .metrics import Metric, build_metric
 from .pathfile import PathFile
+from .realism import RealismWeighted
 from .paths import PathStats, baseline_path, check_endpoints, images_of, path_stats
 from .rendering import to_uint8
 from .report.notebook import img_tag, png_bytes, speed_svg, strip_picture
@@ -375,7 +376,7 @@ class Path:
         realism weighting); ``kwargs`` go to ``evaluate_paths`` (``calibration``, ``judge``, ``data_realism``...)."""
         from .evaluation import evaluate_paths
 
-        base = getattr(self.metric, "base", self.metric)
+        base = self.metric.base if isinstance(self.metric, RealismWeighted) else self.metric
         names = list(metrics) or [base.name]
         built = {n: base if n == base.name else build_metric(n, device=self.generator.device) for n in names}
         return evaluate_paths(self.generator, built, self.latents[None].to(self.generator.device),
