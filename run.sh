@@ -27,9 +27,10 @@ setup() {
 # The tests also cover the optional extras (CI runs ./run.sh test), so `test` installs them; `demo` does not.
 setup_extras() {
   if [ ! -f "$VENV/.installed-extras" ] || [ pyproject.toml -nt "$VENV/.installed-extras" ]; then
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test,ray,app]' 2>&1 | grep -v '^WARNING: Location' || true
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test,ray,app,docs]' 2>&1 | grep -v '^WARNING: Location' || true
     "$VENV/bin/python" -c 'import ray' 2>/dev/null || echo "run.sh: could not install the [ray] extra; its tests will skip" >&2
     "$VENV/bin/python" -c 'import starlette, uvicorn' 2>/dev/null || echo "run.sh: could not install the [app] extra; its tests will skip" >&2
+    "$VENV/bin/python" -c 'import mkdocs, mkdocstrings' 2>/dev/null || echo "run.sh: could not install the [docs] extra; the docs build test will skip" >&2
     touch "$VENV/.installed-extras"
   fi
 }

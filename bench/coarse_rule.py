@@ -1,7 +1,8 @@
 """Where the levels before the last stop: the default (frame rule 0.2) against the energy rule (``--coarse-ftol 0``).
 
 The ``speedup`` suite showed the default ending 3.5-5% above the reference energy on faces64 and mnist28, and
-README's "Solver directions" why: a coarse level stopped early sends the last level into a higher local minimum.
+"Solver directions" in docs/benchmarks.md says why: a coarse level stopped early sends the last level into a higher
+local minimum.
 Here each ``speedup`` pair is solved alone by the default and by the default with its coarse levels on the energy
 rule (relative change 1e-3 over 10 steps), one after the other in one run; both are held against the pair's
 reference energy: the lowest any benchmark run has reached (:mod:`bench.references`, this run included; for a pair

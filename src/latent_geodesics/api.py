@@ -159,8 +159,9 @@ def geodesic(model: object, a: object, b: object, *, metric: str | None = None, 
         model: ``"zoo:NAME"``, a TorchScript ``.pt`` file, ``"package.module:factory"``, a StyleGAN ``.pkl``, or in
             memory an ``nn.Module``/callable ``(B, *latent_shape) -> (B, C, H, W)`` in ``[-1, 1]`` that has a
             ``latent_shape`` (or give ``latent_shape=``), or a :class:`~latent_geodesics.generators.Generator`.
-        a, b: the endpoints, each a seed (``int``), a latent (tensor or array of the model's latent shape, or with
-            a leading 1), a ``.npy`` latent file, or a picture file (projected into the latent space first).
+        a: the start, a seed (``int``), a latent (tensor or array of the model's latent shape, or with a leading
+            1), a ``.npy`` latent file, or a picture file (projected into the latent space first).
+        b: the end, as ``a``.
         metric: the image metric (``latent-geodesics metrics``; default ``vgg-eq``).
         frames: frames of the path, endpoints included (default 33).
         realism: weight the metric by the model's discriminator with this strength (``realism_form=`` too).

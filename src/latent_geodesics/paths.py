@@ -128,8 +128,10 @@ class PathProblem:
     and ``n_points_jvp`` (of those, the ones run with forward-mode tangents).
 
     Args:
-        generator, metric: the model and the metric (both frozen; move them to one device first).
-        z0, z1: endpoints ``(B, *latent_shape)``.
+        generator: the model (frozen; move it and the metric to one device first).
+        metric: the metric (frozen).
+        z0: the first endpoints ``(B, *latent_shape)``.
+        z1: the last endpoints ``(B, *latent_shape)``.
         chunk_size: points per generator + metric call (``None``: as many as fit the memory budget).
 
     Attributes:

@@ -147,9 +147,12 @@ def load_generator(model: object, *, device: str | torch.device | None = "cpu",
         check: probe the generator on two latents and check the images' shape and range, that two identical
             calls give the same images, and the discriminator's scores of those images (one finite score per
             image, independent of the batch).
-        space, truncation, truncation_cutoff, class_index: for a StyleGAN-class network only (refused for
-            others): where paths live (``z``, ``w``, ``w+``; default ``w``), ``psi`` and its layer cutoff, and the
-            class of a conditional one (:func:`~latent_geodesics.generators.stylegan.style_generator`).
+        space: for a StyleGAN-class network only, as are the next three (refused for others): where paths live
+            (``z``, ``w``, ``w+``; default ``w``)
+            (:func:`~latent_geodesics.generators.stylegan.style_generator`).
+        truncation: ``psi``.
+        truncation_cutoff: the layer cutoff of the truncation.
+        class_index: the class of a conditional network.
 
     Raises:
         UserError: unknown name, unreadable file, a model whose output is not images in ``[-1, 1]``, or a

@@ -31,7 +31,7 @@ from ..limits import SPACES
 from .base import Generator, check_seed
 
 DEFAULT_SPACE = "w"
-"""Where paths live on a style network unless ``--space`` says otherwise (see the README's "StyleGAN models")."""
+"""Where paths live on a style network unless ``--space`` says otherwise (see docs/stylegan.md)."""
 STYLE_ATTRIBUTES = ("mapping", "synthesis", "z_dim", "w_dim", "num_ws", "c_dim")
 PICKLE_SUFFIXES = (".pkl", ".pickle")
 NVIDIA_SEEDS = 2**32
@@ -104,7 +104,7 @@ def one_hot(class_index: int | None, c_dim: int) -> Tensor:
 
 class _Synthesis(nn.Module):
     """``points (B, *latent_shape), c (B, c_dim) -> images``: the points of a space made into ws, then synthesis
-    with constant noise; images are clamped to ``[-1, 1]`` as the user sees them (the README says why)."""
+    with constant noise; images are clamped to ``[-1, 1]`` as the user sees them (docs/stylegan.md says why)."""
 
     def __init__(self, net: nn.Module, space: str, psi: float, cutoff: int | None, w_avg: Tensor) -> None:
         super().__init__()

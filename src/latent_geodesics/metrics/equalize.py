@@ -27,7 +27,8 @@ def equalize(images: Tensor, *, per_channel: bool = False, mean: float = REFEREN
         images: ``(B, C, H, W)``.
         per_channel: standardise each channel on its own (also equalizes colour balance) instead of
             all pixels of the image together (keeps colour balance; the default).
-        mean, std: the reference statistics the result is mapped to.
+        mean: the reference mean the result is mapped to.
+        std: the reference standard deviation the result is mapped to.
         eps: variance floor, in squared pixel units.
 
     Returns:

@@ -72,8 +72,10 @@ def lpips_distance_sq(x: Tensor, y: Tensor, network: FeatureNet, heads: Sequence
     """LPIPS between two batches of images, with an already built backbone and heads.
 
     Args:
-        x, y: images ``(B, C, H, W)`` in ``[-1, 1]``, ``C`` in ``{1, 3}``.
-        network, heads: from :func:`latent_geodesics.networks.lpips_backbone`.
+        x: images ``(B, C, H, W)`` in ``[-1, 1]``, ``C`` in ``{1, 3}``.
+        y: images, the same shape as ``x``.
+        network: the backbone, from :func:`latent_geodesics.networks.lpips_backbone`.
+        heads: the linear heads, from the same call.
 
     Returns:
         ``(B,)``: the LPIPS value, which is a squared distance (see the module docstring).

@@ -26,7 +26,7 @@ _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 BFLOAT16_MIN_SIZE = 64
 """``auto`` keeps float32 for a feature network whose ``min_size`` is below this (px). At 32 px bfloat16 step
 distances are 2-5x further off float32's than at 64 px, and 8 mnist28 pairs at 32 px ended 5-18% above the
-lowest energies known for them, where float32 ended 7 of them within 1.4% (README, "Precision")."""
+lowest energies known for them, where float32 ended 7 of them within 1.4% (docs/choices.md, "Precision")."""
 
 
 def native_bfloat16(device: torch.device | str) -> bool:

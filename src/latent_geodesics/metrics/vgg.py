@@ -43,7 +43,8 @@ def vgg_distance_sq(x: Tensor, y: Tensor, network: FeatureNet, *,
     """Squared VGG feature distance between two batches of images, with an already built network.
 
     Args:
-        x, y: images, ``(B, C, H, W)`` in ``[-1, 1]``, ``C`` in ``{1, 3}``.
+        x: images, ``(B, C, H, W)`` in ``[-1, 1]``, ``C`` in ``{1, 3}``.
+        y: images, the same shape as ``x``.
         network: e.g. ``networks.vgg19()``; its layers are the ones compared.
         layer_weights: one weight per layer of ``network`` (default: all 1).
 

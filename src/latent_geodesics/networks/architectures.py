@@ -23,7 +23,7 @@ Maximum size. Images whose shorter side is above ``max_size`` are first downsamp
 antialiasing, aspect ratio kept) so that the shorter side equals it: the cost of a feature network grows
 with the area (VGG-19 forward and backward: about 0.02 s per image at 64 px, 1.6 s at 256 px and 13 s at
 1024 px on a 2-core CPU) and its activation memory with it, while a path measured at a bounded size
-moves little at full size (README, "Models of real size"). The default is :data:`MAX_SIZE`; ``None``
+moves little at full size (docs/models.md, "Models of real size"). The default is :data:`MAX_SIZE`; ``None``
 measures images at any size as they are.
 """
 
@@ -43,7 +43,7 @@ VGG_MIN_SIZE = 64
 LPIPS_MIN_SIZE = 64
 """Default minimum image side for AlexNet and VGG-16 (LPIPS backbones): the LPIPS patch size."""
 MAX_SIZE = 128
-"""Default maximum image side of every metric (VGG, LPIPS, pixel): larger images are downsampled to it (README,
+"""Default maximum image side of every metric (VGG, LPIPS, pixel): larger images are downsampled to it (docs/models.md,
 "Models of real size", for the measurements behind it)."""
 
 VGG19_LAYERS = ("conv1_2", "conv2_2", "conv3_2", "conv4_2", "conv5_2")

@@ -36,7 +36,8 @@ LevelConfig = OptimizeConfig | GaussNewtonConfig
 DEFAULT_FTOL = 0.07
 """The default frame rule of ``lbfgs-pair``: converged when no frame moved by more than 7% of the mean step over
 the last 10 steps. On faces64 (vgg-eq, 17 frames) the last level's frames move 0.07 of a step per 10 steps
-when its energy is about 1% above where that level ends (README, "Solver directions measured for issue 19")."""
+when its energy is about 1% above where that level ends (docs/benchmarks.md, "Solver directions measured
+for issue 19")."""
 COARSE_FTOL = 0.2
 """The frame rule of levels before the last. Cheap, but where a coarse level stops decides which local minimum
 the last level ends in: with it the default ends 3.5-5% above the reference energy on faces64 (BENCHMARKS.md,
