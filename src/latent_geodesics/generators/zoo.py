@@ -206,3 +206,19 @@ ZOO: dict[str, ZooModel] = {model.name: model for model in (
     ),
 )}
 """The built-in models, by name (``zoo:NAME``), in the order ``latent-geodesics models`` lists them."""
+
+
+CELEBA64_DISCRIMINATOR = "latent_geodesics.generators.zoo:celeba64_discriminator"
+"""``--discriminator`` spec of the discriminator we trained for ``zoo:celeba64`` (its published weights hold the
+generator only): ``--model zoo:celeba64 --discriminator latent_geodesics.generators.zoo:celeba64_discriminator``."""
+
+
+def celeba64_discriminator() -> torch.nn.Module:
+    """The shipped discriminator of ``zoo:celeba64`` (TorchScript, 0.7 MB, sha256-checked;
+    ``scripts/train_celeba64_d.py``): ``images (B, 3, 64, 64) in [-1, 1] -> logits (B,)``, higher = more like the
+    CelebA photos. Trained on 450 of the 500 CelebA photos against the frozen generator's samples; held-out
+    accuracy and settings in ``generators/weights/celeba64-d.json``."""
+    from .load import load_torchscript
+
+    path = weights.shipped_path("celeba64-d", retrain="scripts/train_celeba64_d.py")
+    return load_torchscript(path, device=torch.device("cpu"), what="discriminator").eval()
