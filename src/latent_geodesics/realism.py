@@ -390,8 +390,10 @@ def soft_log_realism(feats: Tensor, real: Tensor, radii: Tensor, *, temperature:
     """
     keep = radii <= radii.median()
     real, radii = real[keep], radii[keep]
-    dist = (torch.cdist(feats, real).square() + 1e-12).sqrt()  # (M, R'); the epsilon keeps the gradient finite
-    return temperature * torch.logsumexp((radii.log() - dist.log()) / temperature, dim=1)
+    # squared distances by expansion, not cdist (no forward-mode AD there); the epsilon keeps log finite at 0
+    d_sq = feats.square().sum(1, keepdim=True) + real.square().sum(1) - 2 * feats @ real.T  # (M, R')
+    log_dist = 0.5 * (d_sq.clamp_min(0) + 1e-12).log()
+    return temperature * torch.logsumexp((radii.log() - log_dist) / temperature, dim=1)
 
 
 class KnnRealism(nn.Module):
@@ -474,7 +476,7 @@ def hinge_threshold(realism: Callable[[Tensor], Tensor], calibration: Calibratio
 
 def realism_metric(base: Metric, generator: Generator, *, lam: float = DEFAULT_LAMBDA, form: Form = "conformal",
                    calibration: Calibration | None = None, realism: nn.Module | None = None,
-                   endpoints: Tensor | None = None) -> RealismWeighted:
+                   endpoints: Tensor | None = None, endpoint_images: Tensor | None = None) -> RealismWeighted:
     """The base metric weighted by realism: the generator's discriminator (calibrated, cached) or, for ``knn``,
     real pictures.
 
@@ -484,6 +486,8 @@ def realism_metric(base: Metric, generator: Generator, *, lam: float = DEFAULT_L
             built once for many metrics); replaces the one ``form`` would build.
         endpoints: latents ``(M, *latent_shape)`` of the paths' endpoints, for the hinge forms' threshold
             (:func:`hinge_threshold`); without them the threshold is the median random sample's realism.
+        endpoint_images: the same as images ``(M, C, H, W)`` in ``[-1, 1]`` (instead of ``endpoints``, e.g. when
+            the paths live in another space of the model, such as a StyleGAN's W).
     """
     if form not in FORMS:
         raise UserError(f"unknown realism form {form!r}; choose one of: {', '.join(FORMS)}")
@@ -494,8 +498,8 @@ def realism_metric(base: Metric, generator: Generator, *, lam: float = DEFAULT_L
             realism = DiscriminatorRealism(generator.discriminator, calibration or calibrate(generator))
     threshold = None
     if form in HINGE_FORMS:
-        images = None
-        if endpoints is not None:
+        images = endpoint_images
+        if images is None and endpoints is not None:
             with torch.no_grad():
                 images = generator(endpoints.to(generator.device))
         threshold = hinge_threshold(realism, realism.calibration, images)
