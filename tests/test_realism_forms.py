@@ -1,5 +1,6 @@
 """The hinge and knn realism forms, the discriminator of zoo:celeba64, and the checks that choose between them."""
 
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -170,3 +171,18 @@ def test_celeba64_discriminator_is_shipped_checked_and_small():
 
     path = shipped_path("celeba64-d", retrain="scripts/train_celeba64_d.py")
     assert path.stat().st_size <= 2 * 1024 * 1024
+
+
+@pytest.mark.slow
+def test_interpolate_with_the_knn_and_hinge_forms_records_them(tmp_path):
+    from cli_helpers import run
+
+    for form in ("knn", "hinge"):
+        out = tmp_path / form
+        result = run("interpolate", "--model", "zoo:fashion32", "--metric", "pixel", "--realism", 1, "--realism-form",
+                     form, "--seed", 1, "--seed", 2, "--frames", 3, "--steps", 2, "--out", out, "-q")
+        assert result.exit_code == 0, result.output
+        realism = json.loads((out / "report.json").read_text())["realism"]
+        assert realism["form"] == form and 0 < realism["threshold"] <= realism["calibration"]["p50"]
+        critic = realism["critic"]
+        assert critic == "discriminator" if form == "hinge" else critic["critic"] == "knn"

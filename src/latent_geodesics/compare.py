@@ -215,7 +215,8 @@ def _solve_method(job: _Job, method: Method, label: str, z0: Tensor, z1: Tensor)
     entry = {
         "kind": method.kind,
         "metric": method.metric if method.kind == "geodesic" else job.ref if method.kind == "retime" else None,
-        "realism": {"lambda": settings.realism, "form": settings.realism_form, "base_metric": method.metric}
+        "realism": {"lambda": settings.realism, "form": settings.realism_form, "base_metric": method.metric,
+                    "threshold": getattr(metric, "threshold", None)}
         if method.realism else None,
         "solver": solver_info,
         "solve_time_s": round(solve_time, 4),
