@@ -59,7 +59,7 @@ CONFORMAL = (0.5, 1.0)
 """Strengths of the conformal form (unitless)."""
 PUBLISHED = (0.2, 1.0)
 """Strengths of the published form, as multiples of the median straight-line step."""
-HINGE = (1.0, 2.0)
+HINGE = (1.0, 2.0, 8.0)
 """Strengths of the hinge and knn forms (unitless)."""
 SHELL = 1.0
 """The prior method's shell half-width, in standard deviations of the latent norm."""
