@@ -63,10 +63,11 @@ HINGE = (1.0, 2.0, 8.0)
 """Strengths of the hinge and knn forms (unitless)."""
 SHELL = 1.0
 """The prior method's shell half-width, in standard deviations of the latent norm."""
-FEWER = {"zoo:celeba64": ("geodesic", "conformal-0.5", "hinge-1", "knn-1"),
-         "zoo:mnist28": ("geodesic", "conformal-0.5", "published-1", "hinge-1", "knn-1", "prior-shell1")}
+FEWER = {"zoo:celeba64": ("geodesic", "conformal-0.5", "conformal-1", "published-1", "hinge-1", "hinge-2", "knn-1",
+                          "knn-2", "prior-shell1")}
 """Models on which only these methods run: what fitted the time on the shared 2-core CPU (celeba64's 64 px VGG
-costs ~14 min per method for 8 pairs there). ``BENCH_REALISM_METHODS`` (comma-separated) overrides it."""
+costs 3-14 min per method for 8 pairs there, by the load). ``BENCH_REALISM_METHODS`` (comma-separated) overrides
+it."""
 SOLVER = SubdivideConfig(variant="joint", level=OptimizeConfig(optimizer="lbfgs", max_steps=15))
 QUICK_SOLVER = SubdivideConfig(variant="joint", level=OptimizeConfig(optimizer="lbfgs", max_steps=4))
 
