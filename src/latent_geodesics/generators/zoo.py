@@ -218,7 +218,9 @@ def celeba64_discriminator() -> torch.nn.Module:
     ``scripts/train_celeba64_d.py``): ``images (B, 3, 64, 64) in [-1, 1] -> logits (B,)``, higher = more like the
     CelebA photos. Trained on 450 of the 500 CelebA photos against the frozen generator's samples; held-out
     accuracy and settings in ``generators/weights/celeba64-d.json``."""
-    from .load import load_torchscript
-
-    path = weights.shipped_path("celeba64-d", retrain="scripts/train_celeba64_d.py")
-    return load_torchscript(path, device=torch.device("cpu"), what="discriminator").eval()
+    path = weights.shipped_path("celeba64-d", retrain="scripts/train_celeba64_d.py")  # sha256-checked
+    try:
+        return torch.jit.load(str(path), map_location="cpu").eval()
+    except RuntimeError as e:
+        raise UserError(f"cannot read the shipped discriminator {path} ({first_line(e)}); reinstall latent-geodesics "
+                        "or run scripts/train_celeba64_d.py") from e
