@@ -84,14 +84,18 @@ def test_quick_results_have_the_headline_fields(quick_run: Path) -> None:
     assert {r["chunked"] for r in throughput["memory"]} == {True, False}
     realism = json.loads((quick_run / "realism.json").read_text())["results"]
     for r in realism["models"].values():
-        assert {"linear", "geodesic", "conformal-0.5", "conformal-2", "published-0.2", "published-1"} <= set(r["methods"])
+        assert {"linear", "geodesic", "conformal-0.5", "conformal-1", "published-0.2", "published-1", "hinge-1",
+                "knn-1", "prior-shell1"} <= set(r["methods"])
         for m in r["methods"].values():
             assert {"judge_confidence_min_median", "judge_off_class", "p_min_median"} <= set(m["summary"])
             assert 0.1 <= m["summary"]["judge_confidence_min_median"] <= 1  # 10 classes: max softmax >= 1/10
             assert {"step_cv_median", "data_realism_min_median", "data_realism_mean_median", "frechet",
                     "frechet_real_floor"} <= set(m["summary"])
             assert m["summary"]["data_realism_min_median"] >= 0 and m["summary"]["frechet"] >= 0
-    assert "data realism min (median)" in (quick_run / "BENCHMARKS.md").read_text()
+            assert 0.01 <= m["summary"]["knn_p_min_median"] <= 0.99
+        assert all(0 < t <= 1 for t in r["methods"]["hinge-1"]["threshold"])
+    text = (quick_run / "BENCHMARKS.md").read_text()
+    assert "| DR min |" in text and "**Default.**" in text
     scaling = json.loads((quick_run / "scaling.json").read_text())["results"]
     assert all(r["batched_evaluations"] == r["one_at_a_time_evaluations"] for r in scaling["rows"])
     local = [r for r in scaling["executors"] if r["executor"] == "local"]  # quick runs skip the Ray rows

@@ -191,7 +191,8 @@ def test_realism_method_with_stub_discriminator(tiny_net, tmp_path, monkeypatch)
     assert any(d.startswith("pixel+realism (3/3): solving") for d in bar.descriptions)
     assert report["calibration"] is not None and report["model"]["discriminator"] is True
     weighted = report["methods"]["pixel+realism"]
-    assert weighted["realism"] == {"lambda": 0.5, "form": "conformal", "base_metric": "pixel"}
+    assert weighted["realism"] == {"lambda": 0.5, "form": "conformal", "base_metric": "pixel",
+                                  "threshold": None}
     assert weighted["solver"]["metric"] == "pixel+realism0.5"
     p = np.asarray(weighted["evaluation"]["realism"]["p"])
     assert p.shape == (2, 5) and ((p >= 0.01) & (p <= 0.99)).all()

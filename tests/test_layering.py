@@ -30,9 +30,11 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("weights",),                       # fetching, caching and checking weight files
     ("networks",),                      # feature networks (VGG, AlexNet) and their loaders
     ("generators", "metrics"),          # what makes images, and how two images are compared
-    ("datasets", "realism"),            # real images; the discriminator-weighted metric
+    ("datasets",),                      # real images
     ("judges",),                        # classifiers trained on the real images
     ("data_realism",),                  # real images' k-NN realism and Fréchet distance, in AlexNet features
+    ("knn_realism",),                   # a critic from real pictures' k-NN balls in pixel features (no discriminator)
+    ("realism",),                       # the realism-weighted metric (discriminator or k-NN critic)
     ("paths",),                         # a path of latents, its images and energy
     ("ppl",),                           # perceptual path length and its similarity (evaluation reports it)
     ("solvers",),                       # path solvers

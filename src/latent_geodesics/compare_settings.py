@@ -23,7 +23,7 @@ from .jobs import InterpolateSettings
 from .limits import DEFAULT_FPS, SHORT_FRAMES
 from .metrics import EQ_SUFFIX, Metric, build_metric, metric_names
 from .paths import DEFAULT_CHUNK
-from .realism import DEFAULT_LAMBDA, FORMS
+from .realism import DEFAULT_LAMBDA, FORMS, KNN_REFERENCES, NO_DISCRIMINATOR_FORMS
 from .settings import metric_build_options
 from .solvers import SubdivideConfig, level_config
 from .solvers.subdivide import LevelConfig
@@ -120,7 +120,7 @@ class CompareSettings:
             e.g. ``{"min_size": 64}``.
         eval_metrics: metrics every path is measured with (empty: :func:`default_eval_metrics`).
         realism: ``lambda`` of the ``+realism`` methods.
-        realism_form: ``conformal`` or ``published`` (see :mod:`latent_geodesics.realism`).
+        realism_form: one of :data:`latent_geodesics.realism.FORMS` (see :mod:`latent_geodesics.realism`).
         chunk_size: points per generator + metric call.
         fps: video frame rate.
         precision: the feature networks' arithmetic while solving (:attr:`InterpolateSettings.precision`).
@@ -204,8 +204,17 @@ def metrics_options(names: Sequence[str], options: Mapping[str, object]) -> dict
 
 
 def check_methods(generator: Generator, settings: CompareSettings) -> None:
-    """Refuse what the model cannot do before any work: ``+realism`` without a discriminator."""
+    """Refuse what the model cannot do before any work: ``+realism`` without a discriminator (or, with
+    ``realism_form`` ``knn``, without real pictures)."""
     wanting = [m.name for m in settings.parsed_methods if m.realism]
-    if wanting and generator.discriminator is None:
+    if not wanting:
+        return
+    if settings.realism_form in NO_DISCRIMINATOR_FORMS:
+        if generator.name not in KNN_REFERENCES:
+            raise UserError(f"method {wanting[0]!r} with --realism-form {settings.realism_form} needs real pictures "
+                            f"of the model's domain, and {generator.name} has none here; use one of "
+                            f"{', '.join(KNN_REFERENCES)}, or another --realism-form with --discriminator FILE")
+    elif generator.discriminator is None:
+        knn = ", --realism-form knn (real pictures instead)" if generator.name in KNN_REFERENCES else ""
         raise UserError(f"method {wanting[0]!r} needs a model with a discriminator, and {generator.name} has none; "
-                        "drop +realism or use a model with one (e.g. zoo:fashion32)")
+                        f"drop +realism{knn} or use a model with one (e.g. zoo:fashion32)")

@@ -343,7 +343,9 @@ def _realism_dict(metric: Metric) -> dict | None:
     if not isinstance(metric, RealismWeighted):
         return None
     cal = getattr(metric.realism, "calibration", None)
+    info = getattr(metric.realism, "info", None)
     return {"lambda": metric.lam, "form": metric.form, "base_metric": metric.base.name,
+            "threshold": metric.threshold, "critic": info() if callable(info) else "discriminator",
             "calibration": cal.to_dict() if cal is not None else None}
 
 

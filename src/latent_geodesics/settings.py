@@ -195,8 +195,9 @@ class MetricSettings:
         metric: a metric name (``latent-geodesics metrics``).
         options: ``build_metric`` options as sorted ``(key, value)`` pairs; VGG metrics get
             ``min_size`` :data:`VGG_MIN_SIZE` unless given (see :meth:`build_options`).
-        realism: weight the metric by the discriminator's realism with this strength (``None``: not).
-        realism_form: ``conformal`` or ``published``.
+        realism: weight the metric by realism with this strength (``None``: not).
+        realism_form: one of :data:`latent_geodesics.realism.FORMS`: ``conformal``, ``published`` and ``hinge``
+            use the model's discriminator, ``knn`` real pictures of its domain.
     """
 
     metric: str = "vgg-eq"

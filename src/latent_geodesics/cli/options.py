@@ -219,10 +219,14 @@ def metric_options(*, default: str | None = MetricSettings.metric):
 def realism_options(*, default: float | None = MetricSettings.realism):
     return lambda f: _apply(f, [
         click.option("--realism", type=Finite(min=0), default=default, show_default=default is not None,
-                     metavar="LAMBDA", help="Weight the metric by the discriminator's realism with this strength "
-                                            "(models with one; 0.5 is a good start)."),
+                     metavar="LAMBDA", help="Weight the metric by realism with this strength (0.5 is a good start; "
+                                            "the discriminator's, or real pictures' with --realism-form knn)."),
         click.option("--realism-form", type=click.Choice(FORMS, case_sensitive=False), default=MetricSettings.realism_form,
-                     show_default=True, help="Conformal length factor, or Petzka et al.'s (lambda/a + d)^2."),
+                     show_default=True, help="conformal: length factor 1 + lambda (1/p - 1); published: Petzka et "
+                                             "al.'s (lambda/p + d)^2; hinge: the factor only where p falls below the "
+                                             "endpoints' (or a typical sample's) realism; knn: hinge with a k-NN "
+                                             "critic against real pictures (zoo models with real pictures; no "
+                                             "discriminator needed)."),
     ])
 
 

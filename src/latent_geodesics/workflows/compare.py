@@ -74,6 +74,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 from torch import Tensor
 
 from .._check import check_output_dir
@@ -190,8 +191,9 @@ def _solve_method(job: _Job, method: Method, label: str, z0: Tensor, z1: Tensor)
     units = settings.method_units(method)
     metric = job.metrics[method.metric] if method.metric is not None else job.metrics[job.ref]
     if method.realism:
+        # the hinge forms' threshold: the lowest realism of these endpoints (or a typical sample's)
         metric = realism_metric(metric, generator, lam=settings.realism, form=settings.realism_form,
-                                calibration=job.calibration)
+                                calibration=job.calibration, endpoints=torch.cat([z0, z1]))
     job.stages.start(f"{label}: solving" if method.kind == "geodesic" else f"{label}: building the path")
     t0 = time.perf_counter()
     solved = solve(generator, metric, z0, z1, run, progress=job.progress if method.kind == "geodesic" else None)
@@ -213,7 +215,8 @@ def _solve_method(job: _Job, method: Method, label: str, z0: Tensor, z1: Tensor)
     entry = {
         "kind": method.kind,
         "metric": method.metric if method.kind == "geodesic" else job.ref if method.kind == "retime" else None,
-        "realism": {"lambda": settings.realism, "form": settings.realism_form, "base_metric": method.metric}
+        "realism": {"lambda": settings.realism, "form": settings.realism_form, "base_metric": method.metric,
+                    "threshold": getattr(metric, "threshold", None)}
         if method.realism else None,
         "solver": solver_info,
         "solve_time_s": round(solve_time, 4),

@@ -25,7 +25,7 @@ from ..generators.base import condition_as_coordinates
 from ..generators.stylegan import one_hot
 from ..jobs import INTERPOLATE_FILES, interpolate, load_array, load_latent_file, waypoint_legs
 from ..metrics import Metric, build_metric
-from ..realism import realism_metric
+from ..realism import HINGE_FORMS, KNN_REFERENCES, NO_DISCRIMINATOR_FORMS, realism_metric
 from ..settings import EndpointSettings, MetricSettings, ModelSettings, Settings
 from ..solvers import Progress
 
@@ -205,25 +205,39 @@ def timeline_endpoints(generator: Generator, settings: Settings, timeline: "Time
                      projection=projected if len(photos) == len(timeline.waypoints) else None)
 
 
-def path_metric(metric: MetricSettings, generator: Generator, *, built: Metric | None = None) -> Metric:
-    """The metric, on the generator's device, weighted by its discriminator's realism when asked.
+def path_metric(metric: MetricSettings, generator: Generator, *, built: Metric | None = None,
+                endpoint_images: Tensor | None = None) -> Metric:
+    """The metric, on the generator's device, weighted by realism when asked.
 
     ``built``: the base metric, already built from these settings (say, on the CPU to check its options before
-    the model loads); moved to the generator's device instead of being built again.
+    the model loads); moved to the generator's device instead of being built again. ``endpoint_images``: images
+    ``(M, C, H, W)`` of every path's ends, for the hinge forms' threshold (the lowest of their realism, or a
+    typical random sample's if that is lower; without them, the typical sample's).
     """
     check_realism(metric, generator)
     built = built.to(generator.device) if built is not None else \
         build_metric(metric.metric, device=generator.device, **metric.build_options())
     if metric.realism is None:
         return built
-    return realism_metric(built, generator, lam=metric.realism, form=metric.realism_form)
+    return realism_metric(built, generator, lam=metric.realism, form=metric.realism_form,
+                          endpoint_images=endpoint_images)
 
 
 def check_realism(metric: MetricSettings, generator: Generator) -> None:
-    """Refuse realism weighting on a model without a discriminator, before any work."""
-    if metric.realism is not None and generator.discriminator is None:
+    """Refuse realism weighting that the model cannot have, before any work: the discriminator forms on a model
+    without a discriminator, the ``knn`` form on a model without real pictures here."""
+    if metric.realism is None:
+        return
+    if metric.realism_form in NO_DISCRIMINATOR_FORMS:
+        if generator.name not in KNN_REFERENCES:
+            raise UserError(f"--realism-form {metric.realism_form} needs real pictures of the model's domain, and "
+                            f"{generator.name} has none here; use one of {', '.join(KNN_REFERENCES)}, or give "
+                            "--discriminator FILE and another --realism-form")
+        return
+    if generator.discriminator is None:
+        knn = " or --realism-form knn (real pictures instead)" if generator.name in KNN_REFERENCES else ""
         raise UserError(f"--realism needs a model with a discriminator, and {generator.name} has none; give "
-                        "--discriminator FILE or use a model with one (e.g. zoo:fashion32)")
+                        f"--discriminator FILE{knn}, or use a model with one (e.g. zoo:fashion32)")
 
 
 def output_files(settings: Settings) -> tuple[str, ...]:
@@ -271,11 +285,16 @@ def run_interpolate(settings: Settings, out: str | Path, *, device: str | torch.
         envelope = video_outputs.prepare(video, 1, loop=False)
     base = build_metric(settings.metric.metric, device="cpu", **settings.metric.build_options())  # before the model
     gen = load_model(settings.model, device=device)
-    metric = path_metric(settings.metric, gen, built=base)
+    check_realism(settings.metric, gen)  # before the endpoints (a projection can take minutes)
     if timeline is not None:
         ends = timeline_endpoints(gen, settings, timeline, projector=projector)
     else:
         ends = path_endpoints(gen, settings, projector=projector)
+    ends_images = None
+    if settings.metric.realism is not None and settings.metric.realism_form in HINGE_FORMS:
+        with torch.no_grad():
+            ends_images = ends.generator(torch.cat([ends.z0, ends.z1]))
+    metric = path_metric(settings.metric, gen, built=base, endpoint_images=ends_images)
     if video is not None:  # one path, every leg with time to move: before solving
         video_outputs.check_legs(video, ends.z0.shape[0], join=ends.join, loop=ends.loop, envelope=envelope)
     run = settings.interpolate_settings()
