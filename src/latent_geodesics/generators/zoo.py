@@ -219,7 +219,7 @@ def celeba64_discriminator() -> torch.nn.Module:
     ``scripts/train_celeba64_d.py``): ``images (B, 3, 64, 64) in [-1, 1] -> logits (B,)``, higher = more like the
     CelebA photos. Trained on 450 of the 500 CelebA photos against the frozen generator's samples; held-out
     accuracy and settings in ``generators/weights/celeba64-d.json``."""
-    path = weights.shipped_path("celeba64-d", retrain="scripts/train_celeba64_d.py")  # sha256-checked
+    path = shipped_path("celeba64-d", retrain="scripts/train_celeba64_d.py")  # sha256-checked
     try:
         return torch.jit.load(str(path), map_location="cpu").eval()
     except RuntimeError as e:
