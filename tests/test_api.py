@@ -192,3 +192,15 @@ def test_evaluate_measures_under_the_solved_metric_without_its_weighting():
     assert ev["metrics"] == ["pixel-eq"]
     assert ev["methods"]["path"]["metrics"]["pixel-eq"]["length"][0] == pytest.approx(p.measure("pixel-eq").length,
                                                                                     rel=1e-5)
+
+
+def test_the_hinge_threshold_comes_from_the_endpoints_as_in_interpolate(tmp_path):
+    """The hinge form's threshold is the lower of the endpoints' realism and a typical sample's, in both routes."""
+    settings = Settings(model=ModelSettings(model="zoo:fashion32"), endpoints=EndpointSettings(seeds=(3, 4)),
+                        metric=MetricSettings(metric="pixel", realism=1.0, realism_form="hinge"),
+                        render=RenderSettings(frames=3))
+    report = run_interpolate(settings, tmp_path / "cli", device="cpu")
+    p = lg.geodesic("zoo:fashion32", 3, 4, metric="pixel", frames=3, realism=1.0, realism_form="hinge",
+                    device="cpu", progress=False)
+    assert p.metric.threshold == pytest.approx(report["realism"]["threshold"], rel=1e-6)
+    np.testing.assert_allclose(p.latents.numpy(), PathFile.read(tmp_path / "cli" / "path.npz").points[0], atol=1e-6)

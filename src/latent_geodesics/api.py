@@ -38,7 +38,7 @@ from .paths import PathStats, baseline_path, check_endpoints, images_of, path_st
 from .rendering import to_uint8
 from .report.notebook import img_tag, png_bytes, speed_svg, strip_picture
 from .settings import FIELDS, ModelSettings, Settings
-from .workflows.interpolate import load_model, path_metric, project_pictures
+from .workflows.interpolate import check_realism, load_model, path_metric, project_pictures, threshold_images
 
 __all__ = ["Comparison", "Path", "compare", "geodesic", "linear", "slerp"]
 
@@ -198,11 +198,18 @@ def slerp(model: object, a: object, b: object, **settings: object) -> "Path":
     return geodesic(model, a, b, solver="slerp", **settings)
 
 
+def _metric(tree: Settings, generator: Generator, z0: Tensor, z1: Tensor) -> Metric:
+    """The path's metric as ``interpolate`` builds it (the hinge forms' threshold from these endpoints)."""
+    return path_metric(tree.metric, generator, endpoint_images=threshold_images(tree.metric, generator, z0, z1))
+
+
 def _solve(generator: Generator, name: str, tree: Settings, a: object, b: object, *, progress: bool,
            started: float, metric: Metric | None = None, ends: tuple[Tensor, Tensor] | None = None) -> "Path":
-    metric = metric if metric is not None else path_metric(tree.metric, generator)
-    z0, z1 = ends if ends is not None else _endpoints(generator, a, b, tree, name)
-    z0, z1 = check_endpoints(generator, z0, z1)
+    if ends is None:
+        check_realism(tree.metric, generator)  # before the endpoints: a projection can take minutes
+        ends = _endpoints(generator, a, b, tree, name)
+    z0, z1 = check_endpoints(generator, *ends)
+    metric = metric if metric is not None else _metric(tree, generator, z0, z1)
     run = tree.interpolate_settings()
     deadline = None if run.time_limit is None else started + run.time_limit
     with _progress(progress, run.progress_total(), f"{run.solver} {name}") as bar:
@@ -479,8 +486,9 @@ def compare(model: object, a: object, b: object, *, methods: Sequence[str] = ("l
         tree = _settings(model, {**given, **settings})
         generator = _load(model, tree.model, device)
         name = _model_name(model, generator)
-        built = path_metric(tree.metric, generator)
-        ends = _endpoints(generator, a, b, tree, name)
+        check_realism(tree.metric, generator)
+        ends = check_endpoints(generator, *_endpoints(generator, a, b, tree, name))
+        built = _metric(tree, generator, *ends)
         paths = {}
         for method in methods:
             solver = tree.solver.solver if method == "geodesic" else method

@@ -223,6 +223,15 @@ def path_metric(metric: MetricSettings, generator: Generator, *, built: Metric |
                           endpoint_images=endpoint_images)
 
 
+def threshold_images(metric: MetricSettings, generator: Generator, z0: Tensor, z1: Tensor) -> Tensor | None:
+    """The images of every path's ends ``(2B, C, H, W)`` when the realism form sets its threshold from them (the
+    hinge forms), else ``None``: what :func:`path_metric` takes as ``endpoint_images``."""
+    if metric.realism is None or metric.realism_form not in HINGE_FORMS:
+        return None
+    with torch.no_grad():
+        return generator(torch.cat([z0, z1]))
+
+
 def check_realism(metric: MetricSettings, generator: Generator) -> None:
     """Refuse realism weighting that the model cannot have, before any work: the discriminator forms on a model
     without a discriminator, the ``knn`` form on a model without real pictures here."""
@@ -290,11 +299,8 @@ def run_interpolate(settings: Settings, out: str | Path, *, device: str | torch.
         ends = timeline_endpoints(gen, settings, timeline, projector=projector)
     else:
         ends = path_endpoints(gen, settings, projector=projector)
-    ends_images = None
-    if settings.metric.realism is not None and settings.metric.realism_form in HINGE_FORMS:
-        with torch.no_grad():
-            ends_images = ends.generator(torch.cat([ends.z0, ends.z1]))
-    metric = path_metric(settings.metric, gen, built=base, endpoint_images=ends_images)
+    metric = path_metric(settings.metric, gen, built=base,
+                         endpoint_images=threshold_images(settings.metric, ends.generator, ends.z0, ends.z1))
     if video is not None:  # one path, every leg with time to move: before solving
         video_outputs.check_legs(video, ends.z0.shape[0], join=ends.join, loop=ends.loop, envelope=envelope)
     run = settings.interpolate_settings()
