@@ -154,7 +154,7 @@ def test_video_is_written_whole_or_not_at_all(tmp_path, monkeypatch, read_only_p
     def interrupted(*args, **kwargs):  # a notebook's stop button in the middle of writing
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("latent_geodesics.video.encode.write_gif", interrupted)
+    monkeypatch.setattr("latent_geodesics.video.outputs.write_gif", interrupted)
     with pytest.raises(KeyboardInterrupt):
         p.video(tmp_path / "x.gif", fps=10, duration=1)
     assert sorted(f.name for f in tmp_path.iterdir()) == ["v.gif", "v.mp4"]  # no x.gif, no temporary file

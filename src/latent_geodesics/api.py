@@ -355,7 +355,7 @@ class Path:
                 ``easing``, ``hold``, ``scale``, ``scale_filter``, ``audio``, ``envelope``.
         """
         from .video import VideoSettings, prepare, video_frames
-        from .video.encode import Upscaled, scale_factor, write_ffmpeg, write_gif
+        from .video.outputs import upscaled_frames, write_format
 
         fmt = _FsPath(file).suffix.lower().lstrip(".")
         if fmt not in ("mp4", "webm", "gif"):
@@ -368,13 +368,8 @@ class Path:
         envelope = prepare(settings, 1, loop=False)  # the timing checked and the audio read before any work
         vp = video_frames(self.generator, self.metric, self.latents[None].to(self.generator.device), settings,
                           loop=False, envelope=envelope, chunk_size=self.settings.solver.chunk_size)
-        frames = to_uint8(vp.images)
-        big = Upscaled(frames, scale_factor(frames.shape[1], frames.shape[2], settings.scale), settings.scale_filter)
         with atomic_path(dest) as tmp:
-            if fmt == "gif":
-                write_gif(tmp, big, settings.fps)
-            else:
-                write_ffmpeg(tmp, big, settings.fps, fmt, audio=settings.audio)
+            write_format(tmp, upscaled_frames(vp, settings)[1], fmt, settings)
         return dest
 
     def evaluate(self, metrics: Sequence[str] = (), *, baselines: Sequence[str] = ("linear", "slerp"),

@@ -83,19 +83,26 @@ def output_info(vp: VideoPath, video: VideoSettings) -> dict:
     return info
 
 
+def upscaled_frames(vp: VideoPath, video: VideoSettings) -> tuple[np.ndarray, Upscaled]:
+    """The frames ``(T, H, W, 3)`` uint8 at the model's size, and as ``video.scale`` upscales them for writing."""
+    frames = to_uint8(vp.images)
+    return frames, Upscaled(frames, scale_factor(frames.shape[1], frames.shape[2], video.scale), video.scale_filter)
+
+
+def write_format(path: Path, frames: Upscaled, fmt: str, video: VideoSettings) -> Path:
+    """Write ``frames`` as one of :data:`~latent_geodesics.video.FORMATS` at ``path`` (a folder for ``png``)."""
+    if fmt in ("mp4", "webm"):
+        return write_ffmpeg(path, frames, video.fps, fmt, audio=video.audio)
+    if fmt == "gif":
+        return write_gif(path, frames, video.fps, loop=True)
+    return write_png_frames(path, frames)
+
+
 def write_files(stage: Path, vp: VideoPath, video: VideoSettings, *, metric_name: str) -> np.ndarray:
     """Write the formats of ``video`` and the speed plot into ``stage``; returns the frames ``(T, H, W, 3)`` uint8
     at the model's size (for the strip)."""
-    frames = to_uint8(vp.images)
-    factor = scale_factor(frames.shape[1], frames.shape[2], video.scale)
-    big = Upscaled(frames, factor, video.scale_filter)
+    frames, big = upscaled_frames(vp, video)
     for fmt in video.formats:
-        name = FORMAT_FILES[fmt]
-        if fmt in ("mp4", "webm"):
-            write_ffmpeg(stage / name, big, video.fps, fmt, audio=video.audio)
-        elif fmt == "gif":
-            write_gif(stage / name, big, video.fps, loop=True)
-        else:
-            write_png_frames(stage / name, big)
+        write_format(stage / FORMAT_FILES[fmt], big, fmt, video)
     write_speed_plot(stage / SPEED_PLOT, vp, metric_name=metric_name)
     return frames
