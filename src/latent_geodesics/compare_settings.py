@@ -23,7 +23,7 @@ from .jobs import InterpolateSettings
 from .limits import DEFAULT_FPS, SHORT_FRAMES
 from .metrics import EQ_SUFFIX, Metric, build_metric, metric_names
 from .paths import DEFAULT_CHUNK
-from .realism import DEFAULT_LAMBDA, FORMS, KNN_REFERENCES, NO_DISCRIMINATOR_FORMS
+from .realism import DEFAULT_LAMBDA, FORMS, NO_DISCRIMINATOR_FORMS, realism_problem
 from .settings import metric_build_options
 from .solvers import SubdivideConfig, level_config
 from .solvers.subdivide import LevelConfig
@@ -207,14 +207,8 @@ def check_methods(generator: Generator, settings: CompareSettings) -> None:
     """Refuse what the model cannot do before any work: ``+realism`` without a discriminator (or, with
     ``realism_form`` ``knn``, without real pictures)."""
     wanting = [m.name for m in settings.parsed_methods if m.realism]
-    if not wanting:
-        return
-    if settings.realism_form in NO_DISCRIMINATOR_FORMS:
-        if generator.name not in KNN_REFERENCES:
-            raise UserError(f"method {wanting[0]!r} with --realism-form {settings.realism_form} needs real pictures "
-                            f"of the model's domain, and {generator.name} has none here; use one of "
-                            f"{', '.join(KNN_REFERENCES)}, or another --realism-form with --discriminator FILE")
-    elif generator.discriminator is None:
-        knn = ", --realism-form knn (real pictures instead)" if generator.name in KNN_REFERENCES else ""
-        raise UserError(f"method {wanting[0]!r} needs a model with a discriminator, and {generator.name} has none; "
-                        f"drop +realism{knn} or use a model with one (e.g. zoo:fashion32)")
+    why = realism_problem(settings.realism_form, generator) if wanting else None
+    if why is not None:
+        form = f" with --realism-form {settings.realism_form}" if settings.realism_form in NO_DISCRIMINATOR_FORMS \
+            else ""
+        raise UserError(f"method {wanting[0]!r}{form} {why}")

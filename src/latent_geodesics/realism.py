@@ -346,6 +346,23 @@ class RealismWeighted(Metric):
 # A critic from real pictures (:mod:`latent_geodesics.knn_realism`): no discriminator needed
 # ---------------------------------------------------------------------------------------------------------------
 
+def realism_problem(form: str, generator: Generator) -> str | None:
+    """Why ``generator`` cannot be weighted by realism of ``form``, as the words after the option or method that
+    asked for it, with the fix (``None``: it can): the discriminator forms need a discriminator, ``knn`` needs real
+    pictures of the model's domain (:data:`KNN_REFERENCES`)."""
+    name = getattr(generator, "name", None)
+    if form in NO_DISCRIMINATOR_FORMS:
+        if name in KNN_REFERENCES:
+            return None
+        return (f"needs real pictures of the model's domain, and {name} has none here; use one of "
+                f"{', '.join(KNN_REFERENCES)}, or give --discriminator FILE and another --realism-form")
+    if generator.discriminator is not None:
+        return None
+    knn = " or --realism-form knn (real pictures instead)" if name in KNN_REFERENCES else ""
+    return (f"needs a model with a discriminator, and {name} has none; give --discriminator FILE{knn}, or use a "
+            "model with one (e.g. zoo:fashion32)")
+
+
 @torch.no_grad()
 def knn_realism_for(generator: Generator, *, samples: int = 2000, seed: int = 0,
                     offset_fraction: float = 0.1) -> KnnRealism:
@@ -354,10 +371,10 @@ def knn_realism_for(generator: Generator, *, samples: int = 2000, seed: int = 0,
     Raises:
         UserError: the model has no real pictures here.
     """
-    name = getattr(generator, "name", None)
-    if name not in KNN_REFERENCES:
-        raise UserError(f"the knn realism form needs real pictures of the model's domain, and {name} has none; use "
-                        f"one of {', '.join(KNN_REFERENCES)}, or give --discriminator FILE and another form")
+    why = realism_problem("knn", generator)
+    if why is not None:
+        raise UserError(f"the knn realism form {why}")
+    name = generator.name
     reference, load = KNN_REFERENCES[name]
     samples = check_positive_int(samples, "calibration samples", minimum=20)
     critic_ = KnnRealism(load(), reference=reference).to(generator.device)

@@ -25,7 +25,7 @@ from ..generators.base import condition_as_coordinates
 from ..generators.stylegan import one_hot
 from ..jobs import INTERPOLATE_FILES, interpolate, load_array, load_latent_file, waypoint_legs
 from ..metrics import Metric, build_metric
-from ..realism import HINGE_FORMS, KNN_REFERENCES, NO_DISCRIMINATOR_FORMS, realism_metric
+from ..realism import HINGE_FORMS, NO_DISCRIMINATOR_FORMS, realism_metric, realism_problem
 from ..settings import EndpointSettings, MetricSettings, ModelSettings, Settings
 from ..solvers import Progress
 
@@ -235,18 +235,11 @@ def threshold_images(metric: MetricSettings, generator: Generator, z0: Tensor, z
 def check_realism(metric: MetricSettings, generator: Generator) -> None:
     """Refuse realism weighting that the model cannot have, before any work: the discriminator forms on a model
     without a discriminator, the ``knn`` form on a model without real pictures here."""
-    if metric.realism is None:
-        return
-    if metric.realism_form in NO_DISCRIMINATOR_FORMS:
-        if generator.name not in KNN_REFERENCES:
-            raise UserError(f"--realism-form {metric.realism_form} needs real pictures of the model's domain, and "
-                            f"{generator.name} has none here; use one of {', '.join(KNN_REFERENCES)}, or give "
-                            "--discriminator FILE and another --realism-form")
-        return
-    if generator.discriminator is None:
-        knn = " or --realism-form knn (real pictures instead)" if generator.name in KNN_REFERENCES else ""
-        raise UserError(f"--realism needs a model with a discriminator, and {generator.name} has none; give "
-                        f"--discriminator FILE{knn}, or use a model with one (e.g. zoo:fashion32)")
+    why = None if metric.realism is None else realism_problem(metric.realism_form, generator)
+    if why is not None:
+        asked = f"--realism-form {metric.realism_form}" if metric.realism_form in NO_DISCRIMINATOR_FORMS \
+            else "--realism"
+        raise UserError(f"{asked} {why}")
 
 
 def output_files(settings: Settings) -> tuple[str, ...]:
