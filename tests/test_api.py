@@ -68,6 +68,8 @@ def test_linear_slerp_and_compare_share_endpoints_and_metric():
     assert line.converged is None and line.method == "linear" and line.length_vs_straight == pytest.approx(1)
     arc = lg.slerp("zoo:mnist28", 3, 4, **FAST)
     assert arc.method == "slerp" and not torch.allclose(arc.latents[2], line.latents[2])
+    assert arc.straight.length == pytest.approx(line.length, rel=1e-6)  # against the straight line, not itself
+    assert arc.length_vs_straight != pytest.approx(1, abs=1e-4)
     c = lg.compare("zoo:mnist28", 3, 4, **FAST)
     assert list(c) == ["linear", "slerp", "geodesic"]
     assert c["linear"].length == pytest.approx(line.length, rel=1e-6)

@@ -295,7 +295,7 @@ class Path:
     @cached_property
     def straight(self) -> Measure:
         """The straight line between the same endpoints with as many frames, under :attr:`metric`."""
-        if self.settings.solver.init == "linear" or self.method == "linear":
+        if self.settings.interpolate_settings().start_method() == "linear":  # the solver's start path
             return Measure.of(self.metric.name, self.start_stats)
         line = baseline_path(self.generator, "linear", *self._ends(), len(self) - 1)
         return Measure.of(self.metric.name, _one(path_stats(self.generator, self.metric, line,

@@ -162,6 +162,11 @@ class InterpolateSettings:
             return self.subdivide.max_work(nodes - 1) + refine
         return 0
 
+    def start_method(self) -> str:
+        """The path the solver starts from (:data:`~latent_geodesics.paths.INITS`): ``linear`` and ``slerp`` are their
+        own start, the optimising solvers start from ``init``."""
+        return self.solver if self.solver in INITS else self.init
+
     def level(self) -> LevelConfig:
         """The optimiser of the solver (of each level for ``subdivide``)."""
         return self.subdivide.level if self.solver == "subdivide" else self.optimize
@@ -224,7 +229,7 @@ def solve(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, settings
     """
     n = settings.frames - 1
     nodes = settings.node_count()
-    init = settings.solver if settings.solver in INITS else settings.init
+    init = settings.start_method()
     if deadline is None and settings.time_limit is not None:
         deadline = time.perf_counter() + settings.time_limit
     start = baseline_path(generator, init, z0, z1, n)
@@ -438,7 +443,7 @@ def interpolate(generator: Generator, metric: Metric, z0: Tensor, z1: Tensor, ou
         "config": config,
         "pairs": int(z0.shape[0]),
         "waypoints": {"legs": int(z0.shape[0]), "loop": loop} if join else None,
-        "start": {"method": settings.init if settings.solver not in INITS else settings.solver,
+        "start": {"method": settings.start_method(),
                   **_stats_dict(start_stats)},
         "result": {"method": settings.solver + ("+retime" if settings.retime else ""), **_stats_dict(final_stats),
                    "precision": solved.precision, "notes": solved.notes,
